@@ -1,0 +1,29 @@
+//! The subcommands, one file each.
+//!
+//! - `tail.rs`: `copipe tail`, tail -f | grep
+//! - `buses.rs`: `copipe buses`, the CTA bus XML pipeline
+//! - `gen.rs`: `copipe gen log|buses`, data generators
+//! - `echo.rs`: `copipe echo`, the scheduler's echo server
+//! - `serve_log.rs`: `copipe serve-log`, tail -f | grep over TCP
+//! - `worker.rs`: the hidden downstream half of a process bridge
+
+pub(crate) mod buses;
+pub(crate) mod echo;
+pub(crate) mod gen;
+pub(crate) mod serve_log;
+pub(crate) mod tail;
+pub(crate) mod worker;
+
+/// True when the error chain holds a broken pipe: the reader of our output
+/// went away, which ends the command quietly with status 0.
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io.kind() == std::io::ErrorKind::BrokenPipe
+        } else if let Some(ce) = e.downcast_ref::<copipe::Error>() {
+            ce.is_broken_pipe()
+        } else {
+            false
+        }
+    })
+}

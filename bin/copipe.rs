@@ -1,0 +1,57 @@
+//! `copipe`: push-based coroutine pipelines from the command line.
+//!
+//! Each subcommand lives in its own module under `bin/cmd/`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Push-based coroutine pipelines: tail -f | grep in one tool, CTA bus XML
+/// filtering, data generators and a coroutine echo server.
+#[derive(Debug, Parser)]
+#[command(name = "copipe", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print (and with -f/-F, follow) the last lines of files, keeping those
+    /// that match any pattern: tail -f | grep in one tool.
+    Tail(cmd::tail::Args),
+    /// Print where the buses are, from a CTA bus tracker XML feed.
+    Buses(cmd::buses::Args),
+    /// Generate realistic test data: Apache access logs or bus XML feeds.
+    Gen(cmd::gen::Args),
+    /// A concurrent echo server on copipe's task scheduler.
+    Echo(cmd::echo::Args),
+    /// Follow a file and send each matching line to every TCP client.
+    ServeLog(cmd::serve_log::Args),
+    /// Internal: the downstream half of a process bridge (reads frames on
+    /// stdin).
+    #[command(hide = true)]
+    Worker(cmd::worker::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tail(args) => cmd::tail::run(args),
+        Command::Buses(args) => cmd::buses::run(args),
+        Command::Gen(args) => cmd::gen::run(args),
+        Command::Echo(args) => cmd::echo::run(args),
+        Command::ServeLog(args) => cmd::serve_log::run(args),
+        Command::Worker(args) => cmd::worker::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if cmd::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("copipe: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! # copipe: push-based coroutine dataflow
+//!
+//! ## Brief overview
+//!
+//! copipe builds pipelines out of small stages that *receive* items, after
+//! David Beazley's "A Curious Course on Coroutines and Concurrency"
+//! (PyCon 2009). A [`Stage`] has three verbs: [`send`](Stage::send) one
+//! item, [`flush`](Stage::flush) what is buffered because upstream is about
+//! to wait, and [`close`](Stage::close) at the end of the stream. `send`
+//! answers with a [`Flow`]: `Continue`, or `Stop` when downstream wants no
+//! more. Errors are one concrete [`Error`] that travels upstream as a return
+//! value.
+//!
+//! A *source* is not a stage: it owns a loop and pushes into one. Stages
+//! nest by value into one statically dispatched chain; items may borrow from
+//! the source's buffer, so the hot path does not allocate per item.
+//!
+//! - [`StageExt`]: `map`, `filter`, `inspect`, `take`, `owned`, `boxed`;
+//!   [`from_fn`] makes a stage from a closure.
+//! - [`broadcast`] fans out; [`Shared`] fans in.
+//! - [`sinks`]: [`Printer`](sinks::Printer), [`Null`](sinks::Null),
+//!   [`Collect`](sinks::Collect), [`Count`](sinks::Count).
+//!
+//! ## A pipeline
+//!
+//! The seed's `grep('python', printer())`, over lines held in memory:
+//!
+//! ```
+//! use copipe::{Flow, Stage, StageExt, sinks::Printer};
+//!
+//! let log: &[&[u8]] = &[
+//!     b"GET /python/tutorial HTTP/1.1\n",
+//!     b"GET /ply/index.html HTTP/1.1\n",
+//!     b"GET /python/ HTTP/1.1\n",
+//! ];
+//! let mut out = Vec::new();
+//! {
+//!     let printer = Printer::new(&mut out);
+//!     let mut grep = printer.filter(|line: &&[u8]| line.windows(6).any(|w| w == b"python"));
+//!     for line in log {
+//!         if grep.send(*line)? == Flow::Stop {
+//!             break;
+//!         }
+//!     }
+//!     grep.close()?;
+//! }
+//! assert_eq!(out, b"GET /python/tutorial HTTP/1.1\nGET /python/ HTTP/1.1\n");
+//! # Ok::<(), copipe::Error>(())
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod graph;
+pub mod sinks;
+mod stage;
+#[cfg(test)]
+mod testutil;
+
+pub use error::{Error, ErrorKind, Result};
+pub use graph::{broadcast, Broadcast, Shared, Targets};
+pub use stage::{
+    filter, from_fn, map, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
+};

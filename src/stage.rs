@@ -1,0 +1,463 @@
+//! The [`Stage`] trait, [`Flow`], and the small combinators every pipeline
+//! uses: [`Map`], [`Filter`], [`Inspect`], [`Take`], [`Owned`] and the
+//! closure stage [`FromFn`].
+
+use std::marker::PhantomData;
+
+use crate::error::Result;
+
+/// What a stage tells the stage upstream of it after a `send`.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{Flow, Stage, StageExt, sinks::Collect};
+///
+/// let mut out = Collect::new();
+/// let mut first_two = (&mut out).take(2);
+/// assert_eq!(first_two.send(1)?, Flow::Continue);
+/// assert_eq!(first_two.send(2)?, Flow::Stop); // wants no more
+/// assert_eq!(out.items(), &[1, 2]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use = "a Stop asks upstream to stop sending"]
+pub enum Flow {
+    /// Send more.
+    Continue,
+    /// Downstream wants no more items (a `take(n)` is satisfied, stdout was
+    /// closed). Upstream stops quietly and then calls `close`.
+    Stop,
+}
+
+impl Flow {
+    /// True for [`Flow::Stop`].
+    #[inline]
+    pub fn is_stop(self) -> bool {
+        matches!(self, Flow::Stop)
+    }
+}
+
+/// Receives items pushed by the stage upstream of it.
+///
+/// In copipe, data is *pushed*: a source owns a loop and calls `send` on its
+/// target for every item; each stage does its work and calls `send` on its
+/// own target. This is the seed's `target.send(item)`, as a method call.
+///
+/// The protocol, which every implementation follows:
+///
+/// - `send` returns `Ok(Flow::Continue)` for more, `Ok(Flow::Stop)` to ask
+///   upstream to stop (it then calls `close`), or `Err` to abort: upstream
+///   stops at once, skips `close`, and returns the error to its own caller.
+///   The caller of `send` *is* upstream, so an error travels upstream as an
+///   ordinary return value: no side channel, no panic.
+/// - `flush` means "upstream is about to wait": push out whatever is
+///   buffered (a printer writes its buffer, a thread bridge sends a partial
+///   batch). A wrapper forwards it to its target.
+/// - `close` means "end of stream": finish, flush, and close the targets.
+///   After `close`, no more items are sent. A wrapper forwards it.
+///
+/// Items may borrow: a line source sends `&[u8]` slices of its own buffer,
+/// valid only for the duration of the call. A stage that keeps an item must
+/// copy it (or sit behind [`StageExt::owned`]). Sources are generic over
+/// `S: for<'a> Stage<&'a [u8]>`.
+///
+/// # Examples
+///
+/// A stage that counts the bytes it sees and passes items on:
+///
+/// ```
+/// use copipe::{Flow, Result, Stage, StageExt, sinks::Collect};
+///
+/// struct ByteCount<S> { bytes: u64, target: S }
+///
+/// impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for ByteCount<S> {
+///     fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
+///         self.bytes += line.len() as u64;
+///         self.target.send(line)
+///     }
+///     fn flush(&mut self) -> Result<()> { self.target.flush() }
+///     fn close(&mut self) -> Result<()> { self.target.close() }
+/// }
+///
+/// let mut out = Collect::new();
+/// let mut stage = ByteCount { bytes: 0, target: (&mut out).owned() };
+/// stage.send(b"python is nice")?;
+/// stage.close()?;
+/// assert_eq!(stage.bytes, 14);
+/// assert_eq!(out.items(), &[b"python is nice".to_vec()]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub trait Stage<T> {
+    /// Pushes one item.
+    ///
+    /// # Errors
+    ///
+    /// Any error of this stage or of the stages downstream of it. After an
+    /// error, upstream sends nothing more and does not call `close`.
+    fn send(&mut self, item: T) -> Result<Flow>;
+
+    /// Pushes out anything buffered: upstream is about to wait for input.
+    ///
+    /// # Errors
+    ///
+    /// An error writing out the buffered items.
+    fn flush(&mut self) -> Result<()>;
+
+    /// Ends the stream: finishes, flushes, and closes the targets.
+    ///
+    /// # Errors
+    ///
+    /// An error finishing this stage or a downstream stage.
+    fn close(&mut self) -> Result<()>;
+}
+
+impl<T, S: Stage<T> + ?Sized> Stage<T> for &mut S {
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        (**self).send(item)
+    }
+    #[inline]
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+    #[inline]
+    fn close(&mut self) -> Result<()> {
+        (**self).close()
+    }
+}
+
+impl<T, S: Stage<T> + ?Sized> Stage<T> for Box<S> {
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        (**self).send(item)
+    }
+    #[inline]
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+    #[inline]
+    fn close(&mut self) -> Result<()> {
+        (**self).close()
+    }
+}
+
+/// Combinators on any stage.
+///
+/// Data flows *into* the stage a combinator returns and then on to `self`,
+/// so a chain reads from the sink back towards the source, like the seed's
+/// nested calls `grep("python", printer())`:
+///
+/// ```
+/// use copipe::{Stage, StageExt, sinks::Collect};
+///
+/// let mut out = Collect::new();
+/// // items -> filter(even) -> map(x10) -> out
+/// let mut pipeline = (&mut out).map(|x: u32| x * 10).filter(|x: &u32| x % 2 == 0);
+/// for x in 0..6 {
+///     pipeline.send(x)?;
+/// }
+/// pipeline.close()?;
+/// assert_eq!(out.items(), &[0, 20, 40]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub trait StageExt: Sized {
+    /// A stage that applies `f` to each item and sends the result to `self`.
+    fn map<F>(self, f: F) -> Map<Self, F> {
+        Map { f, target: self }
+    }
+
+    /// A stage that sends to `self` only the items for which `pred` is true.
+    fn filter<F>(self, pred: F) -> Filter<Self, F> {
+        Filter { pred, target: self }
+    }
+
+    /// A stage that calls `f` on each item, then sends it to `self` unchanged.
+    fn inspect<F>(self, f: F) -> Inspect<Self, F> {
+        Inspect { f, target: self }
+    }
+
+    /// A stage that sends at most `n` items to `self`, then asks upstream
+    /// to stop. `take(0)` stops at the first item without sending it.
+    fn take(self, n: u64) -> Take<Self> {
+        Take {
+            left: n,
+            target: self,
+        }
+    }
+
+    /// A stage that accepts borrowed items (`&[u8]`, `&str`, ...) and sends
+    /// owned copies (`Vec<u8>`, `String`, ...) to `self`: put it before a
+    /// stage that keeps items, such as a collector or a bridge.
+    fn owned(self) -> Owned<Self> {
+        Owned { target: self }
+    }
+
+    /// Boxes this stage as a trait object, for graphs built at run time.
+    fn boxed<'s, T>(self) -> Box<dyn Stage<T> + 's>
+    where
+        Self: Stage<T> + 's,
+    {
+        Box::new(self)
+    }
+}
+
+impl<S> StageExt for S {}
+
+/// Applies a function to each item. Made by [`StageExt::map`] or [`map`].
+#[derive(Debug, Clone)]
+pub struct Map<S, F> {
+    f: F,
+    target: S,
+}
+
+impl<U, T, S, F> Stage<U> for Map<S, F>
+where
+    F: FnMut(U) -> T,
+    S: Stage<T>,
+{
+    #[inline]
+    fn send(&mut self, item: U) -> Result<Flow> {
+        self.target.send((self.f)(item))
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// Passes on the items a predicate accepts. Made by [`StageExt::filter`]
+/// or [`filter`].
+#[derive(Debug, Clone)]
+pub struct Filter<S, F> {
+    pred: F,
+    target: S,
+}
+
+impl<T, S, F> Stage<T> for Filter<S, F>
+where
+    F: FnMut(&T) -> bool,
+    S: Stage<T>,
+{
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        if (self.pred)(&item) {
+            self.target.send(item)
+        } else {
+            Ok(Flow::Continue)
+        }
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// Calls a function on each item and passes it on. Made by
+/// [`StageExt::inspect`].
+#[derive(Debug, Clone)]
+pub struct Inspect<S, F> {
+    f: F,
+    target: S,
+}
+
+impl<T, S, F> Stage<T> for Inspect<S, F>
+where
+    F: FnMut(&T),
+    S: Stage<T>,
+{
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        (self.f)(&item);
+        self.target.send(item)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// Passes on the first `n` items, then stops. Made by [`StageExt::take`].
+#[derive(Debug, Clone)]
+pub struct Take<S> {
+    left: u64,
+    target: S,
+}
+
+impl<T, S: Stage<T>> Stage<T> for Take<S> {
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        if self.left == 0 {
+            return Ok(Flow::Stop);
+        }
+        self.left -= 1;
+        let flow = self.target.send(item)?;
+        Ok(if self.left == 0 { Flow::Stop } else { flow })
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// Turns borrowed items into owned ones. Made by [`StageExt::owned`].
+#[derive(Debug, Clone)]
+pub struct Owned<S> {
+    target: S,
+}
+
+impl<'a, B, S> Stage<&'a B> for Owned<S>
+where
+    B: ToOwned + ?Sized,
+    S: Stage<B::Owned>,
+{
+    #[inline]
+    fn send(&mut self, item: &'a B) -> Result<Flow> {
+        self.target.send(item.to_owned())
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// A stage made from a closure: `send` calls it, `flush` and `close` do
+/// nothing. Made by [`from_fn`].
+pub struct FromFn<F, T> {
+    f: F,
+    // `fn(T)` keeps `FromFn` covariant-free and `Send`/`Sync` like `F`.
+    _item: PhantomData<fn(T)>,
+}
+
+impl<F, T> std::fmt::Debug for FromFn<F, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromFn").finish_non_exhaustive()
+    }
+}
+
+/// Makes a stage from a closure that handles one item.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{Flow, Stage, from_fn};
+///
+/// let mut seen = Vec::new();
+/// let mut stage = from_fn(|line: &str| {
+///     seen.push(line.len());
+///     Ok(Flow::Continue)
+/// });
+/// stage.send("python")?;
+/// stage.close()?;
+/// drop(stage);
+/// assert_eq!(seen, [6]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn from_fn<T, F>(f: F) -> FromFn<F, T>
+where
+    F: FnMut(T) -> Result<Flow>,
+{
+    FromFn {
+        f,
+        _item: PhantomData,
+    }
+}
+
+impl<T, F> Stage<T> for FromFn<F, T>
+where
+    F: FnMut(T) -> Result<Flow>,
+{
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        (self.f)(item)
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The seed's argument order: `map(f, target)`. Same as `target.map(f)`.
+pub fn map<S, F>(f: F, target: S) -> Map<S, F> {
+    target.map(f)
+}
+
+/// The seed's argument order: `filter(pred, target)`. Same as
+/// `target.filter(pred)`.
+pub fn filter<S, F>(pred: F, target: S) -> Filter<S, F> {
+    target.filter(pred)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::Collect;
+    use crate::testutil::Recorder;
+
+    #[test]
+    fn take_stops_after_n_and_never_sends_more() {
+        let mut rec = Recorder::new();
+        let mut t = (&mut rec).take(2);
+        assert_eq!(t.send("a").unwrap(), Flow::Continue);
+        assert_eq!(t.send("b").unwrap(), Flow::Stop);
+        assert_eq!(t.send("c").unwrap(), Flow::Stop);
+        t.close().unwrap();
+        assert_eq!(rec.log(), "send a\nsend b\nclose\n");
+    }
+
+    #[test]
+    fn take_zero_sends_nothing() {
+        let mut rec = Recorder::new();
+        let mut t = (&mut rec).take(0);
+        assert_eq!(t.send("a").unwrap(), Flow::Stop);
+        assert_eq!(rec.log(), "");
+    }
+
+    #[test]
+    fn wrappers_forward_flush_and_close() {
+        let mut rec = Recorder::new();
+        {
+            let mut s = (&mut rec)
+                .inspect(|_: &&str| ())
+                .filter(|_: &&str| true)
+                .map(|s: &'static str| s);
+            s.send("x").unwrap();
+            s.flush().unwrap();
+            s.close().unwrap();
+        }
+        assert_eq!(rec.log(), "send x\nflush\nclose\n");
+    }
+
+    #[test]
+    fn owned_copies_borrowed_items() {
+        let mut out = Collect::new();
+        let buf = String::from("abc");
+        {
+            let mut s = (&mut out).owned();
+            s.send(&buf[..2]).unwrap();
+        }
+        drop(buf);
+        assert_eq!(out.items(), &["ab".to_string()]);
+    }
+
+    #[test]
+    fn boxed_stage_works_as_trait_object() {
+        let mut out = Collect::new();
+        let mut stages: Vec<Box<dyn Stage<u8> + '_>> = vec![(&mut out).boxed()];
+        stages[0].send(7).unwrap();
+        drop(stages);
+        assert_eq!(out.items(), &[7]);
+    }
+}
