@@ -392,7 +392,7 @@ mod tests {
             ];
             let mut bc = broadcast(targets);
             for s in ["python", "ply", "swig"] {
-                bc.send(s).unwrap();
+                assert_eq!(bc.send(s).unwrap(), Flow::Continue);
             }
             bc.close().unwrap();
         }
@@ -414,11 +414,11 @@ mod tests {
         let mut h1 = rec.clone();
         let mut h2 = rec.clone();
         drop(rec); // dropped without close: no longer counts
-        h1.send("a").unwrap();
+        assert_eq!(h1.send("a").unwrap(), Flow::Continue);
         h1.close().unwrap();
         h1.close().unwrap(); // idempotent
         assert_eq!(h2.with(|r| r.log()), "send a\n");
-        h2.send("b").unwrap();
+        assert_eq!(h2.send("b").unwrap(), Flow::Continue);
         h2.close().unwrap();
         assert_eq!(h2.with(|r| r.log()), "send a\nsend b\nclose\n");
     }

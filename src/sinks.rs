@@ -145,7 +145,10 @@ impl<W: Write> Printer<W> {
             self.buf.clear();
             return Ok(());
         }
-        let res = self.out.write_all(&self.buf).and_then(|()| self.out.flush());
+        let res = self
+            .out
+            .write_all(&self.buf)
+            .and_then(|()| self.out.flush());
         self.buf.clear();
         match res {
             Ok(()) => Ok(()),
@@ -349,7 +352,7 @@ mod tests {
     fn printer_buffers_until_flush() {
         let mut out = Vec::new();
         let mut p = Printer::new(&mut out);
-        p.send("a").unwrap();
+        assert_eq!(p.send("a").unwrap(), Flow::Continue);
         assert!(p.buf.len() == 2);
         p.flush().unwrap();
         assert!(p.buf.is_empty());
@@ -360,7 +363,7 @@ mod tests {
     #[test]
     fn printer_turns_broken_pipe_into_stop() {
         let mut p = Printer::new(Broken);
-        p.send("a").unwrap();
+        assert_eq!(p.send("a").unwrap(), Flow::Continue);
         p.flush().unwrap();
         assert!(p.is_broken());
         assert_eq!(p.send("b").unwrap(), Flow::Stop);
@@ -373,7 +376,7 @@ mod tests {
         let mut p = Printer::new(&mut out);
         let line = vec![b'x'; 1000];
         for _ in 0..100 {
-            p.send(&line[..]).unwrap();
+            assert_eq!(p.send(&line[..]).unwrap(), Flow::Continue);
         }
         assert!(p.buf.len() < PRINTER_BUFFER);
         let out = p.into_inner().unwrap();

@@ -433,7 +433,7 @@ mod tests {
                 .inspect(|_: &&str| ())
                 .filter(|_: &&str| true)
                 .map(|s: &'static str| s);
-            s.send("x").unwrap();
+            assert_eq!(s.send("x").unwrap(), Flow::Continue);
             s.flush().unwrap();
             s.close().unwrap();
         }
@@ -446,7 +446,7 @@ mod tests {
         let buf = String::from("abc");
         {
             let mut s = (&mut out).owned();
-            s.send(&buf[..2]).unwrap();
+            assert_eq!(s.send(&buf[..2]).unwrap(), Flow::Continue);
         }
         drop(buf);
         assert_eq!(out.items(), &["ab".to_string()]);
@@ -456,7 +456,7 @@ mod tests {
     fn boxed_stage_works_as_trait_object() {
         let mut out = Collect::new();
         let mut stages: Vec<Box<dyn Stage<u8> + '_>> = vec![(&mut out).boxed()];
-        stages[0].send(7).unwrap();
+        assert_eq!(stages[0].send(7).unwrap(), Flow::Continue);
         drop(stages);
         assert_eq!(out.items(), &[7]);
     }
