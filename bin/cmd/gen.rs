@@ -1,8 +1,13 @@
 //! `copipe gen`: deterministic generators of realistic test data.
+//!
+//! - `gen_log.rs`: `copipe gen log`
+//! - `gen_buses.rs`: `copipe gen buses`
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
+
+use super::{gen_buses, gen_log};
 
 /// Arguments of `copipe gen`.
 #[derive(Debug, clap::Args)]
@@ -14,22 +19,14 @@ pub(crate) struct Args {
 #[derive(Debug, Subcommand)]
 enum What {
     /// Apache combined access-log lines (the seed's logsim).
-    Log(LogArgs),
+    Log(gen_log::Args),
     /// A CTA bus tracker XML feed (allroutes.xml).
-    Buses(BusesArgs),
+    Buses(gen_buses::Args),
 }
-
-/// Arguments of `copipe gen log`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct LogArgs {}
-
-/// Arguments of `copipe gen buses`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct BusesArgs {}
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
-        What::Log(_) => anyhow::bail!("`copipe gen log` is not built yet"),
-        What::Buses(_) => anyhow::bail!("`copipe gen buses` is not built yet"),
+        What::Log(a) => gen_log::run(a),
+        What::Buses(a) => gen_buses::run(a),
     }
 }

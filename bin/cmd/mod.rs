@@ -2,7 +2,8 @@
 //!
 //! - `tail.rs`: `copipe tail`, tail -f | grep
 //! - `buses.rs`: `copipe buses`, the CTA bus XML pipeline
-//! - `gen.rs`: `copipe gen log|buses`, data generators
+//! - `gen.rs`: `copipe gen log|buses`, data generators, dispatching to
+//!   `gen_log.rs` and `gen_buses.rs`
 //! - `echo.rs`: `copipe echo`, the scheduler's echo server
 //! - `serve_log.rs`: `copipe serve-log`, tail -f | grep over TCP
 //! - `worker.rs`: the hidden downstream half of a process bridge
@@ -10,6 +11,8 @@
 pub(crate) mod buses;
 pub(crate) mod echo;
 pub(crate) mod gen;
+pub(crate) mod gen_buses;
+pub(crate) mod gen_log;
 pub(crate) mod serve_log;
 pub(crate) mod tail;
 pub(crate) mod worker;
