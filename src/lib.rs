@@ -50,6 +50,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 mod error;
 mod graph;
 pub mod sinks;
@@ -57,6 +58,7 @@ mod stage;
 #[cfg(test)]
 mod testutil;
 
+pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};
 pub use stage::{
