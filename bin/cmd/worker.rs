@@ -1,11 +1,78 @@
-//! `copipe worker` (being built; see the issue tracker).
+//! `copipe worker PIPELINE`: the hidden downstream half of a process bridge.
+//!
+//! The parent (`copipe::subprocess`, `copipe buses --bridge process`) runs
+//! `copipe worker <PIPELINE> [ARGS]` and streams wire frames to its stdin;
+//! the worker decodes them with `recvfrom` into the named stages and prints
+//! to its stdout, which it shares with the parent. Its errors go to stderr
+//! and its exit status (2 on error) is what the parent reports.
 
+use std::io::{self, Write};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use copipe::sinks::Printer;
+use copipe::{recvfrom, Error, ErrorKind, Flow, Stage};
 
 /// Arguments of `copipe worker`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    #[command(subcommand)]
+    pipeline: Pipeline,
+}
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`copipe worker` is not built yet")
+/// The pipelines a worker can run. Each one fixes the item type the parent
+/// must send.
+#[derive(Debug, Subcommand)]
+enum Pipeline {
+    /// Items are byte strings; print each as a line.
+    Lines,
+    /// Items are u64 that must count up from 0; print how many came.
+    Seq,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stdin = io::stdin().lock();
+    let stdout = io::stdout().lock();
+    match args.pipeline {
+        Pipeline::Lines => {
+            recvfrom::<Vec<u8>, _, _>(stdin, Printer::new(stdout)).context("worker lines")?
+        }
+        Pipeline::Seq => {
+            let mut check = SeqCheck {
+                next: 0,
+                out: stdout,
+            };
+            recvfrom::<u64, _, _>(stdin, &mut check).context("worker seq")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks that items count up from 0 and prints the count at close: a
+/// worker for tests and benchmarks of the wire itself.
+struct SeqCheck<W> {
+    next: u64,
+    out: W,
+}
+
+impl<W: Write> Stage<u64> for SeqCheck<W> {
+    fn send(&mut self, item: u64) -> copipe::Result<Flow> {
+        if item != self.next {
+            return Err(Error::new(ErrorKind::Bridge(format!(
+                "item {} is {item}: out of order or lost",
+                self.next
+            ))));
+        }
+        self.next += 1;
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> copipe::Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> copipe::Result<()> {
+        writeln!(self.out, "{}", self.next)?;
+        self.out.flush()?;
+        Ok(())
+    }
 }

@@ -277,10 +277,8 @@ fn run_worker<T, S: Stage<T>>(
         }
         target.close()
     })();
-    match result {
-        Ok(()) => guard.armed = false,
-        Err(_) => {} // the guard marks FAILED as it drops
-    }
+    // On an error (or a panic, which skips this) the guard marks FAILED.
+    guard.armed = result.is_err();
     drop(guard);
     result
 }
@@ -384,7 +382,7 @@ impl<T> fmt::Debug for ThreadBridge<T> {
 /// for line in lines {
 ///     pipeline.send(line)?;
 /// }
-/// pipeline.close()?;
+/// Stage::<&str>::close(&mut pipeline)?;
 /// # Ok::<(), copipe::Error>(())
 /// ```
 ///
