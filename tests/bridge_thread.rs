@@ -327,3 +327,47 @@ fn the_seed_cothread_shape_runs_filters_on_the_worker() {
     Stage::<&str>::close(&mut pipeline).unwrap();
     assert_eq!(*out.lock().unwrap(), ["22,North Bound", "22,South Bound"]);
 }
+
+#[test]
+fn a_million_borrowed_items_arrive_in_order_through_reused_slots() {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let mut next = 0u64;
+    struct Check<F>(F);
+    impl<F: FnMut(&str) -> Result<Flow>> Stage<&str> for Check<F> {
+        fn send(&mut self, s: &str) -> Result<Flow> {
+            (self.0)(s)
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let check = Check(move |s: &str| {
+        // Lengths vary, so each slot is overwritten with longer and
+        // shorter text.
+        let want = format!("{}{next}", "#".repeat((next % 5) as usize));
+        if s != want {
+            return Err(Error::usage(format!("got {s:?}, wanted {want:?}")));
+        }
+        next += 1;
+        c.store(next, Ordering::Relaxed);
+        Ok(Flow::Continue)
+    });
+    let mut b = ThreadBridgeBuilder::new()
+        .name("t-by-ref")
+        .spawn_ref::<str, _>(check)
+        .unwrap();
+    let mut line = String::new();
+    for i in 0..1_000_000u64 {
+        line.clear();
+        line.push_str(&"#".repeat((i % 5) as usize));
+        line.push_str(&i.to_string());
+        assert_eq!(b.send(line.as_str()).unwrap(), Flow::Continue);
+    }
+    b.close().unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), 1_000_000);
+    assert_eq!(threads_named("t-by-ref"), 0);
+}

@@ -1,9 +1,11 @@
 //! Bridges: run part of a pipeline on another thread or in a child process,
 //! without changing its stages (the seed's cothread, coprocess, busproc).
 //!
-//! - `threaded.rs`: [`threaded`] and [`ThreadBridge`]: the target runs on
-//!   its own named thread, fed batches over a bounded crossbeam channel;
-//!   full-channel [`Policy`]; errors and panics come back to the producer.
+//! - `threaded.rs`: [`threaded`], [`threaded_ref`] and [`ThreadBridge`]:
+//!   the target runs on its own named thread, fed batches over a bounded
+//!   crossbeam channel; owned items move ([`ByValue`]), borrowed items are
+//!   copied into reused slots ([`ByRef`]); full-channel [`Policy`]; errors
+//!   and panics come back to the producer.
 //! - `wire.rs`: [`sendto`] and [`recvfrom`]: length-prefixed bincode frames
 //!   of serde values over any byte stream, behind a magic/version header,
 //!   with a maximum frame size ([`FrameWriter`], [`FrameReader`]).
@@ -18,8 +20,8 @@ mod wire;
 
 pub use process::{subprocess, ProcessBridge};
 pub use threaded::{
-    threaded, Policy, ThreadBridge, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
-    DEFAULT_THREAD_NAME,
+    threaded, threaded_ref, ByRef, ByValue, Mode, Policy, ThreadBridge, ThreadBridgeBuilder,
+    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_THREAD_NAME,
 };
 pub use wire::{
     recvfrom, sendto, FrameReader, FrameWriter, SendTo, DEFAULT_MAX_FRAME, HEADER_LEN, MAGIC,

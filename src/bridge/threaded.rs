@@ -69,11 +69,116 @@ impl fmt::Display for Policy {
     }
 }
 
-/// One message to the worker: a batch of items, and whether to flush the
-/// target after it.
+/// One message to the worker: a batch of items (the first `len` of
+/// `items`; under [`ByRef`] the rest are spare slots kept for reuse), and
+/// whether to flush the target after it.
 struct Batch<T> {
     items: Vec<T>,
+    len: usize,
     flush: bool,
+}
+
+/// How a [`ThreadBridge`] hands items over: [`ByValue`] or [`ByRef`].
+///
+/// Sealed: the two modes below are the only ones.
+pub trait Mode: sealed::Sealed {
+    /// Batch Vecs come back with their items, to be overwritten in place.
+    #[doc(hidden)]
+    const KEEPS_ITEMS: bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::ByValue {}
+    impl<B: ?Sized> Sealed for super::ByRef<B> {}
+}
+
+/// Mode of a bridge made by [`threaded`] / [`ThreadBridgeBuilder::spawn`]:
+/// the producer sends owned items `T`, which move to the worker, and the
+/// worker's target receives them by value.
+#[derive(Debug)]
+pub enum ByValue {}
+
+impl Mode for ByValue {
+    const KEEPS_ITEMS: bool = false;
+}
+
+/// Mode of a bridge made by [`threaded_ref`] /
+/// [`ThreadBridgeBuilder::spawn_ref`]: the producer sends borrowed items
+/// `&B`, the worker's target receives `&B` too, and in between they are
+/// copied into owned slots (`B::Owned`, for example `Vec<u8>` for `[u8]`)
+/// that are reused batch after batch with [`ToOwned::clone_into`], so
+/// the steady state allocates nothing even for items that own memory.
+pub struct ByRef<B: ?Sized> {
+    _never: std::convert::Infallible,
+    _b: std::marker::PhantomData<fn(&B)>,
+}
+
+impl<B: ?Sized> fmt::Debug for ByRef<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ByRef")
+    }
+}
+
+impl<B: ?Sized> Mode for ByRef<B> {
+    const KEEPS_ITEMS: bool = true;
+}
+
+/// How the worker sends a batch to its target: by value or by reference.
+trait Deliver<T> {
+    /// Sends `items[..len]` on, in order; `Stop` as soon as the target
+    /// stops.
+    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow>;
+    fn flush(&mut self) -> Result<()>;
+    fn close(&mut self) -> Result<()>;
+}
+
+/// Delivers owned items, emptying the batch.
+struct Moving<S>(S);
+
+impl<T, S: Stage<T>> Deliver<T> for Moving<S> {
+    #[inline]
+    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow> {
+        items.truncate(len);
+        for item in items.drain(..) {
+            if self.0.send(item)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.close()
+    }
+}
+
+/// Delivers `&B` borrowed from owned slots, keeping them for reuse.
+struct Lending<S, B: ?Sized>(S, std::marker::PhantomData<fn(&B)>);
+
+impl<T, B, S> Deliver<T> for Lending<S, B>
+where
+    T: std::borrow::Borrow<B>,
+    B: ?Sized,
+    S: for<'a> Stage<&'a B>,
+{
+    #[inline]
+    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow> {
+        for item in &items[..len] {
+            if self.0.send(item.borrow())?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.close()
+    }
 }
 
 /// The worker is sending items on.
@@ -196,15 +301,41 @@ impl ThreadBridgeBuilder {
         self
     }
 
-    /// Starts the worker thread with `target` and returns the producer side.
+    /// Starts the worker thread with `target`, which receives owned items,
+    /// and returns the producer side (see [`threaded`]).
     ///
     /// # Errors
     ///
     /// An I/O error if the operating system refuses to start a thread.
-    pub fn spawn<T, S>(self, target: S) -> Result<ThreadBridge<T>>
+    pub fn spawn<T, S>(self, target: S) -> Result<ThreadBridge<T, ByValue>>
     where
         T: Send + 'static,
         S: Stage<T> + Send + 'static,
+    {
+        self.start(Moving(target))
+    }
+
+    /// Starts the worker thread with `target`, which receives borrowed
+    /// items `&B`, and returns the producer side, which accepts `&B` too
+    /// (see [`threaded_ref`]).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error if the operating system refuses to start a thread.
+    pub fn spawn_ref<B, S>(self, target: S) -> Result<ThreadBridge<B::Owned, ByRef<B>>>
+    where
+        B: ToOwned + ?Sized + 'static,
+        B::Owned: Send + 'static,
+        S: for<'a> Stage<&'a B> + Send + 'static,
+    {
+        self.start(Lending(target, std::marker::PhantomData))
+    }
+
+    fn start<T, M, D>(self, target: D) -> Result<ThreadBridge<T, M>>
+    where
+        T: Send + 'static,
+        M: Mode,
+        D: Deliver<T> + Send + 'static,
     {
         let (tx, rx) = bounded::<Batch<T>>(self.capacity);
         // Every batch Vec is in the channel, with the producer, with the
@@ -217,9 +348,10 @@ impl ThreadBridgeBuilder {
         let spare = recycle_tx.clone();
         let handle = std::thread::Builder::new()
             .name(self.name.clone())
-            .spawn(move || run_worker(target, rx, recycle_tx, &worker_shared))?;
+            .spawn(move || run_worker::<T, M, D>(target, rx, recycle_tx, &worker_shared))?;
         Ok(ThreadBridge {
             batch: Vec::with_capacity(self.batch_size),
+            filled: 0,
             tx: Some(tx),
             recycle: recycle_rx,
             spare,
@@ -233,6 +365,7 @@ impl ThreadBridgeBuilder {
             dropped: 0,
             unflushed: false,
             done: None,
+            _mode: std::marker::PhantomData,
         })
     }
 }
@@ -240,8 +373,8 @@ impl ThreadBridgeBuilder {
 /// The worker thread: sends every item of every batch to the target, in
 /// order, until the producer closes the channel (then closes the target),
 /// the target stops or fails, or the producer aborts.
-fn run_worker<T, S: Stage<T>>(
-    mut target: S,
+fn run_worker<T, M: Mode, D: Deliver<T>>(
+    mut target: D,
     rx: Receiver<Batch<T>>,
     recycle: Sender<Vec<T>>,
     shared: &Shared,
@@ -251,21 +384,26 @@ fn run_worker<T, S: Stage<T>>(
         armed: true,
     };
     let result = (|| {
-        while let Ok(Batch { mut items, flush }) = rx.recv() {
+        while let Ok(Batch {
+            mut items,
+            len,
+            flush,
+        }) = rx.recv()
+        {
             if shared.abort.load(Ordering::Acquire) {
                 return Ok(());
             }
-            for item in items.drain(..) {
-                if target.send(item)?.is_stop() {
-                    // Downstream wants no more: as its upstream, the worker
-                    // closes it. The producer sees STOPPED at its next send.
-                    target.close()?;
-                    shared.state.store(STOPPED, Ordering::Release);
-                    return Ok(());
-                }
+            if target.deliver(&mut items, len)?.is_stop() {
+                // Downstream wants no more: as its upstream, the worker
+                // closes it. The producer sees STOPPED at its next send.
+                target.close()?;
+                shared.state.store(STOPPED, Ordering::Release);
+                return Ok(());
             }
-            // The producer takes the Vec back for its next batch; if it has
+            // The producer takes the Vec back for its next batch (empty, or
+            // under `ByRef` with its items as slots to overwrite); if it has
             // enough already, the Vec is freed here.
+            debug_assert!(M::KEEPS_ITEMS || items.is_empty());
             let _ = recycle.try_send(items);
             if flush || shared.flush.swap(false, Ordering::AcqRel) {
                 target.flush()?;
@@ -316,8 +454,11 @@ fn run_worker<T, S: Stage<T>>(
 /// bridge.close()?;
 /// # Ok::<(), copipe::Error>(())
 /// ```
-pub struct ThreadBridge<T> {
+pub struct ThreadBridge<T, M: Mode = ByValue> {
+    /// The batch being filled: items `..filled`; under `ByRef` the items
+    /// after them are slots from earlier batches, overwritten in place.
     batch: Vec<T>,
+    filled: usize,
     /// `None` once the stream is closed or the worker has ended.
     tx: Option<Sender<Batch<T>>>,
     recycle: Receiver<Vec<T>>,
@@ -342,15 +483,16 @@ pub struct ThreadBridge<T> {
     /// a stopped or failed target (the error was returned already), or
     /// `Continue` after a clean close.
     done: Option<Flow>,
+    _mode: std::marker::PhantomData<fn() -> M>,
 }
 
-impl<T> fmt::Debug for ThreadBridge<T> {
+impl<T, M: Mode> fmt::Debug for ThreadBridge<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadBridge")
             .field("name", &self.name)
             .field("policy", &self.policy)
             .field("batch_size", &self.batch_size)
-            .field("pending", &self.batch.len())
+            .field("pending", &self.filled)
             .field("dropped", &self.dropped)
             .finish_non_exhaustive()
     }
@@ -387,7 +529,7 @@ impl<T> fmt::Debug for ThreadBridge<T> {
 /// ```
 ///
 /// [`StageExt::owned`]: crate::StageExt::owned
-pub fn threaded<T, S>(target: S) -> ThreadBridge<T>
+pub fn threaded<T, S>(target: S) -> ThreadBridge<T, ByValue>
 where
     T: Send + 'static,
     S: Stage<T> + Send + 'static,
@@ -398,7 +540,44 @@ where
     }
 }
 
-impl<T> ThreadBridge<T> {
+/// Runs `target`, a stage of borrowed items `&B`, on a new thread behind a
+/// [`ThreadBridge`] that accepts `&B` too, with the default options: the
+/// bridge is invisible to the stages on either side. Lines (`&[u8]`,
+/// `&str`) and records (`&Record`) cross it without allocating: each item
+/// is copied into a slot (`B::Owned`) that is reused from batch to batch.
+///
+/// # Panics
+///
+/// If the operating system refuses to start a thread. Use
+/// [`ThreadBridgeBuilder::spawn_ref`] to get that as an error instead.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{bridge::threaded_ref, Stage, StageExt, sinks::Printer};
+///
+/// let lines: [&[u8]; 3] = [b"GET /python", b"GET /ply", b"GET /python/"];
+/// let printer = Printer::new(Vec::new());
+/// let mut pipeline = threaded_ref(printer.filter(|l: &&[u8]| l.ends_with(b"/")));
+/// for line in lines {
+///     pipeline.send(line)?;
+/// }
+/// pipeline.close()?;
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn threaded_ref<B, S>(target: S) -> ThreadBridge<B::Owned, ByRef<B>>
+where
+    B: ToOwned + ?Sized + 'static,
+    B::Owned: Send + 'static,
+    S: for<'a> Stage<&'a B> + Send + 'static,
+{
+    match ThreadBridgeBuilder::default().spawn_ref(target) {
+        Ok(bridge) => bridge,
+        Err(e) => panic!("failed to spawn a thread bridge: {e}"),
+    }
+}
+
+impl<T, M: Mode> ThreadBridge<T, M> {
     /// Items dropped so far under [`Policy::DropNewest`] or
     /// [`Policy::DropOldest`] (always 0 under [`Policy::Block`]).
     pub fn dropped(&self) -> u64 {
@@ -432,19 +611,18 @@ impl<T> ThreadBridge<T> {
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(self.batch_size));
         let items = std::mem::replace(&mut self.batch, fresh);
-        let mut msg = Batch { items, flush };
+        let len = std::mem::take(&mut self.filled);
+        let mut msg = Batch { items, len, flush };
         match self.policy {
             Policy::Block => tx.send(msg).map_err(|_| ()),
             Policy::DropNewest => match tx.try_send(msg) {
                 Ok(()) => Ok(()),
-                Err(TrySendError::Full(mut msg)) => {
-                    self.dropped += msg.items.len() as u64;
+                Err(TrySendError::Full(msg)) => {
+                    self.dropped += msg.len as u64;
                     if msg.flush {
                         self.shared.flush.store(true, Ordering::Release);
                     }
-                    // Keep the Vec for reuse.
-                    msg.items.clear();
-                    let _ = self.spare.try_send(msg.items);
+                    self.keep_spare(msg.items);
                     Ok(())
                 }
                 Err(TrySendError::Disconnected(_)) => Err(()),
@@ -458,15 +636,12 @@ impl<T> ThreadBridge<T> {
                             unreachable!("DropOldest always keeps a receiver");
                         };
                         match steal.try_recv() {
-                            Ok(mut old) => {
-                                self.dropped += old.items.len() as u64;
+                            Ok(old) => {
+                                self.dropped += old.len as u64;
                                 if old.flush {
                                     msg.flush = true;
                                 }
-                                old.items.clear();
-                                // If the recycle channel is full of spares,
-                                // this Vec is freed instead.
-                                let _ = self.spare.try_send(old.items);
+                                self.keep_spare(old.items);
                             }
                             // The worker took it meanwhile: try again.
                             Err(TryRecvError::Empty) => {}
@@ -482,6 +657,16 @@ impl<T> ThreadBridge<T> {
                 }
             },
         }
+    }
+
+    /// Puts a dropped batch's Vec back for reuse (emptied under `ByValue`,
+    /// as slots under `ByRef`). If the recycle channel is full of spares,
+    /// the Vec is freed instead.
+    fn keep_spare(&self, mut items: Vec<T>) {
+        if !M::KEEPS_ITEMS {
+            items.clear();
+        }
+        let _ = self.spare.try_send(items);
     }
 
     /// The worker has ended (or the channel is gone): join it and turn how
@@ -525,34 +710,36 @@ impl<T> ThreadBridge<T> {
     }
 }
 
-impl<T> Stage<T> for ThreadBridge<T> {
-    /// Adds `item` to the current batch and sends the batch when it is full.
-    ///
-    /// # Errors
-    ///
-    /// The target's error or panic, at the first `send` after it happened.
+impl<T, M: Mode> ThreadBridge<T, M> {
+    /// True if the producer must stop sending: the bridge is closed, or the
+    /// worker has stopped or failed. One atomic load per item: the
+    /// producer learns of a stop or failure downstream at once, even with
+    /// a half-full batch.
     #[inline]
-    fn send(&mut self, item: T) -> Result<Flow> {
-        // One relaxed-cost load per item: the producer learns of a stop or
-        // failure downstream at once, even with a half-full batch.
-        if self.done.is_some() || self.shared.state.load(Ordering::Acquire) != RUNNING {
-            return self.collect();
-        }
-        self.batch.push(item);
+    fn is_over(&self) -> bool {
+        self.done.is_some() || self.shared.state.load(Ordering::Acquire) != RUNNING
+    }
+
+    /// Counts the item just placed at `filled` and sends the batch if full.
+    #[inline]
+    fn placed(&mut self) -> Result<Flow> {
+        self.filled += 1;
         self.unflushed = true;
-        if self.batch.len() >= self.batch_size && self.push_batch(false).is_err() {
+        if self.filled >= self.batch_size && self.push_batch(false).is_err() {
             return self.collect();
         }
         Ok(Flow::Continue)
     }
 
-    /// Sends the partial batch; the worker flushes its target after it.
+    /// Sends the partial batch; the worker flushes its target after it
+    /// (also the [`Stage::flush`]; this inherent form needs no type
+    /// annotation).
     ///
     /// # Errors
     ///
     /// The target's error or panic, if it has ended with one.
-    fn flush(&mut self) -> Result<()> {
-        if self.done.is_some() || self.shared.state.load(Ordering::Acquire) != RUNNING {
+    pub fn flush(&mut self) -> Result<()> {
+        if self.is_over() {
             return self.collect().map(|_| ());
         }
         if !self.unflushed {
@@ -566,19 +753,18 @@ impl<T> Stage<T> for ThreadBridge<T> {
     }
 
     /// Sends what is left, waits until the worker has sent it on and closed
-    /// the target, and joins the thread.
+    /// the target, and joins the thread (also the [`Stage::close`]).
     ///
     /// # Errors
     ///
     /// The target's error (from a `send` or from its `close`), or its panic
     /// as [`ErrorKind::Panic`], unless an earlier call returned it already.
-    fn close(&mut self) -> Result<()> {
-        if let Some(flow) = self.done {
+    pub fn close(&mut self) -> Result<()> {
+        if self.done.is_some() {
             // Closed already, or the worker ended and we reported how.
-            let _ = flow;
             return Ok(());
         }
-        if self.shared.state.load(Ordering::Acquire) == RUNNING && !self.batch.is_empty() {
+        if self.shared.state.load(Ordering::Acquire) == RUNNING && self.filled > 0 {
             // A failure here means the worker ended: `join` says how.
             let _ = self.push_batch(false);
         }
@@ -593,7 +779,63 @@ impl<T> Stage<T> for ThreadBridge<T> {
     }
 }
 
-impl<T> Drop for ThreadBridge<T> {
+impl<T> Stage<T> for ThreadBridge<T, ByValue> {
+    /// Adds `item` to the current batch and sends the batch when it is full.
+    ///
+    /// # Errors
+    ///
+    /// The target's error or panic, at the first `send` after it happened.
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        if self.is_over() {
+            return self.collect();
+        }
+        // Batch Vecs come back empty under `ByValue`.
+        self.batch.push(item);
+        self.placed()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        ThreadBridge::flush(self)
+    }
+
+    fn close(&mut self) -> Result<()> {
+        ThreadBridge::close(self)
+    }
+}
+
+impl<'a, B> Stage<&'a B> for ThreadBridge<B::Owned, ByRef<B>>
+where
+    B: ToOwned + ?Sized,
+{
+    /// Copies `item` into the next slot of the current batch (reusing the
+    /// slot's memory) and sends the batch when it is full.
+    ///
+    /// # Errors
+    ///
+    /// The target's error or panic, at the first `send` after it happened.
+    #[inline]
+    fn send(&mut self, item: &'a B) -> Result<Flow> {
+        if self.is_over() {
+            return self.collect();
+        }
+        match self.batch.get_mut(self.filled) {
+            Some(slot) => item.clone_into(slot),
+            None => self.batch.push(item.to_owned()),
+        }
+        self.placed()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        ThreadBridge::flush(self)
+    }
+
+    fn close(&mut self) -> Result<()> {
+        ThreadBridge::close(self)
+    }
+}
+
+impl<T, M: Mode> Drop for ThreadBridge<T, M> {
     fn drop(&mut self) {
         if self.handle.is_none() {
             return;
@@ -755,5 +997,41 @@ mod tests {
         b.close().unwrap();
         let got = out.lock().unwrap().items().to_vec();
         assert_eq!(got, (1..=1000).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn by_ref_lends_borrowed_items_and_reuses_slots() {
+        let out = StdArc::new(Mutex::new(Vec::<String>::new()));
+        let sink = out.clone();
+        struct Lines(StdArc<Mutex<Vec<String>>>);
+        impl Stage<&[u8]> for Lines {
+            fn send(&mut self, line: &[u8]) -> Result<Flow> {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(line).into_owned());
+                Ok(Flow::Continue)
+            }
+            fn flush(&mut self) -> Result<()> {
+                Ok(())
+            }
+            fn close(&mut self) -> Result<()> {
+                Ok(())
+            }
+        }
+        let mut b = ThreadBridgeBuilder::new()
+            .batch_size(3)
+            .capacity(1)
+            .spawn_ref::<[u8], _>(Lines(sink))
+            .unwrap();
+        let mut want = Vec::new();
+        // Lines of varying length, so reused slots must shrink and grow.
+        for i in 0..1000 {
+            let line = "x".repeat(i % 7) + &i.to_string();
+            assert_eq!(b.send(line.as_bytes()).unwrap(), Flow::Continue);
+            want.push(line);
+        }
+        b.close().unwrap();
+        assert_eq!(*out.lock().unwrap(), want);
     }
 }
