@@ -24,6 +24,6 @@ pub use threaded::{
     DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_THREAD_NAME,
 };
 pub use wire::{
-    recvfrom, sendto, FrameReader, FrameWriter, SendTo, DEFAULT_MAX_FRAME, HEADER_LEN, MAGIC,
-    WIRE_VERSION,
+    recvfrom, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo, DEFAULT_MAX_FRAME,
+    HEADER_LEN, MAGIC, WIRE_VERSION,
 };

@@ -590,6 +590,62 @@ where
     }
 }
 
+/// [`recvfrom`] for a target of borrowed items: decodes each frame as a
+/// `T` and sends `&T`, so the same stages that sit behind
+/// [`threaded_ref`](super::threaded_ref) or right after a source of `&T`
+/// (such as `records`, which pushes `&Record`) run unchanged behind the
+/// wire.
+///
+/// # Errors
+///
+/// As [`recvfrom`].
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{bridge::recvfrom_ref, sendto, Flow, Stage, from_fn};
+///
+/// let mut wire = sendto(Vec::new());
+/// wire.send("a")?;
+/// wire.send("bc")?;
+/// let bytes = wire.into_inner()?;
+///
+/// let mut total = 0;
+/// recvfrom_ref::<String, _, _>(&bytes[..], from_fn(|s: &String| {
+///     total += s.len();
+///     Ok(Flow::Continue)
+/// }))?;
+/// assert_eq!(total, 3);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn recvfrom_ref<T, R, S>(reader: R, target: S) -> Result<()>
+where
+    T: DeserializeOwned,
+    R: Read,
+    S: for<'a> Stage<&'a T>,
+{
+    recvfrom::<T, R, _>(reader, Lend(target))
+}
+
+/// Sends a reference to each owned item it receives.
+struct Lend<S>(S);
+
+impl<T, S> Stage<T> for Lend<S>
+where
+    S: for<'a> Stage<&'a T>,
+{
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        self.0.send(&item)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.close()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

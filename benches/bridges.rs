@@ -1,0 +1,291 @@
+//! Bridge throughput, with the anchors measured side by side in one run.
+//!
+//! - `threaded/u64`: a million u64 through `threaded` into a summing sink,
+//!   for several batch sizes, against raw crossbeam-channel (one item per
+//!   message, and batches of 256) and against no bridge at all.
+//! - `threaded/record`: bus-record-sized items: an 80-byte plain struct
+//!   moved by value, and ~60-byte lines lent by reference (`threaded_ref`,
+//!   slots reused).
+//! - `wire`: bincode frames encoded into memory (the encoder alone), and
+//!   through an OS pipe to a decoding child (`copipe worker seq`).
+//!
+//! Every iteration checks its result (sum or count), so a broken bench
+//! cannot silently measure nothing.
+
+use std::hint::black_box;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use copipe::bridge::{threaded_ref, FrameWriter, ThreadBridgeBuilder};
+use copipe::{Flow, ProcessBridge, Result, Stage};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde::{Deserialize, Serialize};
+
+const N: u64 = 1_000_000;
+
+/// Sums what it receives; publishes the sum at close.
+struct Sum {
+    sum: u64,
+    out: Arc<AtomicU64>,
+}
+
+impl Sum {
+    fn new() -> (Sum, Arc<AtomicU64>) {
+        let out = Arc::new(AtomicU64::new(0));
+        (
+            Sum {
+                sum: 0,
+                out: out.clone(),
+            },
+            out,
+        )
+    }
+}
+
+impl<T: Weigh> Stage<T> for Sum {
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        self.sum = self.sum.wrapping_add(item.weigh());
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        self.out.store(self.sum, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Something cheap to fold every kind of item into.
+trait Weigh {
+    fn weigh(&self) -> u64;
+}
+
+impl Weigh for u64 {
+    fn weigh(&self) -> u64 {
+        *self
+    }
+}
+
+impl Weigh for Bus {
+    fn weigh(&self) -> u64 {
+        self.id as u64
+    }
+}
+
+impl Weigh for &str {
+    fn weigh(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// A bus record's worth of plain data (80 bytes, no heap).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Bus {
+    id: u32,
+    route: [u8; 4],
+    direction: [u8; 16],
+    latitude: f64,
+    longitude: f64,
+    pattern: u32,
+    run: [u8; 8],
+    destination: [u8; 20],
+}
+
+fn bus(i: u64) -> Bus {
+    Bus {
+        id: i as u32,
+        route: *b"22\0\0",
+        direction: *b"North Bound\0\0\0\0\0",
+        latitude: 41.88,
+        longitude: -87.62,
+        pattern: 5,
+        run: *b"P227\0\0\0\0",
+        destination: *b"Howard\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+    }
+}
+
+fn u64_sum() -> u64 {
+    N * (N - 1) / 2
+}
+
+fn threaded_u64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("threaded/u64");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(3));
+
+    g.bench_function("inline (no bridge)", |b| {
+        b.iter(|| {
+            let (mut sum, out) = Sum::new();
+            for i in 0..N {
+                let _ = sum.send(black_box(i));
+            }
+            let _ = Stage::<u64>::close(&mut sum);
+            assert_eq!(out.load(Ordering::Relaxed), u64_sum());
+        })
+    });
+
+    g.bench_function("anchor: crossbeam bounded(1024), one per message", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+            let h = std::thread::spawn(move || rx.iter().fold(0u64, |a, x| a.wrapping_add(x)));
+            for i in 0..N {
+                tx.send(black_box(i)).unwrap();
+            }
+            drop(tx);
+            assert_eq!(h.join().unwrap(), u64_sum());
+        })
+    });
+
+    g.bench_function("anchor: crossbeam bounded(16), batches of 256", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(16);
+            let h = std::thread::spawn(move || {
+                rx.iter()
+                    .flatten()
+                    .fold(0u64, |a: u64, x: u64| a.wrapping_add(x))
+            });
+            let mut batch = Vec::with_capacity(256);
+            for i in 0..N {
+                batch.push(black_box(i));
+                if batch.len() == 256 {
+                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(256)))
+                        .unwrap();
+                }
+            }
+            tx.send(batch).unwrap();
+            drop(tx);
+            assert_eq!(h.join().unwrap(), u64_sum());
+        })
+    });
+
+    for batch in [1usize, 16, 64, 256, 1024, 4096] {
+        g.bench_with_input(
+            BenchmarkId::new("threaded, batch", batch),
+            &batch,
+            |b, &batch| {
+                b.iter(|| {
+                    let (sum, out) = Sum::new();
+                    let mut bridge = ThreadBridgeBuilder::new()
+                        .batch_size(batch)
+                        .spawn::<u64, _>(sum)
+                        .unwrap();
+                    for i in 0..N {
+                        let _ = bridge.send(black_box(i)).unwrap();
+                    }
+                    bridge.close().unwrap();
+                    assert_eq!(out.load(Ordering::Relaxed), u64_sum());
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn threaded_records(c: &mut Criterion) {
+    let mut g = c.benchmark_group("threaded/record");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(3));
+
+    let want: u64 = (0..N).map(|i| i as u32 as u64).sum();
+    g.bench_function("inline, 80-byte struct", |b| {
+        b.iter(|| {
+            let (mut sum, out) = Sum::new();
+            for i in 0..N {
+                let _ = sum.send(black_box(bus(i)));
+            }
+            let _ = Stage::<Bus>::close(&mut sum);
+            assert_eq!(out.load(Ordering::Relaxed), want);
+        })
+    });
+    g.bench_function("threaded, 80-byte struct by value", |b| {
+        b.iter(|| {
+            let (sum, out) = Sum::new();
+            let mut bridge = ThreadBridgeBuilder::new().spawn::<Bus, _>(sum).unwrap();
+            for i in 0..N {
+                let _ = bridge.send(black_box(bus(i))).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), want);
+        })
+    });
+
+    let lines: Vec<String> = (0..1000)
+        .map(|i| format!("{i},22,\"North Bound\",41.{i:05},-87.{i:05},P227,Howard,5"))
+        .collect();
+    let per_round: u64 = lines.iter().map(|l| l.len() as u64).sum();
+    let rounds = N / lines.len() as u64;
+    g.bench_function("threaded_ref, ~60-byte lines lent", |b| {
+        b.iter(|| {
+            let (sum, out) = Sum::new();
+            let mut bridge = threaded_ref::<str, _>(sum);
+            for _ in 0..rounds {
+                for l in &lines {
+                    let _ = bridge.send(black_box(l.as_str())).unwrap();
+                }
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), per_round * rounds);
+        })
+    });
+    g.finish();
+}
+
+fn wire(c: &mut Criterion) {
+    let mut g = c.benchmark_group("wire");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(4));
+
+    g.bench_function("encode u64 frames into memory", |b| {
+        b.iter(|| {
+            let mut w = FrameWriter::new(std::io::sink());
+            for i in 0..N {
+                w.write(&black_box(i)).unwrap();
+            }
+            w.flush().unwrap();
+            assert_eq!(w.frames(), N);
+        })
+    });
+    g.bench_function("encode 80-byte structs into memory", |b| {
+        b.iter(|| {
+            let mut w = FrameWriter::new(std::io::sink());
+            for i in 0..N {
+                w.write(&black_box(bus(i))).unwrap();
+            }
+            w.flush().unwrap();
+            assert_eq!(w.frames(), N);
+        })
+    });
+    g.bench_function("u64 through a pipe to a decoding child", |b| {
+        b.iter(|| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
+            cmd.args(["worker", "seq"]).stdout(Stdio::piped());
+            let out = tempfile::tempfile().unwrap();
+            cmd.stdout(out.try_clone().unwrap());
+            let mut bridge = ProcessBridge::spawn(cmd).unwrap();
+            for i in 0..N {
+                let _ = bridge.send(black_box(i)).unwrap();
+            }
+            bridge.close().unwrap();
+            let mut s = String::new();
+            use std::io::{Read, Seek};
+            let mut out = out;
+            out.rewind().unwrap();
+            out.read_to_string(&mut s).unwrap();
+            assert_eq!(s, format!("{N}\n"));
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, threaded_u64, threaded_records, wire);
+criterion_main!(benches);
