@@ -71,6 +71,18 @@ impl From<bincode::error::EncodeError> for Error {
     }
 }
 
+/// bincode's writer for our buffer: appends, inlined. (bincode's own
+/// `std::io::Write` adapter costs a call and an error check per field.)
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline(always)]
+    fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
 /// A decode error of the frame at `byte_offset`.
 fn decode_error(byte_offset: u64, e: bincode::error::DecodeError) -> Error {
     let why = match e {
@@ -147,13 +159,12 @@ impl<W: Write> FrameWriter<W> {
     pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
-        let len = match bincode::serde::encode_into_std_write(value, &mut self.buf, CONFIG) {
-            Ok(len) => len,
-            Err(e) => {
-                self.buf.truncate(start);
-                return Err(e.into());
-            }
-        };
+        if let Err(e) = bincode::serde::encode_into_writer(value, VecWriter(&mut self.buf), CONFIG)
+        {
+            self.buf.truncate(start);
+            return Err(e.into());
+        }
+        let len = self.buf.len() - start - 4;
         if len > self.max_frame as usize {
             self.buf.truncate(start);
             return Err(Error::new(ErrorKind::Bridge(format!(
