@@ -179,6 +179,39 @@ fn threaded_u64(c: &mut Criterion) {
         })
     });
 
+    g.bench_function(
+        "anchor: crossbeam bounded(16), batches of 256, Vecs returned",
+        |b| {
+            b.iter(|| {
+                let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(16);
+                let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<u64>>(18);
+                let h = std::thread::spawn(move || {
+                    let mut sum = 0u64;
+                    for mut v in rx {
+                        for x in v.drain(..) {
+                            sum = sum.wrapping_add(x);
+                        }
+                        let _ = back_tx.try_send(v);
+                    }
+                    sum
+                });
+                let mut batch = Vec::with_capacity(256);
+                for i in 0..N {
+                    batch.push(black_box(i));
+                    if batch.len() == 256 {
+                        let fresh = back_rx
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(256));
+                        tx.send(std::mem::replace(&mut batch, fresh)).unwrap();
+                    }
+                }
+                tx.send(batch).unwrap();
+                drop(tx);
+                assert_eq!(h.join().unwrap(), u64_sum());
+            })
+        },
+    );
+
     for batch in [1usize, 16, 64, 256, 1024, 4096] {
         g.bench_with_input(
             BenchmarkId::new("threaded, batch", batch),

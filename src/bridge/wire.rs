@@ -83,6 +83,16 @@ impl bincode::enc::write::Writer for VecWriter<'_> {
     }
 }
 
+/// A seed that decodes into an existing value.
+struct InPlace<'p, T>(&'p mut T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::DeserializeSeed<'de> for InPlace<'_, T> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        T::deserialize_in_place(d, self.0)
+    }
+}
+
 /// A decode error of the frame at `byte_offset`.
 fn decode_error(byte_offset: u64, e: bincode::error::DecodeError) -> Error {
     let why = match e {
@@ -384,6 +394,35 @@ impl<R: Read> FrameReader<R> {
         Ok(Some(value))
     }
 
+    /// Decodes the next value into `place`, reusing its memory where `T`
+    /// supports that (serde's `Deserialize::deserialize_in_place`; types
+    /// that do not override it are decoded anew and assigned). Returns
+    /// false at a clean end of the stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](FrameReader::read). After an error `place` may hold a
+    /// partly decoded value.
+    pub fn read_into<T: DeserializeOwned>(&mut self, place: &mut T) -> Result<bool> {
+        let Some((offset, frame)) = self.next_frame()? else {
+            return Ok(false);
+        };
+        let (_, used) = bincode::serde::seed_decode_from_slice(InPlace(place), frame, CONFIG)
+            .map_err(|e| decode_error(offset, e))?;
+        if used != frame.len() {
+            return Err(Error::decode(
+                offset,
+                format!(
+                    "{} bytes left over after the value in a {}-byte frame \
+                     (is the sender sending another type?)",
+                    frame.len() - used,
+                    frame.len()
+                ),
+            ));
+        }
+        Ok(true)
+    }
+
     fn check_header(&self) -> Result<()> {
         let h = &self.buf[self.start..self.start + HEADER_LEN];
         if h[..6] != MAGIC {
@@ -601,8 +640,8 @@ where
     }
 }
 
-/// [`recvfrom`] for a target of borrowed items: decodes each frame as a
-/// `T` and sends `&T`, so the same stages that sit behind
+/// [`recvfrom`] for a target of borrowed items: decodes each frame into
+/// one reused `T` and sends `&T`, so the same stages that sit behind
 /// [`threaded_ref`](super::threaded_ref) or right after a source of `&T`
 /// (such as `records`, which pushes `&Record`) run unchanged behind the
 /// wire.
@@ -614,46 +653,47 @@ where
 /// # Examples
 ///
 /// ```
-/// use copipe::{bridge::recvfrom_ref, sendto, Flow, Stage, from_fn};
+/// use copipe::{bridge::recvfrom_ref, sendto, sinks::Printer, Stage};
 ///
 /// let mut wire = sendto(Vec::new());
 /// wire.send("a")?;
 /// wire.send("bc")?;
 /// let bytes = wire.into_inner()?;
 ///
-/// let mut total = 0;
-/// recvfrom_ref::<String, _, _>(&bytes[..], from_fn(|s: &String| {
-///     total += s.len();
-///     Ok(Flow::Continue)
-/// }))?;
-/// assert_eq!(total, 3);
+/// let mut out = Vec::new();
+/// recvfrom_ref::<String, _, _>(&bytes[..], Printer::new(&mut out))?;
+/// assert_eq!(out, b"a\nbc\n");
 /// # Ok::<(), copipe::Error>(())
 /// ```
-pub fn recvfrom_ref<T, R, S>(reader: R, target: S) -> Result<()>
+pub fn recvfrom_ref<T, R, S>(reader: R, mut target: S) -> Result<()>
 where
-    T: DeserializeOwned,
+    T: DeserializeOwned + Default,
     R: Read,
     S: for<'a> Stage<&'a T>,
 {
-    recvfrom::<T, R, _>(reader, Lend(target))
-}
-
-/// Sends a reference to each owned item it receives.
-struct Lend<S>(S);
-
-impl<T, S> Stage<T> for Lend<S>
-where
-    S: for<'a> Stage<&'a T>,
-{
-    #[inline]
-    fn send(&mut self, item: T) -> Result<Flow> {
-        self.0.send(&item)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.0.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.0.close()
+    let mut frames = FrameReader::new(reader);
+    // One value, decoded into again and again: a type that overrides
+    // `deserialize_in_place` (such as `Record`) reuses its memory, so the
+    // steady state allocates nothing.
+    let mut slot = T::default();
+    let mut sent = false;
+    loop {
+        if sent && !frames.has_buffered_frame() {
+            target.flush()?;
+        }
+        match frames.read_into(&mut slot) {
+            Ok(true) => {
+                sent = true;
+                if target.send(&slot)?.is_stop() {
+                    return target.close();
+                }
+            }
+            Ok(false) => return target.close(),
+            Err(e) => {
+                let _ = target.close();
+                return Err(e);
+            }
+        }
     }
 }
 
