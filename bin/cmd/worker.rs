@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use copipe::bridge::recvfrom_ref;
 use copipe::sinks::Printer;
 use copipe::{recvfrom, Error, ErrorKind, Flow, Stage};
 
@@ -36,7 +37,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout().lock();
     match args.pipeline {
         Pipeline::Lines => {
-            recvfrom::<Vec<u8>, _, _>(stdin, Printer::new(stdout)).context("worker lines")?
+            // One reused buffer: Vec's `deserialize_in_place` keeps it.
+            recvfrom_ref::<Vec<u8>, _, _>(stdin, Printer::new(stdout)).context("worker lines")?
         }
         Pipeline::Seq => {
             let mut check = SeqCheck {

@@ -829,4 +829,21 @@ mod tests {
         recvfrom::<u64, _, _>(&bytes[..], (&mut out).take(2)).unwrap();
         assert_eq!(out.items(), [1, 2]);
     }
+
+    #[test]
+    fn read_into_reuses_the_value() {
+        let mut w = FrameWriter::new(Vec::new());
+        w.write(&vec![1u8, 2, 3]).unwrap();
+        w.write(&vec![4u8]).unwrap();
+        let bytes = w.into_inner().unwrap();
+        let mut r = FrameReader::new(&bytes[..]);
+        let mut v: Vec<u8> = Vec::with_capacity(64);
+        let ptr = v.as_ptr();
+        assert!(r.read_into(&mut v).unwrap());
+        assert_eq!(v, [1, 2, 3]);
+        assert!(r.read_into(&mut v).unwrap());
+        assert_eq!(v, [4]);
+        assert_eq!(v.as_ptr(), ptr, "decoded into the same buffer");
+        assert!(!r.read_into(&mut v).unwrap());
+    }
 }
