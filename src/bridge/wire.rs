@@ -93,6 +93,18 @@ impl<'de, T: serde::Deserialize<'de>> serde::de::DeserializeSeed<'de> for InPlac
     }
 }
 
+/// The error for a frame with bytes after its value.
+fn leftover(byte_offset: u64, len: usize, used: usize) -> Error {
+    Error::decode(
+        byte_offset,
+        format!(
+            "{} bytes left over after the value in a {len}-byte frame \
+             (is the sender sending another type?)",
+            len - used
+        ),
+    )
+}
+
 /// A decode error of the frame at `byte_offset`.
 fn decode_error(byte_offset: u64, e: bincode::error::DecodeError) -> Error {
     let why = match e {
@@ -381,15 +393,7 @@ impl<R: Read> FrameReader<R> {
         let (value, used) = bincode::serde::decode_from_slice::<T, _>(frame, CONFIG)
             .map_err(|e| decode_error(offset, e))?;
         if used != frame.len() {
-            return Err(Error::decode(
-                offset,
-                format!(
-                    "{} bytes left over after the value in a {}-byte frame \
-                     (is the sender sending another type?)",
-                    frame.len() - used,
-                    frame.len()
-                ),
-            ));
+            return Err(leftover(offset, frame.len(), used));
         }
         Ok(Some(value))
     }
@@ -410,17 +414,32 @@ impl<R: Read> FrameReader<R> {
         let (_, used) = bincode::serde::seed_decode_from_slice(InPlace(place), frame, CONFIG)
             .map_err(|e| decode_error(offset, e))?;
         if used != frame.len() {
-            return Err(Error::decode(
-                offset,
-                format!(
-                    "{} bytes left over after the value in a {}-byte frame \
-                     (is the sender sending another type?)",
-                    frame.len() - used,
-                    frame.len()
-                ),
-            ));
+            return Err(leftover(offset, frame.len(), used));
         }
         Ok(true)
+    }
+
+    /// Decodes the next frame with a serde `DeserializeSeed`, which may
+    /// borrow from the frame (valid until the next read): the most general
+    /// form, for decoding into state the caller keeps. Returns `None` at a
+    /// clean end of the stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](FrameReader::read).
+    pub fn read_seed<'s, S>(&'s mut self, seed: S) -> Result<Option<S::Value>>
+    where
+        S: serde::de::DeserializeSeed<'s>,
+    {
+        let Some((offset, frame)) = self.next_frame()? else {
+            return Ok(None);
+        };
+        let (value, used) = bincode::serde::seed_decode_from_slice(seed, frame, CONFIG)
+            .map_err(|e| decode_error(offset, e))?;
+        if used != frame.len() {
+            return Err(leftover(offset, frame.len(), used));
+        }
+        Ok(Some(value))
     }
 
     fn check_header(&self) -> Result<()> {
