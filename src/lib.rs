@@ -56,9 +56,11 @@ pub mod sinks;
 mod stage;
 #[cfg(test)]
 mod testutil;
+pub mod text;
 
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};
 pub use stage::{
     filter, from_fn, map, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
 };
+pub use text::{Follow, Grep, Lines};
