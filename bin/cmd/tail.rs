@@ -1,11 +1,264 @@
-//! `copipe tail` (being built; see the issue tracker).
+//! `copipe tail`: tail -f | grep in one tool.
+//!
+//! The source (`Lines` for a static tail, `Follow` with -f/-F) pushes
+//! blocks of lines into one chain built by [`chain`]:
+//!
+//! ```text
+//! source ──Block──▶ Tag ──▶ Grep ──line──▶ Headers ──line──▶ output (Printer)
+//! ```
+//!
+//! `Tag` notes which file a block comes from, `Headers` writes `==> name
+//! <==` before the first line of another file. The output stage is a type
+//! parameter, so a bridge can be put in front of the printer there.
 
+use std::cell::Cell;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use copipe::sinks::Printer;
+use copipe::text::{Block, Follow, FollowMode, Grep, Lines, Start};
+use copipe::{Flow, Result, Stage};
 
 /// Arguments of `copipe tail`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Keep following the files as they grow (like tail -f: follows the
+    /// open file, even when renamed; stops with SIGINT/SIGTERM).
+    #[arg(short = 'f')]
+    follow: bool,
+    /// Follow the files by name (like tail -F): after a rotation the old
+    /// file is read to its end and the new one from its start; truncation
+    /// restarts at 0; a missing file is waited for.
+    #[arg(short = 'F', conflicts_with = "follow")]
+    follow_name: bool,
+    /// Start with the last N lines, or with line N for +N (+1: the whole
+    /// file; 0: at the end).
+    #[arg(
+        short = 'n',
+        long = "lines",
+        value_name = "N|+N",
+        default_value = "10",
+        allow_hyphen_values = true
+    )]
+    lines: Start,
+    /// Keep only the lines matching PATTERN (regex crate syntax, on the
+    /// line without its newline). Repeat for several: a line matching any
+    /// is kept. Without -e every line is kept.
+    #[arg(short = 'e', long = "regexp", value_name = "PATTERN")]
+    patterns: Vec<String>,
+    /// Ignore ASCII case in patterns.
+    #[arg(short = 'i', long)]
+    ignore_case: bool,
+    /// Keep the lines matching no pattern.
+    #[arg(short = 'v', long)]
+    invert_match: bool,
+    /// The files to read.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`copipe tail` is not built yet")
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // SIGINT/SIGTERM set `stop` (which ends a follow's wait at once, or a
+    // static scan at its next chunk) and record which signal it was.
+    let stop = Arc::new(AtomicBool::new(false));
+    let signal = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
+    }
+
+    let stdout = io::stdout();
+    let out = Printer::new(stdout.lock());
+    let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+    let mut chain = chain(&args, names, out)?;
+
+    let mut code = if args.follow || args.follow_name {
+        follow(&args, &stop, &mut chain)?
+    } else {
+        read(&args, &stop, &mut chain)?
+    };
+    match signal.load(Ordering::SeqCst) {
+        0 => {}
+        sig => code = ExitCode::from(128 + sig as u8),
+    }
+    Ok(code)
+}
+
+/// The one place the stages after the source are built.
+fn chain<O>(args: &Args, names: Vec<String>, out: O) -> Result<Tag<Grep<Headers<O>>>>
+where
+    O: for<'a> Stage<&'a [u8]>,
+{
+    let file = Rc::new(Cell::new(0));
+    let headers = Headers {
+        names,
+        file: Rc::clone(&file),
+        printed: None,
+        target: out,
+    };
+    let grep = Grep::builder()
+        .patterns(args.patterns.iter().cloned())
+        .ignore_case(args.ignore_case)
+        .invert(args.invert_match)
+        .build(headers)?;
+    Ok(Tag {
+        file,
+        stopped: false,
+        target: grep,
+    })
+}
+
+/// Static tail: each file once, in order.
+fn read<O>(
+    args: &Args,
+    stop: &Arc<AtomicBool>,
+    chain: &mut Tag<Grep<Headers<O>>>,
+) -> anyhow::Result<ExitCode>
+where
+    O: for<'a> Stage<&'a [u8]>,
+{
+    let mut code = ExitCode::SUCCESS;
+    for (i, path) in args.files.iter().enumerate() {
+        if stop.load(Ordering::SeqCst) || chain.stopped {
+            break;
+        }
+        let lines = match Lines::open(path).and_then(|l| l.start(args.lines)) {
+            Ok(l) => l,
+            Err(e) => {
+                // Like tail: report the file, go on with the others, fail
+                // at the end.
+                chain.flush()?;
+                eprintln!("copipe: {e}");
+                code = ExitCode::from(2);
+                continue;
+            }
+        };
+        chain.file.set(i);
+        if args.files.len() > 1 && chain.target.get_mut().announce(i)?.is_stop() {
+            break;
+        }
+        lines
+            .file_index(i)
+            .stop_flag(Arc::clone(stop))
+            .run_blocks(KeepOpen(&mut *chain))?;
+    }
+    chain.close()?;
+    Ok(code)
+}
+
+/// Follow (-f / -F) until stopped.
+fn follow<O>(
+    args: &Args,
+    stop: &Arc<AtomicBool>,
+    chain: &mut Tag<Grep<Headers<O>>>,
+) -> anyhow::Result<ExitCode>
+where
+    O: for<'a> Stage<&'a [u8]>,
+{
+    let mode = if args.follow_name {
+        FollowMode::Name
+    } else {
+        FollowMode::Descriptor
+    };
+    let mut follow = Follow::builder(&args.files)
+        .start(args.lines)
+        .mode(mode)
+        .watch_output(io::stdout().as_raw_fd())
+        .build()?;
+    let handle = follow.stop_handle();
+    // The signal handlers set our flag; hand it to the follow by polling it
+    // from the follow's own flag: simplest is to share the same flag.
+    let flag = handle.flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))?;
+    }
+    if stop.load(Ordering::SeqCst) {
+        handle.stop();
+    }
+    follow.run_blocks(&mut *chain)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Notes which file each block comes from, for [`Headers`].
+struct Tag<S> {
+    file: Rc<Cell<usize>>,
+    /// The chain answered `Stop` (stdout closed).
+    stopped: bool,
+    target: S,
+}
+
+impl<'a, S: Stage<Block<'a>>> Stage<Block<'a>> for Tag<S> {
+    fn send(&mut self, block: Block<'a>) -> Result<Flow> {
+        self.file.set(block.file());
+        let flow = self.target.send(block)?;
+        self.stopped |= flow.is_stop();
+        Ok(flow)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// Writes tail's `==> name <==` header before the first line of a file
+/// other than the previous line's (only when there are several files).
+struct Headers<S> {
+    names: Vec<String>,
+    file: Rc<Cell<usize>>,
+    printed: Option<usize>,
+    target: S,
+}
+
+impl<S: for<'a> Stage<&'a [u8]>> Headers<S> {
+    /// Writes the header of file `i` now (a static tail names every file,
+    /// even one with no lines).
+    fn announce(&mut self, i: usize) -> Result<Flow> {
+        if self.printed.is_some() && self.target.send(&b"\n"[..])?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        self.printed = Some(i);
+        let header = format!("==> {} <==\n", self.names[i]);
+        self.target.send(header.as_bytes())
+    }
+}
+
+impl<'a, S: for<'b> Stage<&'b [u8]>> Stage<&'a [u8]> for Headers<S> {
+    #[inline]
+    fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
+        let file = self.file.get();
+        if self.names.len() > 1 && self.printed != Some(file) && self.announce(file)?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        self.target.send(line)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// Passes everything on but turns `close` into `flush`: one chain serves
+/// several files read one after the other, and is closed once at the end.
+struct KeepOpen<S>(S);
+
+impl<T, S: Stage<T>> Stage<T> for KeepOpen<S> {
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        self.0.send(item)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.flush()
+    }
 }

@@ -101,10 +101,10 @@ const SWIG: &[&str] = &[
 
 const REFERRERS: &[&str] = &[
     "-",
-    "http://www.google.com/search?q=python+generators",
+    "http://www.google.com/search?q=generator+tricks",
     "http://www.google.com/search?q=ply+yacc",
     "http://www.dabeaz.com/",
-    "http://www.python.org/doc/",
+    "http://www.dabeaz.com/blog.html",
     "http://reddit.com/r/programming/",
     "http://www.swig.org/download.html",
     "http://news.ycombinator.com/",
