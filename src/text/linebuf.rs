@@ -80,8 +80,11 @@ impl LineBuf {
     /// A read error, or a line longer than the maximum (an `InvalidData`
     /// I/O error naming the line's byte offset).
     pub(crate) fn read_from<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<usize> {
+        if self.end >= self.max_line {
+            return Err(self.too_long());
+        }
         if self.end == self.buf.len() {
-            self.grow()?;
+            self.grow();
         }
         loop {
             match r.read(&mut self.buf[self.end..]) {
@@ -95,22 +98,23 @@ impl LineBuf {
         }
     }
 
-    fn grow(&mut self) -> Result<()> {
-        // The buffer is full and holds one partial line (everything before
-        // it was sent): the line is at least this long.
-        if self.end >= self.max_line {
-            return Err(Error::from(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "line at byte offset {} is longer than {} bytes \
-                     (the maximum line length)",
-                    self.offset, self.max_line
-                ),
-            )));
-        }
+    /// The held partial line has reached the maximum line length.
+    fn too_long(&self) -> Error {
+        Error::from(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "line at byte offset {} is longer than {} bytes \
+                 (the maximum line length)",
+                self.offset, self.max_line
+            ),
+        ))
+    }
+
+    /// Makes room for a partial line that fills the buffer (it is shorter
+    /// than the maximum, or `read_from` would have refused it).
+    fn grow(&mut self) {
         let len = (self.buf.len() * 2).min(self.max_line).max(self.end + 1);
         self.buf.resize(len, 0);
-        Ok(())
     }
 
     /// Sends the complete lines held as one block and keeps the partial
