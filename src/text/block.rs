@@ -161,6 +161,62 @@ impl<'a, S: Stage<&'a [u8]>> Stage<Block<'a>> for SplitLines<S> {
     }
 }
 
+/// A line stage made from a closure, for borrowed lines of any lifetime.
+/// Made by [`line_fn`].
+pub struct LineFn<F> {
+    f: F,
+}
+
+impl<F> std::fmt::Debug for LineFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineFn").finish_non_exhaustive()
+    }
+}
+
+/// Makes a stage that calls `f` on each line, for the line sources.
+///
+/// [`from_fn`](crate::from_fn) fixes its item type, lifetime included, so
+/// it cannot take the `&[u8]` lines of [`Lines`](super::Lines) or
+/// [`Follow`](super::Follow), which borrow a buffer anew for every chunk;
+/// `line_fn` can. `flush` and `close` do nothing.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::Flow;
+/// use copipe::text::{line_fn, Lines};
+///
+/// let mut longest = 0;
+/// Lines::new(&b"a\nbbb\ncc"[..]).run(line_fn(|line: &[u8]| {
+///     longest = longest.max(line.len());
+///     Ok(Flow::Continue)
+/// }))?;
+/// assert_eq!(longest, 4);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn line_fn<F>(f: F) -> LineFn<F>
+where
+    F: FnMut(&[u8]) -> Result<Flow>,
+{
+    LineFn { f }
+}
+
+impl<'a, F> Stage<&'a [u8]> for LineFn<F>
+where
+    F: FnMut(&[u8]) -> Result<Flow>,
+{
+    #[inline]
+    fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
+        (self.f)(line)
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

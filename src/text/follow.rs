@@ -409,8 +409,8 @@ enum Fail {
 ///
 /// ```
 /// use std::io::Write;
-/// use copipe::{Flow, Stage, StageExt, from_fn};
-/// use copipe::text::{Follow, Start};
+/// use copipe::{Flow, StageExt};
+/// use copipe::text::{line_fn, Follow, Start};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("access-log");
@@ -420,7 +420,7 @@ enum Fail {
 /// log.write_all(b"new\n")?;
 /// let mut seen = Vec::new();
 /// follow.run(
-///     from_fn(|line: &[u8]| {
+///     line_fn(|line: &[u8]| {
 ///         seen.push(String::from_utf8_lossy(line).into_owned());
 ///         Ok(Flow::Continue)
 ///     })

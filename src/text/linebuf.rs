@@ -40,13 +40,17 @@ pub(crate) struct LineBuf {
 
 impl LineBuf {
     pub(crate) fn new(chunk: usize, max_line: usize) -> LineBuf {
+        let max_line = max_line.max(1);
+        // A buffer larger than the maximum line would let longer complete
+        // lines through; the limit must not depend on how reads fall.
+        let chunk = chunk.min(max_line);
         LineBuf {
             buf: vec![0; chunk],
             end: 0,
             scanned: 0,
             offset: 0,
             skip: 0,
-            max_line: max_line.max(1),
+            max_line,
             chunk,
             file: 0,
         }

@@ -2,7 +2,7 @@
 //!
 //! - `block.rs`: [`Block`], a chunk of whole lines a source hands on in one
 //!   piece, and [`SplitLines`], the adapter that turns blocks into lines for
-//!   per-line stages
+//!   per-line stages; [`line_fn`], a closure stage for borrowed lines
 //! - `lines.rs`: [`Lines`], the source that reads lines from any reader;
 //!   [`Start`] (`-n N` / `-n +N`) and [`seek_last_lines`]
 //! - `linebuf.rs`: the bounded buffer both sources split lines in (private)
@@ -40,7 +40,7 @@ mod linebuf;
 mod lines;
 mod logsim;
 
-pub use block::{Block, BlockLines, SplitLines};
+pub use block::{line_fn, Block, BlockLines, LineFn, SplitLines};
 pub use follow::{Follow, FollowBuilder, FollowMode, Notice, NoticeKind, StopHandle};
 pub use grep::{Grep, GrepBuilder};
 pub use lines::{seek_last_lines, Lines, Start};
