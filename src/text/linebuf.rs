@@ -229,7 +229,6 @@ mod tests {
             let _ = lb.emit(&mut split)?;
         }
         let _ = lb.finish(&mut split)?;
-        drop(split);
         Ok(out.into_items())
     }
 
