@@ -521,3 +521,19 @@ fn gen_log_is_deterministic_under_seed() {
     assert_ne!(gen("5"), gen("6"));
     assert_eq!(gen("5").iter().filter(|&&b| b == b'\n').count(), 500);
 }
+
+#[test]
+fn gen_log_rate_appends_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    fs::write(&path, "existing\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["gen", "log", "--rate", "2000", "--lines", "40", "-o"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let content = fs::read(&path).unwrap();
+    assert!(content.starts_with(b"existing\n"));
+    assert_eq!(content.iter().filter(|&&b| b == b'\n').count(), 41);
+}

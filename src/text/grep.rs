@@ -234,6 +234,32 @@ impl<S> Grep<S> {
         self.target
     }
 
+    /// Flushes the target (the [`Stage::flush`] of both item types; this
+    /// inherent form needs no type annotation).
+    ///
+    /// # Errors
+    ///
+    /// The target's error.
+    pub fn flush<'a>(&mut self) -> Result<()>
+    where
+        S: Stage<&'a [u8]>,
+    {
+        self.target.flush()
+    }
+
+    /// Closes the target (the [`Stage::close`] of both item types; this
+    /// inherent form needs no type annotation).
+    ///
+    /// # Errors
+    ///
+    /// The target's error.
+    pub fn close<'a>(&mut self) -> Result<()>
+    where
+        S: Stage<&'a [u8]>,
+    {
+        self.target.close()
+    }
+
     /// True when `line` (with or without its `\n`) matches a pattern,
     /// before `-v` is applied.
     ///
