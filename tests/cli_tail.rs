@@ -537,3 +537,77 @@ fn gen_log_rate_appends_to_the_file() {
     assert!(content.starts_with(b"existing\n"));
     assert_eq!(content.iter().filter(|&&b| b == b'\n').count(), 41);
 }
+
+#[test]
+fn follow_several_files_writes_a_header_when_the_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, "a1\n").unwrap();
+    fs::write(&b, "b1\n").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["tail", "-f", "-n", "1"])
+        .arg(&a)
+        .arg(&b)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take();
+    let live = {
+        let mut l = Live {
+            child,
+            out: None,
+            err: mpsc::channel().1,
+            stdout,
+        };
+        l.read_stdout();
+        l
+    };
+    let header = |p: &Path| format!("==> {} <==\n", p.display());
+    assert_eq!(live.line(), header(&a));
+    assert_eq!(live.line(), "a1\n");
+    assert_eq!(live.line(), "\n");
+    assert_eq!(live.line(), header(&b));
+    assert_eq!(live.line(), "b1\n");
+    append(&b, b"b2\n");
+    assert_eq!(live.line(), "b2\n");
+    append(&a, b"a2\n");
+    assert_eq!(live.line(), "\n");
+    assert_eq!(live.line(), header(&a));
+    assert_eq!(live.line(), "a2\n");
+}
+
+#[test]
+fn standard_input_as_dash() {
+    let feed = |args: &[&str]| {
+        let mut child = Command::new(BIN)
+            .arg("tail")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = thread::spawn(move || {
+            for i in 1..=1000 {
+                let _ = writeln!(stdin, "line {i}{}", if i % 7 == 0 { " python" } else { "" });
+            }
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(feed(&["-n", "2", "-"]), "line 999\nline 1000\n");
+    assert_eq!(
+        feed(&["-n", "+998", "-"]),
+        "line 998\nline 999\nline 1000\n"
+    );
+    // The last 8 lines, then filtered (as for a file).
+    assert_eq!(feed(&["-n", "8", "-e", "python", "-"]), "line 994 python\n");
+    let out = Command::new(BIN)
+        .args(["tail", "-f", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

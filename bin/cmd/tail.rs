@@ -12,6 +12,7 @@
 //! parameter, so a bridge can be put in front of the printer there.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -57,7 +58,7 @@ pub(crate) struct Args {
     /// Keep the lines matching no pattern.
     #[arg(short = 'v', long)]
     invert_match: bool,
-    /// The files to read.
+    /// The files to read; `-` is standard input (not with -f/-F).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
@@ -74,7 +75,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let stdout = io::stdout();
     let out = Printer::new(stdout.lock());
-    let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+    let names: Vec<String> = args
+        .files
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                STDIN_NAME.to_string()
+            } else {
+                p.display().to_string()
+            }
+        })
+        .collect();
     let mut chain = chain(&args, names, out)?;
 
     let mut code = if args.follow || args.follow_name {
@@ -127,6 +138,14 @@ where
         if stop.load(Ordering::SeqCst) || chain.stopped {
             break;
         }
+        if path.as_os_str() == "-" {
+            chain.file.set(i);
+            if args.files.len() > 1 && chain.target.get_mut().announce(i)?.is_stop() {
+                break;
+            }
+            read_stdin(args.lines, i, stop, chain)?;
+            continue;
+        }
         let lines = match Lines::open(path).and_then(|l| l.start(args.lines)) {
             Ok(l) => l,
             Err(e) => {
@@ -151,6 +170,73 @@ where
     Ok(code)
 }
 
+/// Standard input (`-`): read once; its last N lines are kept in memory
+/// (N lines at most), since a pipe cannot seek back.
+fn read_stdin<O>(
+    start: Start,
+    i: usize,
+    stop: &Arc<AtomicBool>,
+    chain: &mut Tag<Grep<Headers<O>>>,
+) -> anyhow::Result<()>
+where
+    O: for<'a> Stage<&'a [u8]>,
+{
+    let lines = Lines::new(io::stdin().lock())
+        .with_path(STDIN_NAME)
+        .file_index(i)
+        .stop_flag(Arc::clone(stop));
+    match start {
+        Start::From(n) => lines
+            .skip_lines(n.saturating_sub(1))
+            .run_blocks(KeepOpen(&mut *chain))?,
+        Start::Last(n) => {
+            let mut last = LastLines {
+                keep: usize::try_from(n).unwrap_or(usize::MAX),
+                lines: VecDeque::new(),
+            };
+            lines.run(&mut last)?;
+            for line in &last.lines {
+                if chain.send(Block::new(line, 0).with_file(i))?.is_stop() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How tail names standard input in headers and errors.
+const STDIN_NAME: &str = "standard input";
+
+/// Keeps the last `keep` lines, reusing their buffers.
+struct LastLines {
+    keep: usize,
+    lines: VecDeque<Vec<u8>>,
+}
+
+impl<'a> Stage<&'a [u8]> for LastLines {
+    fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
+        if self.keep == 0 {
+            return Ok(Flow::Continue);
+        }
+        let mut buf = if self.lines.len() == self.keep {
+            self.lines.pop_front().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        buf.clear();
+        buf.extend_from_slice(line);
+        self.lines.push_back(buf);
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Follow (-f / -F) until stopped.
 fn follow<O>(
     args: &Args,
@@ -160,6 +246,9 @@ fn follow<O>(
 where
     O: for<'a> Stage<&'a [u8]>,
 {
+    if args.files.iter().any(|p| p.as_os_str() == "-") {
+        anyhow::bail!("cannot follow standard input (`-`): give a file name");
+    }
     let mode = if args.follow_name {
         FollowMode::Name
     } else {
