@@ -260,8 +260,9 @@ where
         .watch_output(io::stdout().as_raw_fd())
         .build()?;
     let handle = follow.stop_handle();
-    // The signal handlers set our flag; hand it to the follow by polling it
-    // from the follow's own flag: simplest is to share the same flag.
+    // The signals also set the follow's own flag: the signal interrupts its
+    // wait (EINTR) and it sees the flag at once. A signal that came before
+    // this point was recorded in `stop` only: pass it on.
     let flag = handle.flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&flag))?;
