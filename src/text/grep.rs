@@ -167,6 +167,20 @@ impl GrepBuilder {
     }
 }
 
+/// Block hits that cross a line and fail on the line alone, per block,
+/// before a grep searches the rest of the block line by line.
+const MAX_BLOCK_MISSES: u32 = 8;
+
+/// What [`Grep::next_match`] found.
+enum Next {
+    /// A matching line: its start and end (terminator included).
+    Line(usize, usize),
+    /// No more matches in the block.
+    Done,
+    /// Too many misses: go on line by line from this line start.
+    ByLine(usize),
+}
+
 /// True when `p` has no regex metacharacters: it matches itself.
 fn is_literal(p: &str) -> bool {
     regex::escape(p) == p
@@ -285,23 +299,23 @@ impl<S> Grep<S> {
     /// The next matching line in `hay[pos..]`, `pos` a line start: the
     /// line's bounds (terminator included).
     #[inline]
-    fn next_match(&self, hay: &[u8], pos: usize) -> Option<(usize, usize)> {
+    fn next_match(&self, hay: &[u8], pos: usize, misses: &mut u32) -> Next {
         let mut pos = pos;
         while pos < hay.len() {
             let (ms, me) = match &self.matcher {
                 Matcher::All => (pos, pos),
-                Matcher::Literal(f) => {
-                    let s = pos + f.find(&hay[pos..])?;
-                    (s, s + f.needle().len())
-                }
-                Matcher::Regex { block, .. } => {
-                    let m = block.find_at(hay, pos)?;
-                    (m.start(), m.end())
-                }
+                Matcher::Literal(f) => match f.find(&hay[pos..]) {
+                    Some(i) => (pos + i, pos + i + f.needle().len()),
+                    None => return Next::Done,
+                },
+                Matcher::Regex { block, .. } => match block.find_at(hay, pos) {
+                    Some(m) => (m.start(), m.end()),
+                    None => return Next::Done,
+                },
             };
             if ms == hay.len() && hay.last() == Some(&b'\n') {
                 // An empty match after the last newline is not on a line.
-                return None;
+                return Next::Done;
             }
             let ls = memrchr(b'\n', &hay[pos..ms]).map_or(pos, |i| pos + i + 1);
             let le = memchr(b'\n', &hay[ms..]).map_or(hay.len(), |i| ms + i + 1);
@@ -310,12 +324,18 @@ impl<S> Grep<S> {
             // alone; the leftmost block hit starts on the first line that
             // could match, so if this line fails, none before the next does.
             if me > content_end && !self.is_match(&hay[ls..le]) {
+                // Each miss may have scanned far ahead (`a[^x]*b` spans
+                // lines): past a few, searching line by line is cheaper.
+                *misses += 1;
+                if *misses > MAX_BLOCK_MISSES {
+                    return Next::ByLine(le);
+                }
                 pos = le;
                 continue;
             }
-            return Some((ls, le));
+            return Next::Line(ls, le);
         }
-        None
+        Next::Done
     }
 
     fn searches_blocks(&self) -> bool {
@@ -355,15 +375,33 @@ impl<'a, S: Stage<&'a [u8]>> Stage<Block<'a>> for Grep<S> {
             return Ok(Flow::Continue);
         }
         let mut pos = 0;
-        while let Some((ls, le)) = self.next_match(hay, pos) {
-            if self.invert {
-                if send_lines(&mut self.target, &hay[pos..ls])?.is_stop() {
-                    return Ok(Flow::Stop);
+        let mut misses = 0;
+        loop {
+            match self.next_match(hay, pos, &mut misses) {
+                Next::Line(ls, le) => {
+                    if self.invert {
+                        if send_lines(&mut self.target, &hay[pos..ls])?.is_stop() {
+                            return Ok(Flow::Stop);
+                        }
+                    } else if self.target.send(&hay[ls..le])?.is_stop() {
+                        return Ok(Flow::Stop);
+                    }
+                    pos = le;
                 }
-            } else if self.target.send(&hay[ls..le])?.is_stop() {
-                return Ok(Flow::Stop);
+                Next::Done => break,
+                Next::ByLine(resume) => {
+                    // Lines before `resume` were all checked and missed.
+                    if self.invert && send_lines(&mut self.target, &hay[pos..resume])?.is_stop() {
+                        return Ok(Flow::Stop);
+                    }
+                    for line in Block::new(&hay[resume..], 0).lines() {
+                        if self.send(line)?.is_stop() {
+                            return Ok(Flow::Stop);
+                        }
+                    }
+                    return Ok(Flow::Continue);
+                }
             }
-            pos = le;
         }
         if self.invert {
             return send_lines(&mut self.target, &hay[pos..]);
@@ -464,6 +502,17 @@ mod tests {
         assert_eq!(strs(grep(input, &[r"\Ab\z"], false, false)), ["b"]);
         assert_eq!(grep(input, &[], false, false).len(), 3);
         assert_eq!(grep(input, &[], false, true).len(), 0);
+    }
+
+    #[test]
+    fn many_hits_crossing_lines_fall_back_to_lines() {
+        // Every line starts a block hit that runs to the last line's `b`.
+        let mut input = "a\n".repeat(100);
+        input.push_str("b\nab\n");
+        let got = strs(grep(input.as_bytes(), &[r"a[^x]*b"], false, false));
+        assert_eq!(got, ["ab\n"]);
+        let got = grep(input.as_bytes(), &[r"a[^x]*b"], false, true);
+        assert_eq!(got.len(), 101);
     }
 
     #[test]
