@@ -197,3 +197,61 @@ proptest! {
         prop_assert_eq!(by_line.items(), &expected[..]);
     }
 }
+
+#[test]
+fn combinators_chain_from_sink_back_to_source() {
+    let mut seen = 0;
+    let mut out = Collect::new();
+    {
+        let mut chain = (&mut out)
+            .map(|x: u32| x * 10)
+            .filter(|x: &u32| x % 2 == 0) // sees x before the map
+            .inspect(|_: &u32| seen += 1)
+            .take(5);
+        for x in 0..100 {
+            if chain.send(x).unwrap().is_stop() {
+                break;
+            }
+        }
+        chain.close().unwrap();
+    }
+    assert_eq!(seen, 5);
+    assert_eq!(out.items(), &[0, 20, 40]);
+    assert!(out.is_closed());
+}
+
+#[test]
+fn dynamic_broadcast_stops_when_every_target_has() {
+    let (mut a, mut b) = (Count::new(), Count::new());
+    {
+        let targets: Vec<Box<dyn Stage<&str> + '_>> =
+            vec![(&mut a).take(1).boxed(), (&mut b).take(3).boxed()];
+        let mut bc = broadcast(targets);
+        // `StageExt::map` is in scope too: name the iterator's.
+        let flows: Vec<Flow> = Iterator::map(0..5, |_| bc.send("x").unwrap()).collect();
+        assert_eq!(
+            flows,
+            [
+                Flow::Continue,
+                Flow::Continue,
+                Flow::Stop,
+                Flow::Stop,
+                Flow::Stop
+            ]
+        );
+    }
+    assert_eq!((a.count(), b.count()), (1, 3));
+}
+
+#[test]
+fn shared_closes_its_target_when_the_last_handle_closes() {
+    let first = Shared::new(Collect::<u8>::new());
+    let mut second = first.clone();
+    let mut first = first;
+    assert_eq!(first.open_handles(), 2);
+    first.close().unwrap();
+    assert!(!second.with(Collect::is_closed));
+    assert_eq!(second.send(1).unwrap(), Flow::Continue);
+    second.close().unwrap();
+    assert!(second.with(Collect::is_closed));
+}
