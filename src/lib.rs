@@ -20,6 +20,8 @@
 //! - [`broadcast`] fans out; [`Shared`] fans in.
 //! - [`sinks`]: [`Printer`](sinks::Printer), [`Null`](sinks::Null),
 //!   [`Collect`](sinks::Collect), [`Count`](sinks::Count).
+//! - [`text`]: the line sources [`Lines`] and [`Follow`] (`tail -f` /
+//!   `tail -F`), and [`Grep`], which searches whole blocks of lines.
 //!
 //! ## A pipeline
 //!
