@@ -294,8 +294,7 @@ impl FollowBuilder {
                         .map_err(|e| Error::from(e).with_path(&watched.path))?;
                     watched.cur = Some(open);
                 }
-                Err(e) if self.mode == FollowMode::Name => {
-                    let _ = e;
+                Err(_) if self.mode == FollowMode::Name => {
                     (self.notice)(Notice {
                         kind: NoticeKind::Missing,
                         path: &watched.path,
