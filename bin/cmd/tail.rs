@@ -9,7 +9,8 @@
 //!
 //! `Tag` notes which file a block comes from, `Headers` writes `==> name
 //! <==` before the first line of another file. The output stage is a type
-//! parameter, so a bridge can be put in front of the printer there.
+//! parameter of [`drive`], so a bridge can wrap the printer in `run` and
+//! everything else stays as it is.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -74,7 +75,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let stdout = io::stdout();
+    // The output stage: where a bridge (`--bridge thread`) goes, wrapping
+    // the printer, before `drive` is called with it.
     let out = Printer::new(stdout.lock());
+    let mut code = drive(&args, &stop, out)?;
+    match signal.load(Ordering::SeqCst) {
+        0 => {}
+        sig => code = ExitCode::from(128 + sig as u8),
+    }
+    Ok(code)
+}
+
+/// Builds the chain in front of `out` and runs the source into it.
+fn drive<O>(args: &Args, stop: &Arc<AtomicBool>, out: O) -> anyhow::Result<ExitCode>
+where
+    O: for<'a> Stage<&'a [u8]>,
+{
     let names: Vec<String> = args
         .files
         .iter()
@@ -86,18 +102,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    let mut chain = chain(&args, names, out)?;
-
-    let mut code = if args.follow || args.follow_name {
-        follow(&args, &stop, &mut chain)?
+    let mut chain = chain(args, names, out)?;
+    if args.follow || args.follow_name {
+        follow(args, stop, &mut chain)
     } else {
-        read(&args, &stop, &mut chain)?
-    };
-    match signal.load(Ordering::SeqCst) {
-        0 => {}
-        sig => code = ExitCode::from(128 + sig as u8),
+        read(args, stop, &mut chain)
     }
-    Ok(code)
 }
 
 /// The one place the stages after the source are built.
