@@ -611,3 +611,29 @@ fn standard_input_as_dash() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn named_pipe_is_read_as_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer_path = fifo.clone();
+    // Opening a FIFO for writing waits for its reader (copipe).
+    thread::spawn(move || {
+        let mut w = OpenOptions::new().write(true).open(writer_path).unwrap();
+        for i in 1..=100 {
+            writeln!(w, "{i}").unwrap();
+        }
+    });
+    let out = Command::new(BIN)
+        .args(["tail", "-n", "3"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"98\n99\n100\n");
+}

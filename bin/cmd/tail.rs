@@ -14,9 +14,10 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +25,7 @@ use std::sync::Arc;
 
 use copipe::sinks::Printer;
 use copipe::text::{Block, Follow, FollowMode, Grep, Lines, Start};
-use copipe::{Flow, Result, Stage};
+use copipe::{Error, Flow, Result, Stage};
 
 /// Arguments of `copipe tail`.
 #[derive(Debug, clap::Args)]
@@ -153,10 +154,17 @@ where
             if args.files.len() > 1 && chain.target.get_mut().announce(i)?.is_stop() {
                 break;
             }
-            read_stdin(args.lines, i, stop, chain)?;
+            read_stream(
+                io::stdin().lock(),
+                Path::new(STDIN_NAME),
+                args.lines,
+                i,
+                stop,
+                chain,
+            )?;
             continue;
         }
-        let lines = match Lines::open(path).and_then(|l| l.start(args.lines)) {
+        let lines = match open_positioned(path, args.lines) {
             Ok(l) => l,
             Err(e) => {
                 // Like tail: report the file, go on with the others, fail
@@ -171,6 +179,14 @@ where
         if args.files.len() > 1 && chain.target.get_mut().announce(i)?.is_stop() {
             break;
         }
+        let lines = match lines {
+            Ok(lines) => lines,
+            Err(pipe) => {
+                // A named pipe or a device cannot seek: read it as a stream.
+                read_stream(pipe, path, args.lines, i, stop, chain)?;
+                continue;
+            }
+        };
         lines
             .file_index(i)
             .stop_flag(Arc::clone(stop))
@@ -180,19 +196,33 @@ where
     Ok(code)
 }
 
-/// Standard input (`-`): read once; its last N lines are kept in memory
-/// (N lines at most), since a pipe cannot seek back.
-fn read_stdin<O>(
+/// Opens `path`: a regular file positioned at `start`, or (`Err`) any other
+/// kind of file, to be read as a stream.
+fn open_positioned(path: &Path, start: Start) -> Result<std::result::Result<Lines<File>, File>> {
+    let file = File::open(path).map_err(|e| Error::from(e).with_path(path))?;
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        Ok(Ok(Lines::new(file).with_path(path).start(start)?))
+    } else {
+        Ok(Err(file))
+    }
+}
+
+/// Standard input (`-`) or a pipe: read once; its last N lines are kept in
+/// memory (N lines at most), since a pipe cannot seek back.
+fn read_stream<R, O>(
+    reader: R,
+    name: &Path,
     start: Start,
     i: usize,
     stop: &Arc<AtomicBool>,
     chain: &mut Tag<Grep<Headers<O>>>,
 ) -> anyhow::Result<()>
 where
+    R: io::Read,
     O: for<'a> Stage<&'a [u8]>,
 {
-    let lines = Lines::new(io::stdin().lock())
-        .with_path(STDIN_NAME)
+    let lines = Lines::new(reader)
+        .with_path(name)
         .file_index(i)
         .stop_flag(Arc::clone(stop));
     match start {
