@@ -389,7 +389,9 @@ enum Fail {
 ///   two parts arrives as one line.
 /// - Truncation (the file shrinks below the reading position) is reported
 ///   ([`NoticeKind::Truncated`]) and reading restarts at 0; a partial line
-///   held from before is sent first.
+///   held from before is sent first. Truncation is seen by size, so a file
+///   truncated and refilled past the old position between two looks
+///   cannot be told from one that grew (true of every `tail`).
 /// - In [`FollowMode::Name`], rotation (the name points to another file, by
 ///   device and inode) drains the old file to its end before the new one is
 ///   read, and keeps reading the old one while it still grows (for
