@@ -371,3 +371,107 @@ fn a_million_borrowed_items_arrive_in_order_through_reused_slots() {
     assert_eq!(count.load(Ordering::Relaxed), 1_000_000);
     assert_eq!(threads_named("t-by-ref"), 0);
 }
+
+// ---- `copipe tail --bridge thread`: the real binary --------------------
+
+const COPIPE: &str = env!("CARGO_BIN_EXE_copipe");
+
+fn log_file() -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let status = std::process::Command::new(COPIPE)
+        .args(["gen", "log", "--lines", "20000", "-o"])
+        .arg(f.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    f
+}
+
+fn tail(args: &[&str], bridge: &str) -> std::process::Output {
+    let out = std::process::Command::new(COPIPE)
+        .arg("tail")
+        .args(args)
+        .args(["--bridge", bridge])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn tail_through_a_thread_bridge_is_byte_identical() {
+    let log = log_file();
+    let path = log.path().to_str().unwrap();
+    for args in [
+        vec!["-n", "+1", path],
+        vec!["-n", "+1", "-e", "python", path],
+        vec!["-n", "100", "-v", "-e", "GET", path, path],
+    ] {
+        let inline = tail(&args, "none");
+        let bridged = tail(&args, "thread");
+        assert!(!inline.stdout.is_empty());
+        assert!(inline.stdout == bridged.stdout, "{args:?}: outputs differ");
+    }
+}
+
+#[test]
+fn tail_follow_through_a_thread_bridge_delivers_live_lines() {
+    use std::io::{BufRead, BufReader, Write};
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = std::process::Command::new(COPIPE)
+        .args([
+            "tail", "-F", "-n", "0", "-e", "python", "--bridge", "thread",
+        ])
+        .arg(log.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(Option::take(&mut child.stdout).unwrap());
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let lines = std::thread::spawn(move || {
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            let _ = tx.send(std::mem::take(&mut line));
+        }
+    });
+    // Appended until the follower has started watching; each line is its
+    // own write, and only the partial batch a flush carries can deliver
+    // it (a batch holds 256 lines).
+    let deadline = Duration::from_secs(30);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log.path())
+        .unwrap();
+    let mut got = None;
+    for i in 0..300 {
+        writeln!(f, "GET /python/{i} HTTP/1.1").unwrap();
+        writeln!(f, "GET /ply/{i} HTTP/1.1").unwrap();
+        f.flush().unwrap();
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            got = Some(line);
+            break;
+        }
+    }
+    let first = got.expect("a live line came through the bridge");
+    assert!(first.starts_with("GET /python/"), "{first}");
+    // A line appended now arrives on its own, without 255 more behind it.
+    writeln!(f, "GET /python/last HTTP/1.1").unwrap();
+    f.flush().unwrap();
+    loop {
+        let line = rx.recv_timeout(deadline).expect("the last line arrives");
+        assert!(line.starts_with("GET /python/"), "{line}");
+        if line == "GET /python/last HTTP/1.1\n" {
+            break;
+        }
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15));
+    lines.join().unwrap();
+}
