@@ -50,6 +50,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod coroutine;
 mod error;
 mod graph;
 pub mod sinks;
@@ -57,6 +58,7 @@ mod stage;
 #[cfg(test)]
 mod testutil;
 
+pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};
 pub use stage::{
