@@ -1,77 +1,27 @@
 //! Writing a stage as a coroutine: [`coroutine`] turns an `async` block
-//! that receives items from its [`Inbox`] into a [`Stage`].
+//! that receives items from its [`Inbox`] into a [`Coroutine`] stage.
 //!
 //! The seed's central trick is a generator that *receives*: `line = (yield)`
 //! inside a loop, with local variables as its state, started by a decorator
 //! and ended by `close()`. Rust has no stable generators, but an `async`
-//! block is a compiler-built stackless coroutine, and that is enough. Here is
-//! the seed's `grep` beside the copipe version:
+//! block is a compiler-built stackless coroutine, and that is enough. The
+//! seed's `grep` beside the copipe version, and what is the same and what
+//! differs, are in the docs of [`coroutine`], where users read them.
 //!
-//! ```text
-//! @coroutine                              coroutine(move |inbox| async move {
-//! def grep(pattern, target):                  let finder = memmem::Finder::new(pattern);
-//!     try:                                    while let Some(line) =
-//!         while True:                             inbox.recv_flushing(|| target.flush()).await
-//!             line = (yield)                  {
-//!             if pattern in line:                 if finder.find(line.as_bytes()).is_some()
-//!                 target.send(line)                   && target.send(line)?.is_stop()
-//!     except GeneratorExit:                       {
-//!         target.close()                              break;
-//!                                                 }
-//!                                             }
-//!                                             target.close()
-//!                                         })
-//! ```
+//! How it works, with no runtime and no threads:
 //!
-//! What is the same:
-//!
-//! - **Locals are the state.** `finder`, `target` and anything else the block
-//!   declares live across items; a stage with two states (the seed's
-//!   `buses_to_dicts`) is two nested loops, with no hand-written state enum.
-//! - **Receiving is suspending.** `inbox.recv().await` is `(yield)`: each
-//!   [`send`](Stage::send) puts one item in the inbox and resumes the
-//!   coroutine until it waits for the next one.
-//! - **Started on creation.** [`coroutine`] runs the block up to its first
-//!   `recv().await` at once, as the seed's `@coroutine` decorator calls
-//!   `next()`: setup code ("Looking for python") runs when the stage is made.
-//! - **`close` is `GeneratorExit`.** After [`close`](Stage::close),
-//!   `recv()` returns `None`, the loop ends and the code after it runs: the
-//!   seed's `except GeneratorExit:` cleanup, here usually `target.close()`.
-//!
-//! What differs:
-//!
-//! - **Items are owned** (`T: 'static`): the block keeps the item across an
-//!   `.await`, so it cannot borrow a source's buffer. Put
-//!   [`StageExt::owned`](crate::StageExt::owned) in front of a coroutine fed
-//!   by a line source, or write the stage as a struct when it must take
-//!   borrowed items.
-//! - **Sends are synchronous calls.** `target.send(line)` runs the target to
-//!   completion before it returns, exactly as in the seed, but a cycle (a
-//!   stage that sends back into itself through a [`Shared`](crate::Shared)
-//!   handle) is an [`ErrorKind::Reentrant`](crate::ErrorKind::Reentrant)
-//!   error rather than Python's "generator already executing" crash.
-//! - **Results, not exceptions.** The block returns `Result<()>`: an `Err`
-//!   comes out of the `send` (or `close`) during which it was returned, and
-//!   `?` works inside the block. A coroutine that returns `Ok(())` early
-//!   (say, because its target answered [`Flow::Stop`]) turns that send and
-//!   every later one into `Ok(Flow::Stop)`.
-//! - **No runtime.** The future is polled directly with a no-op waker, on
-//!   the caller's thread, once per `send`. It may await only its inbox:
-//!   awaiting anything else that is not ready (a timer, a socket) is an
-//!   [`ErrorKind::Coroutine`](crate::ErrorKind::Coroutine) error, never a
-//!   hang. Tasks that wait for I/O belong on the scheduler.
-//! - **Flush is explicit.** `recv()` does not see [`Stage::flush`];
-//!   [`Inbox::recv_flushing`] runs the closure it is given whenever upstream
-//!   flushes while the coroutine waits there, which is how a coroutine
-//!   forwards `flush` to a target it owns.
-//! - **Panics poison.** A panic inside the block unwinds out of the `send`
-//!   that resumed it; the coroutine is dropped and every later call returns
-//!   an error, like a poisoned `Mutex`.
-//! - **Dropping is not closing.** A coroutine dropped without `close` drops
-//!   its locals (their destructors run) but not the code after its loop.
-//!
-//! Cost: one boxed future and one shared inbox cell per coroutine, no
-//! allocation per `send`.
+//! - The stage and its block share one `Slot` (`Rc`): a one-item cell
+//!   (`Option<T>`), the `closed` flag, and the flush request. `send` puts
+//!   the item in the cell and polls the boxed future once; [`Recv`] takes
+//!   it. No allocation per `send`.
+//! - The waker does nothing: nothing ever wakes a coroutine, the next call
+//!   on the stage resumes it. So a receive that returns `Pending` records
+//!   that in `Slot::waiting`; a poll that returns `Pending` without it means
+//!   the block awaits something else, which would never be woken: that is
+//!   reported as a misuse instead of a silent hang.
+//! - `State` says where the coroutine is in its life; only `Running`
+//!   holds the future, so it (and the block's locals) is dropped as soon as
+//!   the block ends, fails, panics or is misused.
 
 use std::cell::Cell;
 use std::fmt;
@@ -86,11 +36,11 @@ use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
 
 /// Makes a stage from an `async` block that receives items from an
-/// [`Inbox`].
+/// [`Inbox`]: the seed's `@coroutine`.
 ///
 /// `body` is called once, with the inbox, and the future it returns is
 /// polled at once up to its first `inbox.recv().await` (the seed's
-/// `@coroutine` decorator). From then on:
+/// decorator calls `next()`). From then on:
 ///
 /// - [`send`](Stage::send) puts the item in the inbox and resumes the future
 ///   until it waits again; it returns `Ok(Flow::Continue)` while the
@@ -101,10 +51,100 @@ use crate::stage::{Flow, Stage};
 ///   [`Inbox::recv_flushing`] the coroutine is waiting in; it does nothing
 ///   while it waits in plain [`Inbox::recv`].
 ///
+/// # The seed's `grep`, and copipe's
+///
+/// ```python
+/// @coroutine
+/// def grep(pattern, target):
+///     try:
+///         while True:
+///             line = (yield)
+///             if pattern in line:
+///                 target.send(line)
+///     except GeneratorExit:
+///         target.close()
+/// ```
+///
+/// ```
+/// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Collect};
+/// use memchr::memmem;
+///
+/// fn grep(pattern: &str, mut target: impl Stage<String>) -> impl Stage<String> {
+///     let finder = memmem::Finder::new(pattern).into_owned();
+///     coroutine(move |inbox: Inbox<String>| async move {
+///         while let Some(line) = inbox.recv_flushing(|| target.flush()).await {
+///             if finder.find(line.as_bytes()).is_some() && target.send(line)?.is_stop() {
+///                 break; // the target wants no more, so neither do we
+///             }
+///         }
+///         target.close() // the seed's `except GeneratorExit:`
+///     })
+/// }
+///
+/// let mut out = Collect::new();
+/// let mut g = grep("python", &mut out);
+/// for line in ["Yeah, but no, but yeah, but no", "python generators rock!"] {
+///     if g.send(line.to_string())?.is_stop() {
+///         break;
+///     }
+/// }
+/// g.close()?;
+/// drop(g);
+/// assert_eq!(out.items(), ["python generators rock!"]);
+/// assert!(out.is_closed());
+/// # Ok::<(), copipe::Error>(())
+/// ```
+///
+/// What is the same:
+///
+/// - **Locals are the state.** `finder`, `target` and anything else the block
+///   declares live across items; a stage with two states (the seed's
+///   `buses_to_dicts`) is two nested loops, with no hand-written state enum.
+/// - **Receiving is suspending.** `inbox.recv().await` is `(yield)`: each
+///   `send` puts one item in the inbox and resumes the coroutine until it
+///   waits for the next one.
+/// - **Started on creation**, as by the seed's decorator: setup code
+///   ("Looking for python") runs when the stage is made.
+/// - **`close` is `GeneratorExit`.** After `close`, `recv()` returns `None`,
+///   the loop ends and the code after it runs: the seed's
+///   `except GeneratorExit:` cleanup, here usually `target.close()`.
+///
+/// What differs:
+///
+/// - **Items are owned** (`T: 'static`): the block keeps the item across an
+///   `.await`, so it cannot borrow a source's buffer. Put
+///   [`StageExt::owned`](crate::StageExt::owned) in front of a coroutine fed
+///   by a line source, or write the stage as a struct when it must take
+///   borrowed items.
+/// - **Sends are synchronous calls.** `target.send(line)` runs the target to
+///   completion before it returns, as in the seed, but a cycle (a stage that
+///   sends back into itself through a [`Shared`](crate::Shared) handle) is
+///   an [`ErrorKind::Reentrant`] error rather than Python's
+///   "generator already executing" crash.
+/// - **Results, not exceptions.** The block returns `Result<()>` and `?`
+///   works inside it. An `Err` comes out of the `send` (or `close`) during
+///   which it was returned. A block that returns `Ok(())` early (say,
+///   because its target answered [`Flow::Stop`]) turns that send and every
+///   later one into `Ok(Flow::Stop)`.
+/// - **No runtime.** The future is polled directly, on the caller's thread,
+///   once per call. It may await only its inbox: awaiting anything else
+///   that is not ready (a timer, a socket) is an [`ErrorKind::Coroutine`]
+///   error, never a hang. Stages that wait for I/O belong on the scheduler.
+/// - **Flush is explicit.** Plain `recv()` does not see [`Stage::flush`];
+///   [`Inbox::recv_flushing`] runs the closure it is given whenever upstream
+///   flushes while the coroutine waits there. That is how a coroutine
+///   forwards `flush` to a target it owns (as `grep` above does).
+/// - **Panics poison.** A panic inside the block unwinds out of the call
+///   that resumed it; the block is dropped and every later call returns an
+///   [`ErrorKind::Coroutine`] error, like a poisoned `Mutex`.
+/// - **Dropping is not closing.** A coroutine dropped without `close` drops
+///   its locals (their destructors run) but does not run the code after its
+///   loop.
+///
 /// # Examples
 ///
 /// The seed's `grepclose.py`: setup code, a receive loop, and cleanup after
-/// it.
+/// it, observed through a shared log.
 ///
 /// ```
 /// use std::cell::RefCell;
