@@ -298,7 +298,9 @@ fn an_error_while_closing_comes_out_of_close() {
 #[test]
 fn an_error_before_the_first_receive_comes_out_of_the_first_call() {
     let mut co = coroutine(|inbox: Inbox<String>| async move {
-        let re = regex::Regex::new("(unclosed").map_err(|e| Error::usage(e.to_string()))?;
+        // A pattern from the command line, say: not known to be valid.
+        let pattern = String::from("(unclosed");
+        let re = regex::Regex::new(&pattern).map_err(|e| Error::usage(e.to_string()))?;
         while let Some(line) = inbox.recv().await {
             let _ = re.is_match(&line);
         }
@@ -401,7 +403,8 @@ fn awaiting_futures_that_are_ready_is_fine() {
     let mut co = coroutine(move |inbox: Inbox<u32>| async move {
         while let Some(n) = inbox.recv().await {
             // An `async fn` awaited inside is the seed's sub-coroutine.
-            o.borrow_mut().push(double(n).await);
+            let d = double(n).await;
+            o.borrow_mut().push(d);
         }
         Ok(())
     });
