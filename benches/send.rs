@@ -116,7 +116,9 @@ fn coroutine_grep(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
 #[inline(never)]
 fn send_all<S: Stage<&'static str> + ?Sized>(stage: &mut S) {
     for _ in 0..SENDS {
-        let flow = stage.send(black_box(LINE)).expect("the bench pipeline cannot fail");
+        let flow = stage
+            .send(black_box(LINE))
+            .expect("the bench pipeline cannot fail");
         assert_eq!(flow, Flow::Continue);
     }
 }
@@ -179,7 +181,10 @@ fn check_no_allocation_per_send() {
             allocations_per_run(&mut *struct_grep(&tally).boxed()),
         ),
         ("c closure", allocations_per_run(&mut closure_grep(&tally))),
-        ("d coroutine", allocations_per_run(&mut coroutine_grep(&tally))),
+        (
+            "d coroutine",
+            allocations_per_run(&mut coroutine_grep(&tally)),
+        ),
     ];
     assert_eq!(tally.get(), 4 * SENDS);
     for (name, allocations) in runs {
@@ -223,8 +228,12 @@ fn side_by_side() {
     let floor = finder();
     let t = Rc::clone(&tally);
     let mut variants: [(&str, &mut dyn FnMut()); 5] = [
-        ("(a) struct stage, static dispatch", &mut || send_all(&mut a)),
-        ("(b) struct stage, Box<dyn Stage>", &mut || send_all(&mut *b)),
+        ("(a) struct stage, static dispatch", &mut || {
+            send_all(&mut a)
+        }),
+        ("(b) struct stage, Box<dyn Stage>", &mut || {
+            send_all(&mut *b)
+        }),
         ("(c) closure stage, from_fn", &mut || send_all(&mut c)),
         ("(d) coroutine stage", &mut || send_all(&mut d)),
         ("(e) plain loop calling memmem", &mut || {
@@ -309,7 +318,53 @@ criterion_group! {
     targets = bench_send
 }
 
+// ---------------------------------------------------------------------------
+// Instruction counts: a figure the machine's load cannot move.
+
+// One named function per variant, never inlined, so that
+// `callgrind_annotate --inclusive=yes` shows each one's instructions
+// (`benches/instructions.sh` runs this and divides by `SENDS`).
+
+#[inline(never)]
+fn instructions_a_struct(tally: &Rc<Cell<u64>>) {
+    send_all(&mut struct_grep(tally));
+}
+
+#[inline(never)]
+fn instructions_b_boxed(tally: &Rc<Cell<u64>>) {
+    send_all(&mut *struct_grep(tally).boxed());
+}
+
+#[inline(never)]
+fn instructions_c_closure(tally: &Rc<Cell<u64>>) {
+    send_all(&mut closure_grep(tally));
+}
+
+#[inline(never)]
+fn instructions_d_coroutine(tally: &Rc<Cell<u64>>) {
+    send_all(&mut coroutine_grep(tally));
+}
+
+#[inline(never)]
+fn instructions_e_plain_loop(tally: &Rc<Cell<u64>>) {
+    tally.set(tally.get() + plain_loop(&finder()));
+}
+
+fn run_each_once() {
+    let tally = Rc::new(Cell::new(0));
+    instructions_a_struct(&tally);
+    instructions_b_boxed(&tally);
+    instructions_c_closure(&tally);
+    instructions_d_coroutine(&tally);
+    instructions_e_plain_loop(&tally);
+    assert_eq!(tally.get(), 5 * SENDS);
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--each-once") {
+        run_each_once();
+        return;
+    }
     // Also run by `cargo test --all-targets` (without `--bench`), which
     // makes the allocation check part of the test suite.
     check_no_allocation_per_send();

@@ -228,13 +228,16 @@ where
         slot,
         waker: &NOOP_WAKER,
     };
-    // Start the coroutine, as the seed's decorator calls `next()`. A panic
-    // here needs no catching: no stage exists yet to poison.
+    // Start the coroutine, as the seed's decorator calls `next()`.
     let State::Running(fut) = &mut co.state else {
         unreachable!("the state was set to Running just above")
     };
-    let poll = poll_once(fut, &co.slot, co.waker);
-    if let Err(e) = co.settle(poll, false) {
+    let resumed = match resume(fut, &co.slot, co.waker) {
+        Ok(poll) => Ok(poll),
+        // No stage exists yet to poison: the panic goes on into the caller.
+        Err(payload) => panic::resume_unwind(payload),
+    };
+    if let Err(e) = co.settle(resumed, false) {
         // An error the block returned before its first receive is kept for
         // the first call; a misuse is kept as the state itself.
         if matches!(co.state, State::Returned) {
@@ -503,33 +506,21 @@ impl<T, Fut> Coroutine<T, Fut>
 where
     Fut: Future<Output = Result<()>>,
 {
-    /// Resumes the coroutine once. If it panics, the stage is poisoned and
-    /// the panic continues into the caller.
-    #[inline]
-    fn resume(&mut self) -> Poll<Result<()>> {
-        let State::Running(fut) = &mut self.state else {
-            unreachable!("resume is only called on a running coroutine")
-        };
-        let (slot, waker) = (&*self.slot, self.waker);
-        // Unwind safety: after a panic the future is dropped and the slot
-        // reset (`end`), so nothing observes state the panic left
-        // half-updated.
-        match panic::catch_unwind(AssertUnwindSafe(|| poll_once(fut, slot, waker))) {
-            Ok(poll) => poll,
+    /// Turns the outcome of a resume into the stage's answer and its next
+    /// state. A panic poisons the stage and continues into the caller.
+    ///
+    /// `send` handles the common outcome (still waiting in its inbox)
+    /// itself and calls this for the rest, so it is kept out of line.
+    #[cold]
+    #[inline(never)]
+    fn settle(&mut self, outcome: Resumed, closing: bool) -> Result<Flow> {
+        match outcome {
             Err(payload) => {
                 self.end(State::Poisoned(panic_message(&*payload)));
                 panic::resume_unwind(payload)
             }
-        }
-    }
-
-    /// Turns the outcome of a poll into the stage's answer and its next
-    /// state.
-    #[inline]
-    fn settle(&mut self, poll: Poll<Result<()>>, closing: bool) -> Result<Flow> {
-        match poll {
-            Poll::Pending if self.slot.waiting.get() && !closing => Ok(Flow::Continue),
-            Poll::Pending => {
+            Ok(Poll::Pending) if self.slot.waiting.get() && !closing => Ok(Flow::Continue),
+            Ok(Poll::Pending) => {
                 let message = if closing {
                     NOT_READY_ON_CLOSE
                 } else {
@@ -538,11 +529,11 @@ where
                 self.end(State::Misused(message));
                 Err(Error::new(ErrorKind::Coroutine(message.to_string())))
             }
-            Poll::Ready(Ok(())) => {
+            Ok(Poll::Ready(Ok(()))) => {
                 self.end(State::Returned);
                 Ok(Flow::Stop)
             }
-            Poll::Ready(Err(e)) => {
+            Ok(Poll::Ready(Err(e))) => {
                 self.end(State::Returned);
                 Err(e)
             }
@@ -575,14 +566,21 @@ where
     }
 }
 
-/// Polls the coroutine's future once.
+/// What resuming a coroutine came to: a poll, or the payload of a panic.
+type Resumed = std::thread::Result<Poll<Result<()>>>;
+
+/// Polls the coroutine's future once, catching a panic.
 #[inline]
-fn poll_once<T, Fut>(fut: &mut Pin<Box<Fut>>, slot: &Slot<T>, waker: &Waker) -> Poll<Result<()>>
+fn resume<T, Fut>(fut: &mut Pin<Box<Fut>>, slot: &Slot<T>, waker: &Waker) -> Resumed
 where
     Fut: Future<Output = Result<()>>,
 {
     slot.waiting.set(false);
-    fut.as_mut().poll(&mut Context::from_waker(waker))
+    // Unwind safety: after a panic, `settle` drops the future and resets
+    // the slot, so nothing observes state the panic left half-updated.
+    panic::catch_unwind(AssertUnwindSafe(|| {
+        fut.as_mut().poll(&mut Context::from_waker(waker))
+    }))
 }
 
 /// The waker every coroutine stage polls with. It does nothing: a coroutine
@@ -619,13 +617,16 @@ where
     /// If the block panics, the panic continues into the caller.
     #[inline]
     fn send(&mut self, item: T) -> Result<Flow> {
-        if self.is_finished() {
+        let State::Running(fut) = &mut self.state else {
             self.finished()?;
             return Ok(Flow::Stop);
-        }
+        };
         self.slot.item.set(Some(item));
-        let poll = self.resume();
-        self.settle(poll, false)
+        match resume(fut, &self.slot, self.waker) {
+            // The hot path: the coroutine took the item and waits for the next.
+            Ok(Poll::Pending) if self.slot.waiting.get() => Ok(Flow::Continue),
+            outcome => self.settle(outcome, false),
+        }
     }
 
     /// Runs the closure of the [`Inbox::recv_flushing`] the coroutine waits
@@ -639,14 +640,14 @@ where
     ///
     /// If the closure panics, the panic continues into the caller.
     fn flush(&mut self) -> Result<()> {
-        if self.is_finished() {
+        let State::Running(fut) = &mut self.state else {
             return self.finished();
-        }
+        };
         self.slot.flush_asked.set(true);
-        let poll = self.resume();
+        let outcome = resume(fut, &self.slot, self.waker);
         // A plain `recv` leaves the request unanswered: nothing to flush.
         self.slot.flush_asked.set(false);
-        let flow = self.settle(poll, false);
+        let flow = self.settle(outcome, false);
         if let Some(e) = self.slot.flush_error.take() {
             return Err(e);
         }
@@ -665,14 +666,14 @@ where
     ///
     /// If the block panics, the panic continues into the caller.
     fn close(&mut self) -> Result<()> {
-        if self.is_finished() {
+        let State::Running(fut) = &mut self.state else {
             return self.finished();
-        }
+        };
         self.slot.closed.set(true);
-        let poll = self.resume();
+        let outcome = resume(fut, &self.slot, self.waker);
         // `recv` never waits once closed, so a poll that is still pending
         // is a misuse, which `settle` reports.
-        self.settle(poll, true).map(|_| ())
+        self.settle(outcome, true).map(|_| ())
     }
 }
 
