@@ -11,10 +11,11 @@ exe=$(cargo bench --bench send --no-run --message-format=json 2>/dev/null |
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$out" "$exe" --each-once >/dev/null 2>&1
-echo "| variant | instructions/send |"
-echo "|---|---:|"
+echo "| matcher | variant | instructions/send |"
+echo "|---|---|---:|"
 callgrind_annotate --inclusive=yes "$out" |
-    sed -n 's/^ *\([0-9,]*\) .*send::instructions_\([a-z_]*\) .*/\2 \1/p' | sort |
-    while read -r name count; do
-        printf '| %s | %.1f |\n' "$name" "$(echo "${count//,/} / 1000000" | bc -l)"
+    sed -n 's/^ *\([0-9,]*\) .*send::instructions_\([a-z]*\)_\([a-z_]*\) .*/\2 \3 \1/p' |
+    sort -r -k1,1 -s | sort -k1,1r -k2,2 |
+    while read -r matcher variant count; do
+        printf '| %s | %s | %.1f |\n' "$matcher" "$variant" "$(echo "${count//,/} / 1000000" | bc -l)"
     done

@@ -9,6 +9,13 @@
 //! - (d) a coroutine stage (the seed's `@coroutine grep`);
 //! - (e) a plain loop calling `memmem`, no stage at all: the floor.
 //!
+//! `cargo bench --bench send` first prints two side-by-side tables, the
+//! five variants taking turns for 60 rounds (medians and ratios, robust to
+//! the load of a shared machine): one with `memchr::memmem` as the search,
+//! one with `str::contains`, which costs far fewer instructions on this
+//! 14-byte line and so shows the stages' own cost next to CPython's. Then
+//! criterion measures the memmem variants.
+//!
 //! One criterion iteration is 1,000,000 sends, so the time criterion prints
 //! in milliseconds is the cost of one send in nanoseconds. The sink counts
 //! what it receives (`Tally`, a `Null` that counts) so every iteration
@@ -17,6 +24,8 @@
 //! fails if there is any.
 //!
 //! Compare with CPython on the same machine: `python3 benches/python/benchmark.py`.
+//! For figures the machine's load cannot move, `benches/instructions.sh`
+//! counts instructions per send with callgrind (`--each-once` mode).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -49,16 +58,54 @@ impl<T> Stage<T> for Tally {
     }
 }
 
+/// How a grep decides that a line matches. The main table uses `memmem`
+/// (what a grep stage uses); the second uses `str::contains`, whose SIMD
+/// path costs far fewer instructions on a 14-byte line, to show what the
+/// stages themselves cost next to CPython once the search is cheap.
+trait Matcher: Clone + 'static {
+    const NAME: &'static str;
+    fn new(pattern: &'static str) -> Self;
+    fn is_match(&self, line: &str) -> bool;
+}
+
+#[derive(Clone)]
+struct Memmem(memmem::Finder<'static>);
+
+impl Matcher for Memmem {
+    const NAME: &'static str = "memchr::memmem::Finder";
+    fn new(pattern: &'static str) -> Memmem {
+        Memmem(memmem::Finder::new(pattern).into_owned())
+    }
+    #[inline]
+    fn is_match(&self, line: &str) -> bool {
+        self.0.find(line.as_bytes()).is_some()
+    }
+}
+
+#[derive(Clone)]
+struct Contains(&'static str);
+
+impl Matcher for Contains {
+    const NAME: &'static str = "str::contains";
+    fn new(pattern: &'static str) -> Contains {
+        Contains(pattern)
+    }
+    #[inline]
+    fn is_match(&self, line: &str) -> bool {
+        line.contains(self.0)
+    }
+}
+
 /// (a), (b): the seed's `GrepHandler`.
-struct Grep<S> {
-    finder: memmem::Finder<'static>,
+struct Grep<M, S> {
+    matcher: M,
     target: S,
 }
 
-impl<S: Stage<&'static str>> Stage<&'static str> for Grep<S> {
+impl<M: Matcher, S: Stage<&'static str>> Stage<&'static str> for Grep<M, S> {
     #[inline]
     fn send(&mut self, line: &'static str) -> Result<Flow> {
-        if self.finder.find(line.as_bytes()).is_some() {
+        if self.matcher.is_match(line) {
             self.target.send(line)
         } else {
             Ok(Flow::Continue)
@@ -72,22 +119,19 @@ impl<S: Stage<&'static str>> Stage<&'static str> for Grep<S> {
     }
 }
 
-fn finder() -> memmem::Finder<'static> {
-    memmem::Finder::new("python").into_owned()
-}
-
-fn struct_grep(tally: &Rc<Cell<u64>>) -> Grep<Tally> {
+fn struct_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> Grep<M, Tally> {
     Grep {
-        finder: finder(),
+        matcher: M::new("python"),
         target: Tally(Rc::clone(tally)),
     }
 }
 
-fn closure_grep(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
-    let finder = finder();
+/// (c): the same as a closure.
+fn closure_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
+    let matcher = M::new("python");
     let mut target = Tally(Rc::clone(tally));
     from_fn(move |line: &'static str| {
-        if finder.find(line.as_bytes()).is_some() {
+        if matcher.is_match(line) {
             target.send(line)
         } else {
             Ok(Flow::Continue)
@@ -96,15 +140,15 @@ fn closure_grep(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
 }
 
 /// (d): the seed's coroutine `grep`, as copipe users write it.
-fn coroutine_grep(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
-    let finder = finder();
+fn coroutine_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
+    let matcher = M::new("python");
     let mut target = Tally(Rc::clone(tally));
     coroutine(move |inbox: Inbox<&'static str>| async move {
         while let Some(line) = inbox
             .recv_flushing(|| Stage::<&str>::flush(&mut target))
             .await
         {
-            if finder.find(line.as_bytes()).is_some() && target.send(line)?.is_stop() {
+            if matcher.is_match(line) && target.send(line)?.is_stop() {
                 break;
             }
         }
@@ -125,10 +169,10 @@ fn send_all<S: Stage<&'static str> + ?Sized>(stage: &mut S) {
 
 /// (e): the floor, no stage at all.
 #[inline(never)]
-fn plain_loop(finder: &memmem::Finder<'_>) -> u64 {
+fn plain_loop<M: Matcher>(matcher: &M) -> u64 {
     let mut n = 0;
     for _ in 0..SENDS {
-        if finder.find(black_box(LINE).as_bytes()).is_some() {
+        if matcher.is_match(black_box(LINE)) {
             n += 1;
         }
     }
@@ -175,15 +219,21 @@ fn allocations_per_run<S: Stage<&'static str> + ?Sized>(stage: &mut S) -> u64 {
 fn check_no_allocation_per_send() {
     let tally = Rc::new(Cell::new(0));
     let runs = [
-        ("a struct", allocations_per_run(&mut struct_grep(&tally))),
+        (
+            "a struct",
+            allocations_per_run(&mut struct_grep::<Memmem>(&tally)),
+        ),
         (
             "b Box<dyn Stage>",
-            allocations_per_run(&mut *struct_grep(&tally).boxed()),
+            allocations_per_run(&mut *struct_grep::<Memmem>(&tally).boxed()),
         ),
-        ("c closure", allocations_per_run(&mut closure_grep(&tally))),
+        (
+            "c closure",
+            allocations_per_run(&mut closure_grep::<Memmem>(&tally)),
+        ),
         (
             "d coroutine",
-            allocations_per_run(&mut coroutine_grep(&tally)),
+            allocations_per_run(&mut coroutine_grep::<Memmem>(&tally)),
         ),
     ];
     assert_eq!(tally.get(), 4 * SENDS);
@@ -218,14 +268,14 @@ fn median(xs: &mut [f64]) -> f64 {
 /// machine is shared and its load changes from second to second; taking
 /// turns spreads that over all variants alike, so the ratios hold even when
 /// the absolute figures move.
-fn side_by_side() {
+fn side_by_side<M: Matcher>() {
     const ROUNDS: usize = 60;
     let tally = Rc::new(Cell::new(0));
-    let mut a = struct_grep(&tally);
-    let mut b = struct_grep(&tally).boxed();
-    let mut c = closure_grep(&tally);
-    let mut d = coroutine_grep(&tally);
-    let floor = finder();
+    let mut a = struct_grep::<M>(&tally);
+    let mut b = struct_grep::<M>(&tally).boxed();
+    let mut c = closure_grep::<M>(&tally);
+    let mut d = coroutine_grep::<M>(&tally);
+    let floor = M::new("python");
     let t = Rc::clone(&tally);
     let mut variants: [(&str, &mut dyn FnMut()); 5] = [
         ("(a) struct stage, static dispatch", &mut || {
@@ -236,7 +286,7 @@ fn side_by_side() {
         }),
         ("(c) closure stage, from_fn", &mut || send_all(&mut c)),
         ("(d) coroutine stage", &mut || send_all(&mut d)),
-        ("(e) plain loop calling memmem", &mut || {
+        ("(e) plain loop, no stage", &mut || {
             t.set(t.get() + plain_loop(&floor))
         }),
     ];
@@ -254,7 +304,10 @@ fn side_by_side() {
     }
     let (struct_ns, floor_ns) = (medians[0], medians[4]);
     println!();
-    println!("side by side, {ROUNDS} interleaved rounds of {SENDS} sends each, median:");
+    println!(
+        "side by side, grep with {}: {ROUNDS} interleaved rounds of {SENDS} sends each, median:",
+        M::NAME
+    );
     println!();
     println!("| variant | ns/send | vs (e) plain loop | vs (a) struct |");
     println!("|---|---:|---:|---:|");
@@ -284,19 +337,19 @@ fn bench_send(c: &mut Criterion) {
         });
     };
 
-    let mut a = struct_grep(&tally);
+    let mut a = struct_grep::<Memmem>(&tally);
     run("a struct, static dispatch", &mut || send_all(&mut a));
 
-    let mut b = struct_grep(&tally).boxed();
+    let mut b = struct_grep::<Memmem>(&tally).boxed();
     run("b struct, Box<dyn Stage>", &mut || send_all(&mut *b));
 
-    let mut c = closure_grep(&tally);
+    let mut c = closure_grep::<Memmem>(&tally);
     run("c closure, from_fn", &mut || send_all(&mut c));
 
-    let mut d = coroutine_grep(&tally);
+    let mut d = coroutine_grep::<Memmem>(&tally);
     run("d coroutine", &mut || send_all(&mut d));
 
-    let floor = finder();
+    let floor = Memmem::new("python");
     let t = Rc::clone(&tally);
     run("e plain loop, memmem", &mut || {
         t.set(t.get() + plain_loop(&floor));
@@ -325,39 +378,42 @@ criterion_group! {
 // `callgrind_annotate --inclusive=yes` shows each one's instructions
 // (`benches/instructions.sh` runs this and divides by `SENDS`).
 
-#[inline(never)]
-fn instructions_a_struct(tally: &Rc<Cell<u64>>) {
-    send_all(&mut struct_grep(tally));
+macro_rules! instruction_counters {
+    ($($name:ident => $run:expr;)*) => {
+        $(
+            #[inline(never)]
+            fn $name(tally: &Rc<Cell<u64>>) {
+                #[allow(clippy::redundant_closure_call)]
+                ($run)(tally);
+            }
+        )*
+        fn run_each_once() {
+            let tally = Rc::new(Cell::new(0));
+            let mut runs = 0;
+            $(
+                $name(&tally);
+                runs += 1;
+            )*
+            assert_eq!(tally.get(), runs * SENDS);
+        }
+    };
 }
 
-#[inline(never)]
-fn instructions_b_boxed(tally: &Rc<Cell<u64>>) {
-    send_all(&mut *struct_grep(tally).boxed());
-}
-
-#[inline(never)]
-fn instructions_c_closure(tally: &Rc<Cell<u64>>) {
-    send_all(&mut closure_grep(tally));
-}
-
-#[inline(never)]
-fn instructions_d_coroutine(tally: &Rc<Cell<u64>>) {
-    send_all(&mut coroutine_grep(tally));
-}
-
-#[inline(never)]
-fn instructions_e_plain_loop(tally: &Rc<Cell<u64>>) {
-    tally.set(tally.get() + plain_loop(&finder()));
-}
-
-fn run_each_once() {
-    let tally = Rc::new(Cell::new(0));
-    instructions_a_struct(&tally);
-    instructions_b_boxed(&tally);
-    instructions_c_closure(&tally);
-    instructions_d_coroutine(&tally);
-    instructions_e_plain_loop(&tally);
-    assert_eq!(tally.get(), 5 * SENDS);
+instruction_counters! {
+    instructions_memmem_a_struct => |t| send_all(&mut struct_grep::<Memmem>(t));
+    instructions_memmem_b_boxed => |t| send_all(&mut *struct_grep::<Memmem>(t).boxed());
+    instructions_memmem_c_closure => |t| send_all(&mut closure_grep::<Memmem>(t));
+    instructions_memmem_d_coroutine => |t| send_all(&mut coroutine_grep::<Memmem>(t));
+    instructions_memmem_e_plain_loop =>
+        |t: &Rc<Cell<u64>>| t.set(t.get() + plain_loop(&Memmem::new("python")));
+    instructions_contains_a_struct => |t| send_all(&mut struct_grep::<Contains>(t));
+    instructions_contains_b_boxed =>
+        |t| send_all(&mut *struct_grep::<Contains>(t).boxed());
+    instructions_contains_c_closure => |t| send_all(&mut closure_grep::<Contains>(t));
+    instructions_contains_d_coroutine =>
+        |t| send_all(&mut coroutine_grep::<Contains>(t));
+    instructions_contains_e_plain_loop =>
+        |t: &Rc<Cell<u64>>| t.set(t.get() + plain_loop(&Contains::new("python")));
 }
 
 fn main() {
@@ -369,7 +425,8 @@ fn main() {
     // makes the allocation check part of the test suite.
     check_no_allocation_per_send();
     if std::env::args().any(|a| a == "--bench") {
-        side_by_side();
+        side_by_side::<Memmem>();
+        side_by_side::<Contains>();
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -255,20 +255,25 @@ where
 /// # Examples
 ///
 /// ```
-/// use copipe::{coroutine, Inbox, Stage, sinks::Collect};
+/// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Collect};
 ///
-/// let mut total = 0;
+/// let mut totals = Collect::new();
+/// let out = &mut totals;
 /// let mut sum = coroutine(|inbox: Inbox<u32>| async move {
+///     let mut total = 0; // a local is the coroutine's state
 ///     while let Some(n) = inbox.recv().await {
 ///         total += n;
 ///     }
-///     assert_eq!(total, 6);
-///     Ok(())
+///     // Closed: report, and close the target.
+///     let _ = out.send(total)?;
+///     out.close()
 /// });
 /// for n in [1, 2, 3] {
-///     sum.send(n)?;
+///     assert_eq!(sum.send(n)?, Flow::Continue);
 /// }
 /// sum.close()?;
+/// drop(sum);
+/// assert_eq!(totals.items(), [6]);
 /// # Ok::<(), copipe::Error>(())
 /// ```
 pub struct Inbox<T> {
@@ -310,7 +315,7 @@ impl<T> Inbox<T> {
     /// # Examples
     ///
     /// ```
-    /// use copipe::{coroutine, Inbox, Stage, sinks::Printer};
+    /// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Printer};
     ///
     /// let mut out = Vec::new();
     /// let writer = &mut out;
@@ -323,7 +328,7 @@ impl<T> Inbox<T> {
     ///     }
     ///     p.close()
     /// });
-    /// printer.send("buffered until flushed".to_string())?;
+    /// assert_eq!(printer.send("buffered until flushed".to_string())?, Flow::Continue);
     /// printer.flush()?; // the Printer writes its buffer out now
     /// printer.close()?;
     /// drop(printer);

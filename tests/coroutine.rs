@@ -486,6 +486,30 @@ fn a_coroutine_works_boxed_and_in_a_broadcast() {
 }
 
 #[test]
+fn a_coroutine_behind_owned_takes_lines_borrowed_from_a_source_buffer() {
+    // A source that lends each line out of one reused buffer, as a line
+    // reader does: its target must take `&str` of any lifetime.
+    fn source<S: for<'a> Stage<&'a str>>(text: &str, mut target: S) -> Result<()> {
+        let mut buf = String::new();
+        for line in text.lines() {
+            buf.clear();
+            buf.push_str(line);
+            if target.send(&buf)?.is_stop() {
+                break;
+            }
+        }
+        target.close()
+    }
+    let log = Log::default();
+    source(
+        "python 1\nply\npython 2\n",
+        co_grep("python", log.clone()).owned(),
+    )
+    .unwrap();
+    assert_eq!(log.text(), "send python 1\nsend python 2\nclose\n");
+}
+
+#[test]
 fn a_cycle_through_shared_is_a_reentrant_error_not_a_crash() {
     // The coroutine sends every item back into itself: the seed's
     // "generator already executing" ValueError.
