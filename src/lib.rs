@@ -53,6 +53,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bridge;
+mod coroutine;
 mod error;
 mod graph;
 pub mod sinks;
@@ -62,6 +63,7 @@ mod testutil;
 pub mod text;
 
 pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
+pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};
 pub use stage::{
