@@ -56,6 +56,7 @@ pub mod sinks;
 mod stage;
 #[cfg(test)]
 mod testutil;
+pub mod xml;
 
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};

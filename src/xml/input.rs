@@ -1,0 +1,816 @@
+//! [`XmlInput`] and the parse loop the three source styles share.
+//!
+//! The loop reads quick-xml events, checks what quick-xml leaves to its
+//! caller (UTF-8, references, attributes, one root element, elements still
+//! open at the end), and hands names, attributes and pieces of character
+//! data to a private `Handler`: the expat-style, SAX-style and
+//! iterparse-style sources are three handlers.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs;
+use std::io::{self, BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use quick_xml::events::attributes::Attributes;
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use crate::error::{Error, Result};
+use crate::stage::Flow;
+use crate::xml::event::{decode_attr, AttrProblem, Tag};
+
+/// Default size of the read buffer of a streaming input.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Default limit on one piece of markup or text read from a stream.
+const MAX_EVENT: u64 = 16 * 1024 * 1024;
+
+/// The deepest nesting of elements accepted: the stack of open elements is
+/// bounded whatever the input.
+const MAX_DEPTH: usize = 4096;
+
+/// Where an XML source reads its document from.
+///
+/// - [`XmlInput::from_path`] reads a whole file into memory and parses it
+///   in place: the fastest form, and events borrow straight from it. (A
+///   memory map would avoid the copy but needs `unsafe`, which this crate
+///   forbids.)
+/// - [`XmlInput::from_reader`] streams any reader (stdin, a pipe, a large
+///   file) through a fixed read buffer: memory stays bounded whatever the
+///   document's size. One piece of markup or text may not exceed
+///   [`max_event_bytes`](XmlInput::max_event_bytes) (16 MiB by default).
+/// - [`XmlInput::from_bytes`] and [`XmlInput::from_vec`] parse bytes
+///   already in memory.
+///
+/// Errors name the input's path (see [`XmlInput::with_path`]), line, column
+/// and byte offset.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{expat_parse, XmlInput};
+/// use copipe::sinks::Count;
+///
+/// let mut events = Count::new();
+/// let input = XmlInput::from_reader(&b"<a><b>x</b></a>"[..]).buffer_capacity(3);
+/// expat_parse(input, &mut events)?;
+/// assert_eq!(events.count(), 5);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub struct XmlInput<'i> {
+    src: Src<'i>,
+    path: Option<PathBuf>,
+    capacity: usize,
+    max_event: u64,
+}
+
+enum Src<'i> {
+    Bytes(Cow<'i, [u8]>),
+    Reader(Box<dyn Read + 'i>),
+}
+
+impl fmt::Debug for XmlInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let src = match &self.src {
+            Src::Bytes(b) => format!("{} bytes in memory", b.len()),
+            Src::Reader(_) => "a reader".to_string(),
+        };
+        f.debug_struct("XmlInput")
+            .field("src", &src)
+            .field("path", &self.path)
+            .field("capacity", &self.capacity)
+            .field("max_event", &self.max_event)
+            .finish()
+    }
+}
+
+impl XmlInput<'static> {
+    /// Reads the whole file at `path`; errors will name it.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read; the error names the path.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<XmlInput<'static>> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|e| Error::from(e).with_path(path))?;
+        Ok(XmlInput::from_vec(bytes).with_path(path))
+    }
+
+    /// Parses bytes already read into memory.
+    pub fn from_vec(bytes: Vec<u8>) -> XmlInput<'static> {
+        XmlInput::new(Src::Bytes(Cow::Owned(bytes)))
+    }
+}
+
+impl<'i> XmlInput<'i> {
+    fn new(src: Src<'i>) -> XmlInput<'i> {
+        XmlInput {
+            src,
+            path: None,
+            capacity: READ_BUFFER,
+            max_event: MAX_EVENT,
+        }
+    }
+
+    /// Parses borrowed bytes.
+    pub fn from_bytes(bytes: &'i [u8]) -> XmlInput<'i> {
+        XmlInput::new(Src::Bytes(Cow::Borrowed(bytes)))
+    }
+
+    /// Streams a reader with bounded memory.
+    pub fn from_reader(reader: impl Read + 'i) -> XmlInput<'i> {
+        XmlInput::new(Src::Reader(Box::new(reader)))
+    }
+
+    /// Names the input in error messages (`FILE:LINE:COL ...`).
+    pub fn with_path(mut self, path: impl AsRef<Path>) -> XmlInput<'i> {
+        self.path = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// The size of a streaming input's read buffer (64 KiB by default; at
+    /// least 1). Tests use tiny buffers so that events straddle reads.
+    pub fn buffer_capacity(mut self, bytes: usize) -> XmlInput<'i> {
+        self.capacity = bytes.max(1);
+        self
+    }
+
+    /// The most bytes one piece of markup or text may take in a streaming
+    /// input (16 MiB by default); a longer one is an error, not unbounded
+    /// memory.
+    pub fn max_event_bytes(mut self, bytes: u64) -> XmlInput<'i> {
+        self.max_event = bytes.max(1);
+        self
+    }
+
+    /// The path errors will name, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+/// What the three source styles do with the checked pieces of a document.
+pub(crate) trait Handler {
+    /// A start tag (also sent for an empty element, followed by `end`).
+    fn start(&mut self, tag: &Tag<'_>) -> Result<Flow>;
+    /// One piece of character data: a text run, a CDATA section, or one
+    /// resolved reference.
+    fn text(&mut self, piece: &str) -> Result<Flow>;
+    /// An end tag.
+    fn end(&mut self, name: &str) -> Result<Flow>;
+    /// The end of the stream (also before a parse error is returned, so
+    /// that everything already accepted is written out).
+    fn close(&mut self) -> Result<()>;
+}
+
+/// Parses `input`, feeding `handler`, under the source contract: a stage
+/// error returns at once; bad input closes the handler first and then
+/// returns the error; end of input and `Flow::Stop` close it.
+pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<()> {
+    let XmlInput {
+        src,
+        path,
+        capacity,
+        max_event,
+    } = input;
+    let outcome = match src {
+        Src::Bytes(bytes) => {
+            let mut pull = SlicePull::new(&bytes);
+            parse_loop(&mut pull, handler)
+        }
+        Src::Reader(reader) => {
+            let mut pull = StreamPull::new(reader, capacity, max_event);
+            parse_loop(&mut pull, handler)
+        }
+    };
+    let result = match outcome {
+        Ok(()) => handler.close(),
+        Err(Fail::Stage(e)) => Err(e),
+        Err(Fail::Input(e)) => {
+            // Bad input: what was accepted so far is still written out. An
+            // error while closing matters less than the input's own.
+            let _ = handler.close();
+            Err(e)
+        }
+    };
+    match (result, path) {
+        (Err(e), Some(p)) => Err(e.with_path(p)),
+        (r, _) => r,
+    }
+}
+
+/// Why the parse loop stopped early.
+enum Fail {
+    /// The input is bad (or could not be read).
+    Input(Error),
+    /// A stage failed.
+    Stage(Error),
+}
+
+/// A problem found while an event still borrows the reader: turned into
+/// an [`Error`] with its line and column once the borrow has ended.
+enum Problem {
+    At(u64, String),
+    Stage(Error),
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Problem {
+        Problem::Stage(e)
+    }
+}
+
+/// One step of the loop.
+enum Step {
+    Continue,
+    Stop,
+    Eof,
+}
+
+/// The state the loop checks well-formedness with.
+#[derive(Default)]
+struct Doc {
+    seen_root: bool,
+    /// Open elements: (byte offset of `<`, end of the name in `names`).
+    open: Vec<(u64, usize)>,
+    names: Vec<u8>,
+}
+
+fn parse_loop<P: Pull, H: Handler>(pull: &mut P, h: &mut H) -> Result<(), Fail> {
+    let mut doc = Doc::default();
+    loop {
+        let start = pull.position();
+        pull.settle(start);
+        let step = match pull.next() {
+            Ok(ev) => handle(ev, start, &mut doc, h),
+            Err(e) => return Err(Fail::Input(pull.convert(e))),
+        };
+        match step {
+            Ok(Step::Continue) => {}
+            Ok(Step::Stop) | Ok(Step::Eof) => return Ok(()),
+            Err(Problem::Stage(e)) => return Err(Fail::Stage(e)),
+            Err(Problem::At(offset, msg)) => return Err(Fail::Input(pull.error_at(offset, msg))),
+        }
+    }
+}
+
+#[inline]
+fn flow(f: Flow) -> Step {
+    match f {
+        Flow::Continue => Step::Continue,
+        Flow::Stop => Step::Stop,
+    }
+}
+
+#[inline]
+fn handle<H: Handler>(
+    ev: Event<'_>,
+    start: u64,
+    doc: &mut Doc,
+    h: &mut H,
+) -> Result<Step, Problem> {
+    match ev {
+        Event::Start(e) => {
+            let content = start_tag(&e, start, doc)?;
+            let name = &content[..e.name().as_ref().len()];
+            doc.open.push((start, doc.names.len() + name.len()));
+            doc.names.extend_from_slice(name.as_bytes());
+            Ok(flow(h.start(&Tag::raw(name, content))?))
+        }
+        Event::Empty(e) => {
+            let content = start_tag(&e, start, doc)?;
+            let name = &content[..e.name().as_ref().len()];
+            if h.start(&Tag::raw(name, content))?.is_stop() {
+                return Ok(Step::Stop);
+            }
+            Ok(flow(h.end(name)?))
+        }
+        Event::End(e) => {
+            // quick-xml has checked that the name matches its start tag,
+            // whose name was checked to be UTF-8.
+            let name = std::str::from_utf8(e.name().0)
+                .map_err(|_| Problem::At(start, "invalid UTF-8 in an end tag".into()))?;
+            if let Some((_, end)) = doc.open.pop() {
+                let begin = doc.open.last().map_or(0, |&(_, e)| e);
+                debug_assert_eq!(end - begin, name.len());
+                doc.names.truncate(begin);
+            }
+            Ok(flow(h.end(name)?))
+        }
+        Event::Text(e) => {
+            if doc.open.is_empty() {
+                outside_root(&e, start, doc)?;
+                return Ok(Step::Continue);
+            }
+            let text = decode_text(&e, start)?;
+            Ok(flow(h.text(&text)?))
+        }
+        Event::CData(e) => {
+            if doc.open.is_empty() {
+                return Err(outside_root_error(start, doc, "a CDATA section"));
+            }
+            // <![CDATA[...]]>
+            //          ^ content starts 9 bytes after `<`
+            let text = decode_text(&e, start + 9)?;
+            Ok(flow(h.text(&text)?))
+        }
+        Event::GeneralRef(e) => {
+            if doc.open.is_empty() {
+                return Err(outside_root_error(start, doc, "a reference"));
+            }
+            let mut utf8 = [0u8; 4];
+            let text = resolve_ref(&e, start, &mut utf8)?;
+            Ok(flow(h.text(text)?))
+        }
+        Event::Decl(e) => {
+            if let Some(Ok(enc)) = e.encoding() {
+                let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
+                if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
+                    return Err(Problem::At(
+                        start,
+                        format!("unsupported encoding `{enc}`: copipe reads UTF-8 (convert the file with iconv)"),
+                    ));
+                }
+            }
+            Ok(Step::Continue)
+        }
+        Event::Comment(_) | Event::PI(_) | Event::DocType(_) => Ok(Step::Continue),
+        Event::Eof => {
+            if let Some(&(at, end)) = doc.open.last() {
+                let begin = doc.open.len().checked_sub(2).map_or(0, |i| doc.open[i].1);
+                let name = String::from_utf8_lossy(&doc.names[begin..end]);
+                Err(Problem::At(
+                    start,
+                    format!(
+                        "unexpected end of input: element `<{name}>` (opened at byte offset {at}) is not closed"
+                    ),
+                ))
+            } else if !doc.seen_root {
+                Err(Problem::At(start, "no element found".into()))
+            } else {
+                Ok(Step::Eof)
+            }
+        }
+    }
+}
+
+/// Checks a start tag (name and attributes are UTF-8, attributes are
+/// well-formed, only one root element) and returns its content, the text
+/// between `<` and `>` (or `/>`).
+#[inline]
+fn start_tag<'e>(
+    e: &'e quick_xml::events::BytesStart<'_>,
+    start: u64,
+    doc: &mut Doc,
+) -> Result<&'e str, Problem> {
+    // <bus attr="v">
+    //  ^ content starts 1 byte after `<`
+    let content = std::str::from_utf8(e).map_err(|err| {
+        Problem::At(
+            start + 1 + err.valid_up_to() as u64,
+            "invalid UTF-8 in a tag (copipe reads UTF-8)".into(),
+        )
+    })?;
+    if doc.open.len() >= MAX_DEPTH {
+        return Err(Problem::At(
+            start,
+            format!("elements nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    if doc.open.is_empty() {
+        if doc.seen_root {
+            return Err(Problem::At(
+                start,
+                "junk after document element: a second root element".into(),
+            ));
+        }
+        doc.seen_root = true;
+    }
+    let name_len = e.name().as_ref().len();
+    if content.len() > name_len {
+        check_attrs(content, name_len, start)?;
+    }
+    Ok(content)
+}
+
+/// Checks every attribute once, so that [`Attrs`](crate::xml::Attrs) can
+/// decode them later without failing.
+#[cold]
+fn check_attrs(content: &str, name_len: usize, start: u64) -> Result<(), Problem> {
+    for attr in Attributes::new(content, name_len) {
+        let attr = attr.map_err(|e| {
+            use quick_xml::events::attributes::AttrError as A;
+            let pos = match &e {
+                A::ExpectedEq(p)
+                | A::ExpectedValue(p)
+                | A::UnquotedValue(p)
+                | A::ExpectedQuote(p, _)
+                | A::Duplicated(p, _) => *p,
+            };
+            Problem::At(start + 1 + pos as u64, format!("bad attribute: {e}"))
+        })?;
+        decode_attr(attr).map_err(|p| {
+            let msg = match p {
+                AttrProblem::Utf8 => "invalid UTF-8 in an attribute".to_string(),
+                AttrProblem::Escape(m) => format!("bad reference in an attribute value: {m}"),
+            };
+            Problem::At(start, msg)
+        })?;
+    }
+    Ok(())
+}
+
+/// Character data outside the root element: whitespace is allowed and
+/// dropped (as expat does); anything else is an error.
+fn outside_root(raw: &[u8], start: u64, doc: &Doc) -> Result<(), Problem> {
+    match raw
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        None => Ok(()),
+        Some(i) => Err(outside_root_error(start + i as u64, doc, "text")),
+    }
+}
+
+fn outside_root_error(at: u64, doc: &Doc, what: &str) -> Problem {
+    let msg = if doc.seen_root {
+        format!("junk after document element: {what} after the root element")
+    } else {
+        format!("{what} before the root element")
+    };
+    Problem::At(at, msg)
+}
+
+/// Decodes a run of text or CDATA starting at byte offset `at`: checks
+/// UTF-8 and normalises line ends (`\r\n` and `\r` become `\n`, XML 1.0
+/// section 2.11), allocating only when there is a `\r`.
+#[inline]
+fn decode_text(raw: &[u8], at: u64) -> Result<Cow<'_, str>, Problem> {
+    let text = std::str::from_utf8(raw).map_err(|err| {
+        Problem::At(
+            at + err.valid_up_to() as u64,
+            "invalid UTF-8 in text (copipe reads UTF-8)".into(),
+        )
+    })?;
+    if memchr::memchr(b'\r', raw).is_none() {
+        return Ok(Cow::Borrowed(text));
+    }
+    Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")))
+}
+
+/// Resolves `&name;` or `&#N;` starting at byte offset `at`.
+fn resolve_ref<'b>(
+    e: &'b quick_xml::events::BytesRef<'_>,
+    at: u64,
+    utf8: &'b mut [u8; 4],
+) -> Result<&'b str, Problem> {
+    let name = std::str::from_utf8(e)
+        .map_err(|_| Problem::At(at, "invalid UTF-8 in a reference".into()))?;
+    if e.is_char_ref() {
+        let bad = || Problem::At(at, format!("reference to invalid character `&{name};`"));
+        match e.resolve_char_ref() {
+            Ok(Some(c)) if is_xml_char(c) => Ok(c.encode_utf8(utf8)),
+            _ => Err(bad()),
+        }
+    } else {
+        quick_xml::escape::resolve_predefined_entity(name)
+            .ok_or_else(|| Problem::At(at, format!("undefined entity `&{name};`")))
+    }
+}
+
+/// The characters XML 1.0 allows (section 2.2).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// How the loop gets events, positions and line numbers from either input
+/// form.
+trait Pull {
+    /// Byte offset just after the last event.
+    fn position(&self) -> u64;
+    /// Everything before `at` belongs to finished events.
+    fn settle(&mut self, at: u64);
+    fn next(&mut self) -> quick_xml::Result<Event<'_>>;
+    /// 1-based line and column of `offset` (at or after the settled
+    /// position).
+    fn line_col(&self, offset: u64) -> (u64, u64);
+    /// The reader's error position, for quick-xml's own errors.
+    fn error_position(&self) -> u64;
+
+    fn error_at(&self, offset: u64, msg: String) -> Error {
+        let (line, col) = self.line_col(offset);
+        Error::xml(line, col, offset, msg)
+    }
+
+    fn convert(&self, e: quick_xml::Error) -> Error {
+        match e {
+            quick_xml::Error::Io(io) => {
+                if let Some(limit) = io.get_ref().and_then(|r| r.downcast_ref::<TooLarge>()) {
+                    let at = limit.settled;
+                    return self.error_at(
+                        at,
+                        format!(
+                            "a piece of markup or text is longer than {} bytes (the limit of a streaming input)",
+                            limit.max
+                        ),
+                    );
+                }
+                let io = Arc::try_unwrap(io)
+                    .unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()));
+                Error::from(io)
+            }
+            other => self.error_at(self.error_position(), other.to_string()),
+        }
+    }
+}
+
+/// Line and column of `offset` in `bytes` (both 1-based; columns count
+/// bytes).
+fn line_col_in(bytes: &[u8], offset: u64) -> (u64, u64) {
+    let upto = &bytes[..(offset as usize).min(bytes.len())];
+    let lines = memchr::memchr_iter(b'\n', upto).count() as u64;
+    let col = match memchr::memrchr(b'\n', upto) {
+        Some(i) => upto.len() - i,
+        None => upto.len() + 1,
+    };
+    (lines + 1, col as u64)
+}
+
+/// Events borrowed from bytes in memory.
+struct SlicePull<'i> {
+    input: &'i [u8],
+    reader: Reader<&'i [u8]>,
+}
+
+impl<'i> SlicePull<'i> {
+    fn new(input: &'i [u8]) -> SlicePull<'i> {
+        let mut reader = Reader::from_reader(input);
+        reader.config_mut().check_comments = true;
+        SlicePull { input, reader }
+    }
+}
+
+impl Pull for SlicePull<'_> {
+    #[inline]
+    fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+    #[inline]
+    fn settle(&mut self, _at: u64) {}
+    #[inline]
+    fn next(&mut self) -> quick_xml::Result<Event<'_>> {
+        self.reader.read_event()
+    }
+    fn line_col(&self, offset: u64) -> (u64, u64) {
+        line_col_in(self.input, offset)
+    }
+    fn error_position(&self) -> u64 {
+        self.reader.error_position()
+    }
+}
+
+/// Events read through a fixed buffer from a stream.
+struct StreamPull<'r> {
+    reader: Reader<CountingReader<'r>>,
+    buf: Vec<u8>,
+}
+
+impl<'r> StreamPull<'r> {
+    fn new(inner: Box<dyn Read + 'r>, capacity: usize, max_event: u64) -> StreamPull<'r> {
+        let mut reader = Reader::from_reader(CountingReader::new(inner, capacity, max_event));
+        reader.config_mut().check_comments = true;
+        StreamPull {
+            reader,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Pull for StreamPull<'_> {
+    #[inline]
+    fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+    #[inline]
+    fn settle(&mut self, at: u64) {
+        self.reader.get_mut().settled = at;
+    }
+    #[inline]
+    fn next(&mut self) -> quick_xml::Result<Event<'_>> {
+        self.buf.clear();
+        self.reader.read_event_into(&mut self.buf)
+    }
+    fn line_col(&self, offset: u64) -> (u64, u64) {
+        self.reader.get_ref().line_col(offset)
+    }
+    fn error_position(&self) -> u64 {
+        self.reader.error_position()
+    }
+}
+
+/// The error a [`CountingReader`] returns when one event grows past the
+/// limit.
+#[derive(Debug)]
+struct TooLarge {
+    settled: u64,
+    max: u64,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "event longer than {} bytes", self.max)
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// A buffered reader that keeps line numbers without rescanning: when a
+/// chunk is dropped, its newlines before the settled position are counted
+/// into a total, and those after it (the event in progress) are remembered
+/// one by one until they settle. So any error position at or after the
+/// settled position has an exact line and column, and the per-event cost
+/// is one store (`settled`).
+struct CountingReader<'r> {
+    inner: Box<dyn Read + 'r>,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    /// Byte offset of `buf[0]`.
+    chunk_start: u64,
+    /// Everything before this offset belongs to finished events.
+    settled: u64,
+    /// Newlines counted in dropped chunks (all before `pending`'s).
+    lines_before: u64,
+    /// Offset of the last newline counted in `lines_before`.
+    last_nl: Option<u64>,
+    /// Offsets of newlines in dropped chunks at or after the settled
+    /// position of their time, ascending.
+    pending: Vec<u64>,
+    max_event: u64,
+}
+
+impl<'r> CountingReader<'r> {
+    fn new(inner: Box<dyn Read + 'r>, capacity: usize, max_event: u64) -> CountingReader<'r> {
+        CountingReader {
+            inner,
+            buf: vec![0; capacity].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            chunk_start: 0,
+            settled: 0,
+            lines_before: 0,
+            last_nl: None,
+            pending: Vec::new(),
+            max_event,
+        }
+    }
+
+    fn refill(&mut self) -> io::Result<()> {
+        let settled = self.settled;
+        let settled_pending = self.pending.partition_point(|&nl| nl < settled);
+        if settled_pending > 0 {
+            self.lines_before += settled_pending as u64;
+            self.last_nl = Some(self.pending[settled_pending - 1]);
+            self.pending.drain(..settled_pending);
+        }
+        let chunk = &self.buf[..self.end];
+        let split = (settled.saturating_sub(self.chunk_start) as usize).min(chunk.len());
+        let (done, open) = chunk.split_at(split);
+        self.lines_before += memchr::memchr_iter(b'\n', done).count() as u64;
+        if let Some(i) = memchr::memrchr(b'\n', done) {
+            self.last_nl = Some(self.chunk_start + i as u64);
+        }
+        let open_start = self.chunk_start + split as u64;
+        self.pending
+            .extend(memchr::memchr_iter(b'\n', open).map(|i| open_start + i as u64));
+        self.chunk_start += self.end as u64;
+        self.pos = 0;
+        self.end = 0;
+        if self.chunk_start - settled.min(self.chunk_start) > self.max_event {
+            return Err(io::Error::other(TooLarge {
+                settled,
+                max: self.max_event,
+            }));
+        }
+        loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(n) => {
+                    self.end = n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn line_col(&self, offset: u64) -> (u64, u64) {
+        let mut lines = self.lines_before;
+        let mut last = self.last_nl;
+        for &nl in self.pending.iter().take_while(|&&nl| nl < offset) {
+            lines += 1;
+            last = Some(nl);
+        }
+        if offset > self.chunk_start {
+            let upto = ((offset - self.chunk_start) as usize).min(self.end);
+            let part = &self.buf[..upto];
+            lines += memchr::memchr_iter(b'\n', part).count() as u64;
+            if let Some(i) = memchr::memrchr(b'\n', part) {
+                last = Some(self.chunk_start + i as u64);
+            }
+        }
+        let col = offset - last.map_or(0, |l| l + 1) + 1;
+        (lines + 1, col)
+    }
+}
+
+impl Read for CountingReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for CountingReader<'_> {
+    #[inline]
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.end {
+            self.refill()?;
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+    #[inline]
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col_in(b"ab\ncd", 0), (1, 1));
+        assert_eq!(line_col_in(b"ab\ncd", 2), (1, 3));
+        assert_eq!(line_col_in(b"ab\ncd", 3), (2, 1));
+        assert_eq!(line_col_in(b"ab\ncd", 5), (2, 3));
+    }
+
+    #[test]
+    fn counting_reader_agrees_with_a_rescan_at_every_offset() {
+        let text = b"a\nbc\n\nd\nefgh\ni\n\njk";
+        for cap in 1..6 {
+            for settle_at in 0..text.len() as u64 {
+                let mut r = CountingReader::new(Box::new(&text[..]), cap, 1 << 20);
+                let mut total = 0;
+                // Read everything, settling at `settle_at` once it is reached.
+                loop {
+                    if total as u64 >= settle_at {
+                        r.settled = settle_at;
+                    }
+                    let n = r.fill_buf().unwrap().len();
+                    if n == 0 {
+                        break;
+                    }
+                    r.consume(n.min(2));
+                    total += n.min(2);
+                    // Check each offset still in reach (>= settled).
+                    for off in r.settled..=(r.chunk_start + r.end as u64) {
+                        assert_eq!(
+                            r.line_col(off),
+                            line_col_in(text, off),
+                            "cap {cap} settle {settle_at} offset {off}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counting_reader_refuses_an_endless_event() {
+        let text = vec![b'x'; 100];
+        let mut r = CountingReader::new(Box::new(&text[..]), 8, 20);
+        let mut err = None;
+        for _ in 0..100 {
+            match r.fill_buf() {
+                Ok(b) => {
+                    let n = b.len();
+                    r.consume(n)
+                }
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        let err = err.expect("the limit must trip");
+        assert!(err.get_ref().unwrap().downcast_ref::<TooLarge>().is_some());
+    }
+}
