@@ -102,10 +102,11 @@ where
 
     #[inline]
     fn text(&mut self, piece: &str) -> Result<Flow> {
-        if !self.text.is_empty() && self.text.len() + piece.len() > TEXT_BUFFER {
-            if self.send_text()?.is_stop() {
-                return Ok(Flow::Stop);
-            }
+        if !self.text.is_empty()
+            && self.text.len() + piece.len() > TEXT_BUFFER
+            && self.send_text()?.is_stop()
+        {
+            return Ok(Flow::Stop);
         }
         self.text.push_str(piece);
         Ok(Flow::Continue)

@@ -795,7 +795,7 @@ mod tests {
 
     #[test]
     fn counting_reader_refuses_an_endless_event() {
-        let text = vec![b'x'; 100];
+        let text = [b'x'; 100];
         let mut r = CountingReader::new(Box::new(&text[..]), 8, 20);
         let mut err = None;
         for _ in 0..100 {
