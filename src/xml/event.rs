@@ -18,14 +18,14 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// use copipe::xml::{expat_parse, XmlInput};
-/// use copipe::{from_fn, Flow};
+/// use copipe::xml::{event_fn, expat_parse, XmlInput};
+/// use copipe::Flow;
 ///
 /// let mut seen = Vec::new();
 /// let doc = "<bus><id>7574</id></bus>";
 /// expat_parse(
 ///     XmlInput::from_bytes(doc.as_bytes()),
-///     from_fn(|ev: copipe::xml::XmlEvent<'_>| {
+///     event_fn(|ev| {
 ///         seen.push(ev.to_string());
 ///         Ok(Flow::Continue)
 ///     }),
@@ -272,4 +272,62 @@ pub(crate) fn decode_attr(
 pub(crate) enum AttrProblem {
     Utf8,
     Escape(String),
+}
+
+/// A stage that calls `f` with each event: the seed's
+/// `@coroutine def printer(): while True: event = (yield); print(event)`.
+///
+/// [`from_fn`](crate::from_fn) fixes one item type, and so one lifetime;
+/// events borrow for the length of one `send`, so a stage for them must
+/// accept every lifetime, which this one does.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{event_fn, expat_parse, XmlInput};
+/// use copipe::Flow;
+///
+/// let mut names = Vec::new();
+/// expat_parse(
+///     XmlInput::from_bytes(b"<bus><id>7574</id></bus>"),
+///     event_fn(|ev| {
+///         names.push(ev.to_string());
+///         Ok(Flow::Continue)
+///     }),
+/// )?;
+/// assert_eq!(names[2], "('text', '7574')");
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn event_fn<F>(f: F) -> EventFn<F>
+where
+    F: FnMut(&XmlEvent<'_>) -> crate::Result<crate::Flow>,
+{
+    EventFn { f }
+}
+
+/// A stage calling a closure with each event. Made by [`event_fn`].
+pub struct EventFn<F> {
+    f: F,
+}
+
+impl<F> fmt::Debug for EventFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventFn").finish_non_exhaustive()
+    }
+}
+
+impl<'a, F> crate::Stage<XmlEvent<'a>> for EventFn<F>
+where
+    F: FnMut(&XmlEvent<'_>) -> crate::Result<crate::Flow>,
+{
+    #[inline]
+    fn send(&mut self, event: XmlEvent<'a>) -> crate::Result<crate::Flow> {
+        (self.f)(&event)
+    }
+    fn flush(&mut self) -> crate::Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> crate::Result<()> {
+        Ok(())
+    }
 }

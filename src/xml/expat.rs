@@ -101,7 +101,11 @@ where
     }
 
     #[inline]
-    fn text(&mut self, piece: &str) -> Result<Flow> {
+    fn text(&mut self, piece: &str, ends: bool) -> Result<Flow> {
+        if ends && self.text.is_empty() {
+            // The whole run is this one piece: send it as it is, uncopied.
+            return self.target.send(XmlEvent::Text(piece));
+        }
         if !self.text.is_empty()
             && self.text.len() + piece.len() > TEXT_BUFFER
             && self.send_text()?.is_stop()
@@ -109,6 +113,9 @@ where
             return Ok(Flow::Stop);
         }
         self.text.push_str(piece);
+        if ends {
+            return self.send_text();
+        }
         Ok(Flow::Continue)
     }
 

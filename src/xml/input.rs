@@ -156,8 +156,10 @@ pub(crate) trait Handler {
     /// A start tag (also sent for an empty element, followed by `end`).
     fn start(&mut self, tag: &Tag<'_>) -> Result<Flow>;
     /// One piece of character data: a text run, a CDATA section, or one
-    /// resolved reference.
-    fn text(&mut self, piece: &str) -> Result<Flow>;
+    /// resolved reference. `ends` is true when the parser can see that no
+    /// character data follows at once (the next markup is a tag or the end
+    /// of input), so a coalescing handler may send without copying.
+    fn text(&mut self, piece: &str, ends: bool) -> Result<Flow>;
     /// An end tag.
     fn end(&mut self, name: &str) -> Result<Flow>;
     /// The end of the stream (also before a parse error is returned, so
@@ -244,7 +246,7 @@ fn parse_loop<P: Pull, H: Handler>(pull: &mut P, h: &mut H) -> Result<(), Fail> 
         let start = pull.position();
         pull.settle(start);
         let step = match pull.next() {
-            Ok(ev) => handle(ev, start, &mut doc, h),
+            Ok((ev, ctx)) => handle(ev, ctx, start, &mut doc, h),
             Err(e) => return Err(Fail::Input(pull.convert(e))),
         };
         match step {
@@ -265,22 +267,23 @@ fn flow(f: Flow) -> Step {
 }
 
 #[inline]
-fn handle<H: Handler>(
-    ev: Event<'_>,
+fn handle<'x, H: Handler>(
+    ev: Event<'x>,
+    ctx: Ctx<'x>,
     start: u64,
     doc: &mut Doc,
     h: &mut H,
 ) -> Result<Step, Problem> {
     match ev {
         Event::Start(e) => {
-            let content = start_tag(&e, start, doc)?;
+            let content = start_tag(&e, ctx, start, doc)?;
             let name = &content[..e.name().as_ref().len()];
             doc.open.push((start, doc.names.len() + name.len()));
             doc.names.extend_from_slice(name.as_bytes());
             Ok(flow(h.start(&Tag::raw(name, content))?))
         }
         Event::Empty(e) => {
-            let content = start_tag(&e, start, doc)?;
+            let content = start_tag(&e, ctx, start, doc)?;
             let name = &content[..e.name().as_ref().len()];
             if h.start(&Tag::raw(name, content))?.is_stop() {
                 return Ok(Step::Stop);
@@ -290,7 +293,8 @@ fn handle<H: Handler>(
         Event::End(e) => {
             // quick-xml has checked that the name matches its start tag,
             // whose name was checked to be UTF-8.
-            let name = std::str::from_utf8(e.name().0)
+            let name = ctx
+                .str(e.name().0)
                 .map_err(|_| Problem::At(start, "invalid UTF-8 in an end tag".into()))?;
             if let Some((_, end)) = doc.open.pop() {
                 let begin = doc.open.last().map_or(0, |&(_, e)| e);
@@ -304,8 +308,8 @@ fn handle<H: Handler>(
                 outside_root(&e, start, doc)?;
                 return Ok(Step::Continue);
             }
-            let text = decode_text(&e, start)?;
-            Ok(flow(h.text(&text)?))
+            let text = decode_text(&e, ctx, start)?;
+            Ok(flow(h.text(&text, ctx.text_ends)?))
         }
         Event::CData(e) => {
             if doc.open.is_empty() {
@@ -313,8 +317,8 @@ fn handle<H: Handler>(
             }
             // <![CDATA[...]]>
             //          ^ content starts 9 bytes after `<`
-            let text = decode_text(&e, start + 9)?;
-            Ok(flow(h.text(&text)?))
+            let text = decode_text(&e, ctx, start + 9)?;
+            Ok(flow(h.text(&text, ctx.text_ends)?))
         }
         Event::GeneralRef(e) => {
             if doc.open.is_empty() {
@@ -322,7 +326,7 @@ fn handle<H: Handler>(
             }
             let mut utf8 = [0u8; 4];
             let text = resolve_ref(&e, start, &mut utf8)?;
-            Ok(flow(h.text(text)?))
+            Ok(flow(h.text(text, ctx.text_ends)?))
         }
         Event::Decl(e) => {
             if let Some(Ok(enc)) = e.encoding() {
@@ -360,14 +364,15 @@ fn handle<H: Handler>(
 /// well-formed, only one root element) and returns its content, the text
 /// between `<` and `>` (or `/>`).
 #[inline]
-fn start_tag<'e>(
-    e: &'e quick_xml::events::BytesStart<'_>,
+fn start_tag<'e, 'x: 'e>(
+    e: &'e quick_xml::events::BytesStart<'x>,
+    ctx: Ctx<'x>,
     start: u64,
     doc: &mut Doc,
 ) -> Result<&'e str, Problem> {
     // <bus attr="v">
     //  ^ content starts 1 byte after `<`
-    let content = std::str::from_utf8(e).map_err(|err| {
+    let content = ctx.str(e).map_err(|err| {
         Problem::At(
             start + 1 + err.valid_up_to() as u64,
             "invalid UTF-8 in a tag (copipe reads UTF-8)".into(),
@@ -447,14 +452,14 @@ fn outside_root_error(at: u64, doc: &Doc, what: &str) -> Problem {
 /// UTF-8 and normalises line ends (`\r\n` and `\r` become `\n`, XML 1.0
 /// section 2.11), allocating only when there is a `\r`.
 #[inline]
-fn decode_text(raw: &[u8], at: u64) -> Result<Cow<'_, str>, Problem> {
-    let text = std::str::from_utf8(raw).map_err(|err| {
+fn decode_text<'e, 'x: 'e>(raw: &'e [u8], ctx: Ctx<'x>, at: u64) -> Result<Cow<'e, str>, Problem> {
+    let text = ctx.str(raw).map_err(|err| {
         Problem::At(
             at + err.valid_up_to() as u64,
             "invalid UTF-8 in text (copipe reads UTF-8)".into(),
         )
     })?;
-    if memchr::memchr(b'\r', raw).is_none() {
+    if !ctx.may_have_cr || memchr::memchr(b'\r', raw).is_none() {
         return Ok(Cow::Borrowed(text));
     }
     Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")))
@@ -492,7 +497,8 @@ trait Pull {
     fn position(&self) -> u64;
     /// Everything before `at` belongs to finished events.
     fn settle(&mut self, at: u64);
-    fn next(&mut self) -> quick_xml::Result<Event<'_>>;
+    /// The next event, with what the parse loop may assume about it.
+    fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)>;
     /// 1-based line and column of `offset` (at or after the settled
     /// position).
     fn line_col(&self, offset: u64) -> (u64, u64);
@@ -542,13 +548,57 @@ fn line_col_in(bytes: &[u8], offset: u64) -> (u64, u64) {
 struct SlicePull<'i> {
     input: &'i [u8],
     reader: Reader<&'i [u8]>,
+    /// The whole input, when it is valid UTF-8 (checked once, up front).
+    doc: Option<&'i str>,
+    may_have_cr: bool,
 }
 
 impl<'i> SlicePull<'i> {
     fn new(input: &'i [u8]) -> SlicePull<'i> {
         let mut reader = Reader::from_reader(input);
         reader.config_mut().check_comments = true;
-        SlicePull { input, reader }
+        SlicePull {
+            input,
+            reader,
+            doc: std::str::from_utf8(input).ok(),
+            may_have_cr: memchr::memchr(b'\r', input).is_some(),
+        }
+    }
+}
+
+/// What the parse loop may assume about one event.
+#[derive(Clone, Copy)]
+struct Ctx<'x> {
+    /// The whole input as a `str`, when it is known to be valid UTF-8: the
+    /// event's bytes are then a slice of it and need no second check.
+    doc: Option<&'x str>,
+    /// False when the input is known to hold no `\r`.
+    may_have_cr: bool,
+    /// After character data: the next markup is certainly not character
+    /// data (it is a tag, or the end of input).
+    text_ends: bool,
+}
+
+impl<'x> Ctx<'x> {
+    /// `bytes` as a `str`. If `bytes` lies inside a document already known
+    /// to be UTF-8, this is the same memory sliced out of that `str` (a
+    /// bounds and boundary check, no scan); otherwise it is checked.
+    #[inline]
+    fn str<'b>(&self, bytes: &'b [u8]) -> Result<&'b str, std::str::Utf8Error>
+    where
+        'x: 'b,
+    {
+        if let Some(doc) = self.doc {
+            // Addresses only, no pointer is dereferenced: where `bytes`
+            // starts relative to the document.
+            let off = (bytes.as_ptr() as usize).wrapping_sub(doc.as_ptr() as usize);
+            if off <= doc.len() && bytes.len() <= doc.len() - off {
+                if let Some(s) = doc.get(off..off + bytes.len()) {
+                    return Ok(s);
+                }
+            }
+        }
+        std::str::from_utf8(bytes)
     }
 }
 
@@ -560,8 +610,29 @@ impl Pull for SlicePull<'_> {
     #[inline]
     fn settle(&mut self, _at: u64) {}
     #[inline]
-    fn next(&mut self) -> quick_xml::Result<Event<'_>> {
-        self.reader.read_event()
+    fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
+        let ev = self.reader.read_event()?;
+        let text_ends = match ev {
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
+                // The reader stopped at the `<` of the next markup, at a
+                // `&`, or at the end. `<!` may be a CDATA section or a
+                // comment and `<?` a processing instruction, after which
+                // character data may go on.
+                let p = self.reader.buffer_position() as usize;
+                match self.input.get(p) {
+                    None => true,
+                    Some(b'<') => !matches!(self.input.get(p + 1), Some(b'!' | b'?')),
+                    Some(_) => false,
+                }
+            }
+            _ => false,
+        };
+        let ctx = Ctx {
+            doc: self.doc,
+            may_have_cr: self.may_have_cr,
+            text_ends,
+        };
+        Ok((ev, ctx))
     }
     fn line_col(&self, offset: u64) -> (u64, u64) {
         line_col_in(self.input, offset)
@@ -598,9 +669,15 @@ impl Pull for StreamPull<'_> {
         self.reader.get_mut().settled = at;
     }
     #[inline]
-    fn next(&mut self) -> quick_xml::Result<Event<'_>> {
+    fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
         self.buf.clear();
-        self.reader.read_event_into(&mut self.buf)
+        let ev = self.reader.read_event_into(&mut self.buf)?;
+        let ctx = Ctx {
+            doc: None,
+            may_have_cr: true,
+            text_ends: false,
+        };
+        Ok((ev, ctx))
     }
     fn line_col(&self, offset: u64) -> (u64, u64) {
         self.reader.get_ref().line_col(offset)

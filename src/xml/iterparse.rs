@@ -223,7 +223,7 @@ impl<O: OnElement> Handler for IterParse<O> {
     }
 
     #[inline]
-    fn text(&mut self, piece: &str) -> Result<Flow> {
+    fn text(&mut self, piece: &str, _ends: bool) -> Result<Flow> {
         if self.building {
             self.tree.text(piece);
             return self.check();

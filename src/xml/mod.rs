@@ -62,7 +62,7 @@ pub use buses::{
     bus_locations, filter_on_field, json_lines, records, BusLocations, FilterOnField, JsonLines,
     Records, BUS_LOCATION_FIELDS,
 };
-pub use event::{Attrs, AttrsIter, Tag, XmlEvent};
+pub use event::{event_fn, Attrs, AttrsIter, EventFn, Tag, XmlEvent};
 pub use expat::expat_parse;
 pub use gen::generate_buses;
 pub use input::XmlInput;

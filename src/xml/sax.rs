@@ -129,7 +129,7 @@ impl<H: ContentHandler> Handler for Sax<H> {
         self.0.start_element(tag.name().to_string(), attrs)
     }
     #[inline]
-    fn text(&mut self, piece: &str) -> Result<Flow> {
+    fn text(&mut self, piece: &str, _ends: bool) -> Result<Flow> {
         self.0.characters(piece.to_string())
     }
     #[inline]
