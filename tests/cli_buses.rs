@@ -160,7 +160,7 @@ fn malformed_input_exits_2_with_position_after_printing_complete_records() {
         assert_eq!(stdout(&o), "22,1,\"\",,\n22,2,\"\",,\n", "{parser}");
         let err = String::from_utf8_lossy(&o.stderr);
         let want = format!(
-            "copipe: {}:4:16 (byte offset 101): tag not closed",
+            "copipe: {}:4:16 (byte offset 101): syntax error: tag not closed",
             path.display()
         );
         assert!(err.contains(&want), "{parser}: {err}");
