@@ -214,8 +214,18 @@ enum Fail {
 /// A problem found while an event still borrows the reader: turned into
 /// an [`Error`] with its line and column once the borrow has ended.
 enum Problem {
-    At(u64, String),
+    /// Bad input at a byte offset (boxed: errors are rare, and a small
+    /// `Result` keeps the hot path in registers).
+    At(Box<(u64, String)>),
+    /// Input ends with elements still open: (offset of the innermost
+    /// one's `<`, end of input, its name if kept).
+    Unclosed(Box<(u64, u64, Option<String>)>),
     Stage(Error),
+}
+
+#[cold]
+fn problem_at(offset: u64, msg: String) -> Problem {
+    Problem::At(Box::new((offset, msg)))
 }
 
 impl From<Error> for Problem {
@@ -234,6 +244,9 @@ enum Step {
 /// The state the loop checks well-formedness with.
 #[derive(Default)]
 struct Doc {
+    /// Keep the names of open elements (a stream cannot look back at
+    /// them; bytes in memory can, so there the names are not copied).
+    keep_names: bool,
     seen_root: bool,
     /// Open elements: (byte offset of `<`, end of the name in `names`).
     open: Vec<(u64, usize)>,
@@ -241,7 +254,10 @@ struct Doc {
 }
 
 fn parse_loop<P: Pull, H: Handler>(pull: &mut P, h: &mut H) -> Result<(), Fail> {
-    let mut doc = Doc::default();
+    let mut doc = Doc {
+        keep_names: !P::IN_MEMORY,
+        ..Doc::default()
+    };
     loop {
         let start = pull.position();
         pull.settle(start);
@@ -253,7 +269,18 @@ fn parse_loop<P: Pull, H: Handler>(pull: &mut P, h: &mut H) -> Result<(), Fail> 
             Ok(Step::Continue) => {}
             Ok(Step::Stop) | Ok(Step::Eof) => return Ok(()),
             Err(Problem::Stage(e)) => return Err(Fail::Stage(e)),
-            Err(Problem::At(offset, msg)) => return Err(Fail::Input(pull.error_at(offset, msg))),
+            Err(Problem::At(b)) => {
+                let (offset, msg) = *b;
+                return Err(Fail::Input(pull.error_at(offset, msg)));
+            }
+            Err(Problem::Unclosed(b)) => {
+                let (open, eof, name) = *b;
+                let name = name.or_else(|| pull.name_at(open)).unwrap_or_default();
+                let msg = format!(
+                    "unexpected end of input: element `<{name}>` (opened at byte offset {open}) is not closed"
+                );
+                return Err(Fail::Input(pull.error_at(eof, msg)));
+            }
         }
     }
 }
@@ -266,7 +293,7 @@ fn flow(f: Flow) -> Step {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn handle<'x, H: Handler>(
     ev: Event<'x>,
     ctx: Ctx<'x>,
@@ -278,8 +305,12 @@ fn handle<'x, H: Handler>(
         Event::Start(e) => {
             let content = start_tag(&e, ctx, start, doc)?;
             let name = &content[..e.name().as_ref().len()];
-            doc.open.push((start, doc.names.len() + name.len()));
-            doc.names.extend_from_slice(name.as_bytes());
+            if doc.keep_names {
+                doc.open.push((start, doc.names.len() + name.len()));
+                doc.names.extend_from_slice(name.as_bytes());
+            } else {
+                doc.open.push((start, 0));
+            }
             Ok(flow(h.start(&Tag::raw(name, content))?))
         }
         Event::Empty(e) => {
@@ -295,10 +326,10 @@ fn handle<'x, H: Handler>(
             // whose name was checked to be UTF-8.
             let name = ctx
                 .str(e.name().0)
-                .map_err(|_| Problem::At(start, "invalid UTF-8 in an end tag".into()))?;
-            if let Some((_, end)) = doc.open.pop() {
+                .map_err(|_| problem_at(start, "invalid UTF-8 in an end tag".into()))?;
+            doc.open.pop();
+            if doc.keep_names {
                 let begin = doc.open.last().map_or(0, |&(_, e)| e);
-                debug_assert_eq!(end - begin, name.len());
                 doc.names.truncate(begin);
             }
             Ok(flow(h.end(name)?))
@@ -332,7 +363,7 @@ fn handle<'x, H: Handler>(
             if let Some(Ok(enc)) = e.encoding() {
                 let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
                 if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
-                    return Err(Problem::At(
+                    return Err(problem_at(
                         start,
                         format!("unsupported encoding `{enc}`: copipe reads UTF-8 (convert the file with iconv)"),
                     ));
@@ -342,17 +373,14 @@ fn handle<'x, H: Handler>(
         }
         Event::Comment(_) | Event::PI(_) | Event::DocType(_) => Ok(Step::Continue),
         Event::Eof => {
-            if let Some(&(at, end)) = doc.open.last() {
-                let begin = doc.open.len().checked_sub(2).map_or(0, |i| doc.open[i].1);
-                let name = String::from_utf8_lossy(&doc.names[begin..end]);
-                Err(Problem::At(
-                    start,
-                    format!(
-                        "unexpected end of input: element `<{name}>` (opened at byte offset {at}) is not closed"
-                    ),
-                ))
+            if let Some(&(open, end)) = doc.open.last() {
+                let name = doc.keep_names.then(|| {
+                    let begin = doc.open.len().checked_sub(2).map_or(0, |i| doc.open[i].1);
+                    String::from_utf8_lossy(&doc.names[begin..end]).into_owned()
+                });
+                Err(Problem::Unclosed(Box::new((open, start, name))))
             } else if !doc.seen_root {
-                Err(Problem::At(start, "no element found".into()))
+                Err(problem_at(start, "no element found".into()))
             } else {
                 Ok(Step::Eof)
             }
@@ -373,20 +401,20 @@ fn start_tag<'e, 'x: 'e>(
     // <bus attr="v">
     //  ^ content starts 1 byte after `<`
     let content = ctx.str(e).map_err(|err| {
-        Problem::At(
+        problem_at(
             start + 1 + err.valid_up_to() as u64,
             "invalid UTF-8 in a tag (copipe reads UTF-8)".into(),
         )
     })?;
     if doc.open.len() >= MAX_DEPTH {
-        return Err(Problem::At(
+        return Err(problem_at(
             start,
             format!("elements nested deeper than {MAX_DEPTH} levels"),
         ));
     }
     if doc.open.is_empty() {
         if doc.seen_root {
-            return Err(Problem::At(
+            return Err(problem_at(
                 start,
                 "junk after document element: a second root element".into(),
             ));
@@ -414,14 +442,14 @@ fn check_attrs(content: &str, name_len: usize, start: u64) -> Result<(), Problem
                 | A::ExpectedQuote(p, _)
                 | A::Duplicated(p, _) => *p,
             };
-            Problem::At(start + 1 + pos as u64, format!("bad attribute: {e}"))
+            problem_at(start + 1 + pos as u64, format!("bad attribute: {e}"))
         })?;
         decode_attr(attr).map_err(|p| {
             let msg = match p {
                 AttrProblem::Utf8 => "invalid UTF-8 in an attribute".to_string(),
                 AttrProblem::Escape(m) => format!("bad reference in an attribute value: {m}"),
             };
-            Problem::At(start, msg)
+            problem_at(start, msg)
         })?;
     }
     Ok(())
@@ -445,16 +473,16 @@ fn outside_root_error(at: u64, doc: &Doc, what: &str) -> Problem {
     } else {
         format!("{what} before the root element")
     };
-    Problem::At(at, msg)
+    problem_at(at, msg)
 }
 
 /// Decodes a run of text or CDATA starting at byte offset `at`: checks
 /// UTF-8 and normalises line ends (`\r\n` and `\r` become `\n`, XML 1.0
 /// section 2.11), allocating only when there is a `\r`.
-#[inline]
+#[inline(always)]
 fn decode_text<'e, 'x: 'e>(raw: &'e [u8], ctx: Ctx<'x>, at: u64) -> Result<Cow<'e, str>, Problem> {
     let text = ctx.str(raw).map_err(|err| {
-        Problem::At(
+        problem_at(
             at + err.valid_up_to() as u64,
             "invalid UTF-8 in text (copipe reads UTF-8)".into(),
         )
@@ -472,16 +500,16 @@ fn resolve_ref<'b>(
     utf8: &'b mut [u8; 4],
 ) -> Result<&'b str, Problem> {
     let name = std::str::from_utf8(e)
-        .map_err(|_| Problem::At(at, "invalid UTF-8 in a reference".into()))?;
+        .map_err(|_| problem_at(at, "invalid UTF-8 in a reference".into()))?;
     if e.is_char_ref() {
-        let bad = || Problem::At(at, format!("reference to invalid character `&{name};`"));
+        let bad = || problem_at(at, format!("reference to invalid character `&{name};`"));
         match e.resolve_char_ref() {
             Ok(Some(c)) if is_xml_char(c) => Ok(c.encode_utf8(utf8)),
             _ => Err(bad()),
         }
     } else {
         quick_xml::escape::resolve_predefined_entity(name)
-            .ok_or_else(|| Problem::At(at, format!("undefined entity `&{name};`")))
+            .ok_or_else(|| problem_at(at, format!("undefined entity `&{name};`")))
     }
 }
 
@@ -493,6 +521,14 @@ fn is_xml_char(c: char) -> bool {
 /// How the loop gets events, positions and line numbers from either input
 /// form.
 trait Pull {
+    /// True when the whole input stays in memory (so names can be read
+    /// back from it).
+    const IN_MEMORY: bool;
+    /// The name of the element whose `<` is at `offset`, if the input is
+    /// still at hand.
+    fn name_at(&self, _offset: u64) -> Option<String> {
+        None
+    }
     /// Byte offset just after the last event.
     fn position(&self) -> u64;
     /// Everything before `at` belongs to finished events.
@@ -603,6 +639,19 @@ impl<'x> Ctx<'x> {
 }
 
 impl Pull for SlicePull<'_> {
+    const IN_MEMORY: bool = true;
+
+    fn name_at(&self, offset: u64) -> Option<String> {
+        // <bus attr="v">
+        //  ^^^ the name runs from after `<` to a space, `/` or `>`
+        let rest = self.input.get(offset as usize + 1..)?;
+        let end = rest
+            .iter()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
+            .unwrap_or(rest.len());
+        Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+
     #[inline]
     fn position(&self) -> u64 {
         self.reader.buffer_position()
@@ -660,6 +709,8 @@ impl<'r> StreamPull<'r> {
 }
 
 impl Pull for StreamPull<'_> {
+    const IN_MEMORY: bool = false;
+
     #[inline]
     fn position(&self) -> u64 {
         self.reader.buffer_position()
