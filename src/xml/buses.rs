@@ -159,6 +159,7 @@ pub struct BusLocations<W: Write> {
     missing: [u64; 5],
     records_missing: u64,
     warn: bool,
+    warned: bool,
 }
 
 /// The seed's `bus_locations`: prints one line per record,
@@ -185,7 +186,7 @@ pub struct BusLocations<W: Write> {
 ///     ("latitude", "41.880481123924255"), ("longitude", "-87.62948191165924"),
 /// ]);
 /// let mut out = Vec::new();
-/// let mut show = bus_locations(&mut out);
+/// let mut show = bus_locations(&mut out).quiet();
 /// show.send(&bus)?;
 /// show.send(&Record::from_iter([("id", "7")]))?;
 /// show.close()?;
@@ -203,6 +204,7 @@ pub fn bus_locations<W: Write>(out: W) -> BusLocations<W> {
         missing: [0; 5],
         records_missing: 0,
         warn: true,
+        warned: false,
     }
 }
 
@@ -274,12 +276,12 @@ impl<'r, W: Write> Stage<&'r Record> for BusLocations<W> {
 
     fn close(&mut self) -> Result<()> {
         let res = self.printer.close();
-        if self.warn {
+        // Warn once, even if closed twice.
+        if self.warn && !self.warned {
             if let Some(w) = self.warning() {
                 eprintln!("copipe: warning: {w}");
+                self.warned = true;
             }
-            // Warn once, even if closed twice.
-            self.records_missing = 0;
         }
         res
     }
