@@ -34,7 +34,10 @@ pub(crate) const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 /// ```
 #[derive(Clone, Default)]
 pub struct Record {
+    /// Values (and, while a record is being built, the text gathered
+    /// since the last start tag, at the end).
     text: String,
+    names: String,
     fields: Vec<Field>,
 }
 
@@ -67,26 +70,31 @@ impl Record {
         let key = key_of(name);
         self.fields
             .iter()
-            .find(|f| f.key == key && self.span(f.name) == name)
+            .find(|f| f.key == key && self.name(f.name) == name)
             .map(|f| self.span(f.value))
     }
 
     /// Sets field `name` to `value`, replacing an existing value in place.
     pub fn set(&mut self, name: &str, value: &str) {
-        let key = key_of(name);
         let start = self.text.len() as u32;
         self.text.push_str(value);
-        let span = (start, value.len() as u32);
+        self.set_span(name, (start, value.len() as u32));
+    }
+
+    /// Sets field `name` to a span of text already in the record.
+    #[inline]
+    fn set_span(&mut self, name: &str, span: (u32, u32)) {
+        let key = key_of(name);
         if let Some(i) = self
             .fields
             .iter()
-            .position(|f| f.key == key && self.span(f.name) == name)
+            .position(|f| f.key == key && self.name(f.name) == name)
         {
             self.fields[i].value = span;
             return;
         }
-        let nstart = self.text.len() as u32;
-        self.text.push_str(name);
+        let nstart = self.names.len() as u32;
+        self.names.push_str(name);
         self.fields.push(Field {
             key,
             name: (nstart, name.len() as u32),
@@ -97,6 +105,7 @@ impl Record {
     /// Removes every field, keeping the memory for reuse.
     pub fn clear(&mut self) {
         self.text.clear();
+        self.names.clear();
         self.fields.clear();
     }
 
@@ -114,12 +123,17 @@ impl Record {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.fields
             .iter()
-            .map(|f| (self.span(f.name), self.span(f.value)))
+            .map(|f| (self.name(f.name), self.span(f.value)))
     }
 
     /// Bytes of text held (including replaced values).
     pub(crate) fn text_len(&self) -> usize {
-        self.text.len()
+        self.text.len() + self.names.len()
+    }
+
+    #[inline]
+    fn name(&self, (start, len): (u32, u32)) -> &str {
+        &self.names[start as usize..(start + len) as usize]
     }
 
     #[inline]
@@ -191,11 +205,20 @@ impl<'de> Deserialize<'de> for Record {
 /// `tag` stores the fragments under its name, and the end of `tag` completes
 /// the record and returns to A. Fragments are not cleared at an end tag, as
 /// in the seed.
+///
+/// The gathered text lives at the end of the record's own text buffer, so
+/// an end tag stores a value without copying it: the value is the span of
+/// text gathered since the last start tag. Values may overlap (`<a><b>x</b>
+/// y</a>` gives `b = "x"` and `a = "xy"`, sharing the `x`).
 #[derive(Debug)]
 pub(crate) struct RecordBuilder {
     tag: String,
     inside: bool,
-    fragments: String,
+    /// Where the text gathered since the last start tag begins.
+    frag_start: usize,
+    /// The end of the last stored value: text after it is only gathered
+    /// text, dropped at the next start tag.
+    values_end: usize,
     record: Record,
 }
 
@@ -211,7 +234,8 @@ impl RecordBuilder {
         RecordBuilder {
             tag: tag.to_string(),
             inside: false,
-            fragments: String::new(),
+            frag_start: 0,
+            values_end: 0,
             record: Record::new(),
         }
     }
@@ -232,22 +256,26 @@ impl RecordBuilder {
     #[inline]
     pub(crate) fn start(&mut self, name: &str) {
         if self.inside {
-            self.fragments.clear();
+            // `fragments = []`: text gathered since the last start tag and
+            // not stored as a value is dropped.
+            self.record.text.truncate(self.values_end);
+            self.frag_start = self.values_end;
         } else if name == self.tag {
             self.inside = true;
             self.record.clear();
-            self.fragments.clear();
+            self.frag_start = 0;
+            self.values_end = 0;
         }
     }
 
     #[inline]
     pub(crate) fn text(&mut self, text: &str) -> Built {
         if self.inside {
-            if self.fragments.len() + self.record.text_len() + text.len() > MAX_RECORD_BYTES {
+            if self.record.text_len() + text.len() > MAX_RECORD_BYTES {
                 self.inside = false;
                 return Built::TooLarge;
             }
-            self.fragments.push_str(text);
+            self.record.text.push_str(text);
         }
         Built::No
     }
@@ -258,7 +286,10 @@ impl RecordBuilder {
             return Built::No;
         }
         if name != self.tag {
-            self.record.set(name, &self.fragments);
+            let end = self.record.text.len();
+            let span = (self.frag_start as u32, (end - self.frag_start) as u32);
+            self.record.set_span(name, span);
+            self.values_end = end;
             if self.record.text_len() > MAX_RECORD_BYTES {
                 self.inside = false;
                 return Built::TooLarge;
@@ -266,6 +297,8 @@ impl RecordBuilder {
             Built::No
         } else {
             self.inside = false;
+            // Trailing gathered text is no value's: keep clones tight.
+            self.record.text.truncate(self.values_end);
             Built::Done
         }
     }
