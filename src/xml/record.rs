@@ -14,9 +14,10 @@ pub(crate) const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 /// Named text fields in insertion order: the seed's `busdict`.
 ///
 /// Setting a field that exists replaces its value in place (a Python dict
-/// keeps the first position of a key). All text lives in one `String` and
-/// the fields are spans of it, so clearing a record for reuse keeps its
-/// memory, and a clone is two allocations. A record serializes as a map
+/// keeps the first position of a key). Values live in one `String`, names
+/// in another, and the fields are spans of them, so clearing a record for
+/// reuse keeps its memory, and a clone is three allocations whatever the
+/// number of fields. A record serializes as a map
 /// (a JSON object), so it crosses thread and process bridges as is.
 ///
 /// # Examples
