@@ -60,6 +60,7 @@ mod stage;
 #[cfg(test)]
 mod testutil;
 pub mod text;
+pub mod xml;
 
 pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
