@@ -61,6 +61,7 @@ mod stage;
 #[cfg(test)]
 mod testutil;
 pub mod text;
+pub mod xml;
 
 pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
 pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
