@@ -338,3 +338,70 @@ proptest! {
         }
     }
 }
+
+// ---- `copipe buses --bridge thread|process`: the real binary -------------
+
+fn buses_feed() -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let status = Command::new(COPIPE)
+        .args(["gen", "buses", "--mb", "1", "-o"])
+        .arg(f.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    f
+}
+
+fn buses(args: &[&str], bridge: &str) -> std::process::Output {
+    Command::new(COPIPE)
+        .arg("buses")
+        .args(args)
+        .args(["--bridge", bridge])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn buses_through_either_bridge_are_byte_identical() {
+    let feed = buses_feed();
+    let path = feed.path().to_str().unwrap();
+    for args in [
+        vec![path, "--route", "22", "--direction", "North Bound"],
+        vec![path, "--format", "json"],
+        vec![path, "--parser", "sax", "--where", "route=9"],
+        vec![path, "--parser", "iterparse", "--route", "X9"],
+        vec![], // the built-in sample
+    ] {
+        let inline = buses(&args, "none");
+        assert!(inline.status.success());
+        for bridge in ["thread", "process"] {
+            let out = buses(&args, bridge);
+            assert!(out.status.success(), "{args:?} {bridge}: {out:?}");
+            assert!(
+                out.stdout == inline.stdout,
+                "{args:?} {bridge}: outputs differ"
+            );
+            assert_eq!(out.stderr, inline.stderr, "{args:?} {bridge}");
+        }
+    }
+}
+
+#[test]
+fn malformed_xml_through_either_bridge_outputs_what_came_before_and_fails() {
+    let feed = buses_feed();
+    let mut bytes = std::fs::read(feed.path()).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    bytes.extend_from_slice(b"<bus><route>22</bus>");
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), &bytes).unwrap();
+    let path = bad.path().to_str().unwrap();
+    let inline = buses(&[path], "none");
+    assert_eq!(inline.status.code(), Some(2));
+    assert!(!inline.stdout.is_empty());
+    for bridge in ["thread", "process"] {
+        let out = buses(&[path], bridge);
+        assert_eq!(out.status.code(), Some(2), "{bridge}");
+        assert!(out.stdout == inline.stdout, "{bridge}: outputs differ");
+        assert_eq!(out.stderr, inline.stderr, "{bridge}");
+    }
+}
