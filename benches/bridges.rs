@@ -9,6 +9,14 @@
 //! - `wire`: bincode frames encoded into memory (the encoder alone), and
 //!   through an OS pipe to a decoding child (`copipe worker seq`).
 //!
+//! - `records`: real bus records (from the 30 MB feed) through
+//!   `threaded_ref`, and through the wire to a `copipe worker buses` child
+//!   that decodes and filters them.
+//! - `bus pipeline, 30 MB`: the seed's pipeline (expat-style parse ->
+//!   records -> [bridge] -> route 22 -> North Bound -> bus_locations ->
+//!   a line-counting null writer) inline, threaded and in a subprocess, on
+//!   the XML contest's 30 MB feed held in memory.
+//!
 //! Every iteration checks its result (sum or count), so a broken bench
 //! cannot silently measure nothing.
 
@@ -19,6 +27,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copipe::bridge::{threaded_ref, FrameWriter, ThreadBridgeBuilder};
+use copipe::sinks::Collect;
+use copipe::xml::{
+    bus_locations, expat_parse, filter_on_field, generate_buses, records, Record, XmlInput,
+};
 use copipe::{Flow, ProcessBridge, Result, Stage};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde::Serialize;
@@ -382,5 +394,184 @@ fn flush_latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, threaded_u64, threaded_records, wire, flush_latency);
+// ---- bus records and the bus pipeline (30 MB feed) -----------------------
+
+const FEED_BYTES: u64 = 30_000_000;
+
+/// The 30 MB feed of the XML contest bench (`benches/contest.rs`), made by
+/// the same generator with the same seed at the same path, once. Under
+/// `cargo test` (which runs each bench once, in a debug build, to check it
+/// works) a 1 MB feed stands in.
+fn feed() -> Vec<u8> {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("contest");
+    std::fs::create_dir_all(&dir).expect("target dir");
+    let benching = std::env::args().any(|a| a == "--bench");
+    let (path, size) = if benching {
+        (dir.join("allroutes-30mb.xml"), FEED_BYTES)
+    } else {
+        (dir.join("allroutes-1mb-test.xml"), 1_000_000)
+    };
+    if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < size {
+        eprintln!("generating {} ...", path.display());
+        let f = std::fs::File::create(&path).expect("create feed");
+        generate_buses(std::io::BufWriter::new(f), size, 1).expect("write feed");
+    }
+    std::fs::read(&path).expect("read feed")
+}
+
+/// A writer that counts the lines written through it.
+#[derive(Clone)]
+struct LineCount(Arc<AtomicU64>);
+
+impl std::io::Write for LineCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.0.fetch_add(n, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The seed's stages after `records`: route 22, North Bound, printed.
+fn stages<W: std::io::Write + Send + 'static>(out: W) -> impl for<'a> Stage<&'a Record> + Send {
+    filter_on_field(
+        "route",
+        "22",
+        filter_on_field("direction", "North Bound", bus_locations(out)),
+    )
+}
+
+fn worker_buses(args: &[&str], stdout: std::fs::File) -> ProcessBridge {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
+    cmd.args(["worker", "buses"]).args(args).stdout(stdout);
+    ProcessBridge::spawn(cmd).expect("worker starts")
+}
+
+fn lines_in(mut f: std::fs::File) -> u64 {
+    use std::io::{Read, Seek};
+    f.rewind().unwrap();
+    let mut s = Vec::new();
+    f.read_to_end(&mut s).unwrap();
+    s.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+fn bus_records(c: &mut Criterion) {
+    let bytes = feed();
+    let mut all = Collect::<Record>::new();
+    expat_parse(XmlInput::from_bytes(&bytes), records("bus", copipe::StageExt::owned(&mut all))).unwrap();
+    let all = all.into_items();
+    let n = all.len() as u64;
+
+    let mut g = c.benchmark_group("records");
+    g.throughput(Throughput::Elements(n));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(4));
+
+    /// Counts records; publishes the count at close.
+    struct Tally(u64, Arc<AtomicU64>);
+    impl Stage<&Record> for Tally {
+        fn send(&mut self, r: &Record) -> Result<Flow> {
+            black_box(r.len());
+            self.0 += 1;
+            Ok(Flow::Continue)
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            self.1.store(self.0, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+    g.bench_function(BenchmarkId::new("threaded_ref, Record", n), |b| {
+        b.iter(|| {
+            let out = Arc::new(AtomicU64::new(0));
+            let mut bridge = threaded_ref::<Record, _>(Tally(0, out.clone()));
+            for r in &all {
+                let _ = bridge.send(r).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), n);
+        })
+    });
+    // The child decodes and filters every record and prints none (no bus
+    // runs route NONE): the wire's and the decoder's cost alone.
+    g.bench_function(BenchmarkId::new("subprocess, Record, to a decoding child", n), |b| {
+        b.iter(|| {
+            let out = tempfile::tempfile().unwrap();
+            let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
+            for r in &all {
+                let _ = bridge.send(r).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(lines_in(out), 0);
+        })
+    });
+    g.finish();
+}
+
+fn bus_pipeline(c: &mut Criterion) {
+    let bytes = feed();
+    let want = {
+        let lines = Arc::new(AtomicU64::new(0));
+        expat_parse(
+            XmlInput::from_bytes(&bytes),
+            records("bus", stages(LineCount(lines.clone()))),
+        )
+        .unwrap();
+        lines.load(Ordering::Relaxed)
+    };
+    assert!(want > 5, "the feed has too few North Bound 22s");
+
+    let mut g = c.benchmark_group("bus pipeline, 30 MB");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(6));
+
+    g.bench_function("inline", |b| {
+        b.iter(|| {
+            let lines = Arc::new(AtomicU64::new(0));
+            expat_parse(
+                XmlInput::from_bytes(&bytes),
+                records("bus", stages(LineCount(lines.clone()))),
+            )
+            .unwrap();
+            assert_eq!(lines.load(Ordering::Relaxed), want);
+        })
+    });
+    g.bench_function("threaded", |b| {
+        b.iter(|| {
+            let lines = Arc::new(AtomicU64::new(0));
+            let bridge = threaded_ref::<Record, _>(stages(LineCount(lines.clone())));
+            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+            assert_eq!(lines.load(Ordering::Relaxed), want);
+        })
+    });
+    g.bench_function("subprocess", |b| {
+        b.iter(|| {
+            let out = tempfile::tempfile().unwrap();
+            let bridge = worker_buses(
+                &["--route", "22", "--direction", "North Bound"],
+                out.try_clone().unwrap(),
+            );
+            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+            assert_eq!(lines_in(out), want);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    threaded_u64,
+    threaded_records,
+    wire,
+    flush_latency,
+    bus_records,
+    bus_pipeline
+);
 criterion_main!(benches);
