@@ -460,7 +460,11 @@ fn lines_in(mut f: std::fs::File) -> u64 {
 fn bus_records(c: &mut Criterion) {
     let bytes = feed();
     let mut all = Collect::<Record>::new();
-    expat_parse(XmlInput::from_bytes(&bytes), records("bus", copipe::StageExt::owned(&mut all))).unwrap();
+    expat_parse(
+        XmlInput::from_bytes(&bytes),
+        records("bus", copipe::StageExt::owned(&mut all)),
+    )
+    .unwrap();
     let all = all.into_items();
     let n = all.len() as u64;
 
@@ -499,17 +503,20 @@ fn bus_records(c: &mut Criterion) {
     });
     // The child decodes and filters every record and prints none (no bus
     // runs route NONE): the wire's and the decoder's cost alone.
-    g.bench_function(BenchmarkId::new("subprocess, Record, to a decoding child", n), |b| {
-        b.iter(|| {
-            let out = tempfile::tempfile().unwrap();
-            let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
-            for r in &all {
-                let _ = bridge.send(r).unwrap();
-            }
-            bridge.close().unwrap();
-            assert_eq!(lines_in(out), 0);
-        })
-    });
+    g.bench_function(
+        BenchmarkId::new("subprocess, Record, to a decoding child", n),
+        |b| {
+            b.iter(|| {
+                let out = tempfile::tempfile().unwrap();
+                let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
+                for r in &all {
+                    let _ = bridge.send(r).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(lines_in(out), 0);
+            })
+        },
+    );
     g.finish();
 }
 
