@@ -391,6 +391,44 @@ fn flush_latency(c: &mut Criterion) {
         })
     });
     bridge.close().unwrap();
+
+    // End to end: append a line to a file followed by `copipe tail -F`,
+    // until it comes out of tail's stdout; inline and with the printer
+    // behind a thread bridge. The difference is what the bridge adds.
+    for bridge in ["none", "thread"] {
+        use std::io::{BufRead, BufReader, Write};
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_copipe"))
+            .args(["tail", "-F", "-n", "+1", "--bridge", bridge])
+            .arg(log.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(Option::take(&mut child.stdout).unwrap());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log.path())
+            .unwrap();
+        // The file starts empty and tail prints from line 1, so the first
+        // line comes out whether it was appended before or after tail
+        // started watching.
+        writeln!(f, "{line}").unwrap();
+        let mut got = String::new();
+        out.read_line(&mut got).unwrap();
+        g.bench_function(
+            BenchmarkId::new("tail -F: append to output, --bridge", bridge),
+            |b| {
+                b.iter(|| {
+                    writeln!(f, "{line}").unwrap();
+                    got.clear();
+                    out.read_line(&mut got).unwrap();
+                    assert_eq!(got.len(), line.len() + 1);
+                })
+            },
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     g.finish();
 }
 
