@@ -30,10 +30,18 @@ use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
 
 /// Items gathered into one batch before it is sent to the worker.
-pub const DEFAULT_BATCH_SIZE: usize = 256;
+///
+/// Large enough that channel operations and wake-ups cost little per item;
+/// `flush` sends partial batches, so a live stream is not held back.
+pub const DEFAULT_BATCH_SIZE: usize = 512;
 
 /// Batches the channel between producer and worker holds.
-pub const DEFAULT_CAPACITY: usize = 16;
+///
+/// Generous, because on a busy machine the worker may wait milliseconds to
+/// be scheduled, and a producer that finds the channel full gives up its
+/// own time slice: room for 16 K items keeps both running. Under
+/// [`ByRef`] that many slots stay allocated (about 5 MB of bus records).
+pub const DEFAULT_CAPACITY: usize = 32;
 
 /// Name of the worker thread unless the builder gives another.
 pub const DEFAULT_THREAD_NAME: &str = "copipe-bridge";
