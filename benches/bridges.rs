@@ -596,12 +596,12 @@ fn bus_pipeline(c: &mut Criterion) {
             assert_eq!(lines.load(Ordering::Relaxed), want);
         })
     });
-    g.bench_function("threaded, batch 256, capacity 16", |b| {
+    g.bench_function("threaded, batch 1024, capacity 64", |b| {
         b.iter(|| {
             let lines = Arc::new(AtomicU64::new(0));
             let bridge = ThreadBridgeBuilder::new()
-                .batch_size(256)
-                .capacity(16)
+                .batch_size(1024)
+                .capacity(64)
                 .spawn_ref::<Record, _>(stages(LineCount(lines.clone())))
                 .unwrap();
             expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();

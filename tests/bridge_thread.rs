@@ -440,7 +440,7 @@ fn tail_follow_through_a_thread_bridge_delivers_live_lines() {
     });
     // Appended until the follower has started watching; each line is its
     // own write, and only the partial batch a flush carries can deliver
-    // it (a batch holds 512 lines).
+    // it (a batch holds 256 lines).
     let deadline = Duration::from_secs(30);
     let mut f = std::fs::OpenOptions::new()
         .append(true)

@@ -33,15 +33,15 @@ use crate::stage::{Flow, Stage};
 ///
 /// Large enough that channel operations and wake-ups cost little per item;
 /// `flush` sends partial batches, so a live stream is not held back.
-pub const DEFAULT_BATCH_SIZE: usize = 512;
+pub const DEFAULT_BATCH_SIZE: usize = 256;
 
 /// Batches the channel between producer and worker holds.
 ///
-/// Generous, because on a busy machine the worker may wait milliseconds to
-/// be scheduled, and a producer that finds the channel full gives up its
-/// own time slice: room for 16 K items keeps both running. Under
-/// [`ByRef`] that many slots stay allocated (about 5 MB of bus records).
-pub const DEFAULT_CAPACITY: usize = 32;
+/// At most `capacity + 2` batches are in flight. Under [`ByRef`] that many
+/// batches of slots stay allocated and are written in turn; keeping them
+/// few (about 1.4 MB of bus records) keeps them in cache. Larger values
+/// measured no better (see `benches/bridges.rs`).
+pub const DEFAULT_CAPACITY: usize = 16;
 
 /// Name of the worker thread unless the builder gives another.
 pub const DEFAULT_THREAD_NAME: &str = "copipe-bridge";
