@@ -442,6 +442,54 @@ fn cpu_secs(pid: u32) -> f64 {
         .sum::<f64>()
 }
 
+/// The same scan in-process, into a counter: whole-block search against
+/// line-by-line search, to show what handing grep whole chunks buys.
+fn in_process(log: &Path, runs: u64) {
+    use copipe::sinks::Count;
+    use copipe::text::{Grep, Lines};
+    let size = fs::metadata(log).expect("log").len() as f64;
+    let mut by_block = Vec::new();
+    let mut by_line = Vec::new();
+    let mut counts = (0, 0);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut n = Count::new();
+        Lines::open(log)
+            .expect("open")
+            .run_blocks(Grep::new("python", &mut n).expect("pattern"))
+            .expect("scan");
+        by_block.push(t.elapsed().as_secs_f64());
+        counts.0 = n.count();
+        let t = Instant::now();
+        let mut n = Count::new();
+        Lines::open(log)
+            .expect("open")
+            .run(Grep::new("python", &mut n).expect("pattern"))
+            .expect("scan");
+        by_line.push(t.elapsed().as_secs_f64());
+        counts.1 = n.count();
+    }
+    assert_eq!(counts.0, counts.1, "block and line greps disagree");
+    let (b, l) = (median(&mut by_block), median(&mut by_line));
+    println!(
+        "\nin-process scan into a counter ({} matching lines), {runs} rounds interleaved",
+        counts.0
+    );
+    println!(
+        "{:<44} {:>7.3} s  {:>6.2} GB/s",
+        "Lines::run_blocks -> Grep (whole block)",
+        b,
+        size / b / 1e9
+    );
+    println!(
+        "{:<44} {:>7.3} s  {:>6.2} GB/s  ({:.2}x the block time)",
+        "Lines::run -> Grep (line by line)",
+        l,
+        size / l / 1e9,
+        l / b
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument could select parts.
     let mb = env_num("COPIPE_BENCH_MB", 1024);
@@ -449,6 +497,7 @@ fn main() {
     println!("copipe tail benchmark (machine shared with other jobs: expect noise)");
     let log = generated_log(mb);
     static_scan(&log, runs);
+    in_process(&log, runs);
 
     println!("\nfollow latency (append one line, wait until it is out)");
     follow_latency(
