@@ -651,6 +651,8 @@ impl Follow {
                 .map_err(|e| Fail::Input(Error::from(e).with_path(&w.path)))?
                 .len();
             if len < cur.pos {
+                // Lines before the event go out before the notice about it.
+                target.flush().map_err(Fail::Target)?;
                 (self.notice)(Notice {
                     kind: NoticeKind::Truncated,
                     path: &w.path,
@@ -685,6 +687,8 @@ impl Follow {
             Err(_) => {
                 if w.cur.is_some() && !w.gone {
                     w.gone = true;
+                    // Lines before the event go out before the notice.
+                    target.flush().map_err(Fail::Target)?;
                     (self.notice)(Notice {
                         kind: NoticeKind::Gone,
                         path: &w.path,
@@ -725,6 +729,7 @@ impl Follow {
             None => NoticeKind::Appeared,
         };
         w.gone = false;
+        target.flush().map_err(Fail::Target)?;
         (self.notice)(Notice {
             kind,
             path: &w.path,
