@@ -355,10 +355,11 @@ impl Open {
 
     fn position(&mut self, start: Start) -> io::Result<()> {
         match start {
-            Start::Last(n) => {
-                // A pipe or terminal cannot seek back: read it from here.
-                self.pos = seek_last_lines(&mut self.file, n).unwrap_or(0);
+            Start::Last(n) if self.file.metadata()?.is_file() => {
+                self.pos = seek_last_lines(&mut self.file, n)?;
             }
+            // A pipe or device cannot seek back: it is read from here on.
+            Start::Last(_) => {}
             Start::From(_) => self.lb.set_skip(start.skip()),
         }
         self.lb.reset(self.pos);
