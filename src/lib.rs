@@ -52,6 +52,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod coroutine;
 mod error;
 mod graph;
 pub mod sinks;
@@ -59,7 +60,9 @@ mod stage;
 #[cfg(test)]
 mod testutil;
 pub mod text;
+pub mod xml;
 
+pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};
 pub use stage::{
