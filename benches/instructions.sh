@@ -6,7 +6,7 @@
 #     benches/instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exe=$(cargo bench --bench send --no-run --message-format=json 2>/dev/null |
+exe=$(cargo bench --profile "${PROFILE:-bench}" --bench send --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
