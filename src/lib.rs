@@ -52,6 +52,7 @@
 
 mod error;
 mod graph;
+pub mod sched;
 pub mod sinks;
 mod stage;
 #[cfg(test)]
