@@ -38,6 +38,23 @@ fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
     }
 }
 
+/// A real pipe, both ends non-blocking: (read end, write end).
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody
+    // else; each File takes sole ownership of one.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
+
 type Log = Rc<RefCell<Vec<String>>>;
 
 fn log() -> Log {
@@ -168,7 +185,7 @@ fn a_panicking_task_leaves_the_others_running() {
 #[test]
 fn read_wait_on_a_pipe_wakes_when_written() {
     bounded(10, || {
-        let (mut rx, mut tx) = std::io::pipe().unwrap();
+        let (mut rx, mut tx) = pipe();
         let out = log();
         let mut s = Scheduler::new().unwrap();
         let o = Rc::clone(&out);
@@ -209,7 +226,7 @@ fn read_wait_is_level_triggered_as_select() {
     bounded(10, || {
         // Data already waiting: read_wait returns at once, and again after
         // a partial read, as select() would.
-        let (mut rx, mut tx) = std::io::pipe().unwrap();
+        let (mut rx, mut tx) = pipe();
         tx.write_all(b"xy").unwrap();
         let mut s = Scheduler::new().unwrap();
         s.spawn(async move {
@@ -230,7 +247,7 @@ fn read_wait_is_level_triggered_as_select() {
 #[test]
 fn kill_while_blocked_in_io() {
     bounded(10, || {
-        let (rx, mut tx) = std::io::pipe().unwrap();
+        let (rx, mut tx) = pipe();
         let dropped = Rc::new(Cell::new(false));
         let mut s = Scheduler::new().unwrap();
         let d = Rc::clone(&dropped);

@@ -268,7 +268,8 @@ pub(crate) fn reset_fd(fd: RawFd) {
 /// use std::os::fd::AsRawFd;
 /// use copipe::sched::{self, Scheduler};
 ///
-/// let (mut rx, mut tx) = std::io::pipe()?;
+/// // A socket pair is a bidirectional pipe.
+/// let (mut rx, mut tx) = std::os::unix::net::UnixStream::pair()?;
 /// let mut s = Scheduler::new()?;
 /// s.spawn(async move {
 ///     sched::read_wait(rx.as_raw_fd()).await?;
@@ -301,7 +302,7 @@ pub fn read_wait(fd: RawFd) -> IoWait {
 /// use std::os::fd::AsRawFd;
 /// use copipe::sched::{self, Scheduler};
 ///
-/// let (_rx, tx) = std::io::pipe()?;
+/// let (_rx, tx) = std::os::unix::net::UnixStream::pair()?;
 /// let mut s = Scheduler::new()?;
 /// s.spawn(async move { sched::write_wait(tx.as_raw_fd()).await });
 /// s.run()?;
