@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::chan::{AltCore, Chan, RecvWaiter, SendWaiter, TryRecvError, TrySendError};
+use super::chan::{AltCore, Chan, Owner, RecvWaiter, SendWaiter, TryRecvError, TrySendError};
 use super::scheduler::with_core;
 use super::timer::after;
 
@@ -41,7 +41,7 @@ impl<T, R, F: FnOnce(Option<T>) -> R> AltOp<R> for RecvOp<'_, T, F> {
     }
 
     fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize) {
-        self.waiter = Some(self.ch.push_recv_waiter(alt, index));
+        self.waiter = Some(self.ch.push_recv_waiter(Owner::Many(Rc::clone(alt)), index));
     }
 
     fn complete(&mut self) -> R {
@@ -84,7 +84,10 @@ impl<T, R, F: FnOnce(Result<(), T>) -> R> AltOp<R> for SendOp<'_, T, F> {
 
     fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize) {
         if let Some(v) = self.value.take() {
-            self.waiter = Some(self.ch.push_send_waiter(alt, index, v));
+            self.waiter = Some(
+                self.ch
+                    .push_send_waiter(Owner::Many(Rc::clone(alt)), index, v),
+            );
         }
     }
 
@@ -262,7 +265,7 @@ impl<R> AltOp<R> for TimeoutRecv<'_, R> {
     fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize) {
         // The channel is private to this op: the waiter needs no handle
         // beyond the channel itself, which is dropped with the op.
-        let _ = self.ch.push_recv_waiter(alt, index);
+        let _ = self.ch.push_recv_waiter(Owner::Many(Rc::clone(alt)), index);
     }
 
     fn complete(&mut self) -> R {

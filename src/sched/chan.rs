@@ -23,12 +23,41 @@ pub(crate) struct AltCore {
     pub(crate) fired: Cell<Option<usize>>,
 }
 
+/// Who a waiter belongs to: a lone `send`/`recv` (its state inline, one
+/// allocation per blocked operation) or one operation of an `alt` (state
+/// shared by its operations).
+pub(crate) enum Owner {
+    One(AltCore),
+    Many(Rc<AltCore>),
+}
+
+impl Owner {
+    fn core(&self) -> &AltCore {
+        match self {
+            Owner::One(c) => c,
+            Owner::Many(c) => c,
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        self.core().is_live()
+    }
+
+    fn fire(&self, index: usize) {
+        self.core().fire(index);
+    }
+}
+
 impl AltCore {
     pub(crate) fn new(task: Tid) -> Rc<AltCore> {
-        Rc::new(AltCore {
+        Rc::new(AltCore::single(task))
+    }
+
+    pub(crate) fn single(task: Tid) -> AltCore {
+        AltCore {
             task,
             fired: Cell::new(None),
-        })
+        }
     }
 
     fn is_live(&self) -> bool {
@@ -44,7 +73,7 @@ impl AltCore {
 /// A task blocked receiving. `value` is `Some(Some(v))` once a value was
 /// handed over, `Some(None)` if the channel closed.
 pub(crate) struct RecvWaiter<T> {
-    pub(crate) alt: Rc<AltCore>,
+    pub(crate) alt: Owner,
     pub(crate) index: usize,
     pub(crate) value: RefCell<Option<Option<T>>>,
 }
@@ -53,7 +82,7 @@ pub(crate) struct RecvWaiter<T> {
 /// receiver (or the buffer) took the value, `Some(false)` if the channel
 /// closed (the value is still in `value`).
 pub(crate) struct SendWaiter<T> {
-    pub(crate) alt: Rc<AltCore>,
+    pub(crate) alt: Owner,
     pub(crate) index: usize,
     pub(crate) value: RefCell<Option<T>>,
     pub(crate) delivered: Cell<Option<bool>>,
@@ -326,9 +355,9 @@ impl<T> Chan<T> {
     }
 
     /// Blocks the current task as a receiver; used by `recv` and `alt`.
-    pub(crate) fn push_recv_waiter(&self, alt: &Rc<AltCore>, index: usize) -> Rc<RecvWaiter<T>> {
+    pub(crate) fn push_recv_waiter(&self, alt: Owner, index: usize) -> Rc<RecvWaiter<T>> {
         let w = Rc::new(RecvWaiter {
-            alt: Rc::clone(alt),
+            alt,
             index,
             value: RefCell::new(None),
         });
@@ -336,14 +365,9 @@ impl<T> Chan<T> {
         w
     }
 
-    pub(crate) fn push_send_waiter(
-        &self,
-        alt: &Rc<AltCore>,
-        index: usize,
-        value: T,
-    ) -> Rc<SendWaiter<T>> {
+    pub(crate) fn push_send_waiter(&self, alt: Owner, index: usize, value: T) -> Rc<SendWaiter<T>> {
         let w = Rc::new(SendWaiter {
-            alt: Rc::clone(alt),
+            alt,
             index,
             value: RefCell::new(Some(value)),
             delivered: Cell::new(None),
@@ -407,8 +431,8 @@ impl<T> Future for Send<'_, T> {
             Ok(()) => Poll::Ready(Ok(())),
             Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
             Err(TrySendError::Full(v)) => {
-                let alt = AltCore::new(with_core(|c| c.current()));
-                self.waiter = Some(self.ch.push_send_waiter(&alt, 0, v));
+                let alt = Owner::One(AltCore::single(with_core(|c| c.current())));
+                self.waiter = Some(self.ch.push_send_waiter(alt, 0, v));
                 Poll::Pending
             }
         }
@@ -456,8 +480,8 @@ impl<T> Future for Recv<'_, T> {
             Ok(v) => Poll::Ready(Some(v)),
             Err(TryRecvError::Closed) => Poll::Ready(None),
             Err(TryRecvError::Empty) => {
-                let alt = AltCore::new(with_core(|c| c.current()));
-                self.waiter = Some(self.ch.push_recv_waiter(&alt, 0));
+                let alt = Owner::One(AltCore::single(with_core(|c| c.current())));
+                self.waiter = Some(self.ch.push_recv_waiter(alt, 0));
                 Poll::Pending
             }
         }

@@ -299,7 +299,7 @@ impl Core {
         };
         self.current.set(Some(tid));
         let res = catch_unwind(AssertUnwindSafe(|| {
-            fut.as_mut().poll(&mut Context::from_waker(&waker))
+            fut.as_mut().poll_task(&mut Context::from_waker(&waker))
         }));
         self.current.set(None);
         let exit = {

@@ -4,14 +4,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::{Error, Result};
 
 use super::scheduler::Remote;
 
 /// The future a task runs, boxed and type-erased.
-pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<()>>>>;
+pub(crate) type TaskFuture = Pin<Box<dyn TaskFut>>;
 
 /// A task id, as the seed's `Task.tid`.
 ///
@@ -90,7 +90,24 @@ where
     F: Future + 'static,
     F::Output: TaskOutput,
 {
-    Box::pin(async move { fut.await.into_result() })
+    Box::pin(fut)
+}
+
+/// A task's future with its output turned into `Result<()>`: implemented
+/// for every future whose output is a [`TaskOutput`], so a task is boxed
+/// once, with no wrapper state around it.
+pub(crate) trait TaskFut {
+    fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>>;
+}
+
+impl<F> TaskFut for F
+where
+    F: Future,
+    F::Output: TaskOutput,
+{
+    fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.poll(cx).map(TaskOutput::into_result)
+    }
 }
 
 /// Wakes one slot of one scheduler.
