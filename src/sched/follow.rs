@@ -13,6 +13,7 @@ use memchr::memchr;
 use crate::{Error, Flow, Result, Stage};
 
 use super::poll::read_wait;
+use super::syscall::yield_now;
 
 /// A line longer than this is passed on in pieces of this size, so a file
 /// without newlines cannot make the follower buffer without bound.
@@ -117,8 +118,17 @@ where
             if n == 0 {
                 break;
             }
-            if push_lines(&mut pending, &chunk[..n], &mut target)? == Flow::Stop {
-                return target.close();
+            // At most BUDGET lines go out before the other tasks (the
+            // consumers of these lines) get a turn, however big the
+            // backlog: a consumer with room for BUDGET lines keeps up.
+            let mut start = 0;
+            while start < n {
+                let (flow, used) = push_lines(&mut pending, &chunk[start..n], &mut target)?;
+                if flow == Flow::Stop {
+                    return target.close();
+                }
+                start += used;
+                yield_now().await;
             }
         }
         // Truncated below what we read: start again at 0.
@@ -165,13 +175,26 @@ fn file_id(f: &File) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// How many lines [`follow`] pushes before it lets other tasks run (as
+/// tokio's cooperative budget, 128).
+pub(crate) const BUDGET: usize = 128;
+
 /// Splits `data` into lines, joining the first with what is pending from
-/// before, and keeps the unterminated tail pending.
-fn push_lines<S>(pending: &mut Vec<u8>, mut data: &[u8], target: &mut S) -> Result<Flow>
+/// before, and pushes up to [`BUDGET`] of them. Returns how many bytes of
+/// `data` it used: all of it (the unterminated tail is kept pending), or,
+/// when the budget ran out, up to the end of the last line pushed.
+fn push_lines<S>(pending: &mut Vec<u8>, data: &[u8], target: &mut S) -> Result<(Flow, usize)>
 where
     S: for<'a> Stage<&'a [u8]>,
 {
+    let total = data.len();
+    let mut data = data;
+    let mut budget = BUDGET;
     while let Some(i) = memchr(b'\n', data) {
+        if budget == 0 {
+            return Ok((Flow::Continue, total - data.len()));
+        }
+        budget -= 1;
         let (line, rest) = data.split_at(i + 1);
         data = rest;
         let flow = if pending.is_empty() {
@@ -183,7 +206,7 @@ where
             flow
         };
         if flow == Flow::Stop {
-            return Ok(Flow::Stop);
+            return Ok((Flow::Stop, total - data.len()));
         }
     }
     pending.extend_from_slice(data);
@@ -192,8 +215,8 @@ where
         let flow = target.send(pending)?;
         *pending = rest;
         if flow == Flow::Stop {
-            return Ok(Flow::Stop);
+            return Ok((Flow::Stop, total));
         }
     }
-    Ok(Flow::Continue)
+    Ok((Flow::Continue, total))
 }
