@@ -749,3 +749,55 @@ fn follow_waits_on_inotify_and_joins_split_lines() {
         );
     });
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever the capacity, the number of producers and how they
+        /// interleave (yields), each producer's values arrive once, in
+        /// the order it sent them, and close ends the receiver.
+        #[test]
+        fn chan_delivers_everything_in_order(
+            cap in 0usize..4,
+            plans in proptest::collection::vec(
+                proptest::collection::vec(0u8..3, 0..20), 1..4),
+        ) {
+            let mut s = Scheduler::new().unwrap();
+            let ch: Chan<(usize, usize)> = Chan::new(cap);
+            let producers = Rc::new(Cell::new(plans.len()));
+            for (p, plan) in plans.iter().cloned().enumerate() {
+                let (tx, left) = (ch.clone(), Rc::clone(&producers));
+                s.spawn(async move {
+                    for (i, yields) in plan.into_iter().enumerate() {
+                        for _ in 0..yields {
+                            sched::yield_now().await;
+                        }
+                        tx.send((p, i)).await.unwrap();
+                    }
+                    left.set(left.get() - 1);
+                    if left.get() == 0 {
+                        tx.close();
+                    }
+                });
+            }
+            let got = Rc::new(RefCell::new(Vec::new()));
+            let g = Rc::clone(&got);
+            s.spawn(async move {
+                while let Some(v) = ch.recv().await {
+                    g.borrow_mut().push(v);
+                }
+            });
+            s.run().unwrap();
+            let got = got.borrow();
+            prop_assert_eq!(got.len(), plans.iter().map(Vec::len).sum::<usize>());
+            for (p, plan) in plans.iter().enumerate() {
+                let mine: Vec<usize> = got.iter().filter(|(q, _)| *q == p).map(|(_, i)| *i).collect();
+                prop_assert_eq!(mine, (0..plan.len()).collect::<Vec<_>>());
+            }
+        }
+    }
+}

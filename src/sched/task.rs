@@ -263,3 +263,30 @@ impl Tasks {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_slots_are_reused_with_new_sequence_numbers() {
+        let mut t = Tasks::new();
+        let (a, push_a) = t.insert(boxed(async {}));
+        let (b, _) = t.insert(boxed(async {}));
+        assert!(push_a);
+        assert_eq!((a.seq, a.index, b.seq, b.index), (1, 0, 2, 1));
+        // Free `a` while its index is still queued: the next task in the
+        // slot inherits the queue entry instead of being queued twice.
+        t.free(a.index);
+        assert!(!t.contains(a));
+        let (c, push_c) = t.insert(boxed(async {}));
+        assert_eq!((c.seq, c.index), (3, 0));
+        assert!(!push_c, "slot 0 is still in the ready queue");
+        assert!(
+            t.get_mut(a).is_none(),
+            "a stale id does not reach the new task"
+        );
+        assert_eq!(t.live, 2);
+        assert_eq!(t.live_tids(), [c, b]);
+    }
+}
