@@ -42,13 +42,60 @@ pub(crate) enum Dir {
     Write,
 }
 
+/// The tasks waiting on one fd in one direction. Nearly always zero or
+/// one, kept inline so that a wait and a wake touch no other memory.
+#[derive(Default)]
+struct Waiters {
+    first: Option<Tid>,
+    rest: Vec<Tid>,
+}
+
+impl Waiters {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// Adds `tid` unless present; true if added.
+    fn add(&mut self, tid: Tid) -> bool {
+        if self.first == Some(tid) || self.rest.contains(&tid) {
+            return false;
+        }
+        if self.first.is_none() {
+            self.first = Some(tid);
+        } else {
+            self.rest.push(tid);
+        }
+        true
+    }
+
+    /// Removes `tid`; true if it was there.
+    fn remove(&mut self, tid: Tid) -> bool {
+        if self.first == Some(tid) {
+            self.first = self.rest.pop();
+            return true;
+        }
+        match self.rest.iter().position(|t| *t == tid) {
+            Some(pos) => {
+                self.rest.swap_remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes every waiter out, leaving the list empty.
+    fn take_all(&mut self) -> impl Iterator<Item = Tid> + '_ {
+        self.first.take().into_iter().chain(self.rest.drain(..))
+    }
+}
+
 #[derive(Default)]
 struct Entry {
     registered: bool,
     readable: bool,
     writable: bool,
-    readers: Vec<Tid>,
-    writers: Vec<Tid>,
+    readers: Waiters,
+    writers: Waiters,
 }
 
 impl Entry {
@@ -59,7 +106,7 @@ impl Entry {
         }
     }
 
-    fn list(&mut self, dir: Dir) -> &mut Vec<Tid> {
+    fn list(&mut self, dir: Dir) -> &mut Waiters {
         match dir {
             Dir::Read => &mut self.readers,
             Dir::Write => &mut self.writers,
@@ -142,9 +189,7 @@ impl IoTable {
                 Err(err) => return Err(err),
             }
         }
-        let list = e.list(dir);
-        if !list.contains(&tid) {
-            list.push(tid);
+        if e.list(dir).add(tid) {
             self.waiters += 1;
         }
         Ok(())
@@ -160,9 +205,7 @@ impl IoTable {
     /// Adds `tid` to the waiters again after a spurious wake.
     fn relist(&mut self, fd: RawFd, dir: Dir, tid: Tid) {
         if let Ok(e) = self.entry(fd) {
-            let list = e.list(dir);
-            if !list.contains(&tid) {
-                list.push(tid);
+            if e.list(dir).add(tid) {
                 self.waiters += 1;
             }
         }
@@ -170,9 +213,7 @@ impl IoTable {
 
     fn cancel(&mut self, fd: RawFd, dir: Dir, tid: Tid) {
         if let Ok(e) = self.entry(fd) {
-            let list = e.list(dir);
-            if let Some(pos) = list.iter().position(|t| *t == tid) {
-                list.swap_remove(pos);
+            if e.list(dir).remove(tid) {
                 self.waiters -= 1;
             }
         }
@@ -189,14 +230,14 @@ impl IoTable {
         if ev.is_readable() || ev.is_read_closed() || broken {
             e.readable = true;
             self.waiters -= e.readers.len();
-            for tid in e.readers.drain(..) {
+            for tid in e.readers.take_all() {
                 core.wake(tid);
             }
         }
         if ev.is_writable() || ev.is_write_closed() || broken {
             e.writable = true;
             self.waiters -= e.writers.len();
-            for tid in e.writers.drain(..) {
+            for tid in e.writers.take_all() {
                 core.wake(tid);
             }
         }
@@ -226,7 +267,9 @@ impl IoTable {
             self.registered -= 1;
         }
         self.waiters -= e.readers.len() + e.writers.len();
-        for tid in e.readers.into_iter().chain(e.writers) {
+        let mut e = e;
+        let all: Vec<Tid> = e.readers.take_all().chain(e.writers.take_all()).collect();
+        for tid in all {
             core.wake(tid);
         }
     }

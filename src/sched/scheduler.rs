@@ -615,11 +615,15 @@ impl Scheduler {
                 }
             }
         }
-        core.remote.take_pending(&mut self.woken);
-        for index in self.woken.drain(..) {
-            core.wake_index(index);
+        if core.remote.is_pending() {
+            core.remote.take_pending(&mut self.woken);
+            for index in self.woken.drain(..) {
+                core.wake_index(index);
+            }
         }
-        Timers::fire_due(core, Instant::now());
+        if !core.timers.borrow().is_empty() {
+            Timers::fire_due(core, Instant::now());
+        }
         Ok(())
     }
 
