@@ -602,25 +602,23 @@ fn main() {
             ("tokio current_thread", vec![]),
             ("mio loop", vec![]),
         ];
-        for _ in 0..3 {
-            rows[0].1.push(run_echo(
-                Command::new(copipe).args(["echo", "--port", "0"]),
-                procs,
-                conns,
-                rounds,
-            ));
-            rows[1].1.push(run_echo(
-                Command::new(&me).arg("tokio-echo"),
-                procs,
-                conns,
-                rounds,
-            ));
-            rows[2].1.push(run_echo(
-                Command::new(&me).arg("mio-echo"),
-                procs,
-                conns,
-                rounds,
-            ));
+        for rep in 0..5 {
+            // Rotate the order each repetition, so that no server always
+            // runs first (or last) on the noisy machine.
+            for k in 0..3 {
+                let which = (rep + k) % 3;
+                let r = match which {
+                    0 => run_echo(
+                        Command::new(copipe).args(["echo", "--port", "0"]),
+                        procs,
+                        conns,
+                        rounds,
+                    ),
+                    1 => run_echo(Command::new(&me).arg("tokio-echo"), procs, conns, rounds),
+                    _ => run_echo(Command::new(&me).arg("mio-echo"), procs, conns, rounds),
+                };
+                rows[which].1.push(r);
+            }
         }
         println!("echo {procs} procs x {conns} conns x {rounds} round trips of 1024 B:");
         let mut meds = Vec::new();

@@ -102,8 +102,13 @@ impl Listener {
     /// If it must wait outside a task of a running
     /// [`Scheduler`](super::Scheduler).
     pub async fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
-        let (stream, addr) =
-            io_op(self.inner.as_raw_fd(), Dir::Read, || self.inner.accept()).await?;
+        let (stream, addr) = io_op(
+            self.inner.as_raw_fd(),
+            Dir::Read,
+            || self.inner.accept(),
+            |_| false,
+        )
+        .await?;
         Ok((Socket::from_mio(stream), addr))
     }
 }
@@ -197,7 +202,14 @@ impl Socket {
     /// [`Scheduler`](super::Scheduler).
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut stream = &self.inner;
-        io_op(self.fd(), Dir::Read, || stream.read(buf)).await
+        let len = buf.len();
+        io_op(
+            self.fd(),
+            Dir::Read,
+            || stream.read(buf),
+            |&n| n > 0 && n < len,
+        )
+        .await
     }
 
     /// Receives exactly `buf.len()` bytes.
@@ -225,7 +237,13 @@ impl Socket {
     /// As `send(2)`, e.g. `BrokenPipe` when the peer is gone.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let mut stream = &self.inner;
-        io_op(self.fd(), Dir::Write, || stream.write(buf)).await
+        io_op(
+            self.fd(),
+            Dir::Write,
+            || stream.write(buf),
+            |&n| n < buf.len(),
+        )
+        .await
     }
 
     /// Sends all of `buf` (the seed's `Send` library call).

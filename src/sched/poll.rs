@@ -364,18 +364,58 @@ pub(crate) fn edge_wait(fd: RawFd, dir: Dir) -> IoWait {
 /// Runs a non-blocking operation until it does not say `WouldBlock`,
 /// waiting for readiness in between (the body of the seed's `Accept`,
 /// `Recv` and `Send`).
+///
+/// `drained` tells from a result that the socket buffer was emptied (a
+/// read shorter than the buffer) or filled (a short write): the ready bit
+/// is then cleared at once, and the next operation waits for the next
+/// edge instead of paying a system call to hear `WouldBlock` (as tokio
+/// does; with edge-triggered epoll, new data after the drain always
+/// brings a new edge).
 pub(crate) async fn io_op<R>(
     fd: RawFd,
     dir: Dir,
     mut op: impl FnMut() -> io::Result<R>,
+    drained: impl Fn(&R) -> bool,
 ) -> io::Result<R> {
+    if known_not_ready(fd, dir) {
+        edge_wait(fd, dir).await?;
+    }
     loop {
         match op() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => edge_wait(fd, dir).await?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            r => return r,
+            Ok(r) => {
+                if drained(&r) {
+                    clear_ready(fd, dir);
+                }
+                return Ok(r);
+            }
+            Err(e) => return Err(e),
         }
     }
+}
+
+/// True if `fd` is registered and its `dir` bit is clear: an operation
+/// now would only say `WouldBlock`.
+fn known_not_ready(fd: RawFd, dir: Dir) -> bool {
+    try_with_core(|core| {
+        let mut io = core.io.borrow_mut();
+        match io.entry(fd) {
+            Ok(e) => e.registered && !*e.bit(dir),
+            Err(_) => false,
+        }
+    })
+    .unwrap_or(false)
+}
+
+fn clear_ready(fd: RawFd, dir: Dir) {
+    try_with_core(|core| {
+        if let Ok(e) = core.io.borrow_mut().entry(fd) {
+            if e.registered {
+                *e.bit(dir) = false;
+            }
+        }
+    });
 }
 
 /// The future of [`read_wait`] and [`write_wait`].
