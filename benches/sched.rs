@@ -483,8 +483,10 @@ fn mio_echo() {
 }
 
 /// 10,000 connections held open at once, each doing one round trip.
-fn c10k(copipe: &str) -> (usize, f64) {
+fn c10k(copipe: &str) -> (usize, f64, u64) {
     let (mut child, addr) = start_server(Command::new(copipe).args(["echo", "--port", "0"]));
+    let pid = child.id();
+    let rss_kib = Rc::new(Cell::new(0u64));
     let start = Instant::now();
     let mut s = Scheduler::new().unwrap();
     const N: usize = 10_000;
@@ -492,6 +494,7 @@ fn c10k(copipe: &str) -> (usize, f64) {
     let release: Chan<()> = Chan::new(0);
     for i in 0..N {
         let (ok, release) = (Rc::clone(&ok), release.clone());
+        let rss = Rc::clone(&rss_kib);
         s.spawn(async move {
             let sock = Socket::connect(addr).await?;
             let msg = [(i % 251) as u8; 64];
@@ -501,6 +504,16 @@ fn c10k(copipe: &str) -> (usize, f64) {
             assert_eq!(got, msg);
             ok.set(ok.get() + 1);
             if ok.get() == N {
+                // All 10,000 connected at once: the server's memory now.
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let kib = status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                rss.set(kib);
                 release.close();
             } else {
                 release.recv().await;
@@ -512,7 +525,7 @@ fn c10k(copipe: &str) -> (usize, f64) {
     let t = start.elapsed().as_secs_f64();
     let _ = child.kill();
     let _ = child.wait();
-    (ok.get(), t)
+    (ok.get(), t, rss_kib.get())
 }
 
 fn raise_fd_limit() {
@@ -646,7 +659,10 @@ fn main() {
         );
     }
     if want("c10k") {
-        let (ok, t) = c10k(copipe);
-        println!("c10k: {ok} of 10000 concurrent connections served by copipe echo in {t:.2} s");
+        let (ok, t, rss) = c10k(copipe);
+        println!(
+            "c10k: {ok} of 10000 concurrent connections served by copipe echo in {t:.2} s; server RSS {:.1} MiB with all connected",
+            rss as f64 / 1024.0
+        );
     }
 }
