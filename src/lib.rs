@@ -20,6 +20,8 @@
 //! - [`broadcast`] fans out; [`Shared`] fans in.
 //! - [`sinks`]: [`Printer`](sinks::Printer), [`Null`](sinks::Null),
 //!   [`Collect`](sinks::Collect), [`Count`](sinks::Count).
+//! - [`text`]: the line sources [`Lines`] and [`Follow`] (`tail -f` /
+//!   `tail -F`), and [`Grep`], which searches whole blocks of lines.
 //!
 //! ## A pipeline
 //!
@@ -50,6 +52,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod coroutine;
 mod error;
 mod graph;
 pub mod sched;
@@ -57,9 +60,12 @@ pub mod sinks;
 mod stage;
 #[cfg(test)]
 mod testutil;
+pub mod text;
 
+pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};
 pub use stage::{
     filter, from_fn, map, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
 };
+pub use text::{Follow, Grep, Lines};

@@ -1,0 +1,433 @@
+//! The seed's `benchmark.py`: the cost of one `send` into a stage.
+//!
+//! 1,000,000 sends of `"python is nice"` into `grep("python")` and on into
+//! a sink, the same pipeline written five ways:
+//!
+//! - (a) a struct stage (the seed's `GrepHandler` object), static dispatch;
+//! - (b) the same struct behind `Box<dyn Stage>`;
+//! - (c) a closure stage (`from_fn`);
+//! - (d) a coroutine stage (the seed's `@coroutine grep`);
+//! - (e) a plain loop calling `memmem`, no stage at all: the floor.
+//!
+//! `cargo bench --bench send` first prints two side-by-side tables, the
+//! five variants taking turns for 60 rounds (medians and ratios, robust to
+//! the load of a shared machine): one with `memchr::memmem` as the search,
+//! one with `str::contains`, which costs far fewer instructions on this
+//! 14-byte line and so shows the stages' own cost next to CPython's. Then
+//! criterion measures the memmem variants.
+//!
+//! One criterion iteration is 1,000,000 sends, so the time criterion prints
+//! in milliseconds is the cost of one send in nanoseconds. The sink counts
+//! what it receives (`Tally`, a `Null` that counts) so every iteration
+//! asserts that all 1,000,000 lines got through. Before measuring, the
+//! bench counts heap allocations over 1,000,000 sends of each variant and
+//! fails if there is any.
+//!
+//! Compare with CPython on the same machine: `python3 benches/python/benchmark.py`.
+//! For figures the machine's load cannot move, `benches/instructions.sh`
+//! counts instructions per send with callgrind (`--each-once` mode).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use copipe::{coroutine, from_fn, Flow, Inbox, Result, Stage, StageExt};
+use criterion::{criterion_group, Criterion};
+use memchr::memmem;
+
+const LINE: &str = "python is nice";
+const SENDS: u64 = 1_000_000;
+
+/// The sink: discards items, counting them so the bench can check its work.
+struct Tally(Rc<Cell<u64>>);
+
+impl<T> Stage<T> for Tally {
+    #[inline]
+    fn send(&mut self, _item: T) -> Result<Flow> {
+        self.0.set(self.0.get() + 1);
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How a grep decides that a line matches. The main table uses `memmem`
+/// (what a grep stage uses); the second uses `str::contains`, whose SIMD
+/// path costs far fewer instructions on a 14-byte line, to show what the
+/// stages themselves cost next to CPython once the search is cheap.
+trait Matcher: Clone + 'static {
+    const NAME: &'static str;
+    fn new(pattern: &'static str) -> Self;
+    fn is_match(&self, line: &str) -> bool;
+}
+
+#[derive(Clone)]
+struct Memmem(memmem::Finder<'static>);
+
+impl Matcher for Memmem {
+    const NAME: &'static str = "memchr::memmem::Finder";
+    fn new(pattern: &'static str) -> Memmem {
+        Memmem(memmem::Finder::new(pattern).into_owned())
+    }
+    #[inline]
+    fn is_match(&self, line: &str) -> bool {
+        self.0.find(line.as_bytes()).is_some()
+    }
+}
+
+#[derive(Clone)]
+struct Contains(&'static str);
+
+impl Matcher for Contains {
+    const NAME: &'static str = "str::contains";
+    fn new(pattern: &'static str) -> Contains {
+        Contains(pattern)
+    }
+    #[inline]
+    fn is_match(&self, line: &str) -> bool {
+        line.contains(self.0)
+    }
+}
+
+/// (a), (b): the seed's `GrepHandler`.
+struct Grep<M, S> {
+    matcher: M,
+    target: S,
+}
+
+impl<M: Matcher, S: Stage<&'static str>> Stage<&'static str> for Grep<M, S> {
+    #[inline]
+    fn send(&mut self, line: &'static str) -> Result<Flow> {
+        if self.matcher.is_match(line) {
+            self.target.send(line)
+        } else {
+            Ok(Flow::Continue)
+        }
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+fn struct_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> Grep<M, Tally> {
+    Grep {
+        matcher: M::new("python"),
+        target: Tally(Rc::clone(tally)),
+    }
+}
+
+/// (c): the same as a closure.
+fn closure_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
+    let matcher = M::new("python");
+    let mut target = Tally(Rc::clone(tally));
+    from_fn(move |line: &'static str| {
+        if matcher.is_match(line) {
+            target.send(line)
+        } else {
+            Ok(Flow::Continue)
+        }
+    })
+}
+
+/// (d): the seed's coroutine `grep`, as copipe users write it.
+fn coroutine_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
+    let matcher = M::new("python");
+    let mut target = Tally(Rc::clone(tally));
+    coroutine(move |inbox: Inbox<&'static str>| async move {
+        while let Some(line) = inbox
+            .recv_flushing(|| Stage::<&str>::flush(&mut target))
+            .await
+        {
+            if matcher.is_match(line) && target.send(line)?.is_stop() {
+                break;
+            }
+        }
+        Stage::<&str>::close(&mut target)
+    })
+}
+
+/// Sends `SENDS` lines into `stage`, checking each answer.
+#[inline(never)]
+fn send_all<S: Stage<&'static str> + ?Sized>(stage: &mut S) {
+    for _ in 0..SENDS {
+        let flow = stage
+            .send(black_box(LINE))
+            .expect("the bench pipeline cannot fail");
+        assert_eq!(flow, Flow::Continue);
+    }
+}
+
+/// (e): the floor, no stage at all.
+#[inline(never)]
+fn plain_loop<M: Matcher>(matcher: &M) -> u64 {
+    let mut n = 0;
+    for _ in 0..SENDS {
+        if matcher.is_match(black_box(LINE)) {
+            n += 1;
+        }
+    }
+    n
+}
+
+// ---------------------------------------------------------------------------
+// Allocation count: proof that a send does not allocate.
+
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method delegates to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees are ours; the counter is a plain
+// atomic, which never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as received; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc*` through this allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as received; `ptr` came from this allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Counts the allocations of one run of `SENDS` sends into `stage`.
+fn allocations_per_run<S: Stage<&'static str> + ?Sized>(stage: &mut S) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    send_all(stage);
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+fn check_no_allocation_per_send() {
+    let tally = Rc::new(Cell::new(0));
+    let runs = [
+        (
+            "a struct",
+            allocations_per_run(&mut struct_grep::<Memmem>(&tally)),
+        ),
+        (
+            "b Box<dyn Stage>",
+            allocations_per_run(&mut *struct_grep::<Memmem>(&tally).boxed()),
+        ),
+        (
+            "c closure",
+            allocations_per_run(&mut closure_grep::<Memmem>(&tally)),
+        ),
+        (
+            "d coroutine",
+            allocations_per_run(&mut coroutine_grep::<Memmem>(&tally)),
+        ),
+    ];
+    assert_eq!(tally.get(), 4 * SENDS);
+    for (name, allocations) in runs {
+        println!("allocations in {SENDS} sends, {name}: {allocations}");
+        assert_eq!(allocations, 0, "{name} allocates per send");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Side by side: the five variants in interleaved rounds.
+
+/// Times one run of `SENDS` sends, in nanoseconds per send.
+fn ns_per_send(run: &mut dyn FnMut()) -> f64 {
+    let start = Instant::now();
+    run();
+    start.elapsed().as_nanos() as f64 / SENDS as f64
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// Runs every variant once per round, `ROUNDS` times, and prints the median
+/// of each with its ratio to the plain loop and to the struct stage. The
+/// machine is shared and its load changes from second to second; taking
+/// turns spreads that over all variants alike, so the ratios hold even when
+/// the absolute figures move.
+fn side_by_side<M: Matcher>() {
+    const ROUNDS: usize = 60;
+    let tally = Rc::new(Cell::new(0));
+    let mut a = struct_grep::<M>(&tally);
+    let mut b = struct_grep::<M>(&tally).boxed();
+    let mut c = closure_grep::<M>(&tally);
+    let mut d = coroutine_grep::<M>(&tally);
+    let floor = M::new("python");
+    let t = Rc::clone(&tally);
+    let mut variants: [(&str, &mut dyn FnMut()); 5] = [
+        ("(a) struct stage, static dispatch", &mut || {
+            send_all(&mut a)
+        }),
+        ("(b) struct stage, Box<dyn Stage>", &mut || {
+            send_all(&mut *b)
+        }),
+        ("(c) closure stage, from_fn", &mut || send_all(&mut c)),
+        ("(d) coroutine stage", &mut || send_all(&mut d)),
+        ("(e) plain loop, no stage", &mut || {
+            t.set(t.get() + plain_loop(&floor))
+        }),
+    ];
+    let mut times = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, run)) in variants.iter_mut().enumerate() {
+            times[i].push(ns_per_send(*run));
+        }
+    }
+    assert_eq!(tally.get(), (ROUNDS * variants.len()) as u64 * SENDS);
+    // (`Iterator::map` by hand: `StageExt::map` is in scope too.)
+    let mut medians = Vec::with_capacity(times.len());
+    for t in &mut times {
+        medians.push(median(t));
+    }
+    let (struct_ns, floor_ns) = (medians[0], medians[4]);
+    println!();
+    println!(
+        "side by side, grep with {}: {ROUNDS} interleaved rounds of {SENDS} sends each, median:",
+        M::NAME
+    );
+    println!();
+    println!("| variant | ns/send | vs (e) plain loop | vs (a) struct |");
+    println!("|---|---:|---:|---:|");
+    for ((name, _), ns) in variants.iter().zip(&medians) {
+        println!(
+            "| {name} | {ns:.2} | {:.2}x | {:.2}x |",
+            ns / floor_ns,
+            ns / struct_ns
+        );
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------
+
+fn bench_send(c: &mut Criterion) {
+    let mut group = c.benchmark_group("send 1M lines: grep(python) -> sink (ms = ns per send)");
+
+    let tally = Rc::new(Cell::new(0));
+    let mut run = |name: &str, stage: &mut dyn FnMut()| {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let before = tally.get();
+                stage();
+                assert_eq!(tally.get() - before, SENDS);
+            })
+        });
+    };
+
+    let mut a = struct_grep::<Memmem>(&tally);
+    run("a struct, static dispatch", &mut || send_all(&mut a));
+
+    let mut b = struct_grep::<Memmem>(&tally).boxed();
+    run("b struct, Box<dyn Stage>", &mut || send_all(&mut *b));
+
+    let mut c = closure_grep::<Memmem>(&tally);
+    run("c closure, from_fn", &mut || send_all(&mut c));
+
+    let mut d = coroutine_grep::<Memmem>(&tally);
+    run("d coroutine", &mut || send_all(&mut d));
+
+    let floor = Memmem::new("python");
+    let t = Rc::clone(&tally);
+    run("e plain loop, memmem", &mut || {
+        t.set(t.get() + plain_loop(&floor));
+    });
+
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_send
+}
+
+// ---------------------------------------------------------------------------
+// Instruction counts: a figure the machine's load cannot move.
+
+// One named function per variant, never inlined, so that
+// `callgrind_annotate --inclusive=yes` shows each one's instructions
+// (`benches/instructions.sh` runs this and divides by `SENDS`).
+
+macro_rules! instruction_counters {
+    ($($name:ident => $run:expr;)*) => {
+        $(
+            #[inline(never)]
+            fn $name(tally: &Rc<Cell<u64>>) {
+                #[allow(clippy::redundant_closure_call)]
+                ($run)(tally);
+            }
+        )*
+        fn run_each_once() {
+            let tally = Rc::new(Cell::new(0));
+            let mut runs = 0;
+            $(
+                $name(&tally);
+                runs += 1;
+            )*
+            assert_eq!(tally.get(), runs * SENDS);
+        }
+    };
+}
+
+instruction_counters! {
+    instructions_memmem_a_struct => |t| send_all(&mut struct_grep::<Memmem>(t));
+    instructions_memmem_b_boxed => |t| send_all(&mut *struct_grep::<Memmem>(t).boxed());
+    instructions_memmem_c_closure => |t| send_all(&mut closure_grep::<Memmem>(t));
+    instructions_memmem_d_coroutine => |t| send_all(&mut coroutine_grep::<Memmem>(t));
+    instructions_memmem_e_plain_loop =>
+        |t: &Rc<Cell<u64>>| t.set(t.get() + plain_loop(&Memmem::new("python")));
+    instructions_contains_a_struct => |t| send_all(&mut struct_grep::<Contains>(t));
+    instructions_contains_b_boxed =>
+        |t| send_all(&mut *struct_grep::<Contains>(t).boxed());
+    instructions_contains_c_closure => |t| send_all(&mut closure_grep::<Contains>(t));
+    instructions_contains_d_coroutine =>
+        |t| send_all(&mut coroutine_grep::<Contains>(t));
+    instructions_contains_e_plain_loop =>
+        |t: &Rc<Cell<u64>>| t.set(t.get() + plain_loop(&Contains::new("python")));
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--each-once") {
+        run_each_once();
+        return;
+    }
+    // Also run by `cargo test --all-targets` (without `--bench`), which
+    // makes the allocation check part of the test suite.
+    check_no_allocation_per_send();
+    if std::env::args().any(|a| a == "--bench") {
+        side_by_side::<Memmem>();
+        side_by_side::<Contains>();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

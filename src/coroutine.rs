@@ -1,0 +1,803 @@
+//! Writing a stage as a coroutine: [`coroutine`] turns an `async` block
+//! that receives items from its [`Inbox`] into a [`Coroutine`] stage.
+//!
+//! The seed's central trick is a generator that *receives*: `line = (yield)`
+//! inside a loop, with local variables as its state, started by a decorator
+//! and ended by `close()`. Rust has no stable generators, but an `async`
+//! block is a compiler-built stackless coroutine, and that is enough. The
+//! seed's `grep` beside the copipe version, and what is the same and what
+//! differs, are in the docs of [`coroutine`], where users read them.
+//!
+//! How it works, with no runtime and no threads:
+//!
+//! - The stage and its block share one `Slot` (`Rc`): a one-item cell
+//!   (`Option<T>`), the `closed` flag, and the flush request. `send` puts
+//!   the item in the cell and polls the boxed future once; [`Recv`] takes
+//!   it. No allocation per `send`.
+//! - The waker does nothing: nothing ever wakes a coroutine, the next call
+//!   on the stage resumes it. So a receive that returns `Pending` records
+//!   that in `Slot::waiting`; a poll that returns `Pending` without it means
+//!   the block awaits something else, which would never be woken: that is
+//!   reported as a misuse instead of a silent hang.
+//! - `State` says where the coroutine is in its life; only `Running`
+//!   holds the future, so it (and the block's locals) is dropped as soon as
+//!   the block ends, fails, panics or is misused.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::error::{panic_message, Error, ErrorKind, Result};
+use crate::stage::{Flow, Stage};
+
+/// Makes a stage from an `async` block that receives items from an
+/// [`Inbox`]: the seed's `@coroutine`.
+///
+/// `body` is called once, with the inbox, and the future it returns is
+/// polled at once up to its first `inbox.recv().await` (the seed's
+/// decorator calls `next()`). From then on:
+///
+/// - [`send`](Stage::send) puts the item in the inbox and resumes the future
+///   until it waits again; it returns `Ok(Flow::Continue)` while the
+///   coroutine runs, and `Ok(Flow::Stop)` once it has returned.
+/// - [`close`](Stage::close) makes `recv()` return `None` and runs the
+///   future to its end, so the code after the receive loop runs.
+/// - [`flush`](Stage::flush) runs the closure of an
+///   [`Inbox::recv_flushing`] the coroutine is waiting in; it does nothing
+///   while it waits in plain [`Inbox::recv`].
+///
+/// # The seed's `grep`, and copipe's
+///
+/// ```python
+/// @coroutine
+/// def grep(pattern, target):
+///     try:
+///         while True:
+///             line = (yield)
+///             if pattern in line:
+///                 target.send(line)
+///     except GeneratorExit:
+///         target.close()
+/// ```
+///
+/// ```
+/// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Collect};
+/// use memchr::memmem;
+///
+/// fn grep(pattern: &str, mut target: impl Stage<String>) -> impl Stage<String> {
+///     let finder = memmem::Finder::new(pattern).into_owned();
+///     coroutine(move |inbox: Inbox<String>| async move {
+///         while let Some(line) = inbox.recv_flushing(|| target.flush()).await {
+///             if finder.find(line.as_bytes()).is_some() && target.send(line)?.is_stop() {
+///                 break; // the target wants no more, so neither do we
+///             }
+///         }
+///         target.close() // the seed's `except GeneratorExit:`
+///     })
+/// }
+///
+/// let mut out = Collect::new();
+/// let mut g = grep("python", &mut out);
+/// for line in ["Yeah, but no, but yeah, but no", "python generators rock!"] {
+///     if g.send(line.to_string())?.is_stop() {
+///         break;
+///     }
+/// }
+/// g.close()?;
+/// drop(g);
+/// assert_eq!(out.items(), ["python generators rock!"]);
+/// assert!(out.is_closed());
+/// # Ok::<(), copipe::Error>(())
+/// ```
+///
+/// What is the same:
+///
+/// - **Locals are the state.** `finder`, `target` and anything else the block
+///   declares live across items; a stage with two states (the seed's
+///   `buses_to_dicts`) is two nested loops, with no hand-written state enum.
+/// - **Receiving is suspending.** `inbox.recv().await` is `(yield)`: each
+///   `send` puts one item in the inbox and resumes the coroutine until it
+///   waits for the next one.
+/// - **Started on creation**, as by the seed's decorator: setup code
+///   ("Looking for python") runs when the stage is made.
+/// - **`close` is `GeneratorExit`.** After `close`, `recv()` returns `None`,
+///   the loop ends and the code after it runs: the seed's
+///   `except GeneratorExit:` cleanup, here usually `target.close()`.
+///
+/// What differs:
+///
+/// - **Items are owned** (`T: 'static`): the block keeps the item across an
+///   `.await`, so it cannot borrow a source's buffer. Put
+///   [`StageExt::owned`](crate::StageExt::owned) in front of a coroutine fed
+///   by a line source, or write the stage as a struct when it must take
+///   borrowed items.
+/// - **Sends are synchronous calls.** `target.send(line)` runs the target to
+///   completion before it returns, as in the seed, but a cycle (a stage that
+///   sends back into itself through a [`Shared`](crate::Shared) handle) is
+///   an [`ErrorKind::Reentrant`] error rather than Python's
+///   "generator already executing" crash.
+/// - **Results, not exceptions.** The block returns `Result<()>` and `?`
+///   works inside it. An `Err` comes out of the `send` (or `close`) during
+///   which it was returned. A block that returns `Ok(())` early (say,
+///   because its target answered [`Flow::Stop`]) turns that send and every
+///   later one into `Ok(Flow::Stop)`.
+/// - **No runtime.** The future is polled directly, on the caller's thread,
+///   once per call. It may await only its inbox: awaiting anything else
+///   that is not ready (a timer, a socket) is an [`ErrorKind::Coroutine`]
+///   error, never a hang. Stages that wait for I/O belong on the scheduler.
+/// - **Flush is explicit.** Plain `recv()` does not see [`Stage::flush`];
+///   [`Inbox::recv_flushing`] runs the closure it is given whenever upstream
+///   flushes while the coroutine waits there. That is how a coroutine
+///   forwards `flush` to a target it owns (as `grep` above does).
+/// - **Panics poison.** A panic inside the block unwinds out of the call
+///   that resumed it; the block is dropped and every later call returns an
+///   [`ErrorKind::Coroutine`] error, like a poisoned `Mutex`.
+/// - **Dropping is not closing.** A coroutine dropped without `close` drops
+///   its locals (their destructors run) but does not run the code after its
+///   loop.
+///
+/// # Examples
+///
+/// The seed's `grepclose.py`: setup code, a receive loop, and cleanup after
+/// it, observed through a shared log.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use copipe::{coroutine, Flow, Inbox, Stage};
+///
+/// let said = Rc::new(RefCell::new(Vec::new()));
+/// let log = Rc::clone(&said);
+/// let mut grep = coroutine(move |inbox: Inbox<&'static str>| async move {
+///     log.borrow_mut().push("Looking for python".to_string());
+///     while let Some(line) = inbox.recv().await {
+///         if line.contains("python") {
+///             log.borrow_mut().push(line.to_string());
+///         }
+///     }
+///     log.borrow_mut().push("Going away. Goodbye".to_string());
+///     Ok(())
+/// });
+/// assert_eq!(said.borrow().len(), 1); // started on creation
+/// assert_eq!(grep.send("Yeah, but no, but yeah, but no")?, Flow::Continue);
+/// assert_eq!(grep.send("python generators rock!")?, Flow::Continue);
+/// grep.close()?;
+/// assert_eq!(
+///     *said.borrow(),
+///     ["Looking for python", "python generators rock!", "Going away. Goodbye"]
+/// );
+/// # Ok::<(), copipe::Error>(())
+/// ```
+///
+/// A filter with a target it owns: it forwards `flush`, closes the target
+/// after its loop, and stops when the target says so.
+///
+/// ```
+/// use copipe::{coroutine, Flow, Inbox, Stage, StageExt, sinks::Collect};
+///
+/// let mut out = Collect::new();
+/// let target = (&mut out).take(2);
+/// let mut grep = coroutine(|inbox: Inbox<String>| async move {
+///     let mut target = target;
+///     while let Some(line) = inbox.recv_flushing(|| target.flush()).await {
+///         if line.contains("python") && target.send(line)?.is_stop() {
+///             break; // the target wants no more: so do we
+///         }
+///     }
+///     target.close()
+/// });
+/// assert_eq!(grep.send("python 1".to_string())?, Flow::Continue);
+/// assert_eq!(grep.send("ply".to_string())?, Flow::Continue);
+/// grep.flush()?;
+/// assert_eq!(grep.send("python 2".to_string())?, Flow::Stop);
+/// assert_eq!(grep.send("python 3".to_string())?, Flow::Stop);
+/// grep.close()?;
+/// drop(grep);
+/// assert_eq!(out.items(), ["python 1", "python 2"]);
+/// assert!(out.is_closed());
+/// # Ok::<(), copipe::Error>(())
+/// ```
+///
+/// # Panics
+///
+/// A panic in the code before the first `recv().await` propagates out of
+/// `coroutine` itself.
+pub fn coroutine<T, F, Fut>(body: F) -> Coroutine<T, Fut>
+where
+    T: 'static,
+    F: FnOnce(Inbox<T>) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let slot = Rc::new(Slot {
+        item: Cell::new(None),
+        closed: Cell::new(false),
+        waiting: Cell::new(false),
+        flush_asked: Cell::new(false),
+        flush_error: Cell::new(None),
+    });
+    let fut = Box::pin(body(Inbox {
+        slot: Rc::clone(&slot),
+    }));
+    let mut co = Coroutine {
+        state: State::Running(fut),
+        slot,
+        waker: &NOOP_WAKER,
+    };
+    // Start the coroutine, as the seed's decorator calls `next()`.
+    let State::Running(fut) = &mut co.state else {
+        unreachable!("the state was set to Running just above")
+    };
+    let resumed = match resume(fut, &co.slot, co.waker) {
+        Ok(poll) => Ok(poll),
+        // No stage exists yet to poison: the panic goes on into the caller.
+        Err(payload) => panic::resume_unwind(payload),
+    };
+    if let Err(e) = co.settle(resumed, false) {
+        // An error the block returned before its first receive is kept for
+        // the first call; a misuse is kept as the state itself.
+        if matches!(co.state, State::Returned) {
+            co.state = State::Failed(e);
+        }
+    }
+    co
+}
+
+/// The receiving end of a coroutine: what `(yield)` is in the seed.
+///
+/// Each [`Coroutine`] has one inbox, moved into its `async` block. It holds
+/// at most one item: the one the current `send` delivered.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Collect};
+///
+/// let mut totals = Collect::new();
+/// let out = &mut totals;
+/// let mut sum = coroutine(|inbox: Inbox<u32>| async move {
+///     let mut total = 0; // a local is the coroutine's state
+///     while let Some(n) = inbox.recv().await {
+///         total += n;
+///     }
+///     // Closed: report, and close the target.
+///     let _ = out.send(total)?;
+///     out.close()
+/// });
+/// for n in [1, 2, 3] {
+///     assert_eq!(sum.send(n)?, Flow::Continue);
+/// }
+/// sum.close()?;
+/// drop(sum);
+/// assert_eq!(totals.items(), [6]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub struct Inbox<T> {
+    slot: Rc<Slot<T>>,
+}
+
+impl<T> fmt::Debug for Inbox<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("closed", &self.slot.closed.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Inbox<T> {
+    /// Waits for the next item: `Some(item)`, or `None` once the stage has
+    /// been closed (and every time after that, so nested receive loops all
+    /// end).
+    ///
+    /// A [`Stage::flush`] while the coroutine waits here does nothing; use
+    /// [`Inbox::recv_flushing`] to act on it.
+    ///
+    /// # Examples
+    ///
+    /// See [`Inbox`].
+    pub fn recv(&self) -> Recv<'_, T> {
+        Recv { slot: &self.slot }
+    }
+
+    /// Waits for the next item like [`recv`](Inbox::recv), and runs `flush`
+    /// each time upstream calls [`Stage::flush`] meanwhile. An error from
+    /// `flush` is returned by that `Stage::flush`; the coroutine keeps
+    /// waiting.
+    ///
+    /// This is how a coroutine forwards `flush` to a target it owns: the
+    /// closure borrows the target only while the coroutine waits, so the
+    /// loop body can use it freely.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Printer};
+    ///
+    /// let mut out = Vec::new();
+    /// let writer = &mut out;
+    /// let mut printer = coroutine(|inbox: Inbox<String>| async move {
+    ///     let mut p = Printer::new(writer);
+    ///     while let Some(line) = inbox.recv_flushing(|| p.flush()).await {
+    ///         if p.send(line)?.is_stop() {
+    ///             break; // stdout was closed
+    ///         }
+    ///     }
+    ///     p.close()
+    /// });
+    /// assert_eq!(printer.send("buffered until flushed".to_string())?, Flow::Continue);
+    /// printer.flush()?; // the Printer writes its buffer out now
+    /// printer.close()?;
+    /// drop(printer);
+    /// assert_eq!(out, b"buffered until flushed\n");
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn recv_flushing<F>(&self, flush: F) -> RecvFlushing<'_, T, F>
+    where
+        F: FnMut() -> Result<()> + Unpin,
+    {
+        RecvFlushing {
+            slot: &self.slot,
+            flush,
+        }
+    }
+
+    /// True once the stage has been closed: `recv` returns `None` from now
+    /// on.
+    pub fn is_closed(&self) -> bool {
+        self.slot.closed.get()
+    }
+}
+
+/// The future of [`Inbox::recv`].
+#[must_use = "a receive does nothing unless awaited"]
+pub struct Recv<'a, T> {
+    slot: &'a Slot<T>,
+}
+
+impl<T> fmt::Debug for Recv<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recv").finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for Recv<'_, T> {
+    type Output = Option<T>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.slot.poll_item()
+    }
+}
+
+/// The future of [`Inbox::recv_flushing`].
+#[must_use = "a receive does nothing unless awaited"]
+pub struct RecvFlushing<'a, T, F> {
+    slot: &'a Slot<T>,
+    flush: F,
+}
+
+impl<T, F> fmt::Debug for RecvFlushing<'_, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvFlushing").finish_non_exhaustive()
+    }
+}
+
+impl<T, F> Future for RecvFlushing<'_, T, F>
+where
+    F: FnMut() -> Result<()> + Unpin,
+{
+    type Output = Option<T>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        if this.slot.flush_asked.replace(false) {
+            if let Err(e) = (this.flush)() {
+                this.slot.flush_error.set(Some(e));
+            }
+        }
+        this.slot.poll_item()
+    }
+}
+
+/// The state the stage and its coroutine share.
+struct Slot<T> {
+    /// The item the current `send` delivered, until `recv` takes it.
+    item: Cell<Option<T>>,
+    /// `close` was called: `recv` returns `None`.
+    closed: Cell<bool>,
+    /// A receive returned `Pending` during the current poll, so the
+    /// coroutine is suspended in its inbox. Cleared before each poll; if a
+    /// poll returns `Pending` with this still false, the coroutine awaited
+    /// something else, which nothing will ever wake.
+    waiting: Cell<bool>,
+    /// `Stage::flush` asks a `recv_flushing` to run its closure.
+    flush_asked: Cell<bool>,
+    /// What that closure returned, for `Stage::flush` to return.
+    flush_error: Cell<Option<Error>>,
+}
+
+impl<T> Slot<T> {
+    #[inline]
+    fn poll_item(&self) -> Poll<Option<T>> {
+        if let Some(item) = self.item.take() {
+            Poll::Ready(Some(item))
+        } else if self.closed.get() {
+            Poll::Ready(None)
+        } else {
+            self.waiting.set(true);
+            Poll::Pending
+        }
+    }
+}
+
+/// A stage made from an `async` block by [`coroutine`].
+///
+/// `Coroutine` is single-threaded (`!Send`): build it on the thread that
+/// sends into it (for a thread bridge, inside the closure that builds the
+/// worker's stages).
+///
+/// # Examples
+///
+/// See [`coroutine`].
+pub struct Coroutine<T, Fut> {
+    state: State<Fut>,
+    slot: Rc<Slot<T>>,
+    /// [`NOOP_WAKER`], fetched once so a send does not touch the lazy lock.
+    waker: &'static Waker,
+}
+
+/// Where a coroutine is in its life. Only `Running` holds the future: in
+/// every other state it has been dropped, and its locals with it.
+enum State<Fut> {
+    /// Suspended in a receive, waiting for the next call.
+    Running(Pin<Box<Fut>>),
+    /// The block has returned (or its error has been reported): sends
+    /// answer `Stop`, `flush` and `close` do nothing.
+    Returned,
+    /// The block returned an error while it was being started, before any
+    /// call: the next call returns it, and the state becomes `Returned`.
+    Failed(Error),
+    /// The block panicked; the message is the panic's. Every call returns
+    /// an error.
+    Poisoned(String),
+    /// The block awaited a future other than its inbox that was not ready;
+    /// the message explains. Every call returns it as an error.
+    Misused(&'static str),
+}
+
+impl<T, Fut> fmt::Debug for Coroutine<T, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Running(_) => "running",
+            State::Returned => "returned",
+            State::Failed(_) => "failed",
+            State::Poisoned(_) => "poisoned",
+            State::Misused(_) => "misused",
+        };
+        f.debug_struct("Coroutine")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, Fut> Coroutine<T, Fut> {
+    /// True once the block has ended: returned, failed, panicked, been
+    /// misused, or been closed. Sends no longer reach it.
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.state, State::Running(_))
+    }
+
+    /// True if the block panicked: every call now returns an error.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self.state, State::Poisoned(_))
+    }
+}
+
+const NOT_READY: &str = "the coroutine awaited a future that is not ready; \
+     a coroutine stage is resumed only by the calls made on it, so it may \
+     await only `inbox.recv()` (run stages that wait for I/O or timers as \
+     scheduler tasks)";
+
+const NOT_READY_ON_CLOSE: &str = "the coroutine awaited a future that is not \
+     ready while closing; after `close` it may await only `inbox.recv()`, \
+     which returns `None`";
+
+impl<T, Fut> Coroutine<T, Fut>
+where
+    Fut: Future<Output = Result<()>>,
+{
+    /// Turns the outcome of a resume into the stage's answer and its next
+    /// state. A panic poisons the stage and continues into the caller.
+    ///
+    /// `send` handles the common outcome (still waiting in its inbox)
+    /// itself and calls this for the rest, so it is kept out of line.
+    #[cold]
+    #[inline(never)]
+    fn settle(&mut self, outcome: Resumed, closing: bool) -> Result<Flow> {
+        match outcome {
+            Err(payload) => {
+                self.end(State::Poisoned(panic_message(&*payload)));
+                panic::resume_unwind(payload)
+            }
+            Ok(Poll::Pending) if self.slot.waiting.get() && !closing => Ok(Flow::Continue),
+            Ok(Poll::Pending) => {
+                let message = if closing {
+                    NOT_READY_ON_CLOSE
+                } else {
+                    NOT_READY
+                };
+                self.end(State::Misused(message));
+                Err(Error::new(ErrorKind::Coroutine(message.to_string())))
+            }
+            Ok(Poll::Ready(Ok(()))) => {
+                self.end(State::Returned);
+                Ok(Flow::Stop)
+            }
+            Ok(Poll::Ready(Err(e))) => {
+                self.end(State::Returned);
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves to a final state: drops the future (and with it the
+    /// coroutine's locals) and any item it did not take.
+    fn end(&mut self, state: State<Fut>) {
+        self.state = state;
+        self.slot.item.set(None);
+        self.slot.flush_asked.set(false);
+    }
+
+    /// The answer of a stage whose block has ended: `Ok` if it returned,
+    /// its error otherwise. A `Failed` error is reported once.
+    #[cold]
+    fn finished(&mut self) -> Result<()> {
+        match &self.state {
+            State::Running(_) | State::Returned => Ok(()),
+            State::Poisoned(message) => Err(Error::new(ErrorKind::Coroutine(format!(
+                "poisoned: the coroutine panicked earlier: {message}"
+            )))),
+            State::Misused(message) => Err(Error::new(ErrorKind::Coroutine(message.to_string()))),
+            State::Failed(_) => match std::mem::replace(&mut self.state, State::Returned) {
+                State::Failed(e) => Err(e),
+                _ => unreachable!("the state was matched as Failed just above"),
+            },
+        }
+    }
+}
+
+/// What resuming a coroutine came to: a poll, or the payload of a panic.
+type Resumed = std::thread::Result<Poll<Result<()>>>;
+
+/// Polls the coroutine's future once, catching a panic.
+#[inline]
+fn resume<T, Fut>(fut: &mut Pin<Box<Fut>>, slot: &Slot<T>, waker: &Waker) -> Resumed
+where
+    Fut: Future<Output = Result<()>>,
+{
+    slot.waiting.set(false);
+    // Unwind safety: after a panic, `settle` drops the future and resets
+    // the slot, so nothing observes state the panic left half-updated.
+    panic::catch_unwind(AssertUnwindSafe(|| {
+        fut.as_mut().poll(&mut Context::from_waker(waker))
+    }))
+}
+
+/// The waker every coroutine stage polls with. It does nothing: a coroutine
+/// stage is resumed by the next call on it, never by a wake-up.
+///
+/// `Waker::noop()` would do, but it is stable only since Rust 1.85 and the
+/// crate's MSRV is 1.80; a `Wake` impl is the safe equivalent.
+static NOOP_WAKER: LazyLock<Waker> = LazyLock::new(|| Waker::from(Arc::new(Noop)));
+
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+    fn wake_by_ref(self: &Arc<Self>) {}
+}
+
+impl<T, Fut> Stage<T> for Coroutine<T, Fut>
+where
+    Fut: Future<Output = Result<()>>,
+{
+    /// Puts `item` in the inbox and resumes the coroutine until it waits
+    /// again. Once the block has returned, answers `Ok(Flow::Stop)`.
+    ///
+    /// # Errors
+    ///
+    /// The error the block returned during this call. An
+    /// [`ErrorKind::Coroutine`] error if the block awaited something other
+    /// than its inbox, now or earlier, or panicked earlier. An error the
+    /// block returned before its first receive is returned by the first
+    /// call.
+    ///
+    /// # Panics
+    ///
+    /// If the block panics, the panic continues into the caller.
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        let State::Running(fut) = &mut self.state else {
+            self.finished()?;
+            return Ok(Flow::Stop);
+        };
+        self.slot.item.set(Some(item));
+        match resume(fut, &self.slot, self.waker) {
+            // The hot path: the coroutine took the item and waits for the next.
+            Ok(Poll::Pending) if self.slot.waiting.get() => Ok(Flow::Continue),
+            outcome => self.settle(outcome, false),
+        }
+    }
+
+    /// Runs the closure of the [`Inbox::recv_flushing`] the coroutine waits
+    /// in; does nothing if it waits in plain [`Inbox::recv`] or has ended.
+    ///
+    /// # Errors
+    ///
+    /// The closure's error, or the coroutine's error (as for `send`).
+    ///
+    /// # Panics
+    ///
+    /// If the closure panics, the panic continues into the caller.
+    fn flush(&mut self) -> Result<()> {
+        let State::Running(fut) = &mut self.state else {
+            return self.finished();
+        };
+        self.slot.flush_asked.set(true);
+        let outcome = resume(fut, &self.slot, self.waker);
+        // A plain `recv` leaves the request unanswered: nothing to flush.
+        self.slot.flush_asked.set(false);
+        let flow = self.settle(outcome, false);
+        if let Some(e) = self.slot.flush_error.take() {
+            return Err(e);
+        }
+        flow.map(|_| ())
+    }
+
+    /// Makes `recv` return `None` and runs the coroutine to its end. Closing
+    /// again, or closing a coroutine that has returned, does nothing.
+    ///
+    /// # Errors
+    ///
+    /// The error the block returns while closing, or its earlier error (as
+    /// for `send`).
+    ///
+    /// # Panics
+    ///
+    /// If the block panics, the panic continues into the caller.
+    fn close(&mut self) -> Result<()> {
+        let State::Running(fut) = &mut self.state else {
+            return self.finished();
+        };
+        self.slot.closed.set(true);
+        let outcome = resume(fut, &self.slot, self.waker);
+        // `recv` never waits once closed, so a poll that is still pending
+        // is a misuse, which `settle` reports.
+        self.settle(outcome, true).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Recorder;
+
+    #[test]
+    fn the_coroutine_waits_in_its_inbox_between_sends() {
+        let mut seen = Vec::new();
+        let mut co = coroutine(|inbox: Inbox<u8>| async move {
+            while let Some(n) = inbox.recv().await {
+                seen.push(n);
+            }
+            assert_eq!(seen, [1, 2]);
+            Ok(())
+        });
+        assert!(matches!(co.state, State::Running(_)));
+        assert!(co.slot.waiting.get());
+        assert_eq!(co.send(1).unwrap(), Flow::Continue);
+        assert!(co.slot.item.take().is_none(), "the item was taken");
+        assert_eq!(co.send(2).unwrap(), Flow::Continue);
+        co.close().unwrap();
+        assert!(co.is_finished());
+        assert!(matches!(co.state, State::Returned));
+    }
+
+    #[test]
+    fn an_item_not_taken_is_dropped_when_the_coroutine_returns() {
+        let item = Rc::new(());
+        let mut co = coroutine(|inbox: Inbox<Rc<()>>| async move {
+            let _first = inbox.recv().await;
+            Ok(())
+        });
+        assert_eq!(co.send(Rc::clone(&item)).unwrap(), Flow::Stop);
+        assert_eq!(co.send(Rc::clone(&item)).unwrap(), Flow::Stop);
+        assert_eq!(Rc::strong_count(&item), 1, "no clone is left in the slot");
+    }
+
+    #[test]
+    fn flush_runs_only_in_recv_flushing() {
+        let mut rec = Recorder::new();
+        {
+            let target = &mut rec;
+            let mut co = coroutine(|inbox: Inbox<&'static str>| async move {
+                // The first item is received without flushing...
+                let Some(first) = inbox.recv().await else {
+                    return Ok(());
+                };
+                assert_eq!(target.send(first)?, Flow::Continue);
+                // ...the rest with.
+                while let Some(s) = inbox.recv_flushing(|| target.flush()).await {
+                    assert_eq!(target.send(s)?, Flow::Continue);
+                }
+                target.close()
+            });
+            co.flush().unwrap(); // waiting in plain recv: nothing happens
+            assert_eq!(co.send("a").unwrap(), Flow::Continue);
+            co.flush().unwrap();
+            assert!(!co.slot.flush_asked.get());
+            assert_eq!(co.send("b").unwrap(), Flow::Continue);
+            co.close().unwrap();
+        }
+        assert_eq!(rec.log(), "send a\nflush\nsend b\nclose\n");
+    }
+
+    #[test]
+    fn a_flush_error_comes_out_of_flush_and_the_coroutine_keeps_running() {
+        let mut fail = true;
+        let mut co = coroutine(|inbox: Inbox<u8>| async move {
+            let mut n = 0;
+            let mut flush = || {
+                if std::mem::take(&mut fail) {
+                    Err(Error::usage("disk full"))
+                } else {
+                    Ok(())
+                }
+            };
+            while inbox.recv_flushing(&mut flush).await.is_some() {
+                n += 1;
+            }
+            assert_eq!(n, 1);
+            Ok(())
+        });
+        assert_eq!(co.flush().unwrap_err().to_string(), "disk full");
+        co.flush().unwrap();
+        assert_eq!(co.send(1).unwrap(), Flow::Continue);
+        co.close().unwrap();
+    }
+
+    #[test]
+    fn an_error_while_starting_comes_out_of_the_first_call_only() {
+        let mut co = coroutine(|_inbox: Inbox<u8>| async move { Err(Error::usage("bad pattern")) });
+        assert!(co.is_finished());
+        assert_eq!(co.send(1).unwrap_err().to_string(), "bad pattern");
+        assert_eq!(co.send(2).unwrap(), Flow::Stop);
+        co.close().unwrap();
+    }
+
+    #[test]
+    fn a_coroutine_that_awaits_something_else_while_closing_is_an_error() {
+        let mut co = coroutine(|inbox: Inbox<u8>| async move {
+            while inbox.recv().await.is_some() {}
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        let err = co.close().unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Coroutine(m) if m.contains("while closing")));
+        assert!(co.is_finished());
+        assert!(!co.is_poisoned());
+    }
+
+    #[test]
+    fn debug_names_the_state() {
+        let co = coroutine(|inbox: Inbox<u8>| async move {
+            inbox.recv().await;
+            Ok(())
+        });
+        assert_eq!(format!("{co:?}"), "Coroutine { state: \"running\", .. }");
+    }
+}

@@ -1,0 +1,533 @@
+//! [`Grep`]: passes on the lines that match any of several patterns.
+
+use memchr::{memchr, memchr_iter, memmem, memrchr};
+use regex::bytes::{Regex, RegexBuilder};
+
+use super::block::Block;
+use crate::error::{Error, ErrorKind, Result};
+use crate::stage::{Flow, Stage};
+
+/// How lines are matched.
+// One per grep, never in a collection: the size difference costs nothing,
+// and keeping the finder inline saves an indirection on every search.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// No patterns: every line matches (plain `tail`).
+    All,
+    /// One case-sensitive literal: `memmem` over the line or the block.
+    Literal(memmem::Finder<'static>),
+    /// Anything else: one regex for a line (without its terminator) and the
+    /// same alternation in multi-line mode for a whole block, whose hits are
+    /// widened to their line and checked with `line` when they cross it.
+    Regex {
+        line: Regex,
+        block: Regex,
+        /// False when a pattern uses `\A` or `\z`, which mean the block's
+        /// ends in the block regex: such a grep searches line by line.
+        block_ok: bool,
+    },
+}
+
+/// Passes on the lines that match any of its patterns (the seed's `grep`,
+/// with `grep -e P1 -e P2 -i -v`).
+///
+/// Patterns use the [`regex`] crate's syntax and apply to the line without
+/// its `\n` terminator. Matching is byte-oriented, like `LC_ALL=C grep`:
+/// `.` and `[^x]` match any byte but `\n` (invalid UTF-8 included), `\w`
+/// and `-i` are ASCII-only; write `(?u)` in a pattern to get Unicode
+/// classes. A pattern without regex metacharacters is searched with
+/// `memchr::memmem` when it is the only one and case matters.
+///
+/// `Grep` accepts single lines (`&[u8]`) and whole [`Block`]s. On a block it
+/// searches the whole chunk at once and widens each hit to its line, which
+/// is several times faster than testing line by line; either way it sends
+/// lines (`&[u8]`, terminator included) to its target. With no patterns,
+/// every line passes (plain `tail`).
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{Stage, StageExt, sinks::Collect};
+/// use copipe::text::Grep;
+///
+/// let mut out = Collect::new();
+/// let mut grep = Grep::builder()
+///     .pattern("python")
+///     .pattern(r"sw[a-z]g")
+///     .ignore_case(true)
+///     .build((&mut out).owned())?;
+/// for line in [&b"GET /Python/\n"[..], b"GET /ply/\n", b"GET /swig/\n"] {
+///     grep.send(line)?;
+/// }
+/// grep.close()?;
+/// assert_eq!(out.items(), &[b"GET /Python/\n".to_vec(), b"GET /swig/\n".to_vec()]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Grep<S> {
+    matcher: Matcher,
+    invert: bool,
+    target: S,
+}
+
+/// Builds a [`Grep`]. Made by [`Grep::builder`].
+#[derive(Debug, Clone, Default)]
+pub struct GrepBuilder {
+    patterns: Vec<String>,
+    ignore_case: bool,
+    invert: bool,
+}
+
+impl GrepBuilder {
+    /// Adds a pattern; a line matching any pattern passes.
+    pub fn pattern(mut self, pattern: impl Into<String>) -> GrepBuilder {
+        self.patterns.push(pattern.into());
+        self
+    }
+
+    /// Adds several patterns.
+    pub fn patterns<I, P>(mut self, patterns: I) -> GrepBuilder
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.patterns.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Ignores ASCII case (`grep -i`).
+    pub fn ignore_case(mut self, yes: bool) -> GrepBuilder {
+        self.ignore_case = yes;
+        self
+    }
+
+    /// Passes the lines that match *no* pattern (`grep -v`).
+    pub fn invert(mut self, yes: bool) -> GrepBuilder {
+        self.invert = yes;
+        self
+    }
+
+    /// Compiles the patterns into a grep sending to `target`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Pattern`] naming the first pattern that does not compile.
+    pub fn build<S>(self, target: S) -> Result<Grep<S>> {
+        Ok(Grep {
+            matcher: self.matcher()?,
+            invert: self.invert,
+            target,
+        })
+    }
+
+    fn regex(&self, pattern: &str, multi_line: bool) -> Result<Regex> {
+        RegexBuilder::new(pattern)
+            .unicode(false)
+            .case_insensitive(self.ignore_case)
+            .multi_line(multi_line)
+            .build()
+            .map_err(|e| {
+                Error::new(ErrorKind::Pattern {
+                    pattern: pattern.to_string(),
+                    message: first_line_of_regex_error(&e),
+                })
+            })
+    }
+
+    fn matcher(&self) -> Result<Matcher> {
+        // Compile each pattern alone first, so an error names its pattern.
+        for p in &self.patterns {
+            self.regex(p, false)?;
+        }
+        match self.patterns.as_slice() {
+            [] => return Ok(Matcher::All),
+            [p] if !self.ignore_case && is_literal(p) && !p.contains('\n') => {
+                return Ok(Matcher::Literal(
+                    memmem::Finder::new(p.as_bytes()).into_owned(),
+                ));
+            }
+            _ => {}
+        }
+        let alternation = self
+            .patterns
+            .iter()
+            .map(|p| format!("(?:{p})"))
+            .collect::<Vec<_>>()
+            .join("|");
+        let block_ok = !self
+            .patterns
+            .iter()
+            .any(|p| p.contains(r"\A") || p.contains(r"\z"));
+        Ok(Matcher::Regex {
+            line: self.regex(&alternation, false)?,
+            block: self.regex(&alternation, true)?,
+            block_ok,
+        })
+    }
+}
+
+/// Block hits that cross a line and fail on the line alone, per block,
+/// before a grep searches the rest of the block line by line.
+const MAX_BLOCK_MISSES: u32 = 8;
+
+/// What [`Grep::next_match`] found.
+enum Next {
+    /// A matching line: its start and end (terminator included).
+    Line(usize, usize),
+    /// No more matches in the block.
+    Done,
+    /// Too many misses: go on line by line from this line start.
+    ByLine(usize),
+}
+
+/// True when `p` has no regex metacharacters: it matches itself.
+fn is_literal(p: &str) -> bool {
+    regex::escape(p) == p
+}
+
+/// The regex crate's errors span several lines (a caret diagram); the
+/// command line wants one.
+fn first_line_of_regex_error(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error:"))
+            .map_or_else(
+                || s.clone(),
+                |l| l.trim_start_matches("error: ").to_string(),
+            ),
+        other => other.to_string(),
+    }
+}
+
+impl Grep<()> {
+    /// A builder for several patterns, `-i` and `-v`.
+    pub fn builder() -> GrepBuilder {
+        GrepBuilder::default()
+    }
+}
+
+impl<S> Grep<S> {
+    /// A grep for one pattern (regex syntax), sending to `target`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Pattern`] when the pattern does not compile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::{Flow, Stage, sinks::Count};
+    /// use copipe::text::Grep;
+    ///
+    /// let mut grep = Grep::new("py(thon)?", Count::new())?;
+    /// assert_eq!(grep.send(&b"ply\n"[..])?, Flow::Continue);
+    /// assert_eq!(grep.send(&b"python\n"[..])?, Flow::Continue);
+    /// assert_eq!(grep.get_ref().count(), 1);
+    /// assert!(Grep::new("(", Count::new()).is_err());
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn new(pattern: &str, target: S) -> Result<Grep<S>> {
+        Grep::builder().pattern(pattern).build(target)
+    }
+
+    /// The target.
+    pub fn get_ref(&self) -> &S {
+        &self.target
+    }
+
+    /// The target, mutably (for example to write a header line into it).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.target
+    }
+
+    /// The target, consuming the grep.
+    pub fn into_inner(self) -> S {
+        self.target
+    }
+
+    /// Flushes the target (the [`Stage::flush`] of both item types; this
+    /// inherent form needs no type annotation).
+    ///
+    /// # Errors
+    ///
+    /// The target's error.
+    pub fn flush<'a>(&mut self) -> Result<()>
+    where
+        S: Stage<&'a [u8]>,
+    {
+        self.target.flush()
+    }
+
+    /// Closes the target (the [`Stage::close`] of both item types; this
+    /// inherent form needs no type annotation).
+    ///
+    /// # Errors
+    ///
+    /// The target's error.
+    pub fn close<'a>(&mut self) -> Result<()>
+    where
+        S: Stage<&'a [u8]>,
+    {
+        self.target.close()
+    }
+
+    /// True when `line` (with or without its `\n`) matches a pattern,
+    /// before `-v` is applied.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::{sinks::Null, text::Grep};
+    ///
+    /// let grep = Grep::builder().pattern("^GET").invert(true).build(Null)?;
+    /// assert!(grep.is_match(b"GET /\n"));
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    #[inline]
+    pub fn is_match(&self, line: &[u8]) -> bool {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        match &self.matcher {
+            Matcher::All => true,
+            Matcher::Literal(f) => f.find(line).is_some(),
+            Matcher::Regex { line: re, .. } => re.is_match(line),
+        }
+    }
+
+    /// The next matching line in `hay[pos..]`, `pos` a line start: the
+    /// line's bounds (terminator included).
+    #[inline]
+    fn next_match(&self, hay: &[u8], pos: usize, misses: &mut u32) -> Next {
+        let mut pos = pos;
+        while pos < hay.len() {
+            let (ms, me) = match &self.matcher {
+                Matcher::All => (pos, pos),
+                Matcher::Literal(f) => match f.find(&hay[pos..]) {
+                    Some(i) => (pos + i, pos + i + f.needle().len()),
+                    None => return Next::Done,
+                },
+                Matcher::Regex { block, .. } => match block.find_at(hay, pos) {
+                    Some(m) => (m.start(), m.end()),
+                    None => return Next::Done,
+                },
+            };
+            if ms == hay.len() && hay.last() == Some(&b'\n') {
+                // An empty match after the last newline is not on a line.
+                return Next::Done;
+            }
+            let ls = memrchr(b'\n', &hay[pos..ms]).map_or(pos, |i| pos + i + 1);
+            let le = memchr(b'\n', &hay[ms..]).map_or(hay.len(), |i| ms + i + 1);
+            let content_end = if hay[le - 1] == b'\n' { le - 1 } else { le };
+            // A hit that crosses the end of its line may not match the line
+            // alone; the leftmost block hit starts on the first line that
+            // could match, so if this line fails, none before the next does.
+            if me > content_end && !self.is_match(&hay[ls..le]) {
+                // Each miss may have scanned far ahead (`a[^x]*b` spans
+                // lines): past a few, searching line by line is cheaper.
+                *misses += 1;
+                if *misses > MAX_BLOCK_MISSES {
+                    return Next::ByLine(le);
+                }
+                pos = le;
+                continue;
+            }
+            return Next::Line(ls, le);
+        }
+        Next::Done
+    }
+
+    fn searches_blocks(&self) -> bool {
+        match &self.matcher {
+            Matcher::Regex { block_ok, .. } => *block_ok,
+            _ => true,
+        }
+    }
+}
+
+impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Grep<S> {
+    #[inline]
+    fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
+        if self.is_match(line) != self.invert {
+            self.target.send(line)
+        } else {
+            Ok(Flow::Continue)
+        }
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+impl<'a, S: Stage<&'a [u8]>> Stage<Block<'a>> for Grep<S> {
+    fn send(&mut self, block: Block<'a>) -> Result<Flow> {
+        let hay = block.bytes();
+        if !self.searches_blocks() {
+            for line in block.lines() {
+                if self.send(line)?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+            }
+            return Ok(Flow::Continue);
+        }
+        let mut pos = 0;
+        let mut misses = 0;
+        loop {
+            match self.next_match(hay, pos, &mut misses) {
+                Next::Line(ls, le) => {
+                    if self.invert {
+                        if send_lines(&mut self.target, &hay[pos..ls])?.is_stop() {
+                            return Ok(Flow::Stop);
+                        }
+                    } else if self.target.send(&hay[ls..le])?.is_stop() {
+                        return Ok(Flow::Stop);
+                    }
+                    pos = le;
+                }
+                Next::Done => break,
+                Next::ByLine(resume) => {
+                    // Lines before `resume` were all checked and missed.
+                    if self.invert && send_lines(&mut self.target, &hay[pos..resume])?.is_stop() {
+                        return Ok(Flow::Stop);
+                    }
+                    for line in Block::new(&hay[resume..], 0).lines() {
+                        if self.send(line)?.is_stop() {
+                            return Ok(Flow::Stop);
+                        }
+                    }
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
+        if self.invert {
+            return send_lines(&mut self.target, &hay[pos..]);
+        }
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// Sends each line of `lines` (whole lines) to `target`.
+#[inline]
+fn send_lines<'a, S: Stage<&'a [u8]>>(target: &mut S, lines: &'a [u8]) -> Result<Flow> {
+    let mut start = 0;
+    for nl in memchr_iter(b'\n', lines) {
+        if target.send(&lines[start..=nl])?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        start = nl + 1;
+    }
+    if start < lines.len() {
+        return target.send(&lines[start..]);
+    }
+    Ok(Flow::Continue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::Collect;
+    use crate::stage::StageExt;
+
+    /// Greps `input` as one block and line by line; both must agree.
+    fn grep(input: &[u8], patterns: &[&str], i: bool, v: bool) -> Vec<Vec<u8>> {
+        let b = Grep::builder()
+            .patterns(patterns.iter().copied())
+            .ignore_case(i)
+            .invert(v);
+        let mut by_block = Collect::new();
+        let mut g = b.clone().build((&mut by_block).owned()).unwrap();
+        let _ = g.send(Block::new(input, 0)).unwrap();
+        let mut by_line = Collect::new();
+        let mut g = b.build((&mut by_line).owned()).unwrap();
+        for line in Block::new(input, 0).lines() {
+            let _ = g.send(line).unwrap();
+        }
+        assert_eq!(
+            by_block.items(),
+            by_line.items(),
+            "block and line greps differ"
+        );
+        by_block.into_items()
+    }
+
+    fn strs(v: Vec<Vec<u8>>) -> Vec<String> {
+        // `StageExt::map` is in scope too: name the iterator's.
+        Iterator::map(v.into_iter(), |l| String::from_utf8_lossy(&l).into_owned()).collect()
+    }
+
+    #[test]
+    fn literal_regex_and_invert() {
+        let input = b"python\nply\nswig\nPYTHON\nlast python";
+        assert_eq!(
+            strs(grep(input, &["python"], false, false)),
+            ["python\n", "last python"]
+        );
+        assert_eq!(strs(grep(input, &["python"], true, false)).len(), 3);
+        assert_eq!(
+            strs(grep(input, &["python"], false, true)),
+            ["ply\n", "swig\n", "PYTHON\n"]
+        );
+        assert_eq!(
+            strs(grep(input, &["^p", "g$"], false, false)),
+            ["python\n", "ply\n", "swig\n"]
+        );
+    }
+
+    #[test]
+    fn hits_crossing_a_line_are_checked_against_the_line() {
+        // `a\s*b` matches "a\nb" across two lines, but neither line alone.
+        let input = b"xa\nbx\nab\n";
+        assert_eq!(strs(grep(input, &[r"a\s*b"], false, false)), ["ab\n"]);
+        assert_eq!(
+            strs(grep(input, &[r"a[^c]*b"], false, true)),
+            ["xa\n", "bx\n"]
+        );
+    }
+
+    #[test]
+    fn empty_matches_and_text_anchors() {
+        let input = b"a\n\nb";
+        assert_eq!(grep(input, &[""], false, false).len(), 3);
+        assert_eq!(strs(grep(input, &["^$"], false, false)), ["\n"]);
+        assert_eq!(strs(grep(input, &[r"\Ab\z"], false, false)), ["b"]);
+        assert_eq!(grep(input, &[], false, false).len(), 3);
+        assert_eq!(grep(input, &[], false, true).len(), 0);
+    }
+
+    #[test]
+    fn many_hits_crossing_lines_fall_back_to_lines() {
+        // Every line starts a block hit that runs to the last line's `b`.
+        let mut input = "a\n".repeat(100);
+        input.push_str("b\nab\n");
+        let got = strs(grep(input.as_bytes(), &[r"a[^x]*b"], false, false));
+        assert_eq!(got, ["ab\n"]);
+        let got = grep(input.as_bytes(), &[r"a[^x]*b"], false, true);
+        assert_eq!(got.len(), 101);
+    }
+
+    #[test]
+    fn dot_matches_invalid_utf8() {
+        assert_eq!(grep(b"caf\xe9!\n", &["caf.!"], false, false).len(), 1);
+    }
+
+    #[test]
+    fn invalid_pattern_names_itself() {
+        let err = Grep::builder()
+            .pattern("ok")
+            .pattern("a(b")
+            .build(crate::sinks::Null)
+            .unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Pattern { pattern, .. } if pattern == "a(b"));
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+}

@@ -1,0 +1,262 @@
+//! The buffer both line sources split lines in.
+//!
+//! Bytes are read into one buffer; after each read the complete lines are
+//! handed on as one [`Block`] and the partial line at the end is moved to
+//! the front, to be completed by the next read:
+//!
+//! ```text
+//! buf: [ line\n line\n li | (free) ]
+//!        ^^^^^^^^^^^^^      - sent as one Block
+//!                     ^^    - partial: moved to buf[0..2], held
+//! ```
+//!
+//! The buffer grows only while one line does not fit, up to the source's
+//! maximum line length; a longer line is an error naming its byte offset.
+
+use std::io::{self, Read};
+
+use memchr::{memchr_iter, memrchr};
+
+use super::block::Block;
+use crate::error::{Error, Result};
+use crate::stage::{Flow, Stage};
+
+/// Bounded line buffer. Holds at most one partial line between reads.
+#[derive(Debug)]
+pub(crate) struct LineBuf {
+    buf: Vec<u8>,
+    /// `buf[..end]` holds data not yet sent (a partial line after `emit`).
+    end: usize,
+    /// `buf[..scanned]` is known to hold no newline.
+    scanned: usize,
+    /// Byte offset of `buf[0]` in the input.
+    offset: u64,
+    /// Lines still to drop before sending (`-n +N`).
+    skip: u64,
+    max_line: usize,
+    chunk: usize,
+    file: usize,
+}
+
+impl LineBuf {
+    pub(crate) fn new(chunk: usize, max_line: usize) -> LineBuf {
+        let max_line = max_line.max(1);
+        // A buffer larger than the maximum line would let longer complete
+        // lines through; the limit must not depend on how reads fall.
+        let chunk = chunk.min(max_line);
+        LineBuf {
+            buf: vec![0; chunk],
+            end: 0,
+            scanned: 0,
+            offset: 0,
+            skip: 0,
+            max_line,
+            chunk,
+            file: 0,
+        }
+    }
+
+    pub(crate) fn set_file(&mut self, file: usize) {
+        self.file = file;
+    }
+
+    pub(crate) fn set_skip(&mut self, lines: u64) {
+        self.skip = lines;
+    }
+
+    /// Starts over at `offset` of a (new or truncated) input, dropping any
+    /// held bytes. Call [`LineBuf::finish`] first to keep them.
+    pub(crate) fn reset(&mut self, offset: u64) {
+        self.end = 0;
+        self.scanned = 0;
+        self.offset = offset;
+        if self.buf.len() > 4 * self.chunk {
+            // A long line grew the buffer; give the memory back.
+            self.buf = vec![0; self.chunk];
+        }
+    }
+
+    /// Reads once from `r` into the free part of the buffer; `Ok(0)` at end
+    /// of input.
+    ///
+    /// # Errors
+    ///
+    /// A read error, or a line longer than the maximum (an `InvalidData`
+    /// I/O error naming the line's byte offset).
+    pub(crate) fn read_from<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<usize> {
+        if self.end >= self.max_line {
+            return Err(self.too_long());
+        }
+        if self.end == self.buf.len() {
+            self.grow();
+        }
+        loop {
+            match r.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The held partial line has reached the maximum line length.
+    fn too_long(&self) -> Error {
+        Error::from(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "line at byte offset {} is longer than {} bytes \
+                 (the maximum line length)",
+                self.offset, self.max_line
+            ),
+        ))
+    }
+
+    /// Makes room for a partial line that fills the buffer (it is shorter
+    /// than the maximum, or `read_from` would have refused it).
+    fn grow(&mut self) {
+        let len = (self.buf.len() * 2).min(self.max_line).max(self.end + 1);
+        self.buf.resize(len, 0);
+    }
+
+    /// Sends the complete lines held as one block and keeps the partial
+    /// line at the end.
+    ///
+    /// # Errors
+    ///
+    /// The target's error.
+    #[inline]
+    pub(crate) fn emit<S>(&mut self, target: &mut S) -> Result<Flow>
+    where
+        S: for<'b> Stage<Block<'b>> + ?Sized,
+    {
+        let Some(i) = memrchr(b'\n', &self.buf[self.scanned..self.end]) else {
+            self.scanned = self.end;
+            return Ok(Flow::Continue);
+        };
+        let complete = self.scanned + i + 1;
+        let flow = self.send_range(complete, target)?;
+        self.buf.copy_within(complete..self.end, 0);
+        self.end -= complete;
+        self.scanned = self.end;
+        self.offset += complete as u64;
+        Ok(flow)
+    }
+
+    /// Sends the partial line held, if any, as a final line without a
+    /// newline (end of input, truncation, a rotated file given up).
+    ///
+    /// # Errors
+    ///
+    /// The target's error.
+    pub(crate) fn finish<S>(&mut self, target: &mut S) -> Result<Flow>
+    where
+        S: for<'b> Stage<Block<'b>> + ?Sized,
+    {
+        if self.end == 0 {
+            return Ok(Flow::Continue);
+        }
+        let end = self.end;
+        let flow = self.send_range(end, target)?;
+        self.offset += end as u64;
+        self.end = 0;
+        self.scanned = 0;
+        Ok(flow)
+    }
+
+    /// Sends `buf[..end]` (whole lines, or a final partial line) after
+    /// dropping the lines still to skip.
+    fn send_range<S>(&mut self, end: usize, target: &mut S) -> Result<Flow>
+    where
+        S: for<'b> Stage<Block<'b>> + ?Sized,
+    {
+        let mut start = 0;
+        if self.skip > 0 {
+            let data = &self.buf[..end];
+            let mut newlines = memchr_iter(b'\n', data);
+            while self.skip > 0 {
+                match newlines.next() {
+                    Some(nl) => {
+                        start = nl + 1;
+                        self.skip -= 1;
+                    }
+                    None => {
+                        // A final line without a newline counts as a line.
+                        if data.last() != Some(&b'\n') {
+                            self.skip -= 1;
+                        }
+                        start = end;
+                        break;
+                    }
+                }
+            }
+        }
+        if start == end {
+            return Ok(Flow::Continue);
+        }
+        let block =
+            Block::new(&self.buf[start..end], self.offset + start as u64).with_file(self.file);
+        target.send(block)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::Collect;
+    use crate::stage::StageExt;
+    use crate::text::SplitLines;
+
+    /// Reads `input` through `reader_chunks`-byte reads and returns the lines.
+    fn lines_of(input: &[u8], chunk: usize, max: usize, skip: u64) -> Result<Vec<Vec<u8>>> {
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(self.1).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Collect::new();
+        let mut split = SplitLines::new((&mut out).owned());
+        let mut lb = LineBuf::new(chunk, max);
+        lb.set_skip(skip);
+        let mut r = Trickle(input, 3);
+        while lb.read_from(&mut r)? > 0 {
+            let _ = lb.emit(&mut split)?;
+        }
+        let _ = lb.finish(&mut split)?;
+        Ok(out.into_items())
+    }
+
+    #[test]
+    fn splits_across_tiny_reads_and_keeps_final_partial_line() {
+        let got = lines_of(b"ab\n\ncdefg\nh", 4, 100, 0).unwrap();
+        assert_eq!(got, [&b"ab\n"[..], b"\n", b"cdefg\n", b"h"]);
+    }
+
+    #[test]
+    fn skips_lines_including_a_final_partial_one() {
+        let got = lines_of(b"a\nb\nc", 4, 100, 2).unwrap();
+        assert_eq!(got, [b"c"]);
+        assert!(lines_of(b"a\nb\nc", 4, 100, 3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn line_longer_than_max_is_an_error_naming_its_offset() {
+        let err = lines_of(b"ok\n0123456789abcdef\n", 4, 8, 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line at byte offset 3 is longer than 8 bytes (the maximum line length)"
+        );
+    }
+
+    #[test]
+    fn line_of_exactly_max_bytes_passes() {
+        let got = lines_of(b"1234567\nx\n", 4, 8, 0).unwrap();
+        assert_eq!(got, [&b"1234567\n"[..], b"x\n"]);
+    }
+}

@@ -1,0 +1,374 @@
+//! [`Lines`]: the line source over any reader, and where to start reading
+//! ([`Start`], [`seek_last_lines`]).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use memchr::memrchr_iter;
+
+use super::block::{Block, SplitLines};
+use super::linebuf::LineBuf;
+use super::DEFAULT_MAX_LINE_LEN;
+use crate::error::{Error, Result};
+use crate::stage::Stage;
+
+/// Bytes read at a time by [`Lines`]: large enough that a whole-chunk search
+/// runs at memory speed, small enough to stay in the CPU's cache.
+const CHUNK: usize = 256 * 1024;
+
+/// Where reading starts: `tail -n N` or `tail -n +N`.
+///
+/// Parses from the `-n` argument's text: `"10"` is the last 10 lines, `"+5"`
+/// starts at line 5 (`"+1"` and `"+0"` read everything), `"0"` starts at the
+/// end.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::text::Start;
+///
+/// assert_eq!("10".parse::<Start>()?, Start::Last(10));
+/// assert_eq!("+1".parse::<Start>()?, Start::From(1));
+/// assert_eq!(Start::default(), Start::Last(10));
+/// assert!("ten".parse::<Start>().is_err());
+/// # Ok::<(), copipe::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Start {
+    /// The last `n` lines (a final line without a newline counts).
+    Last(u64),
+    /// From 1-based line `n` on; `From(0)` is the same as `From(1)`.
+    From(u64),
+}
+
+impl Default for Start {
+    /// `tail`'s default: the last 10 lines.
+    fn default() -> Start {
+        Start::Last(10)
+    }
+}
+
+impl Start {
+    /// Lines to drop from the reading position.
+    pub(crate) fn skip(self) -> u64 {
+        match self {
+            Start::Last(_) => 0,
+            Start::From(n) => n.saturating_sub(1),
+        }
+    }
+}
+
+impl FromStr for Start {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Start> {
+        let (from, digits) = match s.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('-').unwrap_or(s)),
+        };
+        let n: u64 = digits.parse().map_err(|_| {
+            Error::usage(format!(
+                "invalid number of lines `{s}`: expected N (the last N lines) or +N (from line N on)"
+            ))
+        })?;
+        Ok(if from { Start::From(n) } else { Start::Last(n) })
+    }
+}
+
+impl fmt::Display for Start {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Start::Last(n) => write!(f, "{n}"),
+            Start::From(n) => write!(f, "+{n}"),
+        }
+    }
+}
+
+/// Finds the byte offset where the last `n` lines of `file` begin and seeks
+/// there, reading backwards from the end in chunks (so a large file costs
+/// only as much as its last lines). A final line without a newline counts as
+/// a line. Returns the offset.
+///
+/// # Errors
+///
+/// An I/O error reading or seeking.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use copipe::text::seek_last_lines;
+///
+/// let mut f = tempfile::tempfile()?;
+/// f.write_all(b"one\ntwo\nthree\nfour")?;
+/// assert_eq!(seek_last_lines(&mut f, 2)?, 8);
+/// let mut rest = String::new();
+/// f.read_to_string(&mut rest)?;
+/// assert_eq!(rest, "three\nfour");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn seek_last_lines(file: &mut File, n: u64) -> io::Result<u64> {
+    let size = file.seek(SeekFrom::End(0))?;
+    let offset = last_lines_offset(file, size, n)?;
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(offset)
+}
+
+fn last_lines_offset(file: &mut File, size: u64, n: u64) -> io::Result<u64> {
+    if n == 0 || size == 0 {
+        return Ok(size);
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut end = size;
+    let mut seen = 0u64;
+    // The newline that ends the last line does not start a line after it.
+    let mut skip_final_newline = true;
+    while end > 0 {
+        let len = end.min(buf.len() as u64) as usize;
+        let start = end - len as u64;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..len])?;
+        for i in memrchr_iter(b'\n', &buf[..len]) {
+            let at = start + i as u64;
+            if skip_final_newline && at == size - 1 {
+                continue;
+            }
+            seen += 1;
+            if seen == n {
+                return Ok(at + 1);
+            }
+        }
+        skip_final_newline = false;
+        end = start;
+    }
+    Ok(0)
+}
+
+/// The line source: reads any reader to its end and pushes its lines.
+///
+/// Lines are bytes, sent with their `\n` terminator; invalid UTF-8 passes
+/// through unchanged, and a final line without a newline is still a line.
+/// [`run_blocks`](Lines::run_blocks) hands on whole chunks of lines
+/// ([`Block`]s) for stages that search a chunk at once, such as
+/// [`Grep`](super::Grep); [`run`](Lines::run) sends one line at a time.
+///
+/// Memory is bounded: one buffer of 256 KiB that grows only while a single
+/// line does not fit, up to [`max_line_len`](Lines::max_line_len) (16 MiB
+/// by default). A longer line stops the source with an error that names its
+/// byte offset, after everything before it has been sent and the target
+/// closed.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{StageExt, sinks::Collect};
+/// use copipe::text::Lines;
+///
+/// let mut out = Collect::new();
+/// Lines::new(&b"caf\xe9\nlast"[..]).run((&mut out).owned())?;
+/// assert_eq!(out.items(), &[b"caf\xe9\n".to_vec(), b"last".to_vec()]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Lines<R> {
+    reader: R,
+    path: Option<PathBuf>,
+    max_line: usize,
+    skip: u64,
+    offset: u64,
+    file: usize,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl<R: Read> Lines<R> {
+    /// A source reading `reader` from its current position.
+    pub fn new(reader: R) -> Lines<R> {
+        Lines {
+            reader,
+            path: None,
+            max_line: DEFAULT_MAX_LINE_LEN,
+            skip: 0,
+            offset: 0,
+            file: 0,
+            stop: None,
+        }
+    }
+
+    /// Sets the longest line accepted, in bytes with its terminator.
+    pub fn max_line_len(mut self, bytes: usize) -> Lines<R> {
+        self.max_line = bytes;
+        self
+    }
+
+    /// Drops the first `n` lines.
+    pub fn skip_lines(mut self, n: u64) -> Lines<R> {
+        self.skip = n;
+        self
+    }
+
+    /// Names the input in errors.
+    pub fn with_path(mut self, path: impl AsRef<Path>) -> Lines<R> {
+        self.path = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Tags every block with file number `file` (see [`Block::file`]).
+    pub fn file_index(mut self, file: usize) -> Lines<R> {
+        self.file = file;
+        self
+    }
+
+    /// Stops reading (closing the target, as at end of input) once `flag`
+    /// is set, for example by a SIGINT handler. Checked once per chunk.
+    pub fn stop_flag(mut self, flag: Arc<AtomicBool>) -> Lines<R> {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Reads to the end, sending each line to `target`, then closes it.
+    ///
+    /// # Errors
+    ///
+    /// A read error or a line longer than the maximum, with the path and
+    /// byte offset (the target is closed first, so every line before it is
+    /// out); or the target's error (the target is not closed).
+    pub fn run<S>(self, target: S) -> Result<()>
+    where
+        S: for<'a> Stage<&'a [u8]>,
+    {
+        self.run_blocks(SplitLines::new(target))
+    }
+
+    /// Reads to the end, sending whole chunks of lines ([`Block`]s) to
+    /// `target`, then closes it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run`](Lines::run).
+    pub fn run_blocks<S>(mut self, mut target: S) -> Result<()>
+    where
+        S: for<'a> Stage<Block<'a>>,
+    {
+        let mut lb = LineBuf::new(CHUNK, self.max_line);
+        lb.reset(self.offset);
+        lb.set_skip(self.skip);
+        lb.set_file(self.file);
+        loop {
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                return target.close();
+            }
+            let n = match lb.read_from(&mut self.reader) {
+                Ok(n) => n,
+                Err(e) => {
+                    // Our own input failed: hand on what was accepted first.
+                    target.close()?;
+                    return Err(match &self.path {
+                        Some(p) => e.with_path(p),
+                        None => e,
+                    });
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if lb.emit(&mut target)?.is_stop() {
+                return target.close();
+            }
+        }
+        if lb.finish(&mut target)?.is_stop() {
+            return target.close();
+        }
+        target.close()
+    }
+}
+
+impl Lines<File> {
+    /// Opens `path` for reading; errors name the path.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened.
+    pub fn open(path: impl AsRef<Path>) -> Result<Lines<File>> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| Error::from(e).with_path(path))?;
+        Ok(Lines::new(file).with_path(path))
+    }
+
+    /// Positions the file where `start` says: seeks to its last `n` lines,
+    /// or arranges to skip to line `n`.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error seeking (a pipe cannot seek back: read it with
+    /// `Start::From`).
+    pub fn start(mut self, start: Start) -> Result<Lines<File>> {
+        match start {
+            Start::Last(n) => {
+                self.offset = seek_last_lines(&mut self.reader, n).map_err(|e| {
+                    let e = Error::from(e);
+                    match &self.path {
+                        Some(p) => e.with_path(p),
+                        None => e,
+                    }
+                })?;
+                self.skip = 0;
+            }
+            Start::From(_) => self.skip = start.skip(),
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn offset_of(content: &[u8], n: u64) -> u64 {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(content).unwrap();
+        seek_last_lines(&mut f, n).unwrap()
+    }
+
+    #[test]
+    fn last_lines_offsets() {
+        assert_eq!(offset_of(b"a\nb\nc\n", 1), 4);
+        assert_eq!(offset_of(b"a\nb\nc\n", 2), 2);
+        assert_eq!(offset_of(b"a\nb\nc\n", 3), 0);
+        assert_eq!(offset_of(b"a\nb\nc\n", 9), 0);
+        assert_eq!(offset_of(b"a\nb\nc", 1), 4);
+        assert_eq!(offset_of(b"a\nb\nc", 0), 5);
+        assert_eq!(offset_of(b"", 3), 0);
+        assert_eq!(offset_of(b"\n\n", 1), 1);
+    }
+
+    #[test]
+    fn last_lines_across_chunk_boundaries() {
+        let line = vec![b'x'; 999];
+        let mut content = Vec::new();
+        for _ in 0..300 {
+            content.extend_from_slice(&line);
+            content.push(b'\n');
+        }
+        assert_eq!(offset_of(&content, 100), 200 * 1000);
+    }
+
+    #[test]
+    fn start_parses_tail_forms() {
+        assert_eq!("-3".parse::<Start>().unwrap(), Start::Last(3));
+        assert_eq!("+0".parse::<Start>().unwrap(), Start::From(0));
+        assert_eq!(Start::From(0).skip(), 0);
+        assert_eq!(Start::From(3).skip(), 2);
+        assert!("+x".parse::<Start>().is_err());
+        assert_eq!(Start::From(4).to_string(), "+4");
+    }
+}

@@ -1,0 +1,52 @@
+//! Text pipelines: line sources and `grep`.
+//!
+//! - `block.rs`: [`Block`], a chunk of whole lines a source hands on in one
+//!   piece, and [`SplitLines`], the adapter that turns blocks into lines for
+//!   per-line stages; [`line_fn`], a closure stage for borrowed lines
+//! - `lines.rs`: [`Lines`], the source that reads lines from any reader;
+//!   [`Start`] (`-n N` / `-n +N`) and [`seek_last_lines`]
+//! - `linebuf.rs`: the bounded buffer both sources split lines in (private)
+//! - `follow.rs`: [`Follow`], `tail -f` / `tail -F` done right; [`StopHandle`],
+//!   [`Notice`]
+//! - `grep.rs`: [`Grep`], several patterns (any match passes), `-i`, `-v`,
+//!   with a `memchr::memmem` fast path for a literal
+//! - `logsim.rs`: [`LogSim`], a deterministic generator of Apache combined
+//!   access-log lines (the seed's `logsim.py`)
+//!
+//! Lines are bytes: invalid UTF-8 passes through unchanged. A line is sent
+//! *with* its `\n` terminator (so output is byte-identical to input); the
+//! last line of an input that does not end with a newline is still a line,
+//! sent without one.
+//!
+//! # Examples
+//!
+//! The seed's `follow(f, grep('python', printer()))`, over a file read once:
+//!
+//! ```
+//! use copipe::sinks::Printer;
+//! use copipe::text::{Grep, Lines};
+//!
+//! let log = b"GET /python/ 200\nGET /ply/ 200\nGET /python/x 404";
+//! let mut out = Vec::new();
+//! Lines::new(&log[..]).run_blocks(Grep::new("python", Printer::new(&mut out))?)?;
+//! assert_eq!(out, b"GET /python/ 200\nGET /python/x 404\n");
+//! # Ok::<(), copipe::Error>(())
+//! ```
+
+mod block;
+mod follow;
+mod grep;
+mod linebuf;
+mod lines;
+mod logsim;
+
+pub use block::{line_fn, Block, BlockLines, LineFn, SplitLines};
+pub use follow::{Follow, FollowBuilder, FollowMode, Notice, NoticeKind, StopHandle};
+pub use grep::{Grep, GrepBuilder};
+pub use lines::{seek_last_lines, Lines, Start};
+pub use logsim::LogSim;
+
+/// The largest line a source accepts by default: 16 MiB. A longer line is
+/// an error that names its byte offset (see [`Lines::max_line_len`]), so a
+/// hostile input cannot make a source grow its buffer without bound.
+pub const DEFAULT_MAX_LINE_LEN: usize = 16 * 1024 * 1024;
