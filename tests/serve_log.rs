@@ -204,3 +204,25 @@ fn a_missing_file_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/app.log"), "{err}");
 }
+
+#[test]
+fn a_bad_pattern_is_reported_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, "").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve-log",
+            path.to_str().unwrap(),
+            "-e",
+            "(",
+            "--port",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "it must not start listening");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid pattern `(`"), "{err}");
+}

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use copipe::sched::{
     self, follow, Chan, FollowOptions, Listener, Scheduler, Socket, Tid, TrySendError,
 };
+use copipe::text::Grep;
 use copipe::{Flow, Stage};
-use regex::bytes::RegexSet;
 
 /// Arguments of `copipe serve-log`.
 #[derive(Debug, clap::Args)]
@@ -43,36 +43,33 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let patterns = if args.patterns.is_empty() {
-        None
-    } else {
-        Some(RegexSet::new(&args.patterns).context("invalid pattern")?)
-    };
     // Fail early, with the path, if the file cannot be read.
     std::fs::File::open(&args.file).with_context(|| format!("{}", args.file.display()))?;
+    let queue = args.queue as usize; // at most 2^24, by the parser
+    let clients: Clients = Rc::new(RefCell::new(Vec::new()));
+    let reap: Chan<Tid> = Chan::new(1024);
+    let sink = Broadcast {
+        clients: Rc::clone(&clients),
+        reap: reap.clone(),
+        queue,
+    };
+    // The text area's grep (any pattern matches); every line without -e.
+    // Built before listening, so a bad pattern is reported first.
+    let target: Box<dyn for<'a> Stage<&'a [u8]>> = if args.patterns.is_empty() {
+        Box::new(sink)
+    } else {
+        Box::new(Grep::builder().patterns(&args.patterns).build(sink)?)
+    };
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = Listener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     println!("copipe serve-log: listening on {}", listener.local_addr()?);
 
     let mut sched = Scheduler::new()?;
-    let clients: Clients = Rc::new(RefCell::new(Vec::new()));
-    let reap: Chan<Tid> = Chan::new(1024);
-    sched.spawn(accept_loop(
-        listener,
-        Rc::clone(&clients),
-        args.queue as usize,
-    ));
-    sched.spawn(reaper(reap.clone()));
-    let queue = args.queue as usize; // at most 2^24, by the parser
-    let sink = Broadcast {
-        patterns,
-        clients,
-        reap,
-        queue,
-    };
+    sched.spawn(accept_loop(listener, clients, queue));
+    sched.spawn(reaper(reap));
     let opts = FollowOptions::new().from_start(args.from_start);
     let file = args.file.clone();
-    sched.spawn(async move { follow(&file, opts, sink).await });
+    sched.spawn(async move { follow(&file, opts, target).await });
     sched.run()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -172,10 +169,9 @@ async fn reaper(reap: Chan<Tid>) {
     }
 }
 
-/// The follower's target: matches each line and queues it for every
+/// The follower's target (behind the grep): queues each line for every
 /// client, dropping those whose queue is full.
 struct Broadcast {
-    patterns: Option<RegexSet>,
     clients: Clients,
     reap: Chan<Tid>,
     queue: usize,
@@ -183,11 +179,6 @@ struct Broadcast {
 
 impl<'a> Stage<&'a [u8]> for Broadcast {
     fn send(&mut self, line: &'a [u8]) -> copipe::Result<Flow> {
-        if let Some(p) = &self.patterns {
-            if !p.is_match(line) {
-                return Ok(Flow::Continue);
-            }
-        }
         let mut clients = self.clients.borrow_mut();
         if clients.is_empty() {
             return Ok(Flow::Continue);
