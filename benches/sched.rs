@@ -559,6 +559,15 @@ fn main() {
         _ => {}
     }
     raise_fd_limit();
+    if !args.iter().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs this binary without `--bench`:
+        // a quick smoke run that the benchmarks work, not a measurement.
+        let ns = copipe_switch();
+        let bytes = copipe_parked_pending();
+        assert!(ns > 0.0 && bytes > 0.0);
+        println!("sched bench smoke run ok (run `cargo bench --bench sched` to measure)");
+        return;
+    }
     let wanted: Vec<&str> = args
         .iter()
         .map(String::as_str)
