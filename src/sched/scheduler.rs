@@ -348,7 +348,15 @@ impl Core {
             }
             Exit::Done | Exit::Killed => None,
         };
-        let waiters = self.exit_waiting.borrow_mut().remove(&tid.index);
+        // Most tasks have nobody waiting: skip the hash lookup then.
+        let waiters = {
+            let mut map = self.exit_waiting.borrow_mut();
+            if map.is_empty() {
+                None
+            } else {
+                map.remove(&tid.index)
+            }
+        };
         for w in waiters.into_iter().flatten() {
             if w.target_seq != tid.seq {
                 continue;
