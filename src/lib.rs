@@ -56,6 +56,7 @@ pub mod bridge;
 mod coroutine;
 mod error;
 mod graph;
+pub mod sched;
 pub mod sinks;
 mod stage;
 #[cfg(test)]
