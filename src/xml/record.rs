@@ -33,13 +33,32 @@ pub(crate) const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 /// assert_eq!(bus.iter().collect::<Vec<_>>(), [("id", "1485"), ("route", "22")]);
 /// assert_eq!(serde_json::to_string(&bus).unwrap(), r#"{"id":"1485","route":"22"}"#);
 /// ```
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Record {
     /// Values (and, while a record is being built, the text gathered
     /// since the last start tag, at the end).
     text: String,
     names: String,
     fields: Vec<Field>,
+}
+
+// By hand, for `clone_from`: the derived one allocates a new record and
+// drops the old. Reusing the buffers is what lets a thread bridge
+// (`threaded_ref`) copy records into its slots without allocating.
+impl Clone for Record {
+    fn clone(&self) -> Record {
+        Record {
+            text: self.text.clone(),
+            names: self.names.clone(),
+            fields: self.fields.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Record) {
+        self.text.clone_from(&source.text);
+        self.names.clone_from(&source.names);
+        self.fields.clone_from(&source.fields);
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -380,5 +399,26 @@ mod tests {
         let bytes = bincode::serde::encode_to_vec(&r, cfg).unwrap();
         let (back, _): (Record, usize) = bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn clone_from_reuses_the_buffers() {
+        let mut a = Record::new();
+        a.set("id", "1485");
+        a.set("route", "22");
+        let mut slot = a.clone();
+        let (text, names, fields) = (
+            slot.text.as_ptr(),
+            slot.names.as_ptr(),
+            slot.fields.as_ptr(),
+        );
+        let mut b = Record::new();
+        b.set("id", "7574");
+        b.set("route", "9");
+        slot.clone_from(&b);
+        assert_eq!(slot, b);
+        assert_eq!(slot.text.as_ptr(), text);
+        assert_eq!(slot.names.as_ptr(), names);
+        assert_eq!(slot.fields.as_ptr(), fields);
     }
 }
