@@ -396,9 +396,7 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        // A load, not a `replace`: flushes are rare, sends are not.
-        if this.slot.flush_asked.get() {
-            this.slot.flush_asked.set(false);
+        if this.slot.flush_asked.replace(false) {
             if let Err(e) = (this.flush)() {
                 this.slot.flush_error.set(Some(e));
             }
