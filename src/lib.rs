@@ -52,6 +52,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 mod coroutine;
 mod error;
 mod graph;
@@ -61,7 +62,9 @@ mod stage;
 #[cfg(test)]
 mod testutil;
 pub mod text;
+pub mod xml;
 
+pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
 pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};

@@ -1,0 +1,331 @@
+//! The seed's performance contest (slides 71-74), on this machine.
+//!
+//! `cargo bench --bench contest` generates a 30 MB feed once (under the
+//! target directory), then times, with medians of several runs:
+//!
+//! - the floor: a bare quick-xml borrowed-event scan, no stages;
+//! - each copipe source style through the same unchanged stages
+//!   (`records` -> route 22 -> North Bound -> `bus_locations` into a null
+//!   writer), in process, on the file's bytes in memory;
+//! - `copipe buses FILE --route 22 --direction "North Bound"` end to end
+//!   (process start to exit, output to /dev/null), per parser, and from
+//!   stdin;
+//! - when `python3` is on the PATH, CPython's xml.sax, pyexpat and
+//!   ElementTree.iterparse versions of the seed's pipeline
+//!   (`benches/python/`), as processes on the same file;
+//!
+//! and prints the table with ratios to the floor and to CPython's expat.
+//! Last, the peak RSS of `copipe buses -` reading a 1 GB feed from stdin
+//! (streamed from `copipe gen buses`), measured with `/usr/bin/time`.
+//!
+//! Set `CONTEST_RUNS` to change the number of runs (default 7, at least
+//! 5), `CONTEST_SKIP_RSS=1` to skip the 1 GB run.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use copipe::sinks::Count;
+use copipe::xml::{
+    bus_locations, expat_parse, filter_on_field, generate_buses, iterparse, records, sax_parse,
+    EventHandler, Record, XmlInput,
+};
+use copipe::Stage;
+
+const FEED_BYTES: u64 = 30_000_000;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time<F: FnMut()>(runs: usize, mut f: F) -> Duration {
+    f(); // warm-up
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// The seed's stages after `records`, into a null writer, counting the
+/// lines printed so that a broken bench cannot silently measure nothing.
+fn stages(lines: &mut Count) -> impl for<'a> Stage<&'a Record> + '_ {
+    filter_on_field(
+        "route",
+        "22",
+        filter_on_field(
+            "direction",
+            "North Bound",
+            Counted {
+                n: lines,
+                target: bus_locations(io::sink()),
+            },
+        ),
+    )
+}
+
+/// Counts the records passing through.
+struct Counted<'n, S> {
+    n: &'n mut Count,
+    target: S,
+}
+
+impl<'r, S: Stage<&'r Record>> Stage<&'r Record> for Counted<'_, S> {
+    fn send(&mut self, r: &'r Record) -> copipe::Result<copipe::Flow> {
+        let _ = self.n.send(());
+        self.target.send(r)
+    }
+    fn flush(&mut self) -> copipe::Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> copipe::Result<()> {
+        self.target.close()
+    }
+}
+
+fn run_process(cmd: &mut Command) -> Duration {
+    let t = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("process starts");
+    let d = t.elapsed();
+    assert!(status.success(), "{cmd:?} failed");
+    d
+}
+
+fn output_of(cmd: &mut Command) -> Vec<u8> {
+    let o = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("process starts");
+    assert!(o.status.success(), "{cmd:?} failed");
+    o.stdout
+}
+
+struct Row {
+    name: String,
+    median: Duration,
+}
+
+fn main() {
+    // `cargo test --all-targets` runs bench binaries too, without
+    // `--bench`: the contest takes minutes, so it only runs under
+    // `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("contest: run with `cargo bench --bench contest`");
+        return;
+    }
+    let runs: usize = std::env::var("CONTEST_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7)
+        .max(5);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("contest");
+    std::fs::create_dir_all(&dir).expect("target dir");
+    let feed = dir.join("allroutes-30mb.xml");
+    if std::fs::metadata(&feed).map(|m| m.len()).unwrap_or(0) < FEED_BYTES {
+        eprintln!("generating {} ...", feed.display());
+        let f = std::fs::File::create(&feed).expect("create feed");
+        generate_buses(io::BufWriter::new(f), FEED_BYTES, 1).expect("write feed");
+    }
+    let bytes = std::fs::read(&feed).expect("read feed");
+    let copipe = env!("CARGO_BIN_EXE_copipe");
+    eprintln!(
+        "contest: {} ({:.1} MB), {runs} runs each, medians; machine: {} cores, load {}",
+        feed.display(),
+        bytes.len() as f64 / 1e6,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+
+    // The expected answer, from the binary: every in-process run must
+    // match its line count.
+    let expected = output_of(
+        Command::new(copipe)
+            .args(["buses", "--route", "22", "--direction", "North Bound"])
+            .arg(&feed),
+    );
+    let expected_lines = expected.iter().filter(|&&b| b == b'\n').count() as u64;
+    assert!(expected_lines > 100, "the feed has too few North Bound 22s");
+
+    let mut rows: Vec<Row> = Vec::new();
+
+    // The floor: a bare quick-xml borrowed-event scan.
+    let floor = time(runs, || {
+        let mut r = quick_xml::Reader::from_reader(&bytes[..]);
+        let mut n = 0u64;
+        loop {
+            match r.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => n += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(n > 3_000_000);
+    });
+    rows.push(Row {
+        name: "quick-xml bare event scan, in memory (floor)".into(),
+        median: floor,
+    });
+
+    for (name, style) in [
+        ("copipe expat-style, in process", 0),
+        ("copipe SAX-style, in process", 1),
+        ("copipe iterparse-style, in process", 2),
+    ] {
+        let d = time(runs, || {
+            let mut lines = Count::new();
+            let input = XmlInput::from_bytes(&bytes);
+            let target = stages(&mut lines);
+            match style {
+                0 => expat_parse(input, records("bus", target)),
+                1 => sax_parse(input, EventHandler::new(records("bus", target))),
+                _ => iterparse(input, "bus", target),
+            }
+            .expect("parse");
+            assert_eq!(lines.count(), expected_lines);
+        });
+        rows.push(Row {
+            name: name.into(),
+            median: d,
+        });
+    }
+
+    for parser in ["expat", "sax", "iterparse"] {
+        let mut cmd = Command::new(copipe);
+        cmd.args([
+            "buses",
+            "--parser",
+            parser,
+            "--route",
+            "22",
+            "--direction",
+            "North Bound",
+        ])
+        .arg(&feed);
+        assert_eq!(output_of(&mut cmd), expected, "{parser}");
+        let d = time(runs, || {
+            run_process(&mut cmd);
+        });
+        rows.push(Row {
+            name: format!("`copipe buses --parser {parser} FILE`, end to end"),
+            median: d,
+        });
+    }
+    let d = time(runs, || {
+        let f = std::fs::File::open(&feed).expect("feed");
+        run_process(
+            Command::new(copipe)
+                .args(["buses", "-", "--route", "22", "--direction", "North Bound"])
+                .stdin(f),
+        );
+    });
+    rows.push(Row {
+        name: "`copipe buses - < FILE` (streaming), end to end".into(),
+        median: d,
+    });
+
+    let python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let mut cpython_expat = None;
+    if let Some(version) = &python {
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python");
+        for (label, script) in [
+            ("xml.sax", "sax_buses.py"),
+            ("pyexpat", "expat_buses.py"),
+            ("ElementTree.iterparse", "iterbus.py"),
+        ] {
+            let mut cmd = Command::new("python3");
+            cmd.arg(scripts.join(script)).arg(&feed);
+            let out = output_of(&mut cmd);
+            assert_eq!(
+                out.iter().filter(|&&b| b == b'\n').count() as u64,
+                expected_lines,
+                "{script} disagrees"
+            );
+            let d = time(runs, || {
+                run_process(&mut cmd);
+            });
+            if script == "expat_buses.py" {
+                cpython_expat = Some(d);
+            }
+            rows.push(Row {
+                name: format!("{version} {label}, seed pipeline, end to end"),
+                median: d,
+            });
+        }
+    } else {
+        eprintln!("python3 not found: the CPython rows are left out");
+    }
+
+    println!();
+    println!(
+        "| pipeline (30 MB feed, route 22 North Bound) | median | vs floor | vs CPython expat |"
+    );
+    println!("|---|---:|---:|---:|");
+    for row in &rows {
+        let vs_floor = row.median.as_secs_f64() / floor.as_secs_f64();
+        let vs_py = cpython_expat.map_or("n/a".to_string(), |p| {
+            let r = p.as_secs_f64() / row.median.as_secs_f64();
+            if r >= 1.0 {
+                format!("{r:.1}x faster")
+            } else {
+                format!("{:.1}x slower", 1.0 / r)
+            }
+        });
+        println!(
+            "| {} | {:.1} ms | {vs_floor:.2}x | {vs_py} |",
+            row.name,
+            row.median.as_secs_f64() * 1e3
+        );
+    }
+    println!();
+
+    if std::env::var_os("CONTEST_SKIP_RSS").is_none() {
+        peak_rss(copipe);
+    }
+}
+
+/// Peak RSS of `copipe buses -` reading a 1 GB feed from stdin, streamed
+/// from the generator (no 1 GB file on disk).
+fn peak_rss(copipe: &str) {
+    if !Path::new("/usr/bin/time").exists() {
+        eprintln!("/usr/bin/time not found: peak RSS not measured");
+        return;
+    }
+    let script = format!(
+        "'{copipe}' gen buses --mb 1000 --seed 2 | /usr/bin/time -f 'rss_kb=%M elapsed=%e' '{copipe}' buses - --route 22 --direction 'North Bound' > /dev/null"
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sh runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.starts_with("rss_kb=")).unwrap_or("");
+    let kb: u64 = line
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.strip_prefix("rss_kb="))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    println!(
+        "peak RSS of `copipe buses -` on a 1 GB feed from stdin: {:.1} MB ({line})",
+        kb as f64 / 1024.0
+    );
+    assert!(out.status.success() && kb > 0, "1 GB run failed: {err}");
+}

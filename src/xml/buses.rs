@@ -1,0 +1,338 @@
+//! The bus stages: [`records`] (the seed's `buses_to_dicts`),
+//! [`filter_on_field`], [`bus_locations`] and [`json_lines`].
+//!
+//! They are the same whichever source feeds them: `records` takes
+//! [`XmlEvent`]s from the expat-style or SAX-style source, and the
+//! iterparse-style source pushes [`Record`]s straight into the stages after
+//! it. Every stage after `records` is generic over
+//! `for<'a> Stage<&'a Record>`, so a bridge can sit between `records` and
+//! the filters.
+
+use std::io::Write;
+
+use crate::error::{Error, Result};
+use crate::sinks::Printer;
+use crate::stage::{Flow, Stage};
+use crate::xml::event::XmlEvent;
+use crate::xml::record::{Built, Record, RecordBuilder, MAX_RECORD_BYTES};
+
+/// Turns the events of each `<tag>` element into a [`Record`] and pushes
+/// `&Record` (the seed's `buses_to_dicts`). Made by [`records`].
+#[derive(Debug)]
+pub struct Records<S> {
+    builder: RecordBuilder,
+    target: S,
+}
+
+/// Turns each `<tag>` element into a [`Record`] of its inner elements'
+/// text, exactly as the seed's `buses_to_dicts`: inside a `<tag>`, a start
+/// tag clears the gathered text, text is gathered, and each end tag stores
+/// the text gathered since the last start tag under the element's name; the
+/// end of `<tag>` pushes the record. One record buffer is reused, so the
+/// stage does not allocate per record. A record still open at `close` is
+/// dropped, never pushed half-built.
+///
+/// # Errors
+///
+/// A record larger than 16 MiB (an endless `<tag>` element) is an error.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{expat_parse, records, Record, XmlInput};
+/// use copipe::{StageExt, sinks::Collect};
+///
+/// let doc = br#"<buses><bus><id>7574</id><route>22</route></bus></buses>"#;
+/// let mut out = Collect::new();
+/// expat_parse(XmlInput::from_bytes(doc), records("bus", (&mut out).owned()))?;
+/// assert_eq!(out.items(), [Record::from_iter([("id", "7574"), ("route", "22")])]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn records<S>(tag: &str, target: S) -> Records<S>
+where
+    S: for<'a> Stage<&'a Record>,
+{
+    Records {
+        builder: RecordBuilder::new(tag),
+        target,
+    }
+}
+
+pub(crate) fn too_large(tag: &str) -> Error {
+    Error::usage(format!(
+        "a <{tag}> element holds more than {} MiB of text: this does not look like a bus feed",
+        MAX_RECORD_BYTES >> 20
+    ))
+}
+
+impl<'e, S> Stage<XmlEvent<'e>> for Records<S>
+where
+    S: for<'a> Stage<&'a Record>,
+{
+    #[inline]
+    fn send(&mut self, event: XmlEvent<'e>) -> Result<Flow> {
+        let built = match event {
+            XmlEvent::Start(tag) => {
+                self.builder.start(tag.name());
+                return Ok(Flow::Continue);
+            }
+            XmlEvent::Text(text) => self.builder.text(text),
+            XmlEvent::End(name) => self.builder.end(name),
+        };
+        match built {
+            Built::No => Ok(Flow::Continue),
+            Built::Done => self.target.send(self.builder.record()),
+            Built::TooLarge => Err(too_large(self.builder.tag())),
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.builder.reset();
+        self.target.close()
+    }
+}
+
+/// Passes on the records whose field `name` equals `value`. Made by
+/// [`filter_on_field`].
+#[derive(Debug, Clone)]
+pub struct FilterOnField<S> {
+    name: String,
+    value: String,
+    target: S,
+}
+
+/// The seed's `filter_on_field(fieldname, value, target)`: passes on the
+/// records with `record[name] == value`; a record without the field is
+/// dropped (`d.get(fieldname) == value`).
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{filter_on_field, Record};
+/// use copipe::{Stage, StageExt, sinks::Collect};
+///
+/// let mut out = Collect::new();
+/// let mut route22 = filter_on_field("route", "22", (&mut out).owned());
+/// route22.send(&Record::from_iter([("route", "22")]))?;
+/// route22.send(&Record::from_iter([("route", "9")]))?;
+/// route22.send(&Record::from_iter([("id", "1")]))?;
+/// assert_eq!(out.items().len(), 1);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn filter_on_field<S>(name: &str, value: &str, target: S) -> FilterOnField<S> {
+    FilterOnField {
+        name: name.to_string(),
+        value: value.to_string(),
+        target,
+    }
+}
+
+impl<'r, S: Stage<&'r Record>> Stage<&'r Record> for FilterOnField<S> {
+    #[inline]
+    fn send(&mut self, record: &'r Record) -> Result<Flow> {
+        if record.get(&self.name) == Some(self.value.as_str()) {
+            self.target.send(record)
+        } else {
+            Ok(Flow::Continue)
+        }
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
+}
+
+/// The fields [`bus_locations`] prints, in order.
+pub const BUS_LOCATION_FIELDS: [&str; 5] = ["route", "id", "direction", "latitude", "longitude"];
+
+/// Prints `route,id,"direction",latitude,longitude` for each record. Made
+/// by [`bus_locations`].
+#[derive(Debug)]
+pub struct BusLocations<W: Write> {
+    printer: Printer<W>,
+    missing: [u64; 5],
+    records_missing: u64,
+    warn: bool,
+    warned: bool,
+}
+
+/// The seed's `bus_locations`: prints one line per record,
+/// `route,id,"direction",latitude,longitude`, e.g.
+/// `22,1485,"North Bound",41.880481123924255,-87.62948191165924`, through a
+/// buffered [`Printer`] (a closed pipe stops the pipeline quietly).
+///
+/// A record that lacks one of these fields prints it empty; such records
+/// are counted, and `close` writes one warning about them to stderr
+/// (unless [`quiet`](BusLocations::quiet)).
+///
+/// # Errors
+///
+/// Writing the output fails (other than a closed pipe).
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{bus_locations, Record};
+/// use copipe::Stage;
+///
+/// let bus = Record::from_iter([
+///     ("id", "1485"), ("route", "22"), ("direction", "North Bound"),
+///     ("latitude", "41.880481123924255"), ("longitude", "-87.62948191165924"),
+/// ]);
+/// let mut out = Vec::new();
+/// let mut show = bus_locations(&mut out).quiet();
+/// show.send(&bus)?;
+/// show.send(&Record::from_iter([("id", "7")]))?;
+/// show.close()?;
+/// assert_eq!(show.records_missing_fields(), 1);
+/// drop(show);
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "22,1485,\"North Bound\",41.880481123924255,-87.62948191165924\n,7,\"\",,\n"
+/// );
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn bus_locations<W: Write>(out: W) -> BusLocations<W> {
+    BusLocations {
+        printer: Printer::new(out),
+        missing: [0; 5],
+        records_missing: 0,
+        warn: true,
+        warned: false,
+    }
+}
+
+impl<W: Write> BusLocations<W> {
+    /// No warning on stderr at `close`.
+    pub fn quiet(mut self) -> BusLocations<W> {
+        self.warn = false;
+        self
+    }
+
+    /// How many records lacked at least one printed field.
+    pub fn records_missing_fields(&self) -> u64 {
+        self.records_missing
+    }
+
+    /// The warning `close` prints, if any record lacked a field.
+    pub fn warning(&self) -> Option<String> {
+        if self.records_missing == 0 {
+            return None;
+        }
+        let detail: Vec<String> = BUS_LOCATION_FIELDS
+            .iter()
+            .zip(self.missing)
+            .filter(|&(_, n)| n > 0)
+            .map(|(f, n)| format!("{f}: {n}"))
+            .collect();
+        Some(format!(
+            "{} record{} lacked a printed field, printed empty ({})",
+            self.records_missing,
+            if self.records_missing == 1 { "" } else { "s" },
+            detail.join(", ")
+        ))
+    }
+}
+
+impl<'r, W: Write> Stage<&'r Record> for BusLocations<W> {
+    #[inline]
+    fn send(&mut self, bus: &'r Record) -> Result<Flow> {
+        let mut lacking = false;
+        let mut field = |i: usize| match bus.get(BUS_LOCATION_FIELDS[i]) {
+            Some(v) => v,
+            None => {
+                self.missing[i] += 1;
+                lacking = true;
+                ""
+            }
+        };
+        let (route, id, dir, lat, lon) = (field(0), field(1), field(2), field(3), field(4));
+        let buf = self.printer.buffer();
+        buf.extend_from_slice(route.as_bytes());
+        buf.push(b',');
+        buf.extend_from_slice(id.as_bytes());
+        buf.extend_from_slice(b",\"");
+        buf.extend_from_slice(dir.as_bytes());
+        buf.extend_from_slice(b"\",");
+        buf.extend_from_slice(lat.as_bytes());
+        buf.push(b',');
+        buf.extend_from_slice(lon.as_bytes());
+        buf.push(b'\n');
+        if lacking {
+            self.records_missing += 1;
+        }
+        self.printer.commit()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.printer.flush()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        let res = self.printer.close();
+        // Warn once, even if closed twice.
+        if self.warn && !self.warned {
+            if let Some(w) = self.warning() {
+                eprintln!("copipe: warning: {w}");
+                self.warned = true;
+            }
+        }
+        res
+    }
+}
+
+/// Prints each record as one JSON object per line. Made by
+/// [`json_lines`].
+#[derive(Debug)]
+pub struct JsonLines<W: Write> {
+    printer: Printer<W>,
+}
+
+/// Prints each record as a JSON object on its own line, fields in document
+/// order: `{"id":"7574","route":"22",...}`.
+///
+/// # Errors
+///
+/// Writing the output fails (other than a closed pipe).
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{json_lines, Record};
+/// use copipe::Stage;
+///
+/// let mut out = Vec::new();
+/// let mut json = json_lines(&mut out);
+/// json.send(&Record::from_iter([("id", "7574"), ("finalStop", "Paulina & Howard")]))?;
+/// json.close()?;
+/// drop(json);
+/// assert_eq!(out, b"{\"id\":\"7574\",\"finalStop\":\"Paulina & Howard\"}\n");
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn json_lines<W: Write>(out: W) -> JsonLines<W> {
+    JsonLines {
+        printer: Printer::new(out),
+    }
+}
+
+impl<'r, W: Write> Stage<&'r Record> for JsonLines<W> {
+    fn send(&mut self, record: &'r Record) -> Result<Flow> {
+        let buf = self.printer.buffer();
+        serde_json::to_writer(&mut *buf, record)
+            .map_err(|e| Error::from(std::io::Error::other(e)))?;
+        buf.push(b'\n');
+        self.printer.commit()
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.printer.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.printer.close()
+    }
+}

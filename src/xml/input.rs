@@ -1,0 +1,959 @@
+//! [`XmlInput`] and the parse loop the three source styles share.
+//!
+//! The loop reads quick-xml events, checks what quick-xml leaves to its
+//! caller (UTF-8, references, attributes, one root element, elements still
+//! open at the end), and hands names, attributes and pieces of character
+//! data to a private `Handler`: the expat-style, SAX-style and
+//! iterparse-style sources are three handlers.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs;
+use std::io::{self, BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use quick_xml::events::attributes::Attributes;
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use crate::error::{Error, Result};
+use crate::stage::Flow;
+use crate::xml::event::{decode_attr, AttrProblem, Tag};
+
+/// Default size of the read buffer of a streaming input.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Default limit on one piece of markup or text read from a stream.
+const MAX_EVENT: u64 = 16 * 1024 * 1024;
+
+/// The deepest nesting of elements accepted: the stack of open elements is
+/// bounded whatever the input.
+const MAX_DEPTH: usize = 4096;
+
+/// Where an XML source reads its document from.
+///
+/// - [`XmlInput::from_path`] reads a whole file into memory and parses it
+///   in place: the fastest form, and events borrow straight from it. (A
+///   memory map would avoid the copy but needs `unsafe`, which this crate
+///   forbids.)
+/// - [`XmlInput::from_reader`] streams any reader (stdin, a pipe, a large
+///   file) through a fixed read buffer: memory stays bounded whatever the
+///   document's size. One piece of markup or text may not exceed
+///   [`max_event_bytes`](XmlInput::max_event_bytes) (16 MiB by default).
+/// - [`XmlInput::from_bytes`] and [`XmlInput::from_vec`] parse bytes
+///   already in memory.
+///
+/// Errors name the input's path (see [`XmlInput::with_path`]), line, column
+/// and byte offset.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{expat_parse, XmlInput};
+/// use copipe::sinks::Count;
+///
+/// let mut events = Count::new();
+/// let input = XmlInput::from_reader(&b"<a><b>x</b></a>"[..]).buffer_capacity(3);
+/// expat_parse(input, &mut events)?;
+/// assert_eq!(events.count(), 5);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub struct XmlInput<'i> {
+    src: Src<'i>,
+    path: Option<PathBuf>,
+    capacity: usize,
+    max_event: u64,
+}
+
+enum Src<'i> {
+    Bytes(Cow<'i, [u8]>),
+    Reader(Box<dyn Read + 'i>),
+}
+
+impl fmt::Debug for XmlInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let src = match &self.src {
+            Src::Bytes(b) => format!("{} bytes in memory", b.len()),
+            Src::Reader(_) => "a reader".to_string(),
+        };
+        f.debug_struct("XmlInput")
+            .field("src", &src)
+            .field("path", &self.path)
+            .field("capacity", &self.capacity)
+            .field("max_event", &self.max_event)
+            .finish()
+    }
+}
+
+impl XmlInput<'static> {
+    /// Reads the whole file at `path`; errors will name it.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read; the error names the path.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<XmlInput<'static>> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|e| Error::from(e).with_path(path))?;
+        Ok(XmlInput::from_vec(bytes).with_path(path))
+    }
+
+    /// Parses bytes already read into memory.
+    pub fn from_vec(bytes: Vec<u8>) -> XmlInput<'static> {
+        XmlInput::new(Src::Bytes(Cow::Owned(bytes)))
+    }
+}
+
+impl<'i> XmlInput<'i> {
+    fn new(src: Src<'i>) -> XmlInput<'i> {
+        XmlInput {
+            src,
+            path: None,
+            capacity: READ_BUFFER,
+            max_event: MAX_EVENT,
+        }
+    }
+
+    /// Parses borrowed bytes.
+    pub fn from_bytes(bytes: &'i [u8]) -> XmlInput<'i> {
+        XmlInput::new(Src::Bytes(Cow::Borrowed(bytes)))
+    }
+
+    /// Streams a reader with bounded memory.
+    pub fn from_reader(reader: impl Read + 'i) -> XmlInput<'i> {
+        XmlInput::new(Src::Reader(Box::new(reader)))
+    }
+
+    /// Names the input in error messages (`FILE:LINE:COL ...`).
+    pub fn with_path(mut self, path: impl AsRef<Path>) -> XmlInput<'i> {
+        self.path = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// The size of a streaming input's read buffer (64 KiB by default; at
+    /// least 1). Tests use tiny buffers so that events straddle reads.
+    pub fn buffer_capacity(mut self, bytes: usize) -> XmlInput<'i> {
+        self.capacity = bytes.max(1);
+        self
+    }
+
+    /// The most bytes one piece of markup or text may take in a streaming
+    /// input (16 MiB by default); a longer one is an error, not unbounded
+    /// memory.
+    pub fn max_event_bytes(mut self, bytes: u64) -> XmlInput<'i> {
+        self.max_event = bytes.max(1);
+        self
+    }
+
+    /// The path errors will name, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+/// What the three source styles do with the checked pieces of a document.
+pub(crate) trait Handler {
+    /// A start tag (also sent for an empty element, followed by `end`).
+    fn start(&mut self, tag: &Tag<'_>) -> Result<Flow>;
+    /// One piece of character data: a text run, a CDATA section, or one
+    /// resolved reference. `ends` is true when the parser can see that no
+    /// character data follows at once (the next markup is a tag or the end
+    /// of input), so a coalescing handler may send without copying.
+    fn text(&mut self, piece: &str, ends: bool) -> Result<Flow>;
+    /// An end tag.
+    fn end(&mut self, name: &str) -> Result<Flow>;
+    /// The end of the stream (also before a parse error is returned, so
+    /// that everything already accepted is written out).
+    fn close(&mut self) -> Result<()>;
+}
+
+/// Parses `input`, feeding `handler`, under the source contract: a stage
+/// error returns at once; bad input closes the handler first and then
+/// returns the error; end of input and `Flow::Stop` close it.
+pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<()> {
+    let XmlInput {
+        src,
+        path,
+        capacity,
+        max_event,
+    } = input;
+    let outcome = match src {
+        Src::Bytes(bytes) => {
+            let mut pull = SlicePull::new(&bytes);
+            parse_loop(&mut pull, handler)
+        }
+        Src::Reader(reader) => {
+            let mut pull = StreamPull::new(reader, capacity, max_event);
+            parse_loop(&mut pull, handler)
+        }
+    };
+    let result = match outcome {
+        Ok(()) => handler.close(),
+        Err(Fail::Stage(e)) => Err(e),
+        Err(Fail::Input(e)) => {
+            // Bad input: what was accepted so far is still written out. An
+            // error while closing matters less than the input's own.
+            let _ = handler.close();
+            Err(e)
+        }
+    };
+    match (result, path) {
+        (Err(e), Some(p)) => Err(e.with_path(p)),
+        (r, _) => r,
+    }
+}
+
+/// Why the parse loop stopped early.
+enum Fail {
+    /// The input is bad (or could not be read).
+    Input(Error),
+    /// A stage failed.
+    Stage(Error),
+}
+
+/// A problem found while an event still borrows the reader: turned into
+/// an [`Error`] with its line and column once the borrow has ended.
+enum Problem {
+    /// Bad input at a byte offset (boxed: errors are rare, and a small
+    /// `Result` keeps the hot path in registers).
+    At(Box<(u64, String)>),
+    /// Input ends with elements still open: (offset of the innermost
+    /// one's `<`, end of input, its name if kept).
+    Unclosed(Box<(u64, u64, Option<String>)>),
+    Stage(Error),
+}
+
+#[cold]
+fn problem_at(offset: u64, msg: String) -> Problem {
+    Problem::At(Box::new((offset, msg)))
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Problem {
+        Problem::Stage(e)
+    }
+}
+
+/// One step of the loop.
+enum Step {
+    Continue,
+    Stop,
+    Eof,
+}
+
+/// The state the loop checks well-formedness with.
+#[derive(Default)]
+struct Doc {
+    /// Keep the names of open elements (a stream cannot look back at
+    /// them; bytes in memory can, so there the names are not copied).
+    keep_names: bool,
+    seen_root: bool,
+    /// Open elements: (byte offset of `<`, end of the name in `names`).
+    open: Vec<(u64, usize)>,
+    names: Vec<u8>,
+}
+
+fn parse_loop<P: Pull, H: Handler>(pull: &mut P, h: &mut H) -> Result<(), Fail> {
+    let mut doc = Doc {
+        keep_names: !P::IN_MEMORY,
+        ..Doc::default()
+    };
+    loop {
+        let start = pull.position();
+        pull.settle(start);
+        let step = match pull.next() {
+            Ok((ev, ctx)) => handle(ev, ctx, start, &mut doc, h),
+            Err(e) => return Err(Fail::Input(pull.convert(e))),
+        };
+        match step {
+            Ok(Step::Continue) => {}
+            Ok(Step::Stop) | Ok(Step::Eof) => return Ok(()),
+            Err(Problem::Stage(e)) => return Err(Fail::Stage(e)),
+            Err(Problem::At(b)) => {
+                let (offset, msg) = *b;
+                return Err(Fail::Input(pull.error_at(offset, msg)));
+            }
+            Err(Problem::Unclosed(b)) => {
+                let (open, eof, name) = *b;
+                let name = name.or_else(|| pull.name_at(open)).unwrap_or_default();
+                let msg = format!(
+                    "unexpected end of input: element `<{name}>` (opened at byte offset {open}) is not closed"
+                );
+                return Err(Fail::Input(pull.error_at(eof, msg)));
+            }
+        }
+    }
+}
+
+#[inline]
+fn flow(f: Flow) -> Step {
+    match f {
+        Flow::Continue => Step::Continue,
+        Flow::Stop => Step::Stop,
+    }
+}
+
+#[inline(always)]
+fn handle<'x, H: Handler>(
+    ev: Event<'x>,
+    ctx: Ctx<'x>,
+    start: u64,
+    doc: &mut Doc,
+    h: &mut H,
+) -> Result<Step, Problem> {
+    match ev {
+        Event::Start(e) => {
+            let content = start_tag(&e, ctx, start, doc)?;
+            let name = &content[..e.name().as_ref().len()];
+            if doc.keep_names {
+                doc.open.push((start, doc.names.len() + name.len()));
+                doc.names.extend_from_slice(name.as_bytes());
+            } else {
+                doc.open.push((start, 0));
+            }
+            Ok(flow(h.start(&Tag::raw(name, content))?))
+        }
+        Event::Empty(e) => {
+            let content = start_tag(&e, ctx, start, doc)?;
+            let name = &content[..e.name().as_ref().len()];
+            if h.start(&Tag::raw(name, content))?.is_stop() {
+                return Ok(Step::Stop);
+            }
+            Ok(flow(h.end(name)?))
+        }
+        Event::End(e) => {
+            // quick-xml has checked that the name matches its start tag,
+            // whose name was checked to be UTF-8.
+            let name = ctx
+                .str(e.name().0)
+                .map_err(|_| problem_at(start, "invalid UTF-8 in an end tag".into()))?;
+            doc.open.pop();
+            if doc.keep_names {
+                let begin = doc.open.last().map_or(0, |&(_, e)| e);
+                doc.names.truncate(begin);
+            }
+            Ok(flow(h.end(name)?))
+        }
+        Event::Text(e) => {
+            if doc.open.is_empty() {
+                outside_root(&e, start, doc)?;
+                return Ok(Step::Continue);
+            }
+            let text = decode_text(&e, ctx, start)?;
+            Ok(flow(h.text(&text, ctx.text_ends)?))
+        }
+        Event::CData(e) => {
+            if doc.open.is_empty() {
+                return Err(outside_root_error(start, doc, "a CDATA section"));
+            }
+            // <![CDATA[...]]>
+            //          ^ content starts 9 bytes after `<`
+            let text = decode_text(&e, ctx, start + 9)?;
+            Ok(flow(h.text(&text, ctx.text_ends)?))
+        }
+        Event::GeneralRef(e) => {
+            if doc.open.is_empty() {
+                return Err(outside_root_error(start, doc, "a reference"));
+            }
+            let mut utf8 = [0u8; 4];
+            let text = resolve_ref(&e, start, &mut utf8)?;
+            Ok(flow(h.text(text, ctx.text_ends)?))
+        }
+        Event::Decl(e) => {
+            if let Some(Ok(enc)) = e.encoding() {
+                let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
+                if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
+                    return Err(problem_at(
+                        start,
+                        format!("unsupported encoding `{enc}`: copipe reads UTF-8 (convert the file with iconv)"),
+                    ));
+                }
+            }
+            Ok(Step::Continue)
+        }
+        Event::Comment(_) | Event::PI(_) | Event::DocType(_) => Ok(Step::Continue),
+        Event::Eof => {
+            if let Some(&(open, end)) = doc.open.last() {
+                let name = doc.keep_names.then(|| {
+                    let begin = doc.open.len().checked_sub(2).map_or(0, |i| doc.open[i].1);
+                    String::from_utf8_lossy(&doc.names[begin..end]).into_owned()
+                });
+                Err(Problem::Unclosed(Box::new((open, start, name))))
+            } else if !doc.seen_root {
+                Err(problem_at(start, "no element found".into()))
+            } else {
+                Ok(Step::Eof)
+            }
+        }
+    }
+}
+
+/// Checks a start tag (name and attributes are UTF-8, attributes are
+/// well-formed, only one root element) and returns its content, the text
+/// between `<` and `>` (or `/>`).
+#[inline]
+fn start_tag<'e, 'x: 'e>(
+    e: &'e quick_xml::events::BytesStart<'x>,
+    ctx: Ctx<'x>,
+    start: u64,
+    doc: &mut Doc,
+) -> Result<&'e str, Problem> {
+    // <bus attr="v">
+    //  ^ content starts 1 byte after `<`
+    let content = ctx.str(e).map_err(|err| {
+        problem_at(
+            start + 1 + err.valid_up_to() as u64,
+            "invalid UTF-8 in a tag (copipe reads UTF-8)".into(),
+        )
+    })?;
+    if doc.open.len() >= MAX_DEPTH {
+        return Err(problem_at(
+            start,
+            format!("elements nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    if doc.open.is_empty() {
+        if doc.seen_root {
+            return Err(problem_at(
+                start,
+                "junk after document element: a second root element".into(),
+            ));
+        }
+        doc.seen_root = true;
+    }
+    let name_len = e.name().as_ref().len();
+    if content.len() > name_len {
+        check_attrs(content, name_len, start)?;
+    }
+    Ok(content)
+}
+
+/// Checks every attribute once, so that [`Attrs`](crate::xml::Attrs) can
+/// decode them later without failing.
+#[cold]
+fn check_attrs(content: &str, name_len: usize, start: u64) -> Result<(), Problem> {
+    for attr in Attributes::new(content, name_len) {
+        let attr = attr.map_err(|e| {
+            use quick_xml::events::attributes::AttrError as A;
+            let pos = match &e {
+                A::ExpectedEq(p)
+                | A::ExpectedValue(p)
+                | A::UnquotedValue(p)
+                | A::ExpectedQuote(p, _)
+                | A::Duplicated(p, _) => *p,
+            };
+            problem_at(start + 1 + pos as u64, format!("bad attribute: {e}"))
+        })?;
+        decode_attr(attr).map_err(|p| {
+            let msg = match p {
+                AttrProblem::Utf8 => "invalid UTF-8 in an attribute".to_string(),
+                AttrProblem::Escape(m) => format!("bad reference in an attribute value: {m}"),
+            };
+            problem_at(start, msg)
+        })?;
+    }
+    Ok(())
+}
+
+/// Character data outside the root element: whitespace is allowed and
+/// dropped (as expat does); anything else is an error.
+fn outside_root(raw: &[u8], start: u64, doc: &Doc) -> Result<(), Problem> {
+    match raw
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        None => Ok(()),
+        Some(i) => Err(outside_root_error(start + i as u64, doc, "text")),
+    }
+}
+
+fn outside_root_error(at: u64, doc: &Doc, what: &str) -> Problem {
+    let msg = if doc.seen_root {
+        format!("junk after document element: {what} after the root element")
+    } else {
+        format!("{what} before the root element")
+    };
+    problem_at(at, msg)
+}
+
+/// Decodes a run of text or CDATA starting at byte offset `at`: checks
+/// UTF-8 and normalises line ends (`\r\n` and `\r` become `\n`, XML 1.0
+/// section 2.11), allocating only when there is a `\r`.
+#[inline(always)]
+fn decode_text<'e, 'x: 'e>(raw: &'e [u8], ctx: Ctx<'x>, at: u64) -> Result<Cow<'e, str>, Problem> {
+    let text = ctx.str(raw).map_err(|err| {
+        problem_at(
+            at + err.valid_up_to() as u64,
+            "invalid UTF-8 in text (copipe reads UTF-8)".into(),
+        )
+    })?;
+    if !ctx.may_have_cr || memchr::memchr(b'\r', raw).is_none() {
+        return Ok(Cow::Borrowed(text));
+    }
+    Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")))
+}
+
+/// Resolves `&name;` or `&#N;` starting at byte offset `at`.
+fn resolve_ref<'b>(
+    e: &'b quick_xml::events::BytesRef<'_>,
+    at: u64,
+    utf8: &'b mut [u8; 4],
+) -> Result<&'b str, Problem> {
+    let name = std::str::from_utf8(e)
+        .map_err(|_| problem_at(at, "invalid UTF-8 in a reference".into()))?;
+    if e.is_char_ref() {
+        let bad = || problem_at(at, format!("reference to invalid character `&{name};`"));
+        match e.resolve_char_ref() {
+            Ok(Some(c)) if is_xml_char(c) => Ok(c.encode_utf8(utf8)),
+            _ => Err(bad()),
+        }
+    } else {
+        quick_xml::escape::resolve_predefined_entity(name)
+            .ok_or_else(|| problem_at(at, format!("undefined entity `&{name};`")))
+    }
+}
+
+/// The characters XML 1.0 allows (section 2.2).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// How the loop gets events, positions and line numbers from either input
+/// form.
+trait Pull {
+    /// True when the whole input stays in memory (so names can be read
+    /// back from it).
+    const IN_MEMORY: bool;
+    /// The name of the element whose `<` is at `offset`, if the input is
+    /// still at hand.
+    fn name_at(&self, _offset: u64) -> Option<String> {
+        None
+    }
+    /// Byte offset just after the last event.
+    fn position(&self) -> u64;
+    /// Everything before `at` belongs to finished events.
+    fn settle(&mut self, at: u64);
+    /// The next event, with what the parse loop may assume about it.
+    fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)>;
+    /// 1-based line and column of `offset` (at or after the settled
+    /// position).
+    fn line_col(&self, offset: u64) -> (u64, u64);
+    /// The reader's error position, for quick-xml's own errors.
+    fn error_position(&self) -> u64;
+
+    fn error_at(&self, offset: u64, msg: String) -> Error {
+        let (line, col) = self.line_col(offset);
+        Error::xml(line, col, offset, msg)
+    }
+
+    fn convert(&self, e: quick_xml::Error) -> Error {
+        match e {
+            quick_xml::Error::Io(io) => {
+                if let Some(limit) = io.get_ref().and_then(|r| r.downcast_ref::<TooLarge>()) {
+                    let at = limit.settled;
+                    return self.error_at(
+                        at,
+                        format!(
+                            "a piece of markup or text is longer than {} bytes (the limit of a streaming input)",
+                            limit.max
+                        ),
+                    );
+                }
+                let io = Arc::try_unwrap(io)
+                    .unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()));
+                Error::from(io)
+            }
+            other => self.error_at(self.error_position(), other.to_string()),
+        }
+    }
+}
+
+/// Line and column of `offset` in `bytes` (both 1-based; columns count
+/// bytes).
+fn line_col_in(bytes: &[u8], offset: u64) -> (u64, u64) {
+    let upto = &bytes[..(offset as usize).min(bytes.len())];
+    let lines = memchr::memchr_iter(b'\n', upto).count() as u64;
+    let col = match memchr::memrchr(b'\n', upto) {
+        Some(i) => upto.len() - i,
+        None => upto.len() + 1,
+    };
+    (lines + 1, col as u64)
+}
+
+/// Events borrowed from bytes in memory.
+struct SlicePull<'i> {
+    input: &'i [u8],
+    reader: Reader<&'i [u8]>,
+    /// The whole input, when it is valid UTF-8 (checked once, up front).
+    doc: Option<&'i str>,
+    may_have_cr: bool,
+}
+
+impl<'i> SlicePull<'i> {
+    fn new(input: &'i [u8]) -> SlicePull<'i> {
+        let mut reader = Reader::from_reader(input);
+        reader.config_mut().check_comments = true;
+        SlicePull {
+            input,
+            reader,
+            doc: std::str::from_utf8(input).ok(),
+            may_have_cr: memchr::memchr(b'\r', input).is_some(),
+        }
+    }
+}
+
+/// What the parse loop may assume about one event.
+#[derive(Clone, Copy)]
+struct Ctx<'x> {
+    /// The whole input as a `str`, when it is known to be valid UTF-8: the
+    /// event's bytes are then a slice of it and need no second check.
+    doc: Option<&'x str>,
+    /// False when the input is known to hold no `\r`.
+    may_have_cr: bool,
+    /// After character data: the next markup is certainly not character
+    /// data (it is a tag, or the end of input).
+    text_ends: bool,
+}
+
+impl<'x> Ctx<'x> {
+    /// `bytes` as a `str`. If `bytes` lies inside a document already known
+    /// to be UTF-8, this is the same memory sliced out of that `str` (a
+    /// bounds and boundary check, no scan); otherwise it is checked.
+    #[inline]
+    fn str<'b>(&self, bytes: &'b [u8]) -> Result<&'b str, std::str::Utf8Error>
+    where
+        'x: 'b,
+    {
+        if let Some(doc) = self.doc {
+            // Addresses only, no pointer is dereferenced: where `bytes`
+            // starts relative to the document.
+            let off = (bytes.as_ptr() as usize).wrapping_sub(doc.as_ptr() as usize);
+            if off <= doc.len() && bytes.len() <= doc.len() - off {
+                if let Some(s) = doc.get(off..off + bytes.len()) {
+                    return Ok(s);
+                }
+            }
+        }
+        std::str::from_utf8(bytes)
+    }
+}
+
+impl Pull for SlicePull<'_> {
+    const IN_MEMORY: bool = true;
+
+    fn name_at(&self, offset: u64) -> Option<String> {
+        // <bus attr="v">
+        //  ^^^ the name runs from after `<` to a space, `/` or `>`
+        let rest = self.input.get(offset as usize + 1..)?;
+        let end = rest
+            .iter()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
+            .unwrap_or(rest.len());
+        Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+
+    #[inline]
+    fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+    #[inline]
+    fn settle(&mut self, _at: u64) {}
+    #[inline]
+    fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
+        let ev = self.reader.read_event()?;
+        let text_ends = match ev {
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
+                // The reader stopped at the `<` of the next markup, at a
+                // `&`, or at the end. `<!` may be a CDATA section or a
+                // comment and `<?` a processing instruction, after which
+                // character data may go on.
+                let p = self.reader.buffer_position() as usize;
+                match self.input.get(p) {
+                    None => true,
+                    Some(b'<') => !matches!(self.input.get(p + 1), Some(b'!' | b'?')),
+                    Some(_) => false,
+                }
+            }
+            _ => false,
+        };
+        let ctx = Ctx {
+            doc: self.doc,
+            may_have_cr: self.may_have_cr,
+            text_ends,
+        };
+        Ok((ev, ctx))
+    }
+    fn line_col(&self, offset: u64) -> (u64, u64) {
+        line_col_in(self.input, offset)
+    }
+    fn error_position(&self) -> u64 {
+        self.reader.error_position()
+    }
+}
+
+/// Events read through a fixed buffer from a stream.
+struct StreamPull<'r> {
+    reader: Reader<CountingReader<'r>>,
+    buf: Vec<u8>,
+}
+
+impl<'r> StreamPull<'r> {
+    fn new(inner: Box<dyn Read + 'r>, capacity: usize, max_event: u64) -> StreamPull<'r> {
+        let mut reader = Reader::from_reader(CountingReader::new(inner, capacity, max_event));
+        reader.config_mut().check_comments = true;
+        StreamPull {
+            reader,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Pull for StreamPull<'_> {
+    const IN_MEMORY: bool = false;
+
+    #[inline]
+    fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+    #[inline]
+    fn settle(&mut self, at: u64) {
+        self.reader.get_mut().settled = at;
+    }
+    #[inline]
+    fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
+        self.buf.clear();
+        let ev = self.reader.read_event_into(&mut self.buf)?;
+        let text_ends = match ev {
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
+                // After character data the reader has either consumed the
+                // `<` of the next markup (one byte past its position) or
+                // stopped before a `&`. Look at the byte after the `<` if
+                // it is already buffered; when it is not, assume more
+                // character data may follow (the text is then copied).
+                let r = self.reader.get_ref();
+                let consumed = r.chunk_start + r.pos as u64;
+                consumed == self.reader.buffer_position() + 1
+                    && r.pos < r.end
+                    && !matches!(r.buf[r.pos], b'!' | b'?')
+            }
+            _ => false,
+        };
+        let ctx = Ctx {
+            doc: None,
+            may_have_cr: true,
+            text_ends,
+        };
+        Ok((ev, ctx))
+    }
+    fn line_col(&self, offset: u64) -> (u64, u64) {
+        self.reader.get_ref().line_col(offset)
+    }
+    fn error_position(&self) -> u64 {
+        self.reader.error_position()
+    }
+}
+
+/// The error a [`CountingReader`] returns when one event grows past the
+/// limit.
+#[derive(Debug)]
+struct TooLarge {
+    settled: u64,
+    max: u64,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "event longer than {} bytes", self.max)
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// A buffered reader that keeps line numbers without rescanning: when a
+/// chunk is dropped, its newlines before the settled position are counted
+/// into a total, and those after it (the event in progress) are remembered
+/// one by one until they settle. So any error position at or after the
+/// settled position has an exact line and column, and the per-event cost
+/// is one store (`settled`).
+struct CountingReader<'r> {
+    inner: Box<dyn Read + 'r>,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    /// Byte offset of `buf[0]`.
+    chunk_start: u64,
+    /// Everything before this offset belongs to finished events.
+    settled: u64,
+    /// Newlines counted in dropped chunks (all before `pending`'s).
+    lines_before: u64,
+    /// Offset of the last newline counted in `lines_before`.
+    last_nl: Option<u64>,
+    /// Offsets of newlines in dropped chunks at or after the settled
+    /// position of their time, ascending.
+    pending: Vec<u64>,
+    max_event: u64,
+}
+
+impl<'r> CountingReader<'r> {
+    fn new(inner: Box<dyn Read + 'r>, capacity: usize, max_event: u64) -> CountingReader<'r> {
+        CountingReader {
+            inner,
+            buf: vec![0; capacity].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            chunk_start: 0,
+            settled: 0,
+            lines_before: 0,
+            last_nl: None,
+            pending: Vec::new(),
+            max_event,
+        }
+    }
+
+    fn refill(&mut self) -> io::Result<()> {
+        let settled = self.settled;
+        let settled_pending = self.pending.partition_point(|&nl| nl < settled);
+        if settled_pending > 0 {
+            self.lines_before += settled_pending as u64;
+            self.last_nl = Some(self.pending[settled_pending - 1]);
+            self.pending.drain(..settled_pending);
+        }
+        let chunk = &self.buf[..self.end];
+        let split = (settled.saturating_sub(self.chunk_start) as usize).min(chunk.len());
+        let (done, open) = chunk.split_at(split);
+        self.lines_before += memchr::memchr_iter(b'\n', done).count() as u64;
+        if let Some(i) = memchr::memrchr(b'\n', done) {
+            self.last_nl = Some(self.chunk_start + i as u64);
+        }
+        let open_start = self.chunk_start + split as u64;
+        self.pending
+            .extend(memchr::memchr_iter(b'\n', open).map(|i| open_start + i as u64));
+        self.chunk_start += self.end as u64;
+        self.pos = 0;
+        self.end = 0;
+        if self.chunk_start - settled.min(self.chunk_start) > self.max_event {
+            return Err(io::Error::other(TooLarge {
+                settled,
+                max: self.max_event,
+            }));
+        }
+        loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(n) => {
+                    self.end = n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn line_col(&self, offset: u64) -> (u64, u64) {
+        let mut lines = self.lines_before;
+        let mut last = self.last_nl;
+        for &nl in self.pending.iter().take_while(|&&nl| nl < offset) {
+            lines += 1;
+            last = Some(nl);
+        }
+        if offset > self.chunk_start {
+            let upto = ((offset - self.chunk_start) as usize).min(self.end);
+            let part = &self.buf[..upto];
+            lines += memchr::memchr_iter(b'\n', part).count() as u64;
+            if let Some(i) = memchr::memrchr(b'\n', part) {
+                last = Some(self.chunk_start + i as u64);
+            }
+        }
+        let col = offset - last.map_or(0, |l| l + 1) + 1;
+        (lines + 1, col)
+    }
+}
+
+impl Read for CountingReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for CountingReader<'_> {
+    #[inline]
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.end {
+            self.refill()?;
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+    #[inline]
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col_in(b"ab\ncd", 0), (1, 1));
+        assert_eq!(line_col_in(b"ab\ncd", 2), (1, 3));
+        assert_eq!(line_col_in(b"ab\ncd", 3), (2, 1));
+        assert_eq!(line_col_in(b"ab\ncd", 5), (2, 3));
+    }
+
+    #[test]
+    fn counting_reader_agrees_with_a_rescan_at_every_offset() {
+        let text = b"a\nbc\n\nd\nefgh\ni\n\njk";
+        for cap in 1..6 {
+            for settle_at in 0..text.len() as u64 {
+                let mut r = CountingReader::new(Box::new(&text[..]), cap, 1 << 20);
+                let mut total = 0;
+                // Read everything, settling at `settle_at` once it is reached.
+                loop {
+                    if total as u64 >= settle_at {
+                        r.settled = settle_at;
+                    }
+                    let n = r.fill_buf().unwrap().len();
+                    if n == 0 {
+                        break;
+                    }
+                    r.consume(n.min(2));
+                    total += n.min(2);
+                    // Check each offset still in reach (>= settled).
+                    for off in r.settled..=(r.chunk_start + r.end as u64) {
+                        assert_eq!(
+                            r.line_col(off),
+                            line_col_in(text, off),
+                            "cap {cap} settle {settle_at} offset {off}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counting_reader_refuses_an_endless_event() {
+        let text = [b'x'; 100];
+        let mut r = CountingReader::new(Box::new(&text[..]), 8, 20);
+        let mut err = None;
+        for _ in 0..100 {
+            match r.fill_buf() {
+                Ok(b) => {
+                    let n = b.len();
+                    r.consume(n)
+                }
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        let err = err.expect("the limit must trip");
+        assert!(err.get_ref().unwrap().downcast_ref::<TooLarge>().is_some());
+    }
+}

@@ -1,0 +1,71 @@
+//! XML event sources in three styles and the CTA bus stages (the seed's
+//! second act: cosax, buses, coexpat, iterbus).
+//!
+//! The seed pushes XML events into coroutines that turn `<bus>` elements
+//! into dictionaries, filter them and print where the buses are; then it
+//! swaps the event source for lower-level parsers "with no changes to the
+//! processing stages". Here the three sources are:
+//!
+//! - [`expat_parse`]: borrowed [`XmlEvent`]s, adjacent character data
+//!   coalesced as expat's `buffer_text` (the fastest; `copipe buses`'
+//!   default);
+//! - [`sax_parse`] with a [`ContentHandler`] receiving owned names,
+//!   attributes and text, and [`EventHandler`] turning the callbacks into
+//!   sends (the seed's cosax);
+//! - [`iterparse`]: each `<bus>` subtree built as a small [`Element`],
+//!   turned into a [`Record`], and dropped (the seed's iterbus).
+//!
+//! The stages: [`records`] (`buses_to_dicts`), [`filter_on_field`],
+//! [`bus_locations`], [`json_lines`]. All sources read an [`XmlInput`]
+//! (a file read whole, or any reader streamed with bounded memory) and
+//! report malformed XML as `FILE:LINE:COL (byte offset N): message`.
+//!
+//! ```
+//! use copipe::xml::{bus_locations, expat_parse, filter_on_field, records, XmlInput};
+//!
+//! let doc = b"<buses><bus><id>1485</id><route>22</route><direction>North Bound</direction>\
+//!             <latitude>41.88</latitude><longitude>-87.62</longitude></bus></buses>";
+//! let mut out = Vec::new();
+//! expat_parse(XmlInput::from_bytes(doc),
+//!     records("bus",
+//!     filter_on_field("route", "22",
+//!     bus_locations(&mut out))))?;
+//! assert_eq!(out, b"22,1485,\"North Bound\",41.88,-87.62\n");
+//! # Ok::<(), copipe::Error>(())
+//! ```
+//!
+//! Files:
+//!
+//! - `event.rs`: [`XmlEvent`], [`Tag`], [`Attrs`]
+//! - `input.rs`: [`XmlInput`], and the parse loop the three styles share
+//!   (checks, positions, line counting on streams)
+//! - `expat.rs`: the expat-style source, [`expat_parse`]
+//! - `sax.rs`: the SAX-style source, [`sax_parse`], [`ContentHandler`],
+//!   [`EventHandler`]
+//! - `iterparse.rs`: the iterparse-style source, [`iterparse`],
+//!   [`iterparse_elements`], [`Element`]
+//! - `record.rs`: [`Record`] and the `buses_to_dicts` state machine
+//! - `buses.rs`: the stages [`records`], [`filter_on_field`],
+//!   [`bus_locations`], [`json_lines`]
+//! - `gen.rs`: [`generate_buses`], the feed generator
+
+mod buses;
+mod event;
+mod expat;
+mod gen;
+mod input;
+mod iterparse;
+mod record;
+mod sax;
+
+pub use buses::{
+    bus_locations, filter_on_field, json_lines, records, BusLocations, FilterOnField, JsonLines,
+    Records, BUS_LOCATION_FIELDS,
+};
+pub use event::{event_fn, Attrs, AttrsIter, EventFn, Tag, XmlEvent};
+pub use expat::expat_parse;
+pub use gen::generate_buses;
+pub use input::XmlInput;
+pub use iterparse::{iterparse, iterparse_elements, Element};
+pub use record::Record;
+pub use sax::{sax_parse, ContentHandler, EventHandler};

@@ -1,0 +1,213 @@
+//! Malformed XML: each case is checked for the error kind, the message, and
+//! the exact position (line, column, byte offset), through all three
+//! parsers, from memory and from streams with tiny read buffers.
+
+use copipe::sinks::Collect;
+use copipe::xml::{expat_parse, iterparse, records, sax_parse, EventHandler, Record, XmlInput};
+use copipe::{ErrorKind, StageExt};
+
+fn inputs(doc: &[u8]) -> Vec<(String, XmlInput<'_>)> {
+    let mut v = vec![(
+        "memory".to_string(),
+        XmlInput::from_bytes(doc).with_path("bad.xml"),
+    )];
+    for cap in [1, 4, 64 * 1024] {
+        v.push((
+            format!("stream/{cap}"),
+            XmlInput::from_reader(doc)
+                .buffer_capacity(cap)
+                .with_path("bad.xml"),
+        ));
+    }
+    v
+}
+
+/// Runs every parser on every input form; returns the records each pushed
+/// before failing, after checking the error.
+fn check(doc: &[u8], line: u64, column: u64, offset: u64, msg: &str) -> Vec<Vec<Record>> {
+    let mut seen = Vec::new();
+    for parser in ["expat", "sax", "iterparse"] {
+        for (how, input) in inputs(doc) {
+            let mut out = Collect::new();
+            let sink = (&mut out).map(|r: &Record| r.clone());
+            let res = match parser {
+                "expat" => expat_parse(input, records("bus", sink)),
+                "sax" => sax_parse(input, EventHandler::new(records("bus", sink))),
+                _ => iterparse(input, "bus", sink),
+            };
+            let err = match res {
+                Ok(()) => panic!("{parser} {how}: accepted a malformed document"),
+                Err(e) => e,
+            };
+            let ctx = format!("{parser} {how}: {err}");
+            match err.kind() {
+                ErrorKind::Xml {
+                    line: l,
+                    column: c,
+                    byte_offset: o,
+                    message,
+                } => {
+                    assert_eq!((*l, *c, *o), (line, column, offset), "{ctx}");
+                    assert!(message.contains(msg), "{ctx}: message lacks `{msg}`");
+                }
+                other => panic!("{ctx}: not an XML error: {other:?}"),
+            }
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "bad.xml:{line}:{column} (byte offset {offset}): {}",
+                    match err.kind() {
+                        ErrorKind::Xml { message, .. } => message.as_str(),
+                        _ => unreachable!(),
+                    }
+                ),
+                "{ctx}"
+            );
+            assert!(
+                out.is_closed(),
+                "{ctx}: the target was not closed before the error"
+            );
+            seen.push(out.into_items());
+        }
+    }
+    seen
+}
+
+/// `name(input) => (line, column, byte offset, message part)`.
+macro_rules! bad {
+    ($($name:ident($input:expr) => ($line:expr, $col:expr, $off:expr, $msg:expr);)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let doc = $input;
+                let doc: &[u8] = doc.as_ref();
+                check(doc, $line, $col, $off, $msg);
+            }
+        )*
+    };
+}
+
+bad! {
+    unclosed_at_eof("<buses><bus>") => (1, 13, 12, "`<bus>` (opened at byte offset 7) is not closed");
+    unclosed_at_eof_multiline("<buses>\n  <bus>\n    <id>1</id>\n") => (4, 1, 31, "`<bus>` (opened at byte offset 10) is not closed");
+    truncated_in_start_tag("<buses><bus") => (1, 8, 7, "tag not closed");
+    truncated_in_end_tag("<a><b></b></a") => (1, 11, 10, "tag not closed");
+    mismatched_end_tag("<buses><bus></buses>") => (1, 13, 12, "expected `</bus>`, but `</buses>` was found");
+    unmatched_end_tag("<a></a></b>") => (1, 8, 7, "does not match any open tag");
+    crlf_lines_are_counted("<a>\r\n<b>\r\n</a>") => (3, 1, 10, "expected `</b>`");
+    undefined_entity("<a>x&foo;</a>") => (1, 5, 4, "undefined entity `&foo;`");
+    unterminated_reference("<a>x&amp</a>") => (1, 5, 4, "not closed");
+    lone_ampersand("<a>x & y</a>") => (1, 6, 5, "not closed");
+    char_ref_zero("<a>&#0;</a>") => (1, 4, 3, "invalid character");
+    char_ref_surrogate("<a>&#xD800;</a>") => (1, 4, 3, "invalid character");
+    char_ref_control("<a>\n&#1;</a>") => (2, 1, 4, "invalid character `&#1;`");
+    invalid_utf8_in_name(b"<buses><bu\xffs>") => (1, 11, 10, "invalid UTF-8 in a tag");
+    invalid_utf8_in_text(b"<a>ab\xfe</a>") => (1, 6, 5, "invalid UTF-8 in text");
+    invalid_utf8_in_cdata(b"<a><![CDATA[x\xc3]]></a>") => (1, 14, 13, "invalid UTF-8 in text");
+    second_root_element("<a/><b/>") => (1, 5, 4, "junk after document element");
+    text_after_root("<a/>\n x") => (2, 2, 6, "junk after document element");
+    text_before_root("x<a/>") => (1, 1, 0, "text before the root element");
+    empty_document("") => (1, 1, 0, "no element found");
+    whitespace_document("  \n") => (2, 1, 3, "no element found");
+    unclosed_comment("<a><!-- x") => (1, 4, 3, "comment not closed");
+    unclosed_cdata("<a><![CDATA[x") => (1, 4, 3, "CDATA not closed");
+    double_hyphen_in_comment("<a><!-- a -- b --></a>") => (1, 11, 10, "`--`");
+    duplicate_attribute("<a x=\"1\" x=\"2\"/>") => (1, 10, 9, "bad attribute");
+    unquoted_attribute("<a x=1/>") => (1, 6, 5, "bad attribute");
+    bad_entity_in_attribute("<a x=\"&nope;\"/>") => (1, 1, 0, "bad reference in an attribute value");
+    unsupported_encoding("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>") => (1, 1, 0, "unsupported encoding `iso-8859-1`");
+    too_deep("<a>".repeat(5000)) => (1, 12289, 12288, "nested deeper than 4096");
+}
+
+#[test]
+fn records_before_the_error_are_out_and_no_partial_record() {
+    let doc = b"<buses>\n<bus><id>1</id><route>22</route></bus>\n\
+                <bus><id>2</id><route>9</route></bus>\n\
+                <bus><id>3</id><route>2";
+    let len = doc.len() as u64;
+    for recs in check(doc, 4, 24, len, "`<route>` (opened at byte offset") {
+        assert_eq!(
+            recs,
+            [
+                [("id", "1"), ("route", "22")]
+                    .into_iter()
+                    .collect::<Record>(),
+                [("id", "2"), ("route", "9")]
+                    .into_iter()
+                    .collect::<Record>(),
+            ]
+        );
+    }
+}
+
+#[test]
+fn an_endless_event_on_a_stream_is_an_error_not_unbounded_memory() {
+    let doc = format!("<a>\n<b>{}</b></a>", "x".repeat(10_000));
+    for cap in [1, 7, 4096] {
+        let input = XmlInput::from_reader(doc.as_bytes())
+            .buffer_capacity(cap)
+            .max_event_bytes(1000)
+            .with_path("big.xml");
+        let err = expat_parse(input, copipe::sinks::Null).unwrap_err();
+        match err.kind() {
+            ErrorKind::Xml {
+                line,
+                column,
+                byte_offset,
+                message,
+            } => {
+                // The text run starts after `<b>` on line 2.
+                assert_eq!(
+                    (*line, *column, *byte_offset),
+                    (2, 4, 7),
+                    "cap {cap}: {err}"
+                );
+                assert!(message.contains("longer than 1000 bytes"), "{err}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_endless_bus_is_an_error_not_unbounded_memory() {
+    // Many small pieces: no single event is large, but the record is.
+    let piece = "<x>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa</x>";
+    let doc = format!("<buses><bus>{}</bus></buses>", piece.repeat(600_000));
+    let err = expat_parse(
+        XmlInput::from_bytes(doc.as_bytes()),
+        records("bus", copipe::sinks::Null),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("more than 16 MiB"), "{err}");
+    let err = iterparse(
+        XmlInput::from_bytes(doc.as_bytes()),
+        "bus",
+        copipe::sinks::Null,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("more than 16 MiB"), "{err}");
+}
+
+#[test]
+fn a_read_error_is_an_io_error_with_the_path() {
+    struct Failing(usize);
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = self.0.min(buf.len()).min(7);
+            buf[..n].copy_from_slice(&b"<buses>"[..n]);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let err = expat_parse(
+        XmlInput::from_reader(Failing(7)).with_path("feed.xml"),
+        copipe::sinks::Null,
+    )
+    .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Io(_)), "{err:?}");
+    assert_eq!(err.to_string(), "feed.xml: disk on fire");
+}
