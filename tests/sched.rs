@@ -846,3 +846,48 @@ mod props {
         }
     }
 }
+
+#[test]
+fn follow_reads_a_rotated_file_to_its_end_then_the_new_one() {
+    bounded(10, || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let rotated = dir.path().join("app.log.1");
+        std::fs::write(&path, "old\n").unwrap();
+        let mut s = Scheduler::new().unwrap();
+        let lines = Rc::new(RefCell::new(Vec::new()));
+        let waiting: Chan<()> = Chan::new(64);
+        let sink = Lines {
+            lines: Rc::clone(&lines),
+            want: 3,
+            waiting: waiting.clone(),
+        };
+        let p = path.clone();
+        let follower =
+            s.spawn(async move { copipe::sched::follow(&p, FollowOptions::new(), sink).await });
+        s.spawn(async move {
+            waiting.recv().await;
+            let mut f = std::fs::OpenOptions::new().append(true).open(&path)?;
+            f.write_all(b"before rotation\n")?;
+            follower_caught_up(&waiting).await;
+            // logrotate: rename, and the writer still appends to the old
+            // file for a while.
+            std::fs::rename(&path, &rotated)?;
+            f.write_all(b"late, into the rotated file\n")?;
+            follower_caught_up(&waiting).await;
+            std::fs::write(&path, "first of the new file\n")?;
+            sched::wait(follower).await?;
+            Ok::<(), copipe::Error>(())
+        });
+        s.run().unwrap();
+        assert_eq!(s.failures(), 0);
+        assert_eq!(
+            *lines.borrow(),
+            [
+                "before rotation\n",
+                "late, into the rotated file\n",
+                "first of the new file\n"
+            ]
+        );
+    });
+}
