@@ -6,11 +6,17 @@
 #     benches/instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exe=$(cargo bench --bench send --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+exe=$(cargo bench --profile "${PROFILE:-bench}" --bench send --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\/send-[0-9a-f]*\)".*/\1/p' | tail -1)
+if [ -z "$exe" ]; then
+    echo "instructions.sh: could not find the send bench executable" >&2
+    exit 1
+fi
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-valgrind --tool=callgrind --callgrind-out-file="$out" "$exe" --each-once >/dev/null 2>&1
+trap 'rm -f "$out" "$out.log"' EXIT
+command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind" >&2; exit 1; }
+valgrind --tool=callgrind --callgrind-out-file="$out" "$exe" --each-once >/dev/null 2>"$out.log" ||
+    { cat "$out.log" >&2; exit 1; }
 echo "| matcher | variant | instructions/send |"
 echo "|---|---|---:|"
 callgrind_annotate --inclusive=yes "$out" |

@@ -8,14 +8,18 @@
 //! cargo run --example coroutines
 //! ```
 //!
-//! The XML events here come from a tiny owned `Event` enum built from a
-//! sample in this file, standing in for an XML source; coroutine items are
-//! owned, so a real XML source feeds a coroutine through owned events.
+//! The inputs are the samples shipped in `data/`: the first lines of
+//! `access-log` and the bus feed `allroutes.xml`, parsed by copipe's
+//! expat-style source. Its `XmlEvent`s borrow the parser's buffer and a
+//! coroutine's items are owned, so a `map` in front of `buses_to_dicts`
+//! copies each event into the owned `Event` of this file (the seed's
+//! `('start', name)` tuples).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use copipe::{coroutine, Error, Flow, Inbox, Result, Shared, Stage};
+use copipe::xml::{expat_parse, XmlEvent, XmlInput};
+use copipe::{coroutine, map, Error, Inbox, Result, Shared, Stage};
 use memchr::memmem;
 
 // ---------------------------------------------------------------------------
@@ -23,9 +27,9 @@ use memchr::memmem;
 // lines held in memory).
 
 /// Sends every line to `target` until it stops, then closes it.
-fn feed<S: Stage<String>>(lines: &[&str], mut target: S) -> Result<()> {
+fn feed<S: Stage<String>>(lines: &[String], mut target: S) -> Result<()> {
     for line in lines {
-        if target.send(line.to_string())?.is_stop() {
+        if target.send(line.clone())?.is_stop() {
             break;
         }
     }
@@ -125,13 +129,26 @@ fn broadcast(mut targets: Vec<Box<dyn Stage<String>>>) -> impl Stage<String> {
 // ---------------------------------------------------------------------------
 // buses.py: buses_to_dicts, filter_on_field, bus_locations
 
-/// An XML event, owned: what an XML source pushes, as `('start', name)`,
-/// `('text', data)` and `('end', name)` tuples do in the seed.
+/// An XML event, owned: the seed's `('start', name)`, `('text', data)` and
+/// `('end', name)` tuples.
 #[derive(Debug, Clone)]
 enum Event {
     Start(String),
     Text(String),
     End(String),
+    /// Anything a newer parser may add (`XmlEvent` is non-exhaustive).
+    Other,
+}
+
+impl From<XmlEvent<'_>> for Event {
+    fn from(event: XmlEvent<'_>) -> Event {
+        match event {
+            XmlEvent::Start(tag) => Event::Start(tag.name().to_string()),
+            XmlEvent::Text(text) => Event::Text(text.to_string()),
+            XmlEvent::End(name) => Event::End(name.to_string()),
+            _ => Event::Other,
+        }
+    }
 }
 
 type Bus = BTreeMap<String, String>;
@@ -175,6 +192,7 @@ fn buses_to_dicts<S: Stage<Bus>>(mut target: S) -> impl Stage<Event> {
                 match event {
                     Event::Start(_) => fragments.clear(),
                     Event::Text(text) => fragments.push_str(&text),
+                    Event::Other => {}
                     Event::End(name) if name != "bus" => {
                         bus.insert(name, std::mem::take(&mut fragments));
                     }
@@ -245,66 +263,13 @@ fn bus_locations() -> impl Stage<Bus> {
     })
 }
 
-/// The events an XML parser would push for a few `<bus>` elements of the
-/// seed's `allroutes.xml`, whitespace between elements included.
-fn bus_events() -> Vec<Event> {
-    const BUSES: &[[(&str, &str); 5]] = &[
-        [
-            ("id", "7574"),
-            ("route", "147"),
-            ("direction", "North Bound"),
-            ("latitude", "41.92"),
-            ("longitude", "-87.64"),
-        ],
-        [
-            ("id", "6789"),
-            ("route", "22"),
-            ("direction", "North Bound"),
-            ("latitude", "41.88"),
-            ("longitude", "-87.63"),
-        ],
-        [
-            ("id", "4213"),
-            ("route", "22"),
-            ("direction", "South Bound"),
-            ("latitude", "41.95"),
-            ("longitude", "-87.66"),
-        ],
-        [
-            ("id", "1824"),
-            ("route", "22"),
-            ("direction", "North Bound"),
-            ("latitude", "41.90"),
-            ("longitude", "-87.63"),
-        ],
-    ];
-    let mut events = vec![Event::Start("buses".into())];
-    for bus in BUSES {
-        events.push(Event::Text("\n  ".into()));
-        events.push(Event::Start("bus".into()));
-        for (name, value) in bus {
-            events.push(Event::Text("\n    ".into()));
-            events.push(Event::Start(name.to_string()));
-            events.push(Event::Text(value.to_string()));
-            events.push(Event::End(name.to_string()));
-        }
-        events.push(Event::Text("\n  ".into()));
-        events.push(Event::End("bus".into()));
-    }
-    events.push(Event::Text("\n".into()));
-    events.push(Event::End("buses".into()));
-    events
-}
-
 // ---------------------------------------------------------------------------
 
-const ACCESS_LOG: &[&str] = &[
-    "71.201.176.194 - - [26/Feb/2008:10:30:08 -0600] \"GET /ply/ HTTP/1.1\" 200 11875",
-    "71.201.176.194 - - [26/Feb/2008:10:30:08 -0600] \"GET /favicon.ico HTTP/1.1\" 404 133",
-    "65.208.159.197 - - [26/Feb/2008:10:31:03 -0600] \"GET /python/tutorial/ HTTP/1.1\" 200 4471",
-    "122.44.136.11 - - [26/Feb/2008:10:31:15 -0600] \"GET /swig/ HTTP/1.1\" 200 6023",
-    "74.125.47.99 - - [26/Feb/2008:10:32:41 -0600] \"GET /python/ply/ HTTP/1.1\" 200 9203",
-];
+/// The seed's web server log, as shipped in `data/` (not all UTF-8).
+const ACCESS_LOG: &[u8] = include_bytes!("../data/access-log");
+
+/// The CTA bus feed, as shipped in `data/`.
+const ALLROUTES: &[u8] = include_bytes!("../data/allroutes.xml");
 
 /// Prints a section header; like the printers, it ignores a closed stdout
 /// (`println!` would panic).
@@ -313,12 +278,18 @@ fn header(text: &str) {
 }
 
 fn main() -> Result<()> {
+    let log: Vec<String> = ACCESS_LOG
+        .split(|&b| b == b'\n')
+        .take(60)
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect();
+
     header("== copipe.py: grep('python', printer())");
-    feed(ACCESS_LOG, grep("python", printer("")))?;
+    feed(&log, grep("python", printer("")))?;
 
     header("\n== cobroadcast.py: one printer per grep");
     feed(
-        ACCESS_LOG,
+        &log,
         broadcast(vec![
             Box::new(grep("python", printer("python: "))),
             Box::new(grep("ply", printer("ply:    "))),
@@ -329,7 +300,7 @@ fn main() -> Result<()> {
     header("\n== cobroadcast2.py: three greps into one shared printer");
     let p = Shared::new(printer(""));
     feed(
-        ACCESS_LOG,
+        &log,
         broadcast(vec![
             Box::new(grep("python", p.clone())),
             Box::new(grep("ply", p.clone())),
@@ -342,15 +313,17 @@ fn main() -> Result<()> {
     p.close()?;
 
     header("\n== buses.py: route 22, north bound");
-    let mut pipeline = buses_to_dicts(filter_on_field(
+    let pipeline = buses_to_dicts(filter_on_field(
         "route",
         "22",
         filter_on_field("direction", "North Bound", bus_locations()),
     ));
-    for event in bus_events() {
-        if pipeline.send(event)? == Flow::Stop {
-            break;
-        }
-    }
-    pipeline.close()
+    // The parser sends borrowed events; the coroutine takes owned ones.
+    // (`copipe::map` rather than `StageExt::map`, whose blanket impl would
+    // clash with `Iterator`'s methods in this file.)
+    let pipeline = map(|event: XmlEvent<'_>| Event::from(event), pipeline);
+    expat_parse(
+        XmlInput::from_bytes(ALLROUTES).with_path("data/allroutes.xml"),
+        pipeline,
+    )
 }
