@@ -574,6 +574,51 @@ fn procs_play_ping_pong_across_threads() {
 }
 
 #[test]
+fn xchan_ends_see_the_other_side_go_away() {
+    bounded(20, || {
+        // Senders on a plain thread; the receiving task sees every value,
+        // then None once all senders are gone.
+        let (tx, rx) = sched::xchan::<u32>(4);
+        let tx2 = tx.clone();
+        let producer = std::thread::spawn(move || {
+            for i in 0..100 {
+                let t = if i % 2 == 0 { &tx } else { &tx2 };
+                t.send_blocking(i).unwrap();
+            }
+        });
+        let mut s = Scheduler::new().unwrap();
+        let sum = Rc::new(Cell::new(0));
+        let total = Rc::clone(&sum);
+        s.spawn(async move {
+            while let Some(v) = rx.recv().await {
+                total.set(total.get() + v);
+            }
+        });
+        s.run().unwrap();
+        producer.join().unwrap();
+        assert_eq!(sum.get(), (0..100).sum::<u32>());
+
+        // A task blocked sending into a full channel fails once the
+        // receiver, on another thread, is dropped.
+        let (tx, rx) = sched::xchan::<u32>(1);
+        let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+        let mut s = Scheduler::new().unwrap();
+        s.spawn(async move {
+            tx.send(1).await.unwrap();
+            // Full now; let the other thread drop the receiver.
+            dropped_tx.send(()).unwrap();
+            assert_eq!(tx.send(2).await, Err(2));
+        });
+        let holder = std::thread::spawn(move || {
+            dropped_rx.recv().unwrap();
+            drop(rx);
+        });
+        s.run().unwrap();
+        holder.join().unwrap();
+    });
+}
+
+#[test]
 fn a_deadlock_is_reported_not_a_hang() {
     bounded(10, || {
         let mut s = Scheduler::new().unwrap();
