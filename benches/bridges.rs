@@ -226,7 +226,7 @@ fn threaded_u64(c: &mut Criterion) {
 
     for batch in [1usize, 16, 64, 256, 1024, 4096] {
         g.bench_with_input(
-            BenchmarkId::new("threaded, batch", batch),
+            BenchmarkId::new("threaded, capacity 16, batch", batch),
             &batch,
             |b, &batch| {
                 b.iter(|| {
@@ -592,6 +592,18 @@ fn bus_pipeline(c: &mut Criterion) {
         b.iter(|| {
             let lines = Arc::new(AtomicU64::new(0));
             let bridge = threaded_ref::<Record, _>(stages(LineCount(lines.clone())));
+            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+            assert_eq!(lines.load(Ordering::Relaxed), want);
+        })
+    });
+    g.bench_function("threaded, batch 1024, capacity 64", |b| {
+        b.iter(|| {
+            let lines = Arc::new(AtomicU64::new(0));
+            let bridge = ThreadBridgeBuilder::new()
+                .batch_size(1024)
+                .capacity(64)
+                .spawn_ref::<Record, _>(stages(LineCount(lines.clone())))
+                .unwrap();
             expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
             assert_eq!(lines.load(Ordering::Relaxed), want);
         })

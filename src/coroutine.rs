@@ -310,7 +310,8 @@ impl<T> Inbox<T> {
     ///
     /// This is how a coroutine forwards `flush` to a target it owns: the
     /// closure borrows the target only while the coroutine waits, so the
-    /// loop body can use it freely.
+    /// loop body can use it freely. (It must be `Unpin`, as a closure that
+    /// borrows is.)
     ///
     /// # Examples
     ///
@@ -437,9 +438,8 @@ impl<T> Slot<T> {
 
 /// A stage made from an `async` block by [`coroutine`].
 ///
-/// `Coroutine` is single-threaded (`!Send`): build it on the thread that
-/// sends into it (for a thread bridge, inside the closure that builds the
-/// worker's stages).
+/// `Coroutine` is single-threaded (`!Send`, its inbox is shared through an
+/// `Rc`): build it on the thread that sends into it.
 ///
 /// # Examples
 ///
