@@ -166,26 +166,31 @@ fn static_scan(log: &Path, runs: u64) {
     }
     // Warm the page cache once.
     let _ = run_into_pipe("cat", &[file]);
-    let mut results = Vec::new();
+    // Round-robin (copipe, grep, rg, copipe, ...) so that a burst of load
+    // from other jobs on the machine hits every command alike.
+    let mut times = vec![Vec::new(); rows.len()];
+    let mut rss = vec![0u64; rows.len()];
     let mut expected_out = None;
-    for (label, args, cmd) in &rows {
-        let mut times = Vec::new();
-        let mut rss = 0;
-        for _ in 0..runs {
+    for _ in 0..runs {
+        for (i, (label, args, cmd)) in rows.iter().enumerate() {
             let r = run_into_pipe(cmd, args);
             // A broken tool cannot win by printing less.
             let out = *expected_out.get_or_insert(r.out_bytes);
             assert_eq!(r.out_bytes, out, "{label}: output size differs");
-            times.push(r.secs);
-            rss = rss.max(r.rss_kb);
+            times[i].push(r.secs);
+            rss[i] = rss[i].max(r.rss_kb);
         }
-        let med = median(&mut times);
-        results.push((*label, med, rss, times));
+    }
+    let mut results = Vec::new();
+    for (i, (label, _, _)) in rows.iter().enumerate() {
+        let mut t = times[i].clone();
+        let med = median(&mut t);
+        results.push((*label, med, rss[i], t));
     }
     let grep_t = results[1].1;
     let rg_t = results.get(2).map(|r| r.1);
     println!(
-        "\nstatic scan: {:.2} GB file, output {:.1} MB, {runs} runs each, median wall time",
+        "\nstatic scan: {:.2} GB file, output {:.1} MB, {runs} rounds (commands interleaved), median wall time",
         size / 1e9,
         expected_out.unwrap_or(0) as f64 / 1e6
     );
@@ -196,7 +201,7 @@ fn static_scan(log: &Path, runs: u64) {
     for (label, med, rss, times) in &results {
         let vs_rg = rg_t.map_or("-".to_string(), |t| format!("{:.2}x", t / med));
         println!(
-            "{:<36} {:>9.3} {:>9.2} {:>9.2}x {:>10} {:>9.1}   runs: {}",
+            "{:<36} {:>9.3} {:>9.2} {:>9.2}x {:>10} {:>9.1}   sorted runs: {}",
             label,
             med,
             size / med / 1e9,
@@ -358,13 +363,26 @@ fn follow_throughput(label: &str, pipeline: impl Fn(&str) -> String, lines: u64)
     while synced.recv_timeout(Duration::from_millis(50)).is_ok() {}
     let t0 = Instant::now();
     let writer = thread::spawn(move || {
+        // Lines of 90 bytes, all matching, numbered (zero-padded, counted
+        // up in place like an odometer) so the reader can check order: the
+        // writer must be much faster than the follower to measure it.
+        const PREFIX: &[u8] = b"66.249.65.37 - - [24/Feb/2008:00:00:00 -0600] \"GET /python/";
+        const SUFFIX: &[u8] = b" HTTP/1.1\" 200 1234\n";
+        let mut line = PREFIX.to_vec();
+        line.extend_from_slice(b"0000000000");
+        line.extend_from_slice(SUFFIX);
+        let digits = PREFIX.len()..PREFIX.len() + 10;
         let mut buf = Vec::with_capacity(1 << 16);
-        for i in 0..lines {
-            // Lines of ~90 bytes, all matching, numbered to check order.
-            let _ = writeln!(
-                buf,
-                "66.249.65.37 - - [24/Feb/2008:00:00:00 -0600] \"GET /python/{i} HTTP/1.1\" 200 1234"
-            );
+        for _ in 0..lines {
+            buf.extend_from_slice(&line);
+            for d in line[digits.clone()].iter_mut().rev() {
+                if *d == b'9' {
+                    *d = b'0';
+                } else {
+                    *d += 1;
+                    break;
+                }
+            }
             if buf.len() >= (1 << 16) - 128 {
                 log.write_all(&buf).expect("write");
                 buf.clear();
@@ -375,6 +393,7 @@ fn follow_throughput(label: &str, pipeline: impl Fn(&str) -> String, lines: u64)
     });
     let result = done.recv_timeout(Duration::from_secs(120));
     let write_time = writer.join().expect("writer");
+    let cpu = cpu_secs(child.id());
     let _ = Command::new("pkill")
         .args(["-P", &child.id().to_string()])
         .status();
@@ -386,7 +405,7 @@ fn follow_throughput(label: &str, pipeline: impl Fn(&str) -> String, lines: u64)
     };
     let secs = (last - t0).as_secs_f64();
     println!(
-        "{:<44} {:>6.2} M lines/s   {} of {} lines out{}   (writer alone: {:.2} M lines/s)",
+        "{:<44} {:>6.2} M lines/s   {} of {} lines out{}   (writer: {:.2} M lines/s; follower CPU {:.2} s = {:.1} M lines per CPU-second)",
         label,
         seen as f64 / secs / 1e6,
         seen,
@@ -396,7 +415,78 @@ fn follow_throughput(label: &str, pipeline: impl Fn(&str) -> String, lines: u64)
         } else {
             ", LOST OR REORDERED"
         },
-        lines as f64 / write_time.as_secs_f64() / 1e6
+        lines as f64 / write_time.as_secs_f64() / 1e6,
+        cpu,
+        seen as f64 / cpu / 1e6
+    );
+}
+
+/// CPU time (user + system, seconds) of a process and its descendants so
+/// far, from /proc (Linux's USER_HZ is 100).
+fn cpu_secs(pid: u32) -> f64 {
+    let own = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the `(comm)`; utime and stime are 14th and 15th.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0);
+    let children =
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    own + children
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .map(cpu_secs)
+        .sum::<f64>()
+}
+
+/// The same scan in-process, into a counter: whole-block search against
+/// line-by-line search, to show what handing grep whole chunks buys.
+fn in_process(log: &Path, runs: u64) {
+    use copipe::sinks::Count;
+    use copipe::text::{Grep, Lines};
+    let size = fs::metadata(log).expect("log").len() as f64;
+    let mut by_block = Vec::new();
+    let mut by_line = Vec::new();
+    let mut counts = (0, 0);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut n = Count::new();
+        Lines::open(log)
+            .expect("open")
+            .run_blocks(Grep::new("python", &mut n).expect("pattern"))
+            .expect("scan");
+        by_block.push(t.elapsed().as_secs_f64());
+        counts.0 = n.count();
+        let t = Instant::now();
+        let mut n = Count::new();
+        Lines::open(log)
+            .expect("open")
+            .run(Grep::new("python", &mut n).expect("pattern"))
+            .expect("scan");
+        by_line.push(t.elapsed().as_secs_f64());
+        counts.1 = n.count();
+    }
+    assert_eq!(counts.0, counts.1, "block and line greps disagree");
+    let (b, l) = (median(&mut by_block), median(&mut by_line));
+    println!(
+        "\nin-process scan into a counter ({} matching lines), {runs} rounds interleaved",
+        counts.0
+    );
+    println!(
+        "{:<44} {:>7.3} s  {:>6.2} GB/s",
+        "Lines::run_blocks -> Grep (whole block)",
+        b,
+        size / b / 1e9
+    );
+    println!(
+        "{:<44} {:>7.3} s  {:>6.2} GB/s  ({:.2}x the block time)",
+        "Lines::run -> Grep (line by line)",
+        l,
+        size / l / 1e9,
+        l / b
     );
 }
 
@@ -407,6 +497,7 @@ fn main() {
     println!("copipe tail benchmark (machine shared with other jobs: expect noise)");
     let log = generated_log(mb);
     static_scan(&log, runs);
+    in_process(&log, runs);
 
     println!("\nfollow latency (append one line, wait until it is out)");
     follow_latency(

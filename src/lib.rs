@@ -52,9 +52,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 mod coroutine;
 mod error;
 mod graph;
+pub mod sched;
 pub mod sinks;
 mod stage;
 #[cfg(test)]
@@ -62,10 +64,11 @@ mod testutil;
 pub mod text;
 pub mod xml;
 
+pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
 pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};
 pub use stage::{
-    filter, from_fn, map, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
+    filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
 };
 pub use text::{Follow, Grep, Lines};

@@ -330,3 +330,74 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn a_sax_handler_is_closed_before_a_parse_error_is_returned() {
+    #[derive(Default)]
+    struct Log(Vec<String>);
+    impl copipe::xml::ContentHandler for Log {
+        fn start_element(
+            &mut self,
+            name: String,
+            attrs: Vec<(String, String)>,
+        ) -> copipe::Result<Flow> {
+            self.0.push(format!("start {name} {attrs:?}"));
+            Ok(Flow::Continue)
+        }
+        fn characters(&mut self, text: String) -> copipe::Result<Flow> {
+            self.0.push(format!("text {text}"));
+            Ok(Flow::Continue)
+        }
+        fn end_element(&mut self, name: String) -> copipe::Result<Flow> {
+            self.0.push(format!("end {name}"));
+            Ok(Flow::Continue)
+        }
+        fn close(&mut self) -> copipe::Result<()> {
+            self.0.push("close".into());
+            Ok(())
+        }
+    }
+    let mut log = Log::default();
+    let err = sax_parse(XmlInput::from_bytes(b"<a k='v'>x&amp;y</b>"), &mut log).unwrap_err();
+    assert!(err.to_string().contains("expected `</a>`"), "{err}");
+    // Character data comes in pieces (SAX may split it); owned attributes.
+    assert_eq!(
+        log.0,
+        [
+            "start a [(\"k\", \"v\")]",
+            "text x",
+            "text &",
+            "text y",
+            "close"
+        ]
+    );
+}
+
+#[test]
+fn iterparse_elements_see_text_tail_attributes_and_children() {
+    let doc = b"<r><bus id='7'>head<route>22</route>mid<run>P1</run>tail</bus>after<bus/></r>";
+    let mut seen = Vec::new();
+    copipe::xml::iterparse_elements(XmlInput::from_bytes(doc), "bus", |bus| {
+        // `Iterator::map` by name: `StageExt::map` is in scope too.
+        let kids: Vec<String> = Iterator::map(bus.children(), |c| {
+            format!("{}={}|{}", c.tag(), c.text(), c.tail())
+        })
+        .collect();
+        seen.push(format!(
+            "{} {:?} {} {:?}",
+            bus.tag(),
+            bus.get("id"),
+            bus.text(),
+            kids
+        ));
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            "bus Some(\"7\") head [\"route=22|mid\", \"run=P1|tail\"]",
+            "bus None  []",
+        ]
+    );
+}

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use copipe::bridge::ThreadBridgeBuilder;
 use copipe::xml::{
     bus_locations, expat_parse, filter_on_field, iterparse, json_lines, records, sax_parse,
     EventHandler, Record, XmlInput,
 };
-use copipe::Stage;
+use copipe::{subprocess, Stage};
 
 /// The sample feed built into the binary, used when no FILE is given.
 static SAMPLE: &[u8] = include_bytes!("../../data/allroutes.xml");
@@ -47,6 +48,24 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     pub(crate) chain: ChainArgs,
+
+    /// Where the stages after `records` (filters and output) run: `none`
+    /// (inline), `thread` (on a thread of their own, behind a thread
+    /// bridge) or `process` (in a `copipe worker buses` child process, fed
+    /// records over a pipe). The output is the same.
+    #[arg(long, value_enum, default_value_t = Bridge::None)]
+    bridge: Bridge,
+}
+
+/// Where `copipe buses`' filters and output run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Bridge {
+    /// In line, on the parsing thread.
+    None,
+    /// On their own thread, behind a thread bridge.
+    Thread,
+    /// In a child process (`copipe worker buses`), fed over a pipe.
+    Process,
 }
 
 /// The XML source styles of the seed's performance contest.
@@ -120,7 +139,6 @@ impl ChainArgs {
 
     /// These arguments as command-line words, to hand the same chain to a
     /// worker process.
-    #[allow(dead_code)] // for the process bridge's worker
     pub(crate) fn to_args(&self) -> Vec<String> {
         let mut a = Vec::new();
         if let Some(r) = &self.route {
@@ -206,8 +224,25 @@ pub(crate) fn open_input(
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (input, progress) = open_input(args.file.as_ref())?;
-    let chain = build_chain(&args.chain, io::stdout());
-    let result = feed(args.parser, input, chain);
+    let result = match args.bridge {
+        Bridge::None => feed(args.parser, input, build_chain(&args.chain, io::stdout())),
+        // Records cross in reused slots: no allocation per record.
+        Bridge::Thread => match ThreadBridgeBuilder::new()
+            .name("copipe-buses")
+            .spawn_ref::<Record, _>(build_chain(&args.chain, io::stdout()))
+        {
+            Ok(bridge) => feed(args.parser, input, bridge),
+            Err(e) => Err(e),
+        },
+        // The child rebuilds the same chain from the same arguments; its
+        // failure is our error (`close` at the end of `feed` waits for it).
+        Bridge::Process => {
+            match subprocess(std::iter::once("buses".to_string()).chain(args.chain.to_args())) {
+                Ok(bridge) => feed(args.parser, input, bridge),
+                Err(e) => Err(e),
+            }
+        }
+    };
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }

@@ -23,6 +23,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use copipe::bridge::ThreadBridgeBuilder;
 use copipe::sinks::Printer;
 use copipe::text::{Block, Follow, FollowMode, Grep, Lines, Start};
 use copipe::{Error, Flow, Result, Stage};
@@ -63,6 +64,20 @@ pub(crate) struct Args {
     /// The files to read; `-` is standard input (not with -f/-F).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Where the output stage runs: `none` (inline) or `thread` (the
+    /// printer and its writes on a thread of their own, behind a thread
+    /// bridge). The output is the same.
+    #[arg(long, value_enum, default_value_t = Bridge::None)]
+    bridge: Bridge,
+}
+
+/// Where `copipe tail`'s output stage runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Bridge {
+    /// In line, on the reading thread.
+    None,
+    /// On its own thread, behind a thread bridge.
+    Thread,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -75,11 +90,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
     }
 
-    let stdout = io::stdout();
-    // The output stage: where a bridge (`--bridge thread`) goes, wrapping
-    // the printer, before `drive` is called with it.
-    let out = Printer::new(stdout.lock());
-    let mut code = drive(&args, &stop, out)?;
+    // The output stage: the printer, behind a bridge or not.
+    let mut code = match args.bridge {
+        Bridge::None => drive(&args, &stop, Printer::new(io::stdout().lock()))?,
+        Bridge::Thread => {
+            // Lines cross in reused slots (no allocation per line), and
+            // each `flush` (a following source flushes before it waits)
+            // carries the partial batch, so a live line is not held back.
+            let out = ThreadBridgeBuilder::new()
+                .name("copipe-tail-out")
+                .spawn_ref::<[u8], _>(Printer::new(io::stdout()))?;
+            drive(&args, &stop, out)?
+        }
+    };
     match signal.load(Ordering::SeqCst) {
         0 => {}
         sig => code = ExitCode::from(128 + sig as u8),

@@ -1,11 +1,150 @@
-//! `copipe worker` (being built; see the issue tracker).
+//! `copipe worker PIPELINE`: the hidden downstream half of a process bridge.
+//!
+//! The parent (`copipe::subprocess`, `copipe buses --bridge process`) runs
+//! `copipe worker <PIPELINE> [ARGS]` and streams wire frames to its stdin;
+//! the worker decodes them with `recvfrom` into the named stages and prints
+//! to its stdout, which it shares with the parent. Its errors go to stderr
+//! and its exit status (2 on error) is what the parent reports.
 
+use std::fmt;
+use std::io::{self, Read, Write};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use copipe::bridge::{recvfrom_ref, FrameReader};
+use copipe::xml::Record;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+use super::buses::{build_chain, ChainArgs};
+use copipe::sinks::Printer;
+use copipe::{recvfrom, Error, ErrorKind, Flow, Stage};
 
 /// Arguments of `copipe worker`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    #[command(subcommand)]
+    pipeline: Pipeline,
+}
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`copipe worker` is not built yet")
+/// The pipelines a worker can run. Each one fixes the item type the parent
+/// must send.
+#[derive(Debug, Subcommand)]
+enum Pipeline {
+    /// Items are byte strings; print each as a line.
+    Lines,
+    /// Items are u64 that must count up from 0; print how many came.
+    Seq,
+    /// Items are bus records; run the filters and the output of `copipe
+    /// buses` with the same options (what `copipe buses --bridge process`
+    /// starts).
+    Buses(ChainArgs),
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stdin = io::stdin().lock();
+    let stdout = io::stdout().lock();
+    match args.pipeline {
+        Pipeline::Lines => {
+            // One reused buffer: Vec's `deserialize_in_place` keeps it.
+            recvfrom_ref::<Vec<u8>, _, _>(stdin, Printer::new(stdout)).context("worker lines")?
+        }
+        Pipeline::Buses(chain) => {
+            recv_records(stdin, build_chain(&chain, io::stdout())).context("worker buses")?
+        }
+        Pipeline::Seq => {
+            let mut check = SeqCheck {
+                next: 0,
+                out: stdout,
+            };
+            recvfrom::<u64, _, _>(stdin, &mut check).context("worker seq")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks that items count up from 0 and prints the count at close: a
+/// worker for tests and benchmarks of the wire itself.
+struct SeqCheck<W> {
+    next: u64,
+    out: W,
+}
+
+impl<W: Write> Stage<u64> for SeqCheck<W> {
+    fn send(&mut self, item: u64) -> copipe::Result<Flow> {
+        if item != self.next {
+            return Err(Error::new(ErrorKind::Bridge(format!(
+                "item {} is {item}: out of order or lost",
+                self.next
+            ))));
+        }
+        self.next += 1;
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> copipe::Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> copipe::Result<()> {
+        writeln!(self.out, "{}", self.next)?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// `recvfrom_ref` for bus records, decoding every frame into one reused
+/// [`Record`] whose names and values borrow from the frame: no allocation
+/// per record once the record's buffers have grown.
+fn recv_records<R, S>(reader: R, mut target: S) -> copipe::Result<()>
+where
+    R: Read,
+    S: for<'a> Stage<&'a Record>,
+{
+    let mut frames = FrameReader::new(reader);
+    let mut record = Record::new();
+    let mut sent = false;
+    loop {
+        // Flush before a read that may wait, as `recvfrom` does.
+        if sent && !frames.has_buffered_frame() {
+            target.flush()?;
+        }
+        match frames.read_seed(RecordSeed(&mut record)) {
+            Ok(Some(())) => {
+                sent = true;
+                if target.send(&record)?.is_stop() {
+                    return target.close();
+                }
+            }
+            Ok(None) => return target.close(),
+            Err(e) => {
+                // Output what came before the bad frame, then fail.
+                let _ = target.close();
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Decodes a record (a map of strings, as `Record` serializes) into an
+/// existing one, borrowing the strings from the frame.
+struct RecordSeed<'r>(&'r mut Record);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a bus record (a map of strings)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.clear();
+        while let Some((name, value)) = map.next_entry::<&'de str, &'de str>()? {
+            self.0.set(name, value);
+        }
+        Ok(())
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inotify::{Inotify, WatchMask};
+use inotify::{Inotify, WatchDescriptor, WatchMask};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
@@ -334,6 +334,8 @@ struct Open {
     pos: u64,
     /// When a read last returned data (for retiring a rotated file).
     last_data: Instant,
+    /// The inotify watch on this file, removed when the file is let go.
+    wd: Option<WatchDescriptor>,
 }
 
 impl Open {
@@ -347,15 +349,17 @@ impl Open {
             lb,
             pos: 0,
             last_data: Instant::now(),
+            wd: None,
         })
     }
 
     fn position(&mut self, start: Start) -> io::Result<()> {
         match start {
-            Start::Last(n) => {
-                // A pipe or terminal cannot seek back: read it from here.
-                self.pos = seek_last_lines(&mut self.file, n).unwrap_or(0);
+            Start::Last(n) if self.file.metadata()?.is_file() => {
+                self.pos = seek_last_lines(&mut self.file, n)?;
             }
+            // A pipe or device cannot seek back: it is read from here on.
+            Start::Last(_) => {}
             Start::From(_) => self.lb.set_skip(start.skip()),
         }
         self.lb.reset(self.pos);
@@ -587,10 +591,10 @@ impl Follow {
         let Some(ino) = &mut self.inotify else {
             return;
         };
-        let w = &self.files[i];
+        let w = &mut self.files[i];
         // A failed watch (the watch limit is reached) leaves the periodic
         // re-check, which still sees every change, only later.
-        let _ = ino.watches().add(
+        let wd = ino.watches().add(
             &w.path,
             WatchMask::MODIFY
                 | WatchMask::ATTRIB
@@ -598,6 +602,9 @@ impl Follow {
                 | WatchMask::MOVE_SELF
                 | WatchMask::DELETE_SELF,
         );
+        if let (Some(cur), Ok(wd)) = (&mut w.cur, wd) {
+            cur.wd = Some(wd);
+        }
         if self.mode == FollowMode::Name {
             let dir = match w.path.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d,
@@ -627,6 +634,7 @@ impl Follow {
             }
             if w.retired[r].last_data.elapsed() >= grace {
                 let mut old = w.retired.remove(r);
+                unwatch(&mut self.inotify, old.wd.take());
                 if old.lb.finish(target).map_err(Fail::Target)?.is_stop() {
                     return Ok(Flow::Stop);
                 }
@@ -644,6 +652,8 @@ impl Follow {
                 .map_err(|e| Fail::Input(Error::from(e).with_path(&w.path)))?
                 .len();
             if len < cur.pos {
+                // Lines before the event go out before the notice about it.
+                target.flush().map_err(Fail::Target)?;
                 (self.notice)(Notice {
                     kind: NoticeKind::Truncated,
                     path: &w.path,
@@ -678,6 +688,8 @@ impl Follow {
             Err(_) => {
                 if w.cur.is_some() && !w.gone {
                     w.gone = true;
+                    // Lines before the event go out before the notice.
+                    target.flush().map_err(Fail::Target)?;
                     (self.notice)(Notice {
                         kind: NoticeKind::Gone,
                         path: &w.path,
@@ -708,6 +720,7 @@ impl Follow {
                 // replaced again and again within the grace period.
                 if w.retired.len() > 4 {
                     let mut oldest = w.retired.remove(0);
+                    unwatch(&mut self.inotify, oldest.wd.take());
                     if oldest.lb.finish(target).map_err(Fail::Target)?.is_stop() {
                         return Ok(Flow::Stop);
                     }
@@ -717,6 +730,7 @@ impl Follow {
             None => NoticeKind::Appeared,
         };
         w.gone = false;
+        target.flush().map_err(Fail::Target)?;
         (self.notice)(Notice {
             kind,
             path: &w.path,
@@ -726,6 +740,15 @@ impl Follow {
         w.cur = Some(new);
         self.watch(i);
         Ok(flow)
+    }
+}
+
+/// Removes the watch on a file that is let go, so writes to it no longer
+/// wake the follow.
+fn unwatch(inotify: &mut Option<Inotify>, wd: Option<WatchDescriptor>) {
+    if let (Some(ino), Some(wd)) = (inotify, wd) {
+        // It may be gone already (the file was deleted): nothing to undo.
+        let _ = ino.watches().remove(wd);
     }
 }
 

@@ -142,6 +142,12 @@ impl LineBuf {
         self.end -= complete;
         self.scanned = self.end;
         self.offset += complete as u64;
+        if self.buf.len() > 4 * self.chunk && self.end < self.chunk {
+            // A long line grew the buffer and has gone out: give the
+            // memory back.
+            self.buf.truncate(self.chunk);
+            self.buf.shrink_to_fit();
+        }
         Ok(flow)
     }
 
@@ -252,6 +258,21 @@ mod tests {
             err.to_string(),
             "line at byte offset 3 is longer than 8 bytes (the maximum line length)"
         );
+    }
+
+    #[test]
+    fn buffer_shrinks_back_after_a_long_line() {
+        let mut input = vec![b'x'; 100];
+        input.extend_from_slice(b"\nshort\n");
+        let mut lb = LineBuf::new(4, 1000);
+        let mut out = Collect::new();
+        let mut split = SplitLines::new((&mut out).owned());
+        let mut r = &input[..];
+        while lb.read_from(&mut r).unwrap() > 0 {
+            let _ = lb.emit(&mut split).unwrap();
+        }
+        assert!(lb.buf.len() <= 4, "{}", lb.buf.len());
+        assert_eq!(out.items().len(), 2);
     }
 
     #[test]

@@ -723,10 +723,25 @@ impl Pull for StreamPull<'_> {
     fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
         self.buf.clear();
         let ev = self.reader.read_event_into(&mut self.buf)?;
+        let text_ends = match ev {
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
+                // After character data the reader has either consumed the
+                // `<` of the next markup (one byte past its position) or
+                // stopped before a `&`. Look at the byte after the `<` if
+                // it is already buffered; when it is not, assume more
+                // character data may follow (the text is then copied).
+                let r = self.reader.get_ref();
+                let consumed = r.chunk_start + r.pos as u64;
+                consumed == self.reader.buffer_position() + 1
+                    && r.pos < r.end
+                    && !matches!(r.buf[r.pos], b'!' | b'?')
+            }
+            _ => false,
+        };
         let ctx = Ctx {
             doc: None,
             may_have_cr: true,
-            text_ends: false,
+            text_ends,
         };
         Ok((ev, ctx))
     }

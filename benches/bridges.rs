@@ -1,0 +1,634 @@
+//! Bridge throughput, with the anchors measured side by side in one run.
+//!
+//! - `threaded/u64`: a million u64 through `threaded` into a summing sink,
+//!   for several batch sizes, against raw crossbeam-channel (one item per
+//!   message, and batches of 256) and against no bridge at all.
+//! - `threaded/record`: bus-record-sized items: an 80-byte plain struct
+//!   moved by value, and ~60-byte lines lent by reference (`threaded_ref`,
+//!   slots reused).
+//! - `wire`: bincode frames encoded into memory (the encoder alone), and
+//!   through an OS pipe to a decoding child (`copipe worker seq`).
+//!
+//! - `records`: real bus records (from the 30 MB feed) through
+//!   `threaded_ref`, and through the wire to a `copipe worker buses` child
+//!   that decodes and filters them.
+//! - `bus pipeline, 30 MB`: the seed's pipeline (expat-style parse ->
+//!   records -> [bridge] -> route 22 -> North Bound -> bus_locations ->
+//!   a line-counting null writer) inline, threaded and in a subprocess, on
+//!   the XML contest's 30 MB feed held in memory.
+//!
+//! Every iteration checks its result (sum or count), so a broken bench
+//! cannot silently measure nothing.
+
+use std::hint::black_box;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use copipe::bridge::{threaded_ref, FrameWriter, ThreadBridgeBuilder};
+use copipe::sinks::Collect;
+use copipe::xml::{
+    bus_locations, expat_parse, filter_on_field, generate_buses, records, Record, XmlInput,
+};
+use copipe::{Flow, ProcessBridge, Result, Stage};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde::Serialize;
+
+const N: u64 = 1_000_000;
+
+/// Sums what it receives; publishes the sum at close.
+struct Sum {
+    sum: u64,
+    out: Arc<AtomicU64>,
+}
+
+impl Sum {
+    fn new() -> (Sum, Arc<AtomicU64>) {
+        let out = Arc::new(AtomicU64::new(0));
+        (
+            Sum {
+                sum: 0,
+                out: out.clone(),
+            },
+            out,
+        )
+    }
+}
+
+impl<T: Weigh> Stage<T> for Sum {
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        self.sum = self.sum.wrapping_add(item.weigh());
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        self.out.store(self.sum, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Something cheap to fold every kind of item into.
+trait Weigh {
+    fn weigh(&self) -> u64;
+}
+
+impl Weigh for u64 {
+    fn weigh(&self) -> u64 {
+        *self
+    }
+}
+
+impl Weigh for Bus {
+    fn weigh(&self) -> u64 {
+        self.id as u64
+    }
+}
+
+impl Weigh for &str {
+    fn weigh(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// A bus record's worth of plain data (80 bytes, no heap).
+// Read through `Debug` only: the bench moves them, it does not look.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy)]
+struct Bus {
+    id: u32,
+    route: [u8; 4],
+    direction: [u8; 16],
+    latitude: f64,
+    longitude: f64,
+    pattern: u32,
+    run: [u8; 8],
+    destination: [u8; 20],
+}
+
+/// A bus record with text fields, borrowed (encode side only).
+#[derive(Debug, Clone, Copy, Serialize)]
+struct BusText<'a> {
+    id: &'a str,
+    route: &'a str,
+    direction: &'a str,
+    latitude: f64,
+    longitude: f64,
+    run: &'a str,
+    destination: &'a str,
+    pattern: &'a str,
+}
+
+fn bus(i: u64) -> Bus {
+    Bus {
+        id: i as u32,
+        route: *b"22\0\0",
+        direction: *b"North Bound\0\0\0\0\0",
+        latitude: 41.88,
+        longitude: -87.62,
+        pattern: 5,
+        run: *b"P227\0\0\0\0",
+        destination: *b"Howard\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+    }
+}
+
+fn u64_sum() -> u64 {
+    N * (N - 1) / 2
+}
+
+fn threaded_u64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("threaded/u64");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(3));
+
+    g.bench_function("inline (no bridge)", |b| {
+        b.iter(|| {
+            let (mut sum, out) = Sum::new();
+            for i in 0..N {
+                let _ = sum.send(black_box(i));
+            }
+            let _ = Stage::<u64>::close(&mut sum);
+            assert_eq!(out.load(Ordering::Relaxed), u64_sum());
+        })
+    });
+
+    g.bench_function("anchor: crossbeam bounded(1024), one per message", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+            let h = std::thread::spawn(move || rx.iter().fold(0u64, |a, x| a.wrapping_add(x)));
+            for i in 0..N {
+                tx.send(black_box(i)).unwrap();
+            }
+            drop(tx);
+            assert_eq!(h.join().unwrap(), u64_sum());
+        })
+    });
+
+    g.bench_function("anchor: crossbeam bounded(16), batches of 256", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(16);
+            let h = std::thread::spawn(move || {
+                rx.iter()
+                    .flatten()
+                    .fold(0u64, |a: u64, x: u64| a.wrapping_add(x))
+            });
+            let mut batch = Vec::with_capacity(256);
+            for i in 0..N {
+                batch.push(black_box(i));
+                if batch.len() == 256 {
+                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(256)))
+                        .unwrap();
+                }
+            }
+            tx.send(batch).unwrap();
+            drop(tx);
+            assert_eq!(h.join().unwrap(), u64_sum());
+        })
+    });
+
+    g.bench_function(
+        "anchor: crossbeam bounded(16), batches of 256, Vecs returned",
+        |b| {
+            b.iter(|| {
+                let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(16);
+                let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<u64>>(18);
+                let h = std::thread::spawn(move || {
+                    let mut sum = 0u64;
+                    for mut v in rx {
+                        for x in v.drain(..) {
+                            sum = sum.wrapping_add(x);
+                        }
+                        let _ = back_tx.try_send(v);
+                    }
+                    sum
+                });
+                let mut batch = Vec::with_capacity(256);
+                for i in 0..N {
+                    batch.push(black_box(i));
+                    if batch.len() == 256 {
+                        let fresh = back_rx
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(256));
+                        tx.send(std::mem::replace(&mut batch, fresh)).unwrap();
+                    }
+                }
+                tx.send(batch).unwrap();
+                drop(tx);
+                assert_eq!(h.join().unwrap(), u64_sum());
+            })
+        },
+    );
+
+    for batch in [1usize, 16, 64, 256, 1024, 4096] {
+        g.bench_with_input(
+            BenchmarkId::new("threaded, capacity 16, batch", batch),
+            &batch,
+            |b, &batch| {
+                b.iter(|| {
+                    let (sum, out) = Sum::new();
+                    let mut bridge = ThreadBridgeBuilder::new()
+                        .batch_size(batch)
+                        .spawn::<u64, _>(sum)
+                        .unwrap();
+                    for i in 0..N {
+                        let _ = bridge.send(black_box(i)).unwrap();
+                    }
+                    bridge.close().unwrap();
+                    assert_eq!(out.load(Ordering::Relaxed), u64_sum());
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn threaded_records(c: &mut Criterion) {
+    let mut g = c.benchmark_group("threaded/record");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(3));
+
+    let want: u64 = (0..N).map(|i| i as u32 as u64).sum();
+    g.bench_function("inline, 80-byte struct", |b| {
+        b.iter(|| {
+            let (mut sum, out) = Sum::new();
+            for i in 0..N {
+                let _ = sum.send(black_box(bus(i)));
+            }
+            let _ = Stage::<Bus>::close(&mut sum);
+            assert_eq!(out.load(Ordering::Relaxed), want);
+        })
+    });
+    g.bench_function("threaded, 80-byte struct by value", |b| {
+        b.iter(|| {
+            let (sum, out) = Sum::new();
+            let mut bridge = ThreadBridgeBuilder::new().spawn::<Bus, _>(sum).unwrap();
+            for i in 0..N {
+                let _ = bridge.send(black_box(bus(i))).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), want);
+        })
+    });
+
+    let lines: Vec<String> = (0..1000)
+        .map(|i| format!("{i},22,\"North Bound\",41.{i:05},-87.{i:05},P227,Howard,5"))
+        .collect();
+    let per_round: u64 = lines.iter().map(|l| l.len() as u64).sum();
+    let rounds = N / lines.len() as u64;
+    g.bench_function("threaded_ref, ~60-byte lines lent", |b| {
+        b.iter(|| {
+            let (sum, out) = Sum::new();
+            let mut bridge = threaded_ref::<str, _>(sum);
+            for _ in 0..rounds {
+                for l in &lines {
+                    let _ = bridge.send(black_box(l.as_str())).unwrap();
+                }
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), per_round * rounds);
+        })
+    });
+    g.finish();
+}
+
+fn wire(c: &mut Criterion) {
+    let mut g = c.benchmark_group("wire");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(4));
+
+    g.bench_function("encode u64 frames into memory", |b| {
+        b.iter(|| {
+            let mut w = FrameWriter::new(std::io::sink());
+            for i in 0..N {
+                w.write(&black_box(i)).unwrap();
+            }
+            w.flush().unwrap();
+            assert_eq!(w.frames(), N);
+        })
+    });
+    let ids: Vec<String> = (0..1000).map(|i| (1000 + i).to_string()).collect();
+    g.bench_function("encode bus-like records (6 text fields, 2 floats)", |b| {
+        b.iter(|| {
+            let mut w = FrameWriter::new(std::io::sink());
+            for i in 0..N {
+                let r = BusText {
+                    id: &ids[(i % 1000) as usize],
+                    route: "22",
+                    direction: "North Bound",
+                    latitude: 41.88,
+                    longitude: -87.62,
+                    run: "P227",
+                    destination: "Howard",
+                    pattern: "5",
+                };
+                w.write(&black_box(r)).unwrap();
+            }
+            w.flush().unwrap();
+            assert_eq!(w.frames(), N);
+        })
+    });
+    g.bench_function("u64 through a pipe to a decoding child", |b| {
+        b.iter(|| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
+            cmd.args(["worker", "seq"]).stdout(Stdio::piped());
+            let out = tempfile::tempfile().unwrap();
+            cmd.stdout(out.try_clone().unwrap());
+            let mut bridge = ProcessBridge::spawn(cmd).unwrap();
+            for i in 0..N {
+                let _ = bridge.send(black_box(i)).unwrap();
+            }
+            bridge.close().unwrap();
+            let mut s = String::new();
+            use std::io::{Read, Seek};
+            let mut out = out;
+            out.rewind().unwrap();
+            out.read_to_string(&mut s).unwrap();
+            assert_eq!(s, format!("{N}\n"));
+        })
+    });
+    g.finish();
+}
+
+/// What a live `tail -F --bridge thread` adds between an appended line and
+/// its output: one item, then `flush` (as a following source does before
+/// it waits), until the worker's target has it. The persistent bridge and
+/// worker are reused across iterations, as in a long-running tail.
+fn flush_latency(c: &mut Criterion) {
+    let mut g = c.benchmark_group("latency");
+    g.sample_size(50);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(3));
+    struct Signal(crossbeam_channel::Sender<usize>);
+    impl Stage<&str> for Signal {
+        fn send(&mut self, line: &str) -> Result<Flow> {
+            self.0.send(line.len()).unwrap();
+            Ok(Flow::Continue)
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let (tx, rx) = crossbeam_channel::bounded::<usize>(1);
+    let mut bridge = threaded_ref::<str, _>(Signal(tx));
+    let line = "127.0.0.1 - - [22/Nov/2026:03:00:00 +0000] \"GET /python/ HTTP/1.1\" 200 512";
+    g.bench_function("thread bridge: send + flush until the target has it", |b| {
+        b.iter(|| {
+            let _ = bridge.send(line).unwrap();
+            bridge.flush().unwrap();
+            assert_eq!(rx.recv().unwrap(), line.len());
+        })
+    });
+    bridge.close().unwrap();
+
+    // End to end: append a line to a file followed by `copipe tail -F`,
+    // until it comes out of tail's stdout; inline and with the printer
+    // behind a thread bridge. The difference is what the bridge adds.
+    for bridge in ["none", "thread"] {
+        use std::io::{BufRead, BufReader, Write};
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_copipe"))
+            .args(["tail", "-F", "-n", "+1", "--bridge", bridge])
+            .arg(log.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(Option::take(&mut child.stdout).unwrap());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log.path())
+            .unwrap();
+        // The file starts empty and tail prints from line 1, so the first
+        // line comes out whether it was appended before or after tail
+        // started watching.
+        writeln!(f, "{line}").unwrap();
+        let mut got = String::new();
+        out.read_line(&mut got).unwrap();
+        g.bench_function(
+            BenchmarkId::new("tail -F: append to output, --bridge", bridge),
+            |b| {
+                b.iter(|| {
+                    writeln!(f, "{line}").unwrap();
+                    got.clear();
+                    out.read_line(&mut got).unwrap();
+                    assert_eq!(got.len(), line.len() + 1);
+                })
+            },
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    g.finish();
+}
+
+// ---- bus records and the bus pipeline (30 MB feed) -----------------------
+
+const FEED_BYTES: u64 = 30_000_000;
+
+/// The 30 MB feed of the XML contest bench (`benches/contest.rs`), made by
+/// the same generator with the same seed at the same path, once. Under
+/// `cargo test` (which runs each bench once, in a debug build, to check it
+/// works) a 1 MB feed stands in.
+fn feed() -> Vec<u8> {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("contest");
+    std::fs::create_dir_all(&dir).expect("target dir");
+    let benching = std::env::args().any(|a| a == "--bench");
+    let (path, size) = if benching {
+        (dir.join("allroutes-30mb.xml"), FEED_BYTES)
+    } else {
+        (dir.join("allroutes-1mb-test.xml"), 1_000_000)
+    };
+    if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < size {
+        eprintln!("generating {} ...", path.display());
+        let f = std::fs::File::create(&path).expect("create feed");
+        generate_buses(std::io::BufWriter::new(f), size, 1).expect("write feed");
+    }
+    std::fs::read(&path).expect("read feed")
+}
+
+/// A writer that counts the lines written through it.
+#[derive(Clone)]
+struct LineCount(Arc<AtomicU64>);
+
+impl std::io::Write for LineCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.0.fetch_add(n, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The seed's stages after `records`: route 22, North Bound, printed.
+fn stages<W: std::io::Write + Send + 'static>(out: W) -> impl for<'a> Stage<&'a Record> + Send {
+    filter_on_field(
+        "route",
+        "22",
+        filter_on_field("direction", "North Bound", bus_locations(out)),
+    )
+}
+
+fn worker_buses(args: &[&str], stdout: std::fs::File) -> ProcessBridge {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
+    cmd.args(["worker", "buses"]).args(args).stdout(stdout);
+    ProcessBridge::spawn(cmd).expect("worker starts")
+}
+
+fn lines_in(mut f: std::fs::File) -> u64 {
+    use std::io::{Read, Seek};
+    f.rewind().unwrap();
+    let mut s = Vec::new();
+    f.read_to_end(&mut s).unwrap();
+    s.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+fn bus_records(c: &mut Criterion) {
+    let bytes = feed();
+    let mut all = Collect::<Record>::new();
+    expat_parse(
+        XmlInput::from_bytes(&bytes),
+        records("bus", copipe::StageExt::owned(&mut all)),
+    )
+    .unwrap();
+    let all = all.into_items();
+    let n = all.len() as u64;
+
+    let mut g = c.benchmark_group("records");
+    g.throughput(Throughput::Elements(n));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(4));
+
+    /// Counts records; publishes the count at close.
+    struct Tally(u64, Arc<AtomicU64>);
+    impl Stage<&Record> for Tally {
+        fn send(&mut self, r: &Record) -> Result<Flow> {
+            black_box(r.len());
+            self.0 += 1;
+            Ok(Flow::Continue)
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            self.1.store(self.0, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+    g.bench_function(BenchmarkId::new("threaded_ref, Record", n), |b| {
+        b.iter(|| {
+            let out = Arc::new(AtomicU64::new(0));
+            let mut bridge = threaded_ref::<Record, _>(Tally(0, out.clone()));
+            for r in &all {
+                let _ = bridge.send(r).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), n);
+        })
+    });
+    // The child decodes and filters every record and prints none (no bus
+    // runs route NONE): the wire's and the decoder's cost alone.
+    g.bench_function(
+        BenchmarkId::new("subprocess, Record, to a decoding child", n),
+        |b| {
+            b.iter(|| {
+                let out = tempfile::tempfile().unwrap();
+                let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
+                for r in &all {
+                    let _ = bridge.send(r).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(lines_in(out), 0);
+            })
+        },
+    );
+    g.finish();
+}
+
+fn bus_pipeline(c: &mut Criterion) {
+    let bytes = feed();
+    let want = {
+        let lines = Arc::new(AtomicU64::new(0));
+        expat_parse(
+            XmlInput::from_bytes(&bytes),
+            records("bus", stages(LineCount(lines.clone()))),
+        )
+        .unwrap();
+        lines.load(Ordering::Relaxed)
+    };
+    assert!(want > 5, "the feed has too few North Bound 22s");
+
+    let mut g = c.benchmark_group("bus pipeline, 30 MB");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(6));
+
+    g.bench_function("inline", |b| {
+        b.iter(|| {
+            let lines = Arc::new(AtomicU64::new(0));
+            expat_parse(
+                XmlInput::from_bytes(&bytes),
+                records("bus", stages(LineCount(lines.clone()))),
+            )
+            .unwrap();
+            assert_eq!(lines.load(Ordering::Relaxed), want);
+        })
+    });
+    g.bench_function("threaded", |b| {
+        b.iter(|| {
+            let lines = Arc::new(AtomicU64::new(0));
+            let bridge = threaded_ref::<Record, _>(stages(LineCount(lines.clone())));
+            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+            assert_eq!(lines.load(Ordering::Relaxed), want);
+        })
+    });
+    g.bench_function("threaded, batch 1024, capacity 64", |b| {
+        b.iter(|| {
+            let lines = Arc::new(AtomicU64::new(0));
+            let bridge = ThreadBridgeBuilder::new()
+                .batch_size(1024)
+                .capacity(64)
+                .spawn_ref::<Record, _>(stages(LineCount(lines.clone())))
+                .unwrap();
+            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+            assert_eq!(lines.load(Ordering::Relaxed), want);
+        })
+    });
+    g.bench_function("subprocess", |b| {
+        b.iter(|| {
+            let out = tempfile::tempfile().unwrap();
+            let bridge = worker_buses(
+                &["--route", "22", "--direction", "North Bound"],
+                out.try_clone().unwrap(),
+            );
+            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+            assert_eq!(lines_in(out), want);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    threaded_u64,
+    threaded_records,
+    wire,
+    flush_latency,
+    bus_records,
+    bus_pipeline
+);
+criterion_main!(benches);

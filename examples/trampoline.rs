@@ -1,0 +1,50 @@
+//! trampoline.py and pyos8: subroutines. In the seed a task's `run()`
+//! keeps a call stack so that `r = yield add(2, 2)` can call a coroutine
+//! and get its value back. In Rust an `async fn` awaited inside a task is
+//! that call: the compiler keeps the stack, and system calls made deep
+//! inside pass through to the scheduler.
+//!
+//! ```text
+//! # trampoline.py                      // copipe
+//! def add(x, y):                       async fn add(x: i32, y: i32) -> i32 {
+//!     yield x + y                          x + y
+//!                                      }
+//! def main():                          async fn main_task() {
+//!     r = yield add(2, 2)                  let r = add(2, 2).await;
+//!     print(r)                             println!("{r}");
+//!     yield                                sched::yield_now().await;
+//!                                      }
+//! ```
+//!
+//! Run with `cargo run --example trampoline`.
+
+use copipe::sched::{self, Scheduler};
+
+async fn add(x: i32, y: i32) -> i32 {
+    x + y
+}
+
+/// A subroutine that itself makes system calls and calls another.
+async fn add_slowly(x: i32, y: i32) -> i32 {
+    let me = sched::get_tid().await;
+    println!("task {me}: adding {x} + {y}, letting others run meanwhile");
+    sched::yield_now().await;
+    add(x, y).await
+}
+
+async fn main_task() {
+    let r = add(2, 2).await;
+    println!("{r}");
+    sched::yield_now().await;
+    let r = add_slowly(20, 22).await;
+    println!("{r}");
+}
+
+fn main() -> copipe::Result<()> {
+    let mut s = Scheduler::new()?;
+    s.spawn(main_task());
+    s.spawn(async {
+        println!("another task runs while main_task's subroutine waits");
+    });
+    s.run()
+}

@@ -1,0 +1,1068 @@
+//! [`threaded`]: run the downstream stages on their own thread.
+//!
+//! The producer side ([`ThreadBridge`]) gathers items into a batch (a
+//! `Vec<T>`) and sends whole batches over a bounded crossbeam channel to a
+//! named worker thread, which owns the target and sends each item on. Batch
+//! `Vec`s come back over a second channel to be reused, so once the pipeline
+//! is running nothing is allocated per item or per batch.
+//!
+//! ```text
+//!  producer thread                          worker thread "copipe-bridge"
+//!  send(item) ─▶ batch: Vec<T> ──batches──▶ for item in batch { target.send(item) }
+//!                     ▲        (bounded)                 │
+//!                     └──────── empty Vecs ◀─────────────┘
+//! ```
+//!
+//! The two sides share one small [`Shared`] block: the worker's state
+//! (running, stopped by its target, failed) so that the producer learns at
+//! its very next `send` that downstream stopped or failed, even while its
+//! batch is not yet full; an abort flag for a bridge dropped without
+//! `close`; and a pending-flush flag for the drop policies.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
+
+use crate::error::{panic_message, Error, ErrorKind, Result};
+use crate::stage::{Flow, Stage};
+
+/// Items gathered into one batch before it is sent to the worker.
+///
+/// Large enough that channel operations and wake-ups cost little per item;
+/// `flush` sends partial batches, so a live stream is not held back.
+pub const DEFAULT_BATCH_SIZE: usize = 256;
+
+/// Batches the channel between producer and worker holds.
+///
+/// At most `capacity + 2` batches are in flight. Under [`ByRef`] that many
+/// batches of slots stay allocated and are written in turn; keeping them
+/// few (about 1.4 MB of bus records) keeps them in cache. Larger values
+/// measured no better (see `benches/bridges.rs`).
+pub const DEFAULT_CAPACITY: usize = 16;
+
+/// Name of the worker thread unless the builder gives another.
+pub const DEFAULT_THREAD_NAME: &str = "copipe-bridge";
+
+/// What a [`ThreadBridge`] does when its channel is full because the worker
+/// is behind.
+///
+/// The unit that is dropped is a batch (at most
+/// [`batch_size`](ThreadBridgeBuilder::batch_size) items, fewer when a
+/// `flush` sent a partial batch); the count is in items. Dropping is never
+/// silent: see [`ThreadBridge::dropped`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Policy {
+    /// Wait until the worker makes room: backpressure, nothing is lost
+    /// (the seed's synchronous queue). The default.
+    #[default]
+    Block,
+    /// Drop the batch being sent: the worker keeps what it already has.
+    DropNewest,
+    /// Drop the oldest batch waiting in the channel to make room for the
+    /// new one: the worker sees the most recent items (a live view).
+    DropOldest,
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Policy::Block => "block",
+            Policy::DropNewest => "drop-newest",
+            Policy::DropOldest => "drop-oldest",
+        })
+    }
+}
+
+/// One message to the worker: a batch of items (the first `len` of
+/// `items`; under [`ByRef`] the rest are spare slots kept for reuse), and
+/// whether to flush the target after it.
+struct Batch<T> {
+    items: Vec<T>,
+    len: usize,
+    flush: bool,
+}
+
+/// How a [`ThreadBridge`] hands items over: [`ByValue`] or [`ByRef`].
+///
+/// Sealed: the two modes below are the only ones.
+pub trait Mode: sealed::Sealed {
+    /// Batch Vecs come back with their items, to be overwritten in place.
+    #[doc(hidden)]
+    const KEEPS_ITEMS: bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::ByValue {}
+    impl<B: ?Sized> Sealed for super::ByRef<B> {}
+}
+
+/// Mode of a bridge made by [`threaded`] / [`ThreadBridgeBuilder::spawn`]:
+/// the producer sends owned items `T`, which move to the worker, and the
+/// worker's target receives them by value.
+#[derive(Debug)]
+pub enum ByValue {}
+
+impl Mode for ByValue {
+    const KEEPS_ITEMS: bool = false;
+}
+
+/// Mode of a bridge made by [`threaded_ref`] /
+/// [`ThreadBridgeBuilder::spawn_ref`]: the producer sends borrowed items
+/// `&B`, the worker's target receives `&B` too, and in between they are
+/// copied into owned slots (`B::Owned`, for example `Vec<u8>` for `[u8]`)
+/// that are reused batch after batch with [`ToOwned::clone_into`], so
+/// the steady state allocates nothing even for items that own memory.
+pub struct ByRef<B: ?Sized> {
+    _never: std::convert::Infallible,
+    _b: std::marker::PhantomData<fn(&B)>,
+}
+
+impl<B: ?Sized> fmt::Debug for ByRef<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ByRef")
+    }
+}
+
+impl<B: ?Sized> Mode for ByRef<B> {
+    const KEEPS_ITEMS: bool = true;
+}
+
+/// How the worker sends a batch to its target: by value or by reference.
+trait Deliver<T> {
+    /// Sends `items[..len]` on, in order; `Stop` as soon as the target
+    /// stops.
+    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow>;
+    fn flush(&mut self) -> Result<()>;
+    fn close(&mut self) -> Result<()>;
+}
+
+/// Delivers owned items, emptying the batch.
+struct Moving<S>(S);
+
+impl<T, S: Stage<T>> Deliver<T> for Moving<S> {
+    #[inline]
+    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow> {
+        items.truncate(len);
+        for item in items.drain(..) {
+            if self.0.send(item)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.close()
+    }
+}
+
+/// Delivers `&B` borrowed from owned slots, keeping them for reuse.
+struct Lending<S, B: ?Sized>(S, std::marker::PhantomData<fn(&B)>);
+
+impl<T, B, S> Deliver<T> for Lending<S, B>
+where
+    T: std::borrow::Borrow<B>,
+    B: ?Sized,
+    S: for<'a> Stage<&'a B>,
+{
+    #[inline]
+    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow> {
+        for item in &items[..len] {
+            if self.0.send(item.borrow())?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.close()
+    }
+}
+
+/// The worker is sending items on.
+const RUNNING: u8 = 0;
+/// The worker's target returned `Stop`; the worker closed it and ended.
+const STOPPED: u8 = 1;
+/// The worker's target returned an error or panicked; the worker ended.
+const FAILED: u8 = 2;
+
+/// State shared by the producer and the worker.
+///
+/// `state` is read by the producer at every `send`; it sits on a cache line
+/// of its own (128 bytes covers adjacent-line prefetch), so that the
+/// worker's writes to the other flags never evict it from the producer's
+/// cache.
+#[derive(Debug, Default)]
+#[repr(C)]
+struct Shared {
+    /// `RUNNING`, `STOPPED` or `FAILED`, written once by the worker.
+    state: Padded<AtomicU8>,
+    /// Set by `Drop` without `close`: the worker discards what is queued
+    /// and ends without closing its target (the stream was abandoned).
+    abort: AtomicBool,
+    /// A `flush` found the channel full under a drop policy: the worker
+    /// flushes its target after the batch it is on.
+    flush: AtomicBool,
+}
+
+/// A value alone on its cache line(s).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Sets the worker's state to `FAILED` unless the worker disarmed it:
+/// a panic unwinding out of the target runs this drop.
+struct FailGuard<'a> {
+    shared: &'a Shared,
+    armed: bool,
+}
+
+impl Drop for FailGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.state.store(FAILED, Ordering::Release);
+        }
+    }
+}
+
+/// Options of a [`ThreadBridge`]: batch size, channel capacity, full-channel
+/// [`Policy`] and thread name.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{Stage, bridge::{Policy, ThreadBridgeBuilder}, sinks::Count};
+///
+/// let mut bridge = ThreadBridgeBuilder::new()
+///     .batch_size(64)
+///     .capacity(4)
+///     .policy(Policy::Block)
+///     .name("counter")
+///     .spawn(Count::new())?;
+/// for i in 0..1000u32 {
+///     bridge.send(i)?;
+/// }
+/// bridge.close()?;
+/// assert_eq!(bridge.dropped(), 0);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ThreadBridgeBuilder {
+    batch_size: usize,
+    capacity: usize,
+    policy: Policy,
+    name: String,
+    warn_on_drop: bool,
+}
+
+impl Default for ThreadBridgeBuilder {
+    fn default() -> Self {
+        ThreadBridgeBuilder {
+            batch_size: DEFAULT_BATCH_SIZE,
+            capacity: DEFAULT_CAPACITY,
+            policy: Policy::Block,
+            name: DEFAULT_THREAD_NAME.to_string(),
+            warn_on_drop: true,
+        }
+    }
+}
+
+impl ThreadBridgeBuilder {
+    /// The default options.
+    pub fn new() -> ThreadBridgeBuilder {
+        ThreadBridgeBuilder::default()
+    }
+
+    /// Items per batch (at least 1). Larger batches cost fewer channel
+    /// operations; smaller ones reach the worker sooner. Default
+    /// [`DEFAULT_BATCH_SIZE`].
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Batches the channel holds (at least 1). Default [`DEFAULT_CAPACITY`].
+    /// At most `capacity + 2` batches of items are in flight (the channel,
+    /// the producer's and the worker's).
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
+    }
+
+    /// What to do when the channel is full. Default [`Policy::Block`].
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The worker thread's name (shown by debuggers, `top -H`, panics).
+    /// Default [`DEFAULT_THREAD_NAME`].
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Whether `close` prints one warning line to stderr when items were
+    /// dropped (default true). Turn it off when the program reports
+    /// [`ThreadBridge::dropped`] itself.
+    pub fn warn_on_drop(mut self, yes: bool) -> Self {
+        self.warn_on_drop = yes;
+        self
+    }
+
+    /// Starts the worker thread with `target`, which receives owned items,
+    /// and returns the producer side (see [`threaded`]).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error if the operating system refuses to start a thread.
+    pub fn spawn<T, S>(self, target: S) -> Result<ThreadBridge<T, ByValue>>
+    where
+        T: Send + 'static,
+        S: Stage<T> + Send + 'static,
+    {
+        self.start(Moving(target))
+    }
+
+    /// Starts the worker thread with `target`, which receives borrowed
+    /// items `&B`, and returns the producer side, which accepts `&B` too
+    /// (see [`threaded_ref`]).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error if the operating system refuses to start a thread.
+    pub fn spawn_ref<B, S>(self, target: S) -> Result<ThreadBridge<B::Owned, ByRef<B>>>
+    where
+        B: ToOwned + ?Sized + 'static,
+        B::Owned: Send + 'static,
+        S: for<'a> Stage<&'a B> + Send + 'static,
+    {
+        self.start(Lending(target, std::marker::PhantomData))
+    }
+
+    fn start<T, M, D>(self, target: D) -> Result<ThreadBridge<T, M>>
+    where
+        T: Send + 'static,
+        M: Mode,
+        D: Deliver<T> + Send + 'static,
+    {
+        let (tx, rx) = bounded::<Batch<T>>(self.capacity);
+        // Every batch Vec is in the channel, with the producer, with the
+        // worker, or here; room for all of them means a return never fails
+        // in the steady state.
+        let (recycle_tx, recycle_rx) = bounded::<Vec<T>>(self.capacity + 2);
+        let shared = Arc::new(Shared::default());
+        let worker_shared = Arc::clone(&shared);
+        let steal = (self.policy == Policy::DropOldest).then(|| rx.clone());
+        let spare = recycle_tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(self.name.clone())
+            .spawn(move || run_worker::<T, M, D>(target, rx, recycle_tx, &worker_shared))?;
+        Ok(ThreadBridge {
+            batch: Vec::with_capacity(self.batch_size),
+            filled: 0,
+            tx: Some(tx),
+            recycle: recycle_rx,
+            spare,
+            steal,
+            shared,
+            handle: Some(handle),
+            batch_size: self.batch_size,
+            policy: self.policy,
+            name: self.name,
+            warn_on_drop: self.warn_on_drop,
+            dropped: 0,
+            unflushed: false,
+            done: None,
+            _mode: std::marker::PhantomData,
+        })
+    }
+}
+
+/// The worker thread: sends every item of every batch to the target, in
+/// order, until the producer closes the channel (then closes the target),
+/// the target stops or fails, or the producer aborts.
+fn run_worker<T, M: Mode, D: Deliver<T>>(
+    mut target: D,
+    rx: Receiver<Batch<T>>,
+    recycle: Sender<Vec<T>>,
+    shared: &Shared,
+) -> Result<()> {
+    let mut guard = FailGuard {
+        shared,
+        armed: true,
+    };
+    let result = (|| {
+        while let Ok(Batch {
+            mut items,
+            len,
+            flush,
+        }) = rx.recv()
+        {
+            if shared.abort.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            if target.deliver(&mut items, len)?.is_stop() {
+                // Downstream wants no more: as its upstream, the worker
+                // closes it. The producer sees STOPPED at its next send.
+                target.close()?;
+                shared.state.store(STOPPED, Ordering::Release);
+                return Ok(());
+            }
+            // The producer takes the Vec back for its next batch (empty, or
+            // under `ByRef` with its items as slots to overwrite); if it has
+            // enough already, the Vec is freed here.
+            debug_assert!(M::KEEPS_ITEMS || items.is_empty());
+            let _ = recycle.try_send(items);
+            // Load before swapping: a swap is a write, and a write per
+            // batch would take the line from the producer each time.
+            if flush
+                || (shared.flush.load(Ordering::Relaxed)
+                    && shared.flush.swap(false, Ordering::AcqRel))
+            {
+                target.flush()?;
+            }
+        }
+        // The channel is closed: `close` (end of stream) or `Drop` (abort).
+        if shared.abort.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        target.close()
+    })();
+    // On an error (or a panic, which skips this) the guard marks FAILED.
+    guard.armed = result.is_err();
+    drop(guard);
+    result
+}
+
+/// The producer side of a thread bridge: a [`Stage`] that hands items to a
+/// target running on its own thread. Made by [`threaded`] or
+/// [`ThreadBridgeBuilder`].
+///
+/// - Items are sent in batches; a batch goes when it is full, on `flush`
+///   (a partial batch, and the worker then flushes its target) and on
+///   `close`. Order is kept and, under [`Policy::Block`], nothing accepted
+///   is lost.
+/// - A `Stop` from the target reaches the producer at its next `send` as
+///   `Ok(Flow::Stop)`. An error from the target, or its panic (as
+///   [`ErrorKind::Panic`] with the panic message), reaches the producer at
+///   its next `send`, `flush` or `close`. The error is returned once; later
+///   calls return `Stop`.
+/// - `close` sends what is left, waits for the worker to send it on and to
+///   close the target, joins the thread, and returns the target's error if
+///   it had one.
+/// - Dropping the bridge without `close` abandons the stream: the worker
+///   discards what is queued, does not close its target, and the thread is
+///   joined before the drop returns. A panic in the worker that nobody
+///   collected is reported on stderr.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{threaded, Stage, StageExt, sinks::Collect};
+///
+/// let mut bridge = threaded(Collect::new().map(|x: u64| x * 2));
+/// for i in 0..10u64 {
+///     bridge.send(i)?;
+/// }
+/// bridge.close()?;
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub struct ThreadBridge<T, M: Mode = ByValue> {
+    /// The batch being filled: items `..filled`; under `ByRef` the items
+    /// after them are slots from earlier batches, overwritten in place.
+    batch: Vec<T>,
+    filled: usize,
+    /// `None` once the stream is closed or the worker has ended.
+    tx: Option<Sender<Batch<T>>>,
+    recycle: Receiver<Vec<T>>,
+    /// The producer's own way into `recycle`, for batch Vecs that a drop
+    /// policy emptied.
+    spare: Sender<Vec<T>>,
+    /// A receiver of the batch channel, under `DropOldest` only: it lets the
+    /// producer take the oldest batch out of a full channel. (Under the other
+    /// policies the worker holds the only receiver, so its death disconnects
+    /// the channel and wakes a producer blocked on a full one.)
+    steal: Option<Receiver<Batch<T>>>,
+    shared: Arc<Shared>,
+    handle: Option<JoinHandle<Result<()>>>,
+    batch_size: usize,
+    policy: Policy,
+    name: String,
+    warn_on_drop: bool,
+    dropped: u64,
+    /// Items were sent since the last flush reached the worker.
+    unflushed: bool,
+    /// How the worker ended, once the producer has collected it: `Stop` for
+    /// a stopped or failed target (the error was returned already), or
+    /// `Continue` after a clean close.
+    done: Option<Flow>,
+    _mode: std::marker::PhantomData<fn() -> M>,
+}
+
+impl<T, M: Mode> fmt::Debug for ThreadBridge<T, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadBridge")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .field("batch_size", &self.batch_size)
+            .field("pending", &self.filled)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `target` on a new thread behind a [`ThreadBridge`] with the default
+/// options: batches of [`DEFAULT_BATCH_SIZE`], [`Policy::Block`], thread
+/// name [`DEFAULT_THREAD_NAME`] (the seed's `threaded(target)`).
+///
+/// Items must be owned and `Send`; put [`StageExt::owned`] in front of the
+/// bridge for borrowed items such as the lines of a line source.
+///
+/// # Panics
+///
+/// If the operating system refuses to start a thread, like
+/// [`std::thread::spawn`]. Use [`ThreadBridgeBuilder`] to get that as an
+/// error instead.
+///
+/// # Examples
+///
+/// The seed's cothread: the filters and the printer run on their own thread.
+///
+/// ```
+/// use copipe::{threaded, Stage, StageExt, sinks::Printer};
+///
+/// let lines = ["route 22 north", "route 9 south", "route 22 south"];
+/// let printer = Printer::new(Vec::new()); // any writer; stdout in a real program
+/// let mut pipeline = threaded(printer.filter(|l: &String| l.contains("22"))).owned();
+/// for line in lines {
+///     pipeline.send(line)?;
+/// }
+/// Stage::<&str>::close(&mut pipeline)?;
+/// # Ok::<(), copipe::Error>(())
+/// ```
+///
+/// [`StageExt::owned`]: crate::StageExt::owned
+pub fn threaded<T, S>(target: S) -> ThreadBridge<T, ByValue>
+where
+    T: Send + 'static,
+    S: Stage<T> + Send + 'static,
+{
+    match ThreadBridgeBuilder::default().spawn(target) {
+        Ok(bridge) => bridge,
+        Err(e) => panic!("failed to spawn a thread bridge: {e}"),
+    }
+}
+
+/// Runs `target`, a stage of borrowed items `&B`, on a new thread behind a
+/// [`ThreadBridge`] that accepts `&B` too, with the default options: the
+/// bridge is invisible to the stages on either side. Lines (`&[u8]`,
+/// `&str`) and records (`&Record`) cross it without allocating: each item
+/// is copied into a slot (`B::Owned`) that is reused from batch to batch.
+///
+/// # Panics
+///
+/// If the operating system refuses to start a thread. Use
+/// [`ThreadBridgeBuilder::spawn_ref`] to get that as an error instead.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{bridge::threaded_ref, Stage, StageExt, sinks::Printer};
+///
+/// let lines: [&[u8]; 3] = [b"GET /python", b"GET /ply", b"GET /python/"];
+/// let printer = Printer::new(Vec::new());
+/// let mut pipeline = threaded_ref(printer.filter(|l: &&[u8]| l.ends_with(b"/")));
+/// for line in lines {
+///     pipeline.send(line)?;
+/// }
+/// pipeline.close()?;
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn threaded_ref<B, S>(target: S) -> ThreadBridge<B::Owned, ByRef<B>>
+where
+    B: ToOwned + ?Sized + 'static,
+    B::Owned: Send + 'static,
+    S: for<'a> Stage<&'a B> + Send + 'static,
+{
+    match ThreadBridgeBuilder::default().spawn_ref(target) {
+        Ok(bridge) => bridge,
+        Err(e) => panic!("failed to spawn a thread bridge: {e}"),
+    }
+}
+
+impl<T, M: Mode> ThreadBridge<T, M> {
+    /// Items dropped so far under [`Policy::DropNewest`] or
+    /// [`Policy::DropOldest`] (always 0 under [`Policy::Block`]).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The worker thread's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The full-channel policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// True while the worker has neither stopped nor failed and the bridge
+    /// is not closed.
+    pub fn is_running(&self) -> bool {
+        self.done.is_none() && self.shared.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    /// Sends the current batch (possibly empty, if `flush` is set) under the
+    /// bridge's policy. Returns `Err(())` if the worker has gone.
+    fn push_batch(&mut self, flush: bool) -> std::result::Result<(), ()> {
+        let Some(tx) = &self.tx else {
+            return Err(());
+        };
+        let fresh = self
+            .recycle
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.batch_size));
+        let items = std::mem::replace(&mut self.batch, fresh);
+        let len = std::mem::take(&mut self.filled);
+        let mut msg = Batch { items, len, flush };
+        match self.policy {
+            Policy::Block => tx.send(msg).map_err(|_| ()),
+            Policy::DropNewest => match tx.try_send(msg) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(msg)) => {
+                    self.dropped += msg.len as u64;
+                    if msg.flush {
+                        self.shared.flush.store(true, Ordering::Release);
+                    }
+                    self.keep_spare(msg.items);
+                    Ok(())
+                }
+                Err(TrySendError::Disconnected(_)) => Err(()),
+            },
+            Policy::DropOldest => loop {
+                match tx.try_send(msg) {
+                    Ok(()) => return Ok(()),
+                    Err(TrySendError::Full(back)) => {
+                        msg = back;
+                        let Some(steal) = &self.steal else {
+                            unreachable!("DropOldest always keeps a receiver");
+                        };
+                        match steal.try_recv() {
+                            Ok(old) => {
+                                self.dropped += old.len as u64;
+                                if old.flush {
+                                    msg.flush = true;
+                                }
+                                self.keep_spare(old.items);
+                            }
+                            // The worker took it meanwhile: try again.
+                            Err(TryRecvError::Empty) => {}
+                            Err(TryRecvError::Disconnected) => return Err(()),
+                        }
+                        // The worker may have ended while we were stealing
+                        // (we hold a receiver, so the channel stays open).
+                        if self.shared.state.load(Ordering::Acquire) != RUNNING {
+                            return Err(());
+                        }
+                    }
+                    Err(TrySendError::Disconnected(_)) => return Err(()),
+                }
+            },
+        }
+    }
+
+    /// Puts a dropped batch's Vec back for reuse (emptied under `ByValue`,
+    /// as slots under `ByRef`). If the recycle channel is full of spares,
+    /// the Vec is freed instead.
+    fn keep_spare(&self, mut items: Vec<T>) {
+        if !M::KEEPS_ITEMS {
+            items.clear();
+        }
+        let _ = self.spare.try_send(items);
+    }
+
+    /// The worker has ended (or the channel is gone): join it and turn how
+    /// it ended into what the producer returns.
+    fn collect(&mut self) -> Result<Flow> {
+        if let Some(flow) = self.done {
+            return Ok(flow);
+        }
+        self.tx = None;
+        self.steal = None;
+        let result = self.join();
+        self.done = Some(Flow::Stop);
+        result.map(|()| Flow::Stop)
+    }
+
+    /// Joins the worker and returns its result, its panic as an error.
+    fn join(&mut self) -> Result<()> {
+        let Some(handle) = self.handle.take() else {
+            return Ok(());
+        };
+        match handle.join() {
+            Ok(result) => result,
+            Err(payload) => Err(Error::new(ErrorKind::Panic(format!(
+                "{} (in thread bridge `{}`)",
+                panic_message(&*payload),
+                self.name
+            )))),
+        }
+    }
+
+    fn report_drops(&self) {
+        if self.dropped > 0 && self.warn_on_drop {
+            eprintln!(
+                "copipe: thread bridge `{}` dropped {} item{} (policy {})",
+                self.name,
+                self.dropped,
+                if self.dropped == 1 { "" } else { "s" },
+                self.policy
+            );
+        }
+    }
+}
+
+impl<T, M: Mode> ThreadBridge<T, M> {
+    /// True if the producer must stop sending: the bridge is closed, or the
+    /// worker has stopped or failed. One atomic load per item: the
+    /// producer learns of a stop or failure downstream at once, even with
+    /// a half-full batch.
+    #[inline]
+    fn is_over(&self) -> bool {
+        self.done.is_some() || self.shared.state.load(Ordering::Acquire) != RUNNING
+    }
+
+    /// Counts the item just placed at `filled` and sends the batch if full.
+    #[inline]
+    fn placed(&mut self) -> Result<Flow> {
+        self.filled += 1;
+        self.unflushed = true;
+        if self.filled >= self.batch_size && self.push_batch(false).is_err() {
+            return self.collect();
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Sends the partial batch; the worker flushes its target after it
+    /// (also the [`Stage::flush`]; this inherent form needs no type
+    /// annotation).
+    ///
+    /// # Errors
+    ///
+    /// The target's error or panic, if it has ended with one.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.is_over() {
+            return self.collect().map(|_| ());
+        }
+        if !self.unflushed {
+            return Ok(());
+        }
+        self.unflushed = false;
+        if self.push_batch(true).is_err() {
+            return self.collect().map(|_| ());
+        }
+        Ok(())
+    }
+
+    /// Sends what is left, waits until the worker has sent it on and closed
+    /// the target, and joins the thread (also the [`Stage::close`]).
+    ///
+    /// # Errors
+    ///
+    /// The target's error (from a `send` or from its `close`), or its panic
+    /// as [`ErrorKind::Panic`], unless an earlier call returned it already.
+    pub fn close(&mut self) -> Result<()> {
+        if self.done.is_some() {
+            // Closed already, or the worker ended and we reported how.
+            return Ok(());
+        }
+        if self.shared.state.load(Ordering::Acquire) == RUNNING && self.filled > 0 {
+            // A failure here means the worker ended: `join` says how.
+            let _ = self.push_batch(false);
+        }
+        // Dropping the sender (and our receiver, if any) is the end of the
+        // stream: the worker closes the target once the channel is drained.
+        self.tx = None;
+        self.steal = None;
+        let result = self.join();
+        self.done = Some(Flow::Continue);
+        self.report_drops();
+        result
+    }
+}
+
+impl<T> Stage<T> for ThreadBridge<T, ByValue> {
+    /// Adds `item` to the current batch and sends the batch when it is full.
+    ///
+    /// # Errors
+    ///
+    /// The target's error or panic, at the first `send` after it happened.
+    #[inline]
+    fn send(&mut self, item: T) -> Result<Flow> {
+        if self.is_over() {
+            return self.collect();
+        }
+        // Batch Vecs come back empty under `ByValue`.
+        self.batch.push(item);
+        self.placed()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        ThreadBridge::flush(self)
+    }
+
+    fn close(&mut self) -> Result<()> {
+        ThreadBridge::close(self)
+    }
+}
+
+impl<'a, B> Stage<&'a B> for ThreadBridge<B::Owned, ByRef<B>>
+where
+    B: ToOwned + ?Sized,
+{
+    /// Copies `item` into the next slot of the current batch (reusing the
+    /// slot's memory) and sends the batch when it is full.
+    ///
+    /// # Errors
+    ///
+    /// The target's error or panic, at the first `send` after it happened.
+    #[inline]
+    fn send(&mut self, item: &'a B) -> Result<Flow> {
+        if self.is_over() {
+            return self.collect();
+        }
+        match self.batch.get_mut(self.filled) {
+            Some(slot) => item.clone_into(slot),
+            None => self.batch.push(item.to_owned()),
+        }
+        self.placed()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        ThreadBridge::flush(self)
+    }
+
+    fn close(&mut self) -> Result<()> {
+        ThreadBridge::close(self)
+    }
+}
+
+impl<T, M: Mode> Drop for ThreadBridge<T, M> {
+    fn drop(&mut self) {
+        if self.handle.is_none() {
+            return;
+        }
+        // Abandoned without close: tell the worker to discard what is
+        // queued and not to close its target, then wait for it.
+        self.shared.abort.store(true, Ordering::Release);
+        self.tx = None;
+        self.steal = None;
+        if let Err(e) = self.join() {
+            if matches!(e.kind(), ErrorKind::Panic(_)) && !std::thread::panicking() {
+                eprintln!("copipe: {e}");
+            }
+        }
+        self.report_drops();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::Collect;
+    use crate::stage::{from_fn, StageExt};
+    use std::sync::{Arc as StdArc, Mutex};
+
+    /// A stage that records what it sees into shared memory, so the test can
+    /// read it after the worker thread has ended.
+    fn recorder(log: StdArc<Mutex<Vec<String>>>) -> impl Stage<u32> + Send + 'static {
+        struct Rec(StdArc<Mutex<Vec<String>>>);
+        impl Stage<u32> for Rec {
+            fn send(&mut self, item: u32) -> Result<Flow> {
+                self.0.lock().unwrap().push(format!("send {item}"));
+                Ok(Flow::Continue)
+            }
+            fn flush(&mut self) -> Result<()> {
+                self.0.lock().unwrap().push("flush".into());
+                Ok(())
+            }
+            fn close(&mut self) -> Result<()> {
+                self.0.lock().unwrap().push("close".into());
+                Ok(())
+            }
+        }
+        Rec(log)
+    }
+
+    #[test]
+    fn flush_carries_a_partial_batch_and_flushes_the_target() {
+        let log = StdArc::new(Mutex::new(Vec::new()));
+        let mut b = ThreadBridgeBuilder::new()
+            .batch_size(100)
+            .spawn(recorder(log.clone()))
+            .unwrap();
+        assert_eq!(b.send(1).unwrap(), Flow::Continue);
+        assert_eq!(b.send(2).unwrap(), Flow::Continue);
+        b.flush().unwrap();
+        b.flush().unwrap(); // nothing new: not forwarded again
+        assert_eq!(b.send(3).unwrap(), Flow::Continue);
+        b.close().unwrap();
+        b.close().unwrap(); // idempotent
+        assert_eq!(
+            log.lock().unwrap().join(","),
+            "send 1,send 2,flush,send 3,close"
+        );
+    }
+
+    #[test]
+    fn drop_without_close_does_not_close_the_target() {
+        let log = StdArc::new(Mutex::new(Vec::new()));
+        let mut b = ThreadBridgeBuilder::new()
+            .batch_size(1)
+            .spawn(recorder(log.clone()))
+            .unwrap();
+        assert_eq!(b.send(1).unwrap(), Flow::Continue);
+        b.flush().unwrap();
+        drop(b);
+        let log = log.lock().unwrap();
+        assert!(!log.contains(&"close".to_string()), "{log:?}");
+    }
+
+    #[test]
+    fn error_is_returned_once_then_stop() {
+        let mut b = ThreadBridgeBuilder::new()
+            .batch_size(1)
+            .spawn(from_fn(|x: u32| {
+                if x == 3 {
+                    Err(Error::usage("three"))
+                } else {
+                    Ok(Flow::Continue)
+                }
+            }))
+            .unwrap();
+        let mut err = None;
+        for i in 0..1_000_000 {
+            match b.send(i) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Stop) => panic!("stop before the error"),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        assert_eq!(err.expect("the error arrives").to_string(), "three");
+        assert_eq!(b.send(9).unwrap(), Flow::Stop);
+        b.close().unwrap();
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_items() {
+        // The worker blocks on a channel of its own until the producer has
+        // overfilled the bridge, so drops are certain, not timing-dependent.
+        let (gate_tx, gate_rx) = bounded::<()>(0);
+        let (started_tx, started_rx) = bounded::<()>(1);
+        let out = StdArc::new(Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let mut first = true;
+        let mut b = ThreadBridgeBuilder::new()
+            .batch_size(1)
+            .capacity(2)
+            .policy(Policy::DropOldest)
+            .warn_on_drop(false)
+            .spawn(from_fn(move |x: u32| {
+                if first {
+                    first = false;
+                    let _ = started_tx.send(());
+                    let _ = gate_rx.recv();
+                }
+                sink.lock().unwrap().push(x);
+                Ok(Flow::Continue)
+            }))
+            .unwrap();
+        assert_eq!(b.send(0).unwrap(), Flow::Continue);
+        // Wait until the worker holds item 0 and is blocked on the gate.
+        started_rx.recv().unwrap();
+        for i in 1..=10 {
+            assert_eq!(b.send(i).unwrap(), Flow::Continue);
+        }
+        gate_tx.send(()).unwrap();
+        b.close().unwrap();
+        let out = out.lock().unwrap().clone();
+        assert_eq!(out.first(), Some(&0));
+        assert_eq!(&out[out.len() - 2..], &[9, 10]);
+        assert_eq!(b.dropped() as usize, 11 - out.len());
+        assert!(b.dropped() > 0);
+    }
+
+    #[test]
+    fn collect_behind_a_bridge_keeps_order() {
+        let out = StdArc::new(Mutex::new(Collect::new()));
+        let sink = out.clone();
+        let mut b = ThreadBridgeBuilder::new()
+            .batch_size(7)
+            .spawn(from_fn(move |x: u64| sink.lock().unwrap().send(x)).map(|x: u64| x + 1))
+            .unwrap();
+        for i in 0..1000 {
+            assert_eq!(b.send(i).unwrap(), Flow::Continue);
+        }
+        b.close().unwrap();
+        let got = out.lock().unwrap().items().to_vec();
+        assert_eq!(got, (1..=1000).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn by_ref_lends_borrowed_items_and_reuses_slots() {
+        let out = StdArc::new(Mutex::new(Vec::<String>::new()));
+        let sink = out.clone();
+        struct Lines(StdArc<Mutex<Vec<String>>>);
+        impl Stage<&[u8]> for Lines {
+            fn send(&mut self, line: &[u8]) -> Result<Flow> {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(line).into_owned());
+                Ok(Flow::Continue)
+            }
+            fn flush(&mut self) -> Result<()> {
+                Ok(())
+            }
+            fn close(&mut self) -> Result<()> {
+                Ok(())
+            }
+        }
+        let mut b = ThreadBridgeBuilder::new()
+            .batch_size(3)
+            .capacity(1)
+            .spawn_ref::<[u8], _>(Lines(sink))
+            .unwrap();
+        let mut want = Vec::new();
+        // Lines of varying length, so reused slots must shrink and grow.
+        for i in 0..1000 {
+            let line = "x".repeat(i % 7) + &i.to_string();
+            assert_eq!(b.send(line.as_bytes()).unwrap(), Flow::Continue);
+            want.push(line);
+        }
+        b.close().unwrap();
+        assert_eq!(*out.lock().unwrap(), want);
+    }
+}
