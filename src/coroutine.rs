@@ -439,7 +439,10 @@ impl<T> Slot<T> {
 /// A stage made from an `async` block by [`coroutine`].
 ///
 /// `Coroutine` is single-threaded (`!Send`, its inbox is shared through an
-/// `Rc`): build it on the thread that sends into it.
+/// `Rc`): build it on the thread that sends into it. It can send into a
+/// [`threaded`](crate::threaded) bridge, but not be moved behind one, which
+/// needs a `Send` target. (A `Send` inbox would need an atomic handoff per
+/// item; `Rc` and `Cell` cost nothing.)
 ///
 /// # Examples
 ///
