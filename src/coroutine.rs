@@ -444,6 +444,16 @@ impl<T> Slot<T> {
 /// needs a `Send` target. (A `Send` inbox would need an atomic handoff per
 /// item; `Rc` and `Cell` cost nothing.)
 ///
+/// ```compile_fail
+/// use copipe::{coroutine, threaded, Inbox};
+///
+/// let co = coroutine(|inbox: Inbox<String>| async move {
+///     while inbox.recv().await.is_some() {}
+///     Ok(())
+/// });
+/// let bridge = threaded(co); // error: `Rc<..>` cannot be sent between threads
+/// ```
+///
 /// # Examples
 ///
 /// See [`coroutine`].
