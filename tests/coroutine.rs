@@ -414,6 +414,29 @@ fn awaiting_futures_that_are_ready_is_fine() {
     assert_eq!(*out.borrow(), [2, 10]);
 }
 
+#[test]
+fn an_async_fn_that_receives_is_a_sub_coroutine() {
+    // The seed's `yield from`: a helper that receives from the same inbox.
+    async fn read_pair(inbox: &Inbox<u32>) -> Option<(u32, u32)> {
+        let a = inbox.recv().await?;
+        let b = inbox.recv().await?;
+        Some((a, b))
+    }
+    let out = Rc::new(RefCell::new(Vec::new()));
+    let o = Rc::clone(&out);
+    let mut co = coroutine(move |inbox: Inbox<u32>| async move {
+        while let Some((a, b)) = read_pair(&inbox).await {
+            o.borrow_mut().push(a * b);
+        }
+        Ok(())
+    });
+    for n in [2, 3, 4, 5, 6] {
+        assert_eq!(co.send(n).unwrap(), Flow::Continue);
+    }
+    co.close().unwrap(); // the unpaired 6 is dropped
+    assert_eq!(*out.borrow(), [6, 20]);
+}
+
 // ---------------------------------------------------------------------------
 // Flush
 
