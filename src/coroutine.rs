@@ -113,6 +113,9 @@ use crate::stage::{Flow, Stage};
 /// - **`close` is `GeneratorExit`.** After `close`, `recv()` returns `None`,
 ///   the loop ends and the code after it runs: the seed's
 ///   `except GeneratorExit:` cleanup, here usually `target.close()`.
+/// - **Sub-coroutines.** An `async fn` that takes `&Inbox<T>` and receives
+///   can be awaited inside the block: the seed's `yield from`, with no
+///   trampoline.
 ///
 /// What differs:
 ///
