@@ -25,9 +25,9 @@
 //! - A panic is not caught: it unwinds through `Coroutine::resume`, where a
 //!   drop guard (forgotten on the normal path, so free) poisons the stage
 //!   on its way to the caller. `catch_unwind` + `resume_unwind` would do
-//!   the same and keep the panic's message for later errors, but costs an
-//!   extra call per send and keeps the poll from being inlined (measured in
-//!   `benches/send.rs`: 197 against 186 instructions per send).
+//!   the same and keep the panic's message for later errors, but puts the
+//!   poll behind one more call that is never inlined (measured with
+//!   `benches/instructions.sh`: 197 against 186 instructions per send).
 
 use std::cell::Cell;
 use std::fmt;
@@ -541,9 +541,9 @@ where
     /// Resumes the coroutine once: polls its future with the no-op waker.
     ///
     /// A panic in the block goes on into the caller as it is (no
-    /// `catch_unwind`, which would cost a call per send and keep the poll
-    /// from being inlined); on its way out it drops the guard, which
-    /// poisons the stage.
+    /// `catch_unwind`, which would put the poll behind one more call that
+    /// is never inlined); on its way out it drops the guard, which poisons
+    /// the stage.
     #[inline(always)]
     fn resume(&mut self) -> Poll<Result<()>> {
         let guard = PoisonOnUnwind(self);

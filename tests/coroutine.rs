@@ -317,9 +317,17 @@ fn an_error_before_the_first_receive_comes_out_of_the_first_call() {
 
 #[test]
 fn a_panic_propagates_to_the_caller_of_send_and_poisons_the_stage() {
+    struct Guard(Rc<Cell<bool>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
     let cleaned = Rc::new(Cell::new(false));
-    let c = Rc::clone(&cleaned);
+    let dropped = Rc::new(Cell::new(false));
+    let (c, d) = (Rc::clone(&cleaned), Rc::clone(&dropped));
     let mut co = coroutine(move |inbox: Inbox<u32>| async move {
+        let _guard = Guard(d);
         while let Some(n) = inbox.recv().await {
             assert!(n != 13, "unlucky item {n}");
         }
@@ -331,6 +339,10 @@ fn a_panic_propagates_to_the_caller_of_send_and_poisons_the_stage() {
         let _ = co.send(13);
     });
     assert_eq!(message, "unlucky item 13");
+    assert!(
+        dropped.get(),
+        "the block's locals are dropped by the unwinding"
+    );
     assert!(co.is_poisoned());
     assert!(co.is_finished());
     for err in [
