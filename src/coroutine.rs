@@ -25,9 +25,9 @@
 //! - A panic is not caught: it unwinds through `Coroutine::resume`, where a
 //!   drop guard (forgotten on the normal path, so free) poisons the stage
 //!   on its way to the caller. `catch_unwind` + `resume_unwind` would do
-//!   the same and keep the panic's message for later errors, but costs an
-//!   extra call per send and keeps the poll from being inlined (measured in
-//!   `benches/send.rs`: 197 against 186 instructions per send).
+//!   the same and keep the panic's message for later errors, but puts the
+//!   poll behind one more call that is never inlined (measured with
+//!   `benches/instructions.sh`: 197 against 186 instructions per send).
 
 use std::cell::Cell;
 use std::fmt;
@@ -113,6 +113,9 @@ use crate::stage::{Flow, Stage};
 /// - **`close` is `GeneratorExit`.** After `close`, `recv()` returns `None`,
 ///   the loop ends and the code after it runs: the seed's
 ///   `except GeneratorExit:` cleanup, here usually `target.close()`.
+/// - **Sub-coroutines.** An `async fn` that takes `&Inbox<T>` and receives
+///   can be awaited inside the block: the seed's `yield from`, with no
+///   trampoline.
 ///
 /// What differs:
 ///
@@ -310,7 +313,8 @@ impl<T> Inbox<T> {
     ///
     /// This is how a coroutine forwards `flush` to a target it owns: the
     /// closure borrows the target only while the coroutine waits, so the
-    /// loop body can use it freely.
+    /// loop body can use it freely. (It must be `Unpin`, as a closure that
+    /// borrows is.)
     ///
     /// # Examples
     ///
@@ -437,9 +441,21 @@ impl<T> Slot<T> {
 
 /// A stage made from an `async` block by [`coroutine`].
 ///
-/// `Coroutine` is single-threaded (`!Send`): build it on the thread that
-/// sends into it (for a thread bridge, inside the closure that builds the
-/// worker's stages).
+/// `Coroutine` is single-threaded (`!Send`, its inbox is shared through an
+/// `Rc`): build it on the thread that sends into it. It can send into a
+/// [`threaded`](crate::threaded) bridge, but not be moved behind one, which
+/// needs a `Send` target. (A `Send` inbox would need an atomic handoff per
+/// item; `Rc` and `Cell` cost nothing.)
+///
+/// ```compile_fail
+/// use copipe::{coroutine, threaded, Inbox};
+///
+/// let co = coroutine(|inbox: Inbox<String>| async move {
+///     while inbox.recv().await.is_some() {}
+///     Ok(())
+/// });
+/// let bridge = threaded(co); // error: `Rc<..>` cannot be sent between threads
+/// ```
 ///
 /// # Examples
 ///
@@ -525,9 +541,9 @@ where
     /// Resumes the coroutine once: polls its future with the no-op waker.
     ///
     /// A panic in the block goes on into the caller as it is (no
-    /// `catch_unwind`, which would cost a call per send and keep the poll
-    /// from being inlined); on its way out it drops the guard, which
-    /// poisons the stage.
+    /// `catch_unwind`, which would put the poll behind one more call that
+    /// is never inlined); on its way out it drops the guard, which poisons
+    /// the stage.
     #[inline(always)]
     fn resume(&mut self) -> Poll<Result<()>> {
         let guard = PoisonOnUnwind(self);

@@ -69,6 +69,6 @@ pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, Targets};
 pub use stage::{
-    filter, from_fn, map, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
+    filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
 };
 pub use text::{Follow, Grep, Lines};

@@ -2,8 +2,6 @@
 //! uses: [`Map`], [`Filter`], [`Inspect`], [`Take`], [`Owned`] and the
 //! closure stage [`FromFn`].
 
-use std::marker::PhantomData;
-
 use crate::error::Result;
 
 /// What a stage tells the stage upstream of it after a `send`.
@@ -161,6 +159,15 @@ impl<T, S: Stage<T> + ?Sized> Stage<T> for Box<S> {
 /// assert_eq!(out.items(), &[0, 20, 40]);
 /// # Ok::<(), copipe::Error>(())
 /// ```
+///
+/// `StageExt` is implemented for every type (a stage's item type is a
+/// parameter of [`Stage`], so the methods cannot ask for it without making
+/// `Printer::new(out).filter(..)` ambiguous). Its `map`, `filter`,
+/// `inspect` and `take` therefore shadow `Iterator`'s and `Option::take`
+/// in a scope that imports it: import `StageExt` where pipelines are
+/// built, or call the other by path (`Iterator::map(it, f)`). The free
+/// functions [`map`], [`filter`] and [`take`] (the seed's argument order)
+/// need no import.
 pub trait StageExt: Sized {
     /// A stage that applies `f` to each item and sends the result to `self`.
     fn map<F>(self, f: F) -> Map<Self, F> {
@@ -333,13 +340,15 @@ where
 
 /// A stage made from a closure: `send` calls it, `flush` and `close` do
 /// nothing. Made by [`from_fn`].
-pub struct FromFn<F, T> {
+///
+/// The item type is not part of the stage's type, so a closure over a
+/// borrowed item (`|line: &[u8]| ...`) makes a stage for borrows of every
+/// lifetime, as a line source requires (`for<'a> Stage<&'a [u8]>`).
+pub struct FromFn<F> {
     f: F,
-    // `fn(T)` keeps `FromFn` covariant-free and `Send`/`Sync` like `F`.
-    _item: PhantomData<fn(T)>,
 }
 
-impl<F, T> std::fmt::Debug for FromFn<F, T> {
+impl<F> std::fmt::Debug for FromFn<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FromFn").finish_non_exhaustive()
     }
@@ -347,33 +356,37 @@ impl<F, T> std::fmt::Debug for FromFn<F, T> {
 
 /// Makes a stage from a closure that handles one item.
 ///
+/// Annotate the closure's argument: `|line: &[u8]| ...` accepts lines
+/// borrowed from a source's buffer.
+///
 /// # Examples
 ///
 /// ```
 /// use copipe::{Flow, Stage, from_fn};
 ///
-/// let mut seen = Vec::new();
-/// let mut stage = from_fn(|line: &str| {
-///     seen.push(line.len());
+/// fn source<S: for<'a> Stage<&'a [u8]>>(mut target: S) -> copipe::Result<()> {
+///     let buf = b"python\nply\n".to_vec(); // lines borrowed from here
+///     for line in buf.split_inclusive(|&b| b == b'\n') {
+///         if target.send(line)?.is_stop() {
+///             break;
+///         }
+///     }
+///     target.close()
+/// }
+///
+/// let mut lengths = Vec::new();
+/// source(from_fn(|line: &[u8]| {
+///     lengths.push(line.len());
 ///     Ok(Flow::Continue)
-/// });
-/// stage.send("python")?;
-/// stage.close()?;
-/// drop(stage);
-/// assert_eq!(seen, [6]);
+/// }))?;
+/// assert_eq!(lengths, [7, 4]);
 /// # Ok::<(), copipe::Error>(())
 /// ```
-pub fn from_fn<T, F>(f: F) -> FromFn<F, T>
-where
-    F: FnMut(T) -> Result<Flow>,
-{
-    FromFn {
-        f,
-        _item: PhantomData,
-    }
+pub fn from_fn<F>(f: F) -> FromFn<F> {
+    FromFn { f }
 }
 
-impl<T, F> Stage<T> for FromFn<F, T>
+impl<T, F> Stage<T> for FromFn<F>
 where
     F: FnMut(T) -> Result<Flow>,
 {
@@ -398,6 +411,11 @@ pub fn map<S, F>(f: F, target: S) -> Map<S, F> {
 /// `target.filter(pred)`.
 pub fn filter<S, F>(pred: F, target: S) -> Filter<S, F> {
     target.filter(pred)
+}
+
+/// The seed's argument order: `take(n, target)`. Same as `target.take(n)`.
+pub fn take<S>(n: u64, target: S) -> Take<S> {
+    target.take(n)
 }
 
 #[cfg(test)]

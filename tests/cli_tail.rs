@@ -224,38 +224,37 @@ fn closed_stdout_ends_quietly_with_0() {
     let mut first = [0u8; 1];
     child.stdout.take().unwrap().read_exact(&mut first).unwrap();
     // The pipe's read end is dropped here, like `| head -c1`.
-    let status = wait_with_deadline(&mut child);
+    let (status, err) = wait_with_deadline(child);
     assert_eq!(status.code(), Some(0));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert!(err.is_empty(), "{err}");
 }
 
-fn wait_with_deadline(child: &mut Child) -> std::process::ExitStatus {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
+/// Waits for `child` to exit (on a helper thread, so the wait has a
+/// deadline) and returns its status and whatever it wrote on stderr.
+fn wait_with_deadline(mut child: Child) -> (std::process::ExitStatus, String) {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
         }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
+        let _ = tx.send((child.wait(), err));
+    });
+    match rx.recv_timeout(DEADLINE) {
+        Ok((status, err)) => (status.unwrap(), err),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             panic!("child did not exit within {DEADLINE:?}");
         }
-        // Polling a child's exit status has no event to wait on here; this
-        // is a bounded poll, not a wait for a condition in the file system.
-        thread::sleep(Duration::from_millis(5));
     }
 }
 
 /// A running `copipe tail -f/-F` whose stdout lines and stderr notices
 /// arrive on channels.
 struct Live {
-    child: Child,
+    /// Taken by a test that waits for the exit itself.
+    child: Option<Child>,
     out: Option<Receiver<Vec<u8>>>,
     err: Receiver<String>,
     stdout: Option<ChildStdout>,
@@ -283,7 +282,7 @@ impl Live {
         });
         let stdout = child.stdout.take();
         let mut live = Live {
-            child,
+            child: Some(child),
             out: None,
             err,
             stdout,
@@ -343,8 +342,10 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -474,20 +475,13 @@ fn follow_ends_quietly_when_stdout_closes() {
     // so only watching stdout can notice.
     drop(reader);
     let mut live = Live {
-        child,
+        child: Some(child),
         out: None,
         err: mpsc::channel().1,
         stdout: None,
     };
-    let status = wait_with_deadline(&mut live.child);
+    let (status, err) = wait_with_deadline(live.child.take().unwrap());
     assert_eq!(status.code(), Some(0));
-    let mut err = String::new();
-    live.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert!(err.is_empty(), "{err}");
 }
 
@@ -498,13 +492,13 @@ fn sigterm_flushes_and_exits() {
     fs::write(&path, "x\n").unwrap();
     let mut live = Live::start(&["-f", "-n", "1"], &path);
     assert_eq!(live.line(), "x\n");
-    let pid = live.child.id().to_string();
+    let pid = live.child.as_ref().unwrap().id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
-    let status = wait_with_deadline(&mut live.child);
+    let (status, _) = wait_with_deadline(live.child.take().unwrap());
     assert_eq!(status.code(), Some(128 + 15));
 }
 
@@ -555,7 +549,7 @@ fn follow_several_files_writes_a_header_when_the_file_changes() {
     let stdout = child.stdout.take();
     let live = {
         let mut l = Live {
-            child,
+            child: Some(child),
             out: None,
             err: mpsc::channel().1,
             stdout,

@@ -317,9 +317,17 @@ fn an_error_before_the_first_receive_comes_out_of_the_first_call() {
 
 #[test]
 fn a_panic_propagates_to_the_caller_of_send_and_poisons_the_stage() {
+    struct Guard(Rc<Cell<bool>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
     let cleaned = Rc::new(Cell::new(false));
-    let c = Rc::clone(&cleaned);
+    let dropped = Rc::new(Cell::new(false));
+    let (c, d) = (Rc::clone(&cleaned), Rc::clone(&dropped));
     let mut co = coroutine(move |inbox: Inbox<u32>| async move {
+        let _guard = Guard(d);
         while let Some(n) = inbox.recv().await {
             assert!(n != 13, "unlucky item {n}");
         }
@@ -331,6 +339,10 @@ fn a_panic_propagates_to_the_caller_of_send_and_poisons_the_stage() {
         let _ = co.send(13);
     });
     assert_eq!(message, "unlucky item 13");
+    assert!(
+        dropped.get(),
+        "the block's locals are dropped by the unwinding"
+    );
     assert!(co.is_poisoned());
     assert!(co.is_finished());
     for err in [
@@ -412,6 +424,29 @@ fn awaiting_futures_that_are_ready_is_fine() {
     assert_eq!(co.send(5).unwrap(), Flow::Continue);
     co.close().unwrap();
     assert_eq!(*out.borrow(), [2, 10]);
+}
+
+#[test]
+fn an_async_fn_that_receives_is_a_sub_coroutine() {
+    // The seed's `yield from`: a helper that receives from the same inbox.
+    async fn read_pair(inbox: &Inbox<u32>) -> Option<(u32, u32)> {
+        let a = inbox.recv().await?;
+        let b = inbox.recv().await?;
+        Some((a, b))
+    }
+    let out = Rc::new(RefCell::new(Vec::new()));
+    let o = Rc::clone(&out);
+    let mut co = coroutine(move |inbox: Inbox<u32>| async move {
+        while let Some((a, b)) = read_pair(&inbox).await {
+            o.borrow_mut().push(a * b);
+        }
+        Ok(())
+    });
+    for n in [2, 3, 4, 5, 6] {
+        assert_eq!(co.send(n).unwrap(), Flow::Continue);
+    }
+    co.close().unwrap(); // the unpaired 6 is dropped
+    assert_eq!(*out.borrow(), [6, 20]);
 }
 
 // ---------------------------------------------------------------------------

@@ -574,6 +574,51 @@ fn procs_play_ping_pong_across_threads() {
 }
 
 #[test]
+fn xchan_ends_see_the_other_side_go_away() {
+    bounded(20, || {
+        // Senders on a plain thread; the receiving task sees every value,
+        // then None once all senders are gone.
+        let (tx, rx) = sched::xchan::<u32>(4);
+        let tx2 = tx.clone();
+        let producer = std::thread::spawn(move || {
+            for i in 0..100 {
+                let t = if i % 2 == 0 { &tx } else { &tx2 };
+                t.send_blocking(i).unwrap();
+            }
+        });
+        let mut s = Scheduler::new().unwrap();
+        let sum = Rc::new(Cell::new(0));
+        let total = Rc::clone(&sum);
+        s.spawn(async move {
+            while let Some(v) = rx.recv().await {
+                total.set(total.get() + v);
+            }
+        });
+        s.run().unwrap();
+        producer.join().unwrap();
+        assert_eq!(sum.get(), (0..100).sum::<u32>());
+
+        // A task blocked sending into a full channel fails once the
+        // receiver, on another thread, is dropped.
+        let (tx, rx) = sched::xchan::<u32>(1);
+        let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+        let mut s = Scheduler::new().unwrap();
+        s.spawn(async move {
+            tx.send(1).await.unwrap();
+            // Full now; let the other thread drop the receiver.
+            dropped_tx.send(()).unwrap();
+            assert_eq!(tx.send(2).await, Err(2));
+        });
+        let holder = std::thread::spawn(move || {
+            dropped_rx.recv().unwrap();
+            drop(rx);
+        });
+        s.run().unwrap();
+        holder.join().unwrap();
+    });
+}
+
+#[test]
 fn a_deadlock_is_reported_not_a_hang() {
     bounded(10, || {
         let mut s = Scheduler::new().unwrap();
@@ -800,4 +845,49 @@ mod props {
             }
         }
     }
+}
+
+#[test]
+fn follow_reads_a_rotated_file_to_its_end_then_the_new_one() {
+    bounded(10, || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let rotated = dir.path().join("app.log.1");
+        std::fs::write(&path, "old\n").unwrap();
+        let mut s = Scheduler::new().unwrap();
+        let lines = Rc::new(RefCell::new(Vec::new()));
+        let waiting: Chan<()> = Chan::new(64);
+        let sink = Lines {
+            lines: Rc::clone(&lines),
+            want: 3,
+            waiting: waiting.clone(),
+        };
+        let p = path.clone();
+        let follower =
+            s.spawn(async move { copipe::sched::follow(&p, FollowOptions::new(), sink).await });
+        s.spawn(async move {
+            waiting.recv().await;
+            let mut f = std::fs::OpenOptions::new().append(true).open(&path)?;
+            f.write_all(b"before rotation\n")?;
+            follower_caught_up(&waiting).await;
+            // logrotate: rename, and the writer still appends to the old
+            // file for a while.
+            std::fs::rename(&path, &rotated)?;
+            f.write_all(b"late, into the rotated file\n")?;
+            follower_caught_up(&waiting).await;
+            std::fs::write(&path, "first of the new file\n")?;
+            sched::wait(follower).await?;
+            Ok::<(), copipe::Error>(())
+        });
+        s.run().unwrap();
+        assert_eq!(s.failures(), 0);
+        assert_eq!(
+            *lines.borrow(),
+            [
+                "before rotation\n",
+                "late, into the rotated file\n",
+                "first of the new file\n"
+            ]
+        );
+    });
 }

@@ -126,6 +126,11 @@ impl<T, R, F: FnOnce(Result<(), T>) -> R> AltOp<R> for SendOp<'_, T, F> {
 /// A timeout is a receive on [`after`](super::after)'s channel, or
 /// [`Alt::after`].
 ///
+/// Unlike Plan 9's `alt`, which picks at random among ready operations,
+/// the first ready one in order wins: deterministic, and a caller who
+/// wants fairness can rotate the order. A value handed to an `alt` (or a
+/// `recv`) whose task is killed before it runs again is dropped with it.
+///
 /// # Examples
 ///
 /// libtask9's example: wait at most 10 seconds for a client, here for a

@@ -54,6 +54,11 @@ impl FollowOptions {
 /// Runs until `target` returns `Flow::Stop` (then closes it and returns
 /// `Ok`), or until the task is killed.
 ///
+/// [`text::Follow`](crate::text::Follow) is the full `tail -F` source for
+/// a thread of its own (polling fallback, several files, notices); this
+/// is its scheduler form: it never blocks the thread, so it can share it
+/// with sockets and other tasks (`copipe serve-log`).
+///
 /// # Errors
 ///
 /// If the file cannot be opened or read (with its path), or inotify

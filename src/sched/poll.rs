@@ -7,8 +7,11 @@
 //! directions, with its own number as token. The table keeps, per fd and
 //! direction, a *ready* bit (set by an event) and the tasks waiting for it.
 //!
-//! - The socket layer tries the operation first; only on `WouldBlock` does
-//!   it clear the bit and wait for the next edge. A busy connection costs
+//! - The socket layer tries the operation first (unless the bit is known
+//!   to be clear); on `WouldBlock` it clears the bit and waits for the next
+//!   edge. A read shorter than the buffer (or a short write) also clears
+//!   the bit, since it drained (filled) the socket buffer, which saves the
+//!   system call that would only say `WouldBlock`. A busy connection costs
 //!   no `epoll_ctl` at all, one event per edge.
 //! - The raw [`read_wait`] / [`write_wait`] calls mean "wait until the fd is
 //!   ready *now*", which is what the seed's `select` gives. They clear the

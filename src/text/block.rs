@@ -175,10 +175,10 @@ impl<F> std::fmt::Debug for LineFn<F> {
 
 /// Makes a stage that calls `f` on each line, for the line sources.
 ///
-/// [`from_fn`](crate::from_fn) fixes its item type, lifetime included, so
-/// it cannot take the `&[u8]` lines of [`Lines`](super::Lines) or
-/// [`Follow`](super::Follow), which borrow a buffer anew for every chunk;
-/// `line_fn` can. `flush` and `close` do nothing.
+/// Like [`from_fn`](crate::from_fn), but the closure's argument is known
+/// to be a line borrowed for any lifetime, so it needs no annotation
+/// (`line_fn(|line| ..)`), as the lines of [`Lines`](super::Lines) and
+/// [`Follow`](super::Follow) require. `flush` and `close` do nothing.
 ///
 /// # Examples
 ///

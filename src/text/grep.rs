@@ -41,9 +41,12 @@ enum Matcher {
 ///
 /// `Grep` accepts single lines (`&[u8]`) and whole [`Block`]s. On a block it
 /// searches the whole chunk at once and widens each hit to its line, which
-/// is several times faster than testing line by line; either way it sends
-/// lines (`&[u8]`, terminator included) to its target. With no patterns,
-/// every line passes (plain `tail`).
+/// is faster than testing line by line; either way it sends lines (`&[u8]`,
+/// terminator included) to its target. A block hit that runs past the end
+/// of its line (a pattern such as `a\s*b` can match a newline) is checked
+/// against the line alone; after a few such misses in one block, the rest
+/// of the block is searched line by line, so such patterns cannot make a
+/// search quadratic. With no patterns, every line passes (plain `tail`).
 ///
 /// # Examples
 ///

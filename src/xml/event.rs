@@ -277,9 +277,9 @@ pub(crate) enum AttrProblem {
 /// A stage that calls `f` with each event: the seed's
 /// `@coroutine def printer(): while True: event = (yield); print(event)`.
 ///
-/// [`from_fn`](crate::from_fn) fixes one item type, and so one lifetime;
-/// events borrow for the length of one `send`, so a stage for them must
-/// accept every lifetime, which this one does.
+/// Like [`from_fn`](crate::from_fn), but the closure's argument is known
+/// to be an event borrowed for any lifetime, so it needs no annotation
+/// (`event_fn(|ev| ..)`): events borrow for the length of one `send`.
 ///
 /// # Examples
 ///
