@@ -117,7 +117,9 @@ where
 
 impl ProcessBridge {
     /// Starts `cmd` with its stdin connected to the bridge; its stdout and
-    /// stderr are as `cmd` says (inherited unless set).
+    /// stderr are as `cmd` says (inherited unless set). A child whose
+    /// stdout is a pipe must have that pipe read by another thread while
+    /// the bridge writes, or both processes wait on full pipes.
     ///
     /// # Errors
     ///
