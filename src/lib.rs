@@ -20,8 +20,17 @@
 //! - [`broadcast`] fans out; [`Shared`] fans in.
 //! - [`sinks`]: [`Printer`](sinks::Printer), [`Null`](sinks::Null),
 //!   [`Collect`](sinks::Collect), [`Count`](sinks::Count).
+//! - [`coroutine()`]: write a stage as an `async` block that awaits its
+//!   items (`inbox.recv().await`), the seed's `line = (yield)`.
 //! - [`text`]: the line sources [`Lines`] and [`Follow`] (`tail -f` /
 //!   `tail -F`), and [`Grep`], which searches whole blocks of lines.
+//! - [`xml`]: XML event sources in three styles (expat, SAX, iterparse)
+//!   and the CTA bus stages `records`, `filter_on_field`, `bus_locations`.
+//! - [`bridge`]: the same stages on another thread ([`threaded`]) or in a
+//!   child process ([`subprocess`]), fed bincode frames over a pipe.
+//! - [`sched`]: a cooperative task scheduler (the seed's coroutine
+//!   "operating system"): system calls, epoll I/O, timers, channels with
+//!   `alt`, blocking calls on helper threads, stages hosted as tasks.
 //!
 //! ## A pipeline
 //!
@@ -72,3 +81,8 @@ pub use stage::{
     filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
 };
 pub use text::{Follow, Grep, Lines};
+
+// The README's Rust examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
