@@ -20,6 +20,7 @@
 //! Every iteration checks its result (sum or count), so a broken bench
 //! cannot silently measure nothing.
 
+use copipe::Lifecycle;
 use std::hint::black_box;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +63,9 @@ impl<T: Weigh> Stage<T> for Sum {
         self.sum = self.sum.wrapping_add(item.weigh());
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for Sum {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
@@ -152,7 +156,7 @@ fn threaded_u64(c: &mut Criterion) {
             for i in 0..N {
                 let _ = sum.send(black_box(i));
             }
-            let _ = Stage::<u64>::close(&mut sum);
+            let _ = Lifecycle::close(&mut sum);
             assert_eq!(out.load(Ordering::Relaxed), u64_sum());
         })
     });
@@ -261,7 +265,7 @@ fn threaded_records(c: &mut Criterion) {
             for i in 0..N {
                 let _ = sum.send(black_box(bus(i)));
             }
-            let _ = Stage::<Bus>::close(&mut sum);
+            let _ = Lifecycle::close(&mut sum);
             assert_eq!(out.load(Ordering::Relaxed), want);
         })
     });
@@ -373,6 +377,9 @@ fn flush_latency(c: &mut Criterion) {
             self.0.send(line.len()).unwrap();
             Ok(Flow::Continue)
         }
+    }
+
+    impl Lifecycle for Signal {
         fn flush(&mut self) -> Result<()> {
             Ok(())
         }
@@ -380,6 +387,7 @@ fn flush_latency(c: &mut Criterion) {
             Ok(())
         }
     }
+
     let (tx, rx) = crossbeam_channel::bounded::<usize>(1);
     let mut bridge = threaded_ref::<str, _>(Signal(tx));
     let line = "127.0.0.1 - - [22/Nov/2026:03:00:00 +0000] \"GET /python/ HTTP/1.1\" 200 512";
@@ -404,7 +412,7 @@ fn flush_latency(c: &mut Criterion) {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut out = BufReader::new(Option::take(&mut child.stdout).unwrap());
+        let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(log.path())
@@ -520,6 +528,9 @@ fn bus_records(c: &mut Criterion) {
             self.0 += 1;
             Ok(Flow::Continue)
         }
+    }
+
+    impl Lifecycle for Tally {
         fn flush(&mut self) -> Result<()> {
             Ok(())
         }
@@ -528,6 +539,7 @@ fn bus_records(c: &mut Criterion) {
             Ok(())
         }
     }
+
     g.bench_function(BenchmarkId::new("threaded_ref, Record", n), |b| {
         b.iter(|| {
             let out = Arc::new(AtomicU64::new(0));

@@ -21,6 +21,7 @@
 //! Set `CONTEST_RUNS` to change the number of runs (default 7, at least
 //! 5), `CONTEST_SKIP_RSS=1` to skip the 1 GB run.
 
+use copipe::Lifecycle;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -81,6 +82,9 @@ impl<'r, S: Stage<&'r Record>> Stage<&'r Record> for Counted<'_, S> {
         let _ = self.n.send(());
         self.target.send(r)
     }
+}
+
+impl<S: Lifecycle> Lifecycle for Counted<'_, S> {
     fn flush(&mut self) -> copipe::Result<()> {
         self.target.flush()
     }

@@ -27,6 +27,7 @@
 //! For figures the machine's load cannot move, `benches/instructions.sh`
 //! counts instructions per send with callgrind (`--each-once` mode).
 
+use copipe::Lifecycle;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -50,6 +51,9 @@ impl<T> Stage<T> for Tally {
         self.0.set(self.0.get() + 1);
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for Tally {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
@@ -111,6 +115,9 @@ impl<M: Matcher, S: Stage<&'static str>> Stage<&'static str> for Grep<M, S> {
             Ok(Flow::Continue)
         }
     }
+}
+
+impl<M: Matcher, S: Lifecycle> Lifecycle for Grep<M, S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -144,15 +151,12 @@ fn coroutine_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str>
     let matcher = M::new("python");
     let mut target = Tally(Rc::clone(tally));
     coroutine(move |inbox: Inbox<&'static str>| async move {
-        while let Some(line) = inbox
-            .recv_flushing(|| Stage::<&str>::flush(&mut target))
-            .await
-        {
+        while let Some(line) = inbox.recv_flushing(|| Lifecycle::flush(&mut target)).await {
             if matcher.is_match(line) && target.send(line)?.is_stop() {
                 break;
             }
         }
-        Stage::<&str>::close(&mut target)
+        Lifecycle::close(&mut target)
     })
 }
 

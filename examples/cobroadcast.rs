@@ -21,11 +21,11 @@ use std::path::PathBuf;
 
 use copipe::broadcast;
 use copipe::sinks::Printer;
-use copipe::text::{Block, Follow, Grep, Lines, Start};
+use copipe::text::{Follow, Grep, Lines, Start};
 
 fn main() -> Result<(), copipe::Error> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/access-log");
-    let targets = broadcast::<Block<'_>, _>((
+    let targets = broadcast((
         Grep::new("python", Printer::new(io::stdout()))?,
         Grep::new("ply", Printer::new(io::stdout()))?,
         Grep::new("swig", Printer::new(io::stdout()))?,

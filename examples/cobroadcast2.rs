@@ -19,13 +19,13 @@ use std::io;
 use std::path::PathBuf;
 
 use copipe::sinks::Printer;
-use copipe::text::{Block, Follow, Grep, Lines, Start};
+use copipe::text::{Follow, Grep, Lines, Start};
 use copipe::{broadcast, Shared};
 
 fn main() -> Result<(), copipe::Error> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/access-log");
     let p = Shared::new(Printer::new(io::stdout().lock()));
-    let targets = broadcast::<Block<'_>, _>((
+    let targets = broadcast((
         Grep::new("python", p.clone())?,
         Grep::new("ply", p.clone())?,
         Grep::new("swig", p.clone())?,

@@ -18,6 +18,7 @@
 //! cargo run --example cocrash
 //! ```
 
+use copipe::Lifecycle;
 use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
@@ -39,7 +40,7 @@ fn main() {
         let mut upstream = back_in.borrow().clone().expect("the cycle is closed below");
         upstream.send(line)
     });
-    let graph: Box<dyn for<'a> Stage<&'a [u8]>> = Box::new(broadcast::<&[u8], _>((
+    let graph: Box<dyn for<'a> Stage<&'a [u8]>> = Box::new(broadcast((
         Grep::new("foo", Printer::new(io::stdout())).expect("a valid pattern"),
         Grep::new("foo", echo).expect("a valid pattern"),
     )));

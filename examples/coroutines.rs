@@ -15,6 +15,7 @@
 //! copies each event into the owned `Event` of this file (the seed's
 //! `('start', name)` tuples).
 
+use copipe::Lifecycle;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -319,8 +320,6 @@ fn main() -> Result<()> {
         filter_on_field("direction", "North Bound", bus_locations()),
     ));
     // The parser sends borrowed events; the coroutine takes owned ones.
-    // (`copipe::map` rather than `StageExt::map`, whose blanket impl would
-    // clash with `Iterator`'s methods in this file.)
     let pipeline = map(|event: XmlEvent<'_>| Event::from(event), pipeline);
     expat_parse(
         XmlInput::from_bytes(ALLROUTES).with_path("data/allroutes.xml"),

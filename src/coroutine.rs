@@ -29,6 +29,7 @@
 //!   poll behind one more call that is never inlined (measured with
 //!   `benches/instructions.sh`: 197 against 186 instructions per send).
 
+use crate::Lifecycle;
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
@@ -71,6 +72,7 @@ use crate::stage::{Flow, Stage};
 /// ```
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Collect};
 /// use memchr::memmem;
 ///
@@ -156,6 +158,7 @@ use crate::stage::{Flow, Stage};
 /// it, observed through a shared log.
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use std::cell::RefCell;
 /// use std::rc::Rc;
 /// use copipe::{coroutine, Flow, Inbox, Stage};
@@ -187,6 +190,7 @@ use crate::stage::{Flow, Stage};
 /// after its loop, and stops when the target says so.
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{coroutine, Flow, Inbox, Stage, StageExt, sinks::Collect};
 ///
 /// let mut out = Collect::new();
@@ -258,6 +262,7 @@ where
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Collect};
 ///
 /// let mut totals = Collect::new();
@@ -319,6 +324,7 @@ impl<T> Inbox<T> {
     /// # Examples
     ///
     /// ```
+    /// use copipe::Lifecycle;
     /// use copipe::{coroutine, Flow, Inbox, Stage, sinks::Printer};
     ///
     /// let mut out = Vec::new();
@@ -663,7 +669,12 @@ where
             poll => self.settle(poll, false),
         }
     }
+}
 
+impl<T, Fut> Lifecycle for Coroutine<T, Fut>
+where
+    Fut: Future<Output = Result<()>>,
+{
     /// Runs the closure of the [`Inbox::recv_flushing`] the coroutine waits
     /// in; does nothing if it waits in plain [`Inbox::recv`] or has ended.
     ///
@@ -688,7 +699,6 @@ where
         }
         flow.map(|_| ())
     }
-
     /// Makes `recv` return `None` and runs the coroutine to its end. Closing
     /// again, or closing a coroutine that has returned, does nothing.
     ///

@@ -13,6 +13,7 @@
 //!
 //! [`ErrorKind::Reentrant`]: crate::ErrorKind::Reentrant
 
+use crate::Lifecycle;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -24,15 +25,20 @@ use crate::stage::{Flow, Stage};
 ///
 /// This trait is sealed in spirit: it exists so that `broadcast` accepts
 /// both static tuples and dynamic vectors.
-pub trait Targets<T> {
-    /// How many targets there are.
-    fn count(&self) -> usize;
+pub trait Targets<T>: TargetSet {
     /// Sends `item` to target `i`.
     ///
     /// # Errors
     ///
     /// The target's error.
     fn send_to(&mut self, i: usize, item: T) -> Result<Flow>;
+}
+
+/// The item-free half of [`Targets`]: how many targets there are, and
+/// flushing or closing one of them (as [`Lifecycle`] is to [`Stage`]).
+pub trait TargetSet {
+    /// How many targets there are.
+    fn count(&self) -> usize;
     /// Flushes target `i`.
     ///
     /// # Errors
@@ -48,12 +54,15 @@ pub trait Targets<T> {
 }
 
 impl<T, S: Stage<T>> Targets<T> for Vec<S> {
-    fn count(&self) -> usize {
-        self.len()
-    }
     #[inline]
     fn send_to(&mut self, i: usize, item: T) -> Result<Flow> {
         self[i].send(item)
+    }
+}
+
+impl<S: Lifecycle> TargetSet for Vec<S> {
+    fn count(&self) -> usize {
+        self.len()
     }
     fn flush_at(&mut self, i: usize) -> Result<()> {
         self[i].flush()
@@ -66,7 +75,6 @@ impl<T, S: Stage<T>> Targets<T> for Vec<S> {
 macro_rules! tuple_targets {
     ($n:expr; $($name:ident $idx:tt),+) => {
         impl<T, $($name: Stage<T>),+> Targets<T> for ($($name,)+) {
-            fn count(&self) -> usize { $n }
             #[inline]
             fn send_to(&mut self, i: usize, item: T) -> Result<Flow> {
                 match i {
@@ -74,6 +82,10 @@ macro_rules! tuple_targets {
                     _ => unreachable!("target index {i} out of range"),
                 }
             }
+        }
+
+        impl<$($name: Lifecycle),+> TargetSet for ($($name,)+) {
+            fn count(&self) -> usize { $n }
             fn flush_at(&mut self, i: usize) -> Result<()> {
                 match i {
                     $($idx => self.$idx.flush(),)+
@@ -116,6 +128,7 @@ pub struct Broadcast<Ts> {
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{broadcast, Stage, StageExt, sinks::Collect};
 ///
 /// let (mut py, mut all) = (Collect::new(), Collect::new());
@@ -131,7 +144,7 @@ pub struct Broadcast<Ts> {
 /// assert_eq!(all.items().len(), 2);
 /// # Ok::<(), copipe::Error>(())
 /// ```
-pub fn broadcast<T, Ts: Targets<T>>(targets: Ts) -> Broadcast<Ts> {
+pub fn broadcast<Ts: TargetSet>(targets: Ts) -> Broadcast<Ts> {
     let n = targets.count();
     Broadcast {
         targets,
@@ -166,7 +179,9 @@ impl<T: Clone, Ts: Targets<T>> Stage<T> for Broadcast<Ts> {
             Flow::Continue
         })
     }
+}
 
+impl<Ts: TargetSet> Lifecycle for Broadcast<Ts> {
     fn flush(&mut self) -> Result<()> {
         for i in 0..self.stopped.len() {
             if !self.stopped[i] {
@@ -175,7 +190,6 @@ impl<T: Clone, Ts: Targets<T>> Stage<T> for Broadcast<Ts> {
         }
         Ok(())
     }
-
     fn close(&mut self) -> Result<()> {
         // Close every live target even if one fails, and report the first
         // failure: a failing printer must not keep the others unflushed.
@@ -194,9 +208,9 @@ impl<T: Clone, Ts: Targets<T>> Stage<T> for Broadcast<Ts> {
 }
 
 impl<Ts> Broadcast<Ts> {
-    fn stop<T>(&mut self, i: usize) -> Result<()>
+    fn stop(&mut self, i: usize) -> Result<()>
     where
-        Ts: Targets<T>,
+        Ts: TargetSet,
     {
         // The target asked to stop: as its upstream we close it now.
         self.stopped[i] = true;
@@ -235,6 +249,7 @@ impl<Ts> Broadcast<Ts> {
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{Shared, Stage, StageExt, sinks::Collect};
 ///
 /// let out = Shared::new(Collect::new());
@@ -338,7 +353,9 @@ impl<T, S: Stage<T>> Stage<T> for Shared<S> {
         }
         Ok(flow)
     }
+}
 
+impl<S: Lifecycle> Lifecycle for Shared<S> {
     fn flush(&mut self) -> Result<()> {
         if self.inner.done.get() {
             return Ok(());
@@ -348,7 +365,6 @@ impl<T, S: Stage<T>> Stage<T> for Shared<S> {
         };
         target.flush()
     }
-
     fn close(&mut self) -> Result<()> {
         if !self.release() || self.inner.done.get() {
             return Ok(());
@@ -434,6 +450,9 @@ mod tests {
                     None => Ok(Flow::Continue),
                 }
             }
+        }
+
+        impl Lifecycle for Loop {
             fn flush(&mut self) -> Result<()> {
                 Ok(())
             }
@@ -441,6 +460,7 @@ mod tests {
                 Ok(())
             }
         }
+
         let mut shared = Shared::new(Loop(None));
         let back = shared.clone();
         shared.inner.target.borrow_mut().0 = Some(back);

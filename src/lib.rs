@@ -37,6 +37,7 @@
 //! The seed's `grep('python', printer())`, over lines held in memory:
 //!
 //! ```
+//! use copipe::Lifecycle;
 //! use copipe::{Flow, Stage, StageExt, sinks::Printer};
 //!
 //! let log: &[&[u8]] = &[
@@ -67,6 +68,29 @@ mod error;
 mod graph;
 pub mod sched;
 pub mod sinks;
+
+/// The traits a pipeline needs in scope: `use copipe::prelude::*;`.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::prelude::*;
+/// use copipe::sinks::Collect;
+///
+/// let mut out = Collect::new();
+/// let mut evens = (&mut out).filter(|x: &u32| x % 2 == 0);
+/// for x in 0..5 {
+///     if evens.send(x)? == Flow::Stop {
+///         break;
+///     }
+/// }
+/// evens.close()?;
+/// assert_eq!(out.items(), &[0, 2, 4]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub mod prelude {
+    pub use crate::{Flow, Lifecycle, Stage, StageExt};
+}
 mod stage;
 #[cfg(test)]
 mod testutil;
@@ -76,9 +100,10 @@ pub mod xml;
 pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
 pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
-pub use graph::{broadcast, Broadcast, Shared, Targets};
+pub use graph::{broadcast, Broadcast, Shared, TargetSet, Targets};
 pub use stage::{
-    filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Map, Owned, Stage, StageExt, Take,
+    filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Lifecycle, Map, Owned, Stage,
+    StageExt, Take,
 };
 pub use text::{Follow, Grep, Lines};
 

@@ -7,6 +7,7 @@
 //! - [`Collect`] keeps owned items in a `Vec` (tests, examples).
 //! - [`Count`] counts items.
 
+use crate::Lifecycle;
 use std::io::{self, Write};
 
 use crate::error::{Error, Result};
@@ -29,6 +30,7 @@ const PRINTER_BUFFER: usize = 64 * 1024;
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{Stage, sinks::Printer};
 ///
 /// let mut out = Vec::new();
@@ -71,26 +73,6 @@ impl<W: Write> Printer<W> {
         self.write_out()?;
         let Printer { out, .. } = self;
         Ok(out)
-    }
-
-    /// Writes the buffered lines out (also the [`Stage::flush`] of every
-    /// item type; this inherent form needs no type annotation).
-    ///
-    /// # Errors
-    ///
-    /// An I/O error other than a broken pipe.
-    pub fn flush(&mut self) -> Result<()> {
-        self.write_out()
-    }
-
-    /// Writes the buffered lines out at the end of the stream (also the
-    /// [`Stage::close`] of every item type).
-    ///
-    /// # Errors
-    ///
-    /// An I/O error other than a broken pipe.
-    pub fn close(&mut self) -> Result<()> {
-        self.write_out()
     }
 
     /// Adds raw bytes to the buffer, writing it out when full. Used by
@@ -174,11 +156,12 @@ impl<T: AsRef<[u8]>, W: Write> Stage<T> for Printer<W> {
         }
         self.maybe_write_out()
     }
+}
 
+impl<W: Write> Lifecycle for Printer<W> {
     fn flush(&mut self) -> Result<()> {
         self.write_out()
     }
-
     fn close(&mut self) -> Result<()> {
         self.write_out()
     }
@@ -212,6 +195,9 @@ impl<T> Stage<T> for Null {
         std::hint::black_box(item);
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for Null {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
@@ -226,6 +212,7 @@ impl<T> Stage<T> for Null {
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{Stage, sinks::Collect};
 ///
 /// let mut c = Collect::new();
@@ -280,6 +267,9 @@ impl<T> Stage<T> for Collect<T> {
         self.items.push(item);
         Ok(Flow::Continue)
     }
+}
+
+impl<T> Lifecycle for Collect<T> {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
@@ -326,6 +316,9 @@ impl<T> Stage<T> for Count {
         self.n += 1;
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for Count {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }

@@ -65,7 +65,7 @@ impl Flow {
 /// A stage that counts the bytes it sees and passes items on:
 ///
 /// ```
-/// use copipe::{Flow, Result, Stage, StageExt, sinks::Collect};
+/// use copipe::{Flow, Lifecycle, Result, Stage, StageExt, sinks::Collect};
 ///
 /// struct ByteCount<S> { bytes: u64, target: S }
 ///
@@ -74,6 +74,11 @@ impl Flow {
 ///         self.bytes += line.len() as u64;
 ///         self.target.send(line)
 ///     }
+/// }
+///
+/// // flush and close carry no item, so they are implemented once, for
+/// // every item type the stage takes.
+/// impl<S: Lifecycle> Lifecycle for ByteCount<S> {
 ///     fn flush(&mut self) -> Result<()> { self.target.flush() }
 ///     fn close(&mut self) -> Result<()> { self.target.close() }
 /// }
@@ -86,7 +91,7 @@ impl Flow {
 /// assert_eq!(out.items(), &[b"python is nice".to_vec()]);
 /// # Ok::<(), copipe::Error>(())
 /// ```
-pub trait Stage<T> {
+pub trait Stage<T>: Lifecycle {
     /// Pushes one item.
     ///
     /// # Errors
@@ -94,7 +99,29 @@ pub trait Stage<T> {
     /// Any error of this stage or of the stages downstream of it. After an
     /// error, upstream sends nothing more and does not call `close`.
     fn send(&mut self, item: T) -> Result<Flow>;
+}
 
+/// The two verbs of a [`Stage`] that carry no item: `flush` and `close`.
+///
+/// They live in their own trait, without the item type, so that a stage
+/// which accepts several item types (a [`Printer`](crate::sinks::Printer)
+/// takes `&[u8]`, `&str`, `String`, ...) has one `close`, callable without
+/// naming an item type, and so that [`StageExt`] applies to stages only.
+/// Every stage implements both traits; a wrapper forwards both to its
+/// target.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{Lifecycle, Stage, sinks::Printer};
+///
+/// let mut p = Printer::new(Vec::new());
+/// p.send("a")?;
+/// p.send(String::from("b"))?;
+/// p.close()?; // one close, whatever was sent
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub trait Lifecycle {
     /// Pushes out anything buffered: upstream is about to wait for input.
     ///
     /// # Errors
@@ -115,6 +142,9 @@ impl<T, S: Stage<T> + ?Sized> Stage<T> for &mut S {
     fn send(&mut self, item: T) -> Result<Flow> {
         (**self).send(item)
     }
+}
+
+impl<S: Lifecycle + ?Sized> Lifecycle for &mut S {
     #[inline]
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
@@ -130,6 +160,9 @@ impl<T, S: Stage<T> + ?Sized> Stage<T> for Box<S> {
     fn send(&mut self, item: T) -> Result<Flow> {
         (**self).send(item)
     }
+}
+
+impl<S: Lifecycle + ?Sized> Lifecycle for Box<S> {
     #[inline]
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
@@ -147,6 +180,7 @@ impl<T, S: Stage<T> + ?Sized> Stage<T> for Box<S> {
 /// nested calls `grep("python", printer())`:
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{Stage, StageExt, sinks::Collect};
 ///
 /// let mut out = Collect::new();
@@ -160,15 +194,13 @@ impl<T, S: Stage<T> + ?Sized> Stage<T> for Box<S> {
 /// # Ok::<(), copipe::Error>(())
 /// ```
 ///
-/// `StageExt` is implemented for every type (a stage's item type is a
-/// parameter of [`Stage`], so the methods cannot ask for it without making
-/// `Printer::new(out).filter(..)` ambiguous). Its `map`, `filter`,
-/// `inspect` and `take` therefore shadow `Iterator`'s and `Option::take`
-/// in a scope that imports it: import `StageExt` where pipelines are
-/// built, or call the other by path (`Iterator::map(it, f)`). The free
-/// functions [`map`], [`filter`] and [`take`] (the seed's argument order)
-/// need no import.
-pub trait StageExt: Sized {
+/// `StageExt` is implemented for every stage (every [`Lifecycle`] type),
+/// whatever items it takes, so `Printer::new(out).filter(..)` needs no
+/// annotation; iterators and `Option` are not stages, so their `map`,
+/// `filter` and `take` are untouched where `StageExt` is imported. The
+/// free functions [`map`], [`filter`] and [`take`] give the seed's
+/// argument order.
+pub trait StageExt: Lifecycle + Sized {
     /// A stage that applies `f` to each item and sends the result to `self`.
     fn map<F>(self, f: F) -> Map<Self, F> {
         Map { f, target: self }
@@ -209,7 +241,7 @@ pub trait StageExt: Sized {
     }
 }
 
-impl<S> StageExt for S {}
+impl<S: Lifecycle> StageExt for S {}
 
 /// Applies a function to each item. Made by [`StageExt::map`] or [`map`].
 #[derive(Debug, Clone)]
@@ -227,6 +259,9 @@ where
     fn send(&mut self, item: U) -> Result<Flow> {
         self.target.send((self.f)(item))
     }
+}
+
+impl<S: Lifecycle, F> Lifecycle for Map<S, F> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -256,6 +291,9 @@ where
             Ok(Flow::Continue)
         }
     }
+}
+
+impl<S: Lifecycle, F> Lifecycle for Filter<S, F> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -282,6 +320,12 @@ where
         (self.f)(&item);
         self.target.send(item)
     }
+}
+
+impl<S, F> Lifecycle for Inspect<S, F>
+where
+    S: Lifecycle,
+{
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -307,6 +351,9 @@ impl<T, S: Stage<T>> Stage<T> for Take<S> {
         let flow = self.target.send(item)?;
         Ok(if self.left == 0 { Flow::Stop } else { flow })
     }
+}
+
+impl<S: Lifecycle> Lifecycle for Take<S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -330,6 +377,12 @@ where
     fn send(&mut self, item: &'a B) -> Result<Flow> {
         self.target.send(item.to_owned())
     }
+}
+
+impl<S> Lifecycle for Owned<S>
+where
+    S: Lifecycle,
+{
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -394,6 +447,9 @@ where
     fn send(&mut self, item: T) -> Result<Flow> {
         (self.f)(item)
     }
+}
+
+impl<F> Lifecycle for FromFn<F> {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
@@ -403,18 +459,18 @@ where
 }
 
 /// The seed's argument order: `map(f, target)`. Same as `target.map(f)`.
-pub fn map<S, F>(f: F, target: S) -> Map<S, F> {
+pub fn map<S: Lifecycle, F>(f: F, target: S) -> Map<S, F> {
     target.map(f)
 }
 
 /// The seed's argument order: `filter(pred, target)`. Same as
 /// `target.filter(pred)`.
-pub fn filter<S, F>(pred: F, target: S) -> Filter<S, F> {
+pub fn filter<S: Lifecycle, F>(pred: F, target: S) -> Filter<S, F> {
     target.filter(pred)
 }
 
 /// The seed's argument order: `take(n, target)`. Same as `target.take(n)`.
-pub fn take<S>(n: u64, target: S) -> Take<S> {
+pub fn take<S: Lifecycle>(n: u64, target: S) -> Take<S> {
     target.take(n)
 }
 

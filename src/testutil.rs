@@ -1,5 +1,6 @@
 //! Test helpers shared by the unit tests of every module.
 
+use crate::Lifecycle;
 use std::fmt::Write as _;
 
 use crate::error::Result;
@@ -28,6 +29,9 @@ impl Stage<&str> for Recorder {
         let _ = writeln!(self.log, "send {item}");
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for Recorder {
     fn flush(&mut self) -> Result<()> {
         self.log.push_str("flush\n");
         Ok(())

@@ -5,6 +5,7 @@
 //! the child's pid must be reaped (no `/proc/<pid>` left, not even a
 //! zombie).
 
+use copipe::Lifecycle;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -451,6 +452,9 @@ proptest! {
                 self.0.push(r.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
                 Ok(Flow::Continue)
             }
+        }
+
+        impl Lifecycle for Fields {
             fn flush(&mut self) -> copipe::Result<()> {
                 Ok(())
             }
@@ -458,6 +462,7 @@ proptest! {
                 Ok(())
             }
         }
+
         let mut lent = Fields(Vec::new());
         copipe::bridge::recvfrom_ref::<Record, _, _>(&bytes[..], &mut lent).unwrap();
         prop_assert_eq!(&lent.0, &want);

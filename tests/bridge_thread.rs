@@ -6,6 +6,7 @@
 //! task of this process has that name (`/proc/self/task/*/comm`), which
 //! stays exact while other tests run in parallel.
 
+use copipe::Lifecycle;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +21,7 @@ fn threads_named(name: &str) -> usize {
         .expect("/proc is mounted")
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok());
     // `Iterator::filter` by name: copipe's `StageExt::filter` is in scope.
-    Iterator::filter(comms, |comm| comm.trim_end() == name).count()
+    comms.filter(|comm| comm.trim_end() == name).count()
 }
 
 fn bridge<T: Send + 'static, S>(name: &str, batch: usize, target: S) -> ThreadBridge<T>
@@ -52,6 +53,9 @@ impl<T, S: Stage<T>> Stage<T> for SeesOwnThread<S> {
         }
         self.target.send(item)
     }
+}
+
+impl<S: Lifecycle> Lifecycle for SeesOwnThread<S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -86,6 +90,9 @@ impl Stage<u64> for SeqCheck {
         self.next.store(want + 1, Ordering::Relaxed);
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for SeqCheck {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
@@ -181,6 +188,9 @@ fn an_error_from_the_targets_close_is_returned_by_close() {
         fn send(&mut self, _: u64) -> Result<Flow> {
             Ok(Flow::Continue)
         }
+    }
+
+    impl Lifecycle for FailsAtClose {
         fn flush(&mut self) -> Result<()> {
             Ok(())
         }
@@ -188,6 +198,7 @@ fn an_error_from_the_targets_close_is_returned_by_close() {
             Err(Error::usage("disk full at close"))
         }
     }
+
     let mut b = bridge("t-close-err", 8, FailsAtClose);
     assert_eq!(b.send(1).unwrap(), Flow::Continue);
     assert_eq!(b.close().unwrap_err().to_string(), "disk full at close");
@@ -205,6 +216,9 @@ fn a_stop_downstream_reaches_the_producer() {
             self.0.lock().unwrap().push(x);
             Ok(Flow::Continue)
         }
+    }
+
+    impl Lifecycle for Sink {
         fn flush(&mut self) -> Result<()> {
             Ok(())
         }
@@ -213,6 +227,7 @@ fn a_stop_downstream_reaches_the_producer() {
             Ok(())
         }
     }
+
     let mut b = bridge("t-stop", 16, Sink(s, c).take(10));
     let mut stopped_at = None;
     for i in 0..10_000_000 {
@@ -324,7 +339,7 @@ fn the_seed_cothread_shape_runs_filters_on_the_worker() {
     for line in ["22,North Bound", "9,South Bound", "22,South Bound"] {
         assert_eq!(pipeline.send(line).unwrap(), Flow::Continue);
     }
-    Stage::<&str>::close(&mut pipeline).unwrap();
+    Lifecycle::close(&mut pipeline).unwrap();
     assert_eq!(*out.lock().unwrap(), ["22,North Bound", "22,South Bound"]);
 }
 
@@ -338,6 +353,9 @@ fn a_million_borrowed_items_arrive_in_order_through_reused_slots() {
         fn send(&mut self, s: &str) -> Result<Flow> {
             (self.0)(s)
         }
+    }
+
+    impl<F: FnMut(&str) -> Result<Flow>> Lifecycle for Check<F> {
         fn flush(&mut self) -> Result<()> {
             Ok(())
         }
@@ -345,6 +363,7 @@ fn a_million_borrowed_items_arrive_in_order_through_reused_slots() {
             Ok(())
         }
     }
+
     let check = Check(move |s: &str| {
         // Lengths vary, so each slot is overwritten with longer and
         // shorter text.
@@ -430,7 +449,7 @@ fn tail_follow_through_a_thread_bridge_delivers_live_lines() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = BufReader::new(Option::take(&mut child.stdout).unwrap());
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
     let (tx, rx) = crossbeam_channel::unbounded();
     let lines = std::thread::spawn(move || {
         let mut line = String::new();

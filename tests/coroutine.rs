@@ -1,5 +1,6 @@
 //! Coroutine stages through the public API: `coroutine(|inbox| async move { .. })`.
 
+use copipe::Lifecycle;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
@@ -40,6 +41,9 @@ impl Stage<String> for Log {
         self.0.borrow_mut().push_str(&format!("send {item}\n"));
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for Log {
     fn flush(&mut self) -> Result<()> {
         self.0.borrow_mut().push_str("flush\n");
         Ok(())
@@ -78,6 +82,9 @@ impl<S: Stage<String>> Stage<String> for Grep<S> {
             Ok(Flow::Continue)
         }
     }
+}
+
+impl<S: Lifecycle> Lifecycle for Grep<S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -489,6 +496,9 @@ fn a_flush_error_comes_out_of_flush() {
         fn send(&mut self, _: String) -> Result<Flow> {
             Ok(Flow::Continue)
         }
+    }
+
+    impl Lifecycle for FailingFlush {
         fn flush(&mut self) -> Result<()> {
             Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into())
         }
@@ -496,6 +506,7 @@ fn a_flush_error_comes_out_of_flush() {
             Ok(())
         }
     }
+
     let mut g = co_grep("py", FailingFlush);
     let err = g.flush().unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Io(e) if e.kind() == std::io::ErrorKind::WriteZero));
@@ -724,15 +735,12 @@ fn sends_and_flushes_do_not_allocate() {
     let target = &mut count;
     let before_creation = allocations();
     let mut g = coroutine(|inbox: Inbox<&'static str>| async move {
-        while let Some(line) = inbox
-            .recv_flushing(|| Stage::<&str>::flush(&mut *target))
-            .await
-        {
+        while let Some(line) = inbox.recv_flushing(|| Lifecycle::flush(&mut *target)).await {
             if finder.find(line.as_bytes()).is_some() && target.send(line)?.is_stop() {
                 break;
             }
         }
-        Stage::<&str>::close(target)
+        Lifecycle::close(target)
     });
     let per_coroutine = allocations() - before_creation;
     assert!(

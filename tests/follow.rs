@@ -2,6 +2,7 @@
 //! fallback, stop handle, notices, flush before each wait, several files,
 //! over-long lines. Waits are channel receives with a deadline.
 
+use copipe::Lifecycle;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -34,6 +35,9 @@ impl Stage<Block<'_>> for Report {
         }
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for Report {
     fn flush(&mut self) -> Result<()> {
         let _ = self.0.send(Ev::Flush);
         Ok(())

@@ -5,6 +5,7 @@
 //! Readiness is controlled with pipes and sockets; no test sleeps to wait
 //! for a condition. Every test runs under a watchdog (`bounded`).
 
+use copipe::Lifecycle;
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -736,6 +737,9 @@ impl<'a> Stage<&'a [u8]> for Lines {
             Flow::Continue
         })
     }
+}
+
+impl Lifecycle for Lines {
     fn flush(&mut self) -> copipe::Result<()> {
         let _ = self.waiting.try_send(());
         Ok(())

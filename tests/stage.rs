@@ -4,6 +4,7 @@
 
 use copipe::sinks::{Collect, Count, Null, Printer};
 use copipe::text::{line_fn, Block, Grep, Lines, SplitLines, Start};
+use copipe::Lifecycle;
 use copipe::{broadcast, from_fn, ErrorKind, Flow, Shared, Stage, StageExt};
 use proptest::prelude::*;
 
@@ -76,7 +77,7 @@ fn max_line_len_is_an_error_after_earlier_lines_are_out() {
 fn broadcast_of_greps_like_cobroadcast() {
     let (mut py, mut ply) = (Collect::new(), Collect::new());
     {
-        let b = broadcast::<Block<'_>, _>((
+        let b = broadcast((
             Grep::new("python", (&mut py).owned()).unwrap(),
             Grep::new("ply", (&mut ply).owned()).unwrap(),
         ));
@@ -111,7 +112,7 @@ fn shared_fan_in_and_reentrant_cycle() {
     *slot.borrow_mut() = Some(shared.clone());
     let err = shared.clone().send(1).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Reentrant));
-    Option::take(&mut *slot.borrow_mut());
+    slot.borrow_mut().take();
 }
 
 #[test]
@@ -169,7 +170,7 @@ proptest! {
             }
         }
         // `StageExt` is in scope: name the iterator's `map` and `filter`.
-        let regexes: Vec<regex::bytes::Regex> = Iterator::map(patterns.iter(), |p| {
+        let regexes: Vec<regex::bytes::Regex> = patterns.iter().map(|p| {
                 regex::bytes::RegexBuilder::new(p)
                     .unicode(false)
                     .case_insensitive(ignore_case)
@@ -177,12 +178,12 @@ proptest! {
                     .unwrap()
             })
         .collect();
-        let kept = Iterator::filter(Block::new(&input, 0).lines(), |l| {
+        let kept = Block::new(&input, 0).lines().filter(|l| {
                 let content = l.strip_suffix(b"\n").unwrap_or(l);
                 let hit = regexes.is_empty() || regexes.iter().any(|r| r.is_match(content));
                 hit != invert
             });
-        let expected: Vec<Vec<u8>> = Iterator::map(kept, <[u8]>::to_vec).collect();
+        let expected: Vec<Vec<u8>> = kept.map(<[u8]>::to_vec).collect();
         let grep = || {
             Grep::builder()
                 .patterns(patterns.iter().cloned())
@@ -228,7 +229,7 @@ fn dynamic_broadcast_stops_when_every_target_has() {
             vec![(&mut a).take(1).boxed(), (&mut b).take(3).boxed()];
         let mut bc = broadcast(targets);
         // `StageExt::map` is in scope too: name the iterator's.
-        let flows: Vec<Flow> = Iterator::map(0..5, |_| bc.send("x").unwrap()).collect();
+        let flows: Vec<Flow> = (0..5).map(|_| bc.send("x").unwrap()).collect();
         assert_eq!(
             flows,
             [

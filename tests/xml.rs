@@ -6,6 +6,7 @@ use copipe::sinks::Collect;
 use copipe::xml::{
     event_fn, expat_parse, iterparse, records, sax_parse, EventHandler, Record, XmlEvent, XmlInput,
 };
+use copipe::Lifecycle;
 use copipe::{Flow, Stage, StageExt};
 use proptest::prelude::*;
 
@@ -204,6 +205,9 @@ fn a_stage_error_returns_at_once_without_close() {
         fn send(&mut self, _: &Record) -> copipe::Result<Flow> {
             Err(copipe::Error::usage("stage failed"))
         }
+    }
+
+    impl Lifecycle for Fails {
         fn flush(&mut self) -> copipe::Result<()> {
             Ok(())
         }
@@ -212,6 +216,7 @@ fn a_stage_error_returns_at_once_without_close() {
             Ok(())
         }
     }
+
     let mut f = Fails { closed: false };
     let err = expat_parse(
         XmlInput::from_bytes(b"<buses><bus><id>1</id></bus></buses>").with_path("x.xml"),
@@ -379,10 +384,10 @@ fn iterparse_elements_see_text_tail_attributes_and_children() {
     let mut seen = Vec::new();
     copipe::xml::iterparse_elements(XmlInput::from_bytes(doc), "bus", |bus| {
         // `Iterator::map` by name: `StageExt::map` is in scope too.
-        let kids: Vec<String> = Iterator::map(bus.children(), |c| {
-            format!("{}={}|{}", c.tag(), c.text(), c.tail())
-        })
-        .collect();
+        let kids: Vec<String> = bus
+            .children()
+            .map(|c| format!("{}={}|{}", c.tag(), c.text(), c.tail()))
+            .collect();
         seen.push(format!(
             "{} {:?} {} {:?}",
             bus.tag(),

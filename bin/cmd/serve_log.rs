@@ -2,6 +2,7 @@
 //! copipe's scheduler and sends each matching line to every connected TCP
 //! client, one task per client.
 
+use copipe::Lifecycle;
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -209,11 +210,12 @@ impl<'a> Stage<&'a [u8]> for Broadcast {
         });
         Ok(Flow::Continue)
     }
+}
 
+impl Lifecycle for Broadcast {
     fn flush(&mut self) -> copipe::Result<()> {
         Ok(())
     }
-
     fn close(&mut self) -> copipe::Result<()> {
         for c in self.clients.borrow().iter() {
             c.queue.close();

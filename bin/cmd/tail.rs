@@ -12,6 +12,7 @@
 //! parameter of [`drive`], so a bridge can wrap the printer in `run` and
 //! everything else stays as it is.
 
+use copipe::Lifecycle;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -292,6 +293,9 @@ impl<'a> Stage<&'a [u8]> for LastLines {
         self.lines.push_back(buf);
         Ok(Flow::Continue)
     }
+}
+
+impl Lifecycle for LastLines {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
@@ -352,6 +356,9 @@ impl<'a, S: Stage<Block<'a>>> Stage<Block<'a>> for Tag<S> {
         self.stopped |= flow.is_stop();
         Ok(flow)
     }
+}
+
+impl<S: Lifecycle> Lifecycle for Tag<S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -391,6 +398,9 @@ impl<'a, S: for<'b> Stage<&'b [u8]>> Stage<&'a [u8]> for Headers<S> {
         }
         self.target.send(line)
     }
+}
+
+impl<S: Lifecycle> Lifecycle for Headers<S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -408,6 +418,9 @@ impl<T, S: Stage<T>> Stage<T> for KeepOpen<S> {
     fn send(&mut self, item: T) -> Result<Flow> {
         self.0.send(item)
     }
+}
+
+impl<S: Lifecycle> Lifecycle for KeepOpen<S> {
     fn flush(&mut self) -> Result<()> {
         self.0.flush()
     }

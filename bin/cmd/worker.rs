@@ -6,6 +6,7 @@
 //! to its stdout, which it shares with the parent. Its errors go to stderr
 //! and its exit status (2 on error) is what the parent reports.
 
+use copipe::Lifecycle;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -81,6 +82,9 @@ impl<W: Write> Stage<u64> for SeqCheck<W> {
         self.next += 1;
         Ok(Flow::Continue)
     }
+}
+
+impl<W: Write> Lifecycle for SeqCheck<W> {
     fn flush(&mut self) -> copipe::Result<()> {
         Ok(())
     }

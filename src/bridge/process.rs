@@ -23,6 +23,7 @@
 //!   as a decode error with its byte offset) is printed as it happens.
 //! - If the parent dies, the child's stdin reaches EOF and the child ends.
 
+use crate::Lifecycle;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
@@ -151,8 +152,8 @@ impl ProcessBridge {
         &self.command
     }
 
-    /// Writes the buffered frames to the child (also the [`Stage::flush`]
-    /// of every item type; this inherent form needs no type annotation).
+    /// Writes the buffered frames to the child (the same as its
+    /// [`Lifecycle::flush`](crate::Lifecycle::flush)).
     ///
     /// # Errors
     ///
@@ -169,7 +170,8 @@ impl ProcessBridge {
     }
 
     /// Writes what is buffered, closes the child's stdin and waits for the
-    /// child to finish (also the [`Stage::close`] of every item type).
+    /// child to finish (the same as its
+    /// [`Lifecycle::close`](crate::Lifecycle::close)).
     ///
     /// # Errors
     ///
@@ -263,11 +265,12 @@ impl<T: Serialize> Stage<T> for ProcessBridge {
         }
         self.after_write(res, wrote_out)
     }
+}
 
+impl Lifecycle for ProcessBridge {
     fn flush(&mut self) -> Result<()> {
         ProcessBridge::flush(self)
     }
-
     fn close(&mut self) -> Result<()> {
         ProcessBridge::close(self)
     }

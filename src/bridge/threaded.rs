@@ -19,6 +19,7 @@
 //! batch is not yet full; an abort flag for a bridge dropped without
 //! `close`; and a pending-flush flag for the drop policies.
 
+use crate::Lifecycle;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -547,6 +548,7 @@ impl<T, M: Mode> fmt::Debug for ThreadBridge<T, M> {
 /// The seed's cothread: the filters and the printer run on their own thread.
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{threaded, Stage, StageExt, sinks::Printer};
 ///
 /// let lines = ["route 22 north", "route 9 south", "route 22 south"];
@@ -555,7 +557,7 @@ impl<T, M: Mode> fmt::Debug for ThreadBridge<T, M> {
 /// for line in lines {
 ///     pipeline.send(line)?;
 /// }
-/// Stage::<&str>::close(&mut pipeline)?;
+/// Lifecycle::close(&mut pipeline)?;
 /// # Ok::<(), copipe::Error>(())
 /// ```
 ///
@@ -763,8 +765,7 @@ impl<T, M: Mode> ThreadBridge<T, M> {
     }
 
     /// Sends the partial batch; the worker flushes its target after it
-    /// (also the [`Stage::flush`]; this inherent form needs no type
-    /// annotation).
+    /// (the same as its [`Lifecycle::flush`](crate::Lifecycle::flush)).
     ///
     /// # Errors
     ///
@@ -784,7 +785,8 @@ impl<T, M: Mode> ThreadBridge<T, M> {
     }
 
     /// Sends what is left, waits until the worker has sent it on and closed
-    /// the target, and joins the thread (also the [`Stage::close`]).
+    /// the target, and joins the thread (the same as its
+    /// [`Lifecycle::close`](crate::Lifecycle::close)).
     ///
     /// # Errors
     ///
@@ -825,11 +827,12 @@ impl<T> Stage<T> for ThreadBridge<T, ByValue> {
         self.batch.push(item);
         self.placed()
     }
+}
 
+impl<T> Lifecycle for ThreadBridge<T, ByValue> {
     fn flush(&mut self) -> Result<()> {
         ThreadBridge::flush(self)
     }
-
     fn close(&mut self) -> Result<()> {
         ThreadBridge::close(self)
     }
@@ -856,11 +859,15 @@ where
         }
         self.placed()
     }
+}
 
+impl<B> Lifecycle for ThreadBridge<B::Owned, ByRef<B>>
+where
+    B: ToOwned + ?Sized,
+{
     fn flush(&mut self) -> Result<()> {
         ThreadBridge::flush(self)
     }
-
     fn close(&mut self) -> Result<()> {
         ThreadBridge::close(self)
     }
@@ -901,6 +908,9 @@ mod tests {
                 self.0.lock().unwrap().push(format!("send {item}"));
                 Ok(Flow::Continue)
             }
+        }
+
+        impl Lifecycle for Rec {
             fn flush(&mut self) -> Result<()> {
                 self.0.lock().unwrap().push("flush".into());
                 Ok(())
@@ -910,6 +920,7 @@ mod tests {
                 Ok(())
             }
         }
+
         Rec(log)
     }
 
@@ -1043,6 +1054,9 @@ mod tests {
                     .push(String::from_utf8_lossy(line).into_owned());
                 Ok(Flow::Continue)
             }
+        }
+
+        impl Lifecycle for Lines {
             fn flush(&mut self) -> Result<()> {
                 Ok(())
             }
@@ -1050,6 +1064,7 @@ mod tests {
                 Ok(())
             }
         }
+
         let mut b = ThreadBridgeBuilder::new()
             .batch_size(3)
             .capacity(1)

@@ -22,6 +22,7 @@
 //!
 //! [`ErrorKind::Decode`]: crate::ErrorKind::Decode
 
+use crate::Lifecycle;
 use std::io::{self, Read, Write};
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
@@ -582,11 +583,12 @@ impl<T: Serialize, W: Write> Stage<T> for SendTo<W> {
         self.frames.write(&item)?;
         Ok(Flow::Continue)
     }
+}
 
+impl<W: Write> Lifecycle for SendTo<W> {
     fn flush(&mut self) -> Result<()> {
         self.frames.flush()
     }
-
     fn close(&mut self) -> Result<()> {
         self.frames.flush()
     }

@@ -4,6 +4,7 @@
 //! direct `send` cannot (the stage would be re-entered while it handles an
 //! item).
 
+use crate::Lifecycle;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
@@ -118,11 +119,12 @@ impl<T: 'static> Stage<T> for Outlet<T> {
             }
         }
     }
+}
 
+impl<T: 'static> Lifecycle for Outlet<T> {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
-
     fn close(&mut self) -> Result<()> {
         if self.state.backlog.borrow().is_empty() {
             self.state.ch.close();

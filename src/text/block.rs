@@ -1,6 +1,7 @@
 //! [`Block`]: several whole lines handed on in one piece, and
 //! [`SplitLines`], which turns blocks back into lines.
 
+use crate::Lifecycle;
 use memchr::memchr;
 
 use crate::error::Result;
@@ -106,6 +107,7 @@ impl<'a> Iterator for BlockLines<'a> {
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{Stage, StageExt, sinks::Collect};
 /// use copipe::text::{Block, SplitLines};
 ///
@@ -153,6 +155,9 @@ impl<'a, S: Stage<&'a [u8]>> Stage<Block<'a>> for SplitLines<S> {
         }
         Ok(Flow::Continue)
     }
+}
+
+impl<S: Lifecycle> Lifecycle for SplitLines<S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -209,6 +214,12 @@ where
     fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
         (self.f)(line)
     }
+}
+
+impl<F> Lifecycle for LineFn<F>
+where
+    F: FnMut(&[u8]) -> Result<Flow>,
+{
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }

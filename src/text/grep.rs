@@ -1,5 +1,6 @@
 //! [`Grep`]: passes on the lines that match any of several patterns.
 
+use crate::Lifecycle;
 use memchr::{memchr, memchr_iter, memmem, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -51,6 +52,7 @@ enum Matcher {
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::{Stage, StageExt, sinks::Collect};
 /// use copipe::text::Grep;
 ///
@@ -251,32 +253,6 @@ impl<S> Grep<S> {
         self.target
     }
 
-    /// Flushes the target (the [`Stage::flush`] of both item types; this
-    /// inherent form needs no type annotation).
-    ///
-    /// # Errors
-    ///
-    /// The target's error.
-    pub fn flush<'a>(&mut self) -> Result<()>
-    where
-        S: Stage<&'a [u8]>,
-    {
-        self.target.flush()
-    }
-
-    /// Closes the target (the [`Stage::close`] of both item types; this
-    /// inherent form needs no type annotation).
-    ///
-    /// # Errors
-    ///
-    /// The target's error.
-    pub fn close<'a>(&mut self) -> Result<()>
-    where
-        S: Stage<&'a [u8]>,
-    {
-        self.target.close()
-    }
-
     /// True when `line` (with or without its `\n`) matches a pattern,
     /// before `-v` is applied.
     ///
@@ -358,6 +334,9 @@ impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Grep<S> {
             Ok(Flow::Continue)
         }
     }
+}
+
+impl<S: Lifecycle> Lifecycle for Grep<S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -411,12 +390,6 @@ impl<'a, S: Stage<&'a [u8]>> Stage<Block<'a>> for Grep<S> {
         }
         Ok(Flow::Continue)
     }
-    fn flush(&mut self) -> Result<()> {
-        self.target.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.target.close()
-    }
 }
 
 /// Sends each line of `lines` (whole lines) to `target`.
@@ -465,7 +438,9 @@ mod tests {
 
     fn strs(v: Vec<Vec<u8>>) -> Vec<String> {
         // `StageExt::map` is in scope too: name the iterator's.
-        Iterator::map(v.into_iter(), |l| String::from_utf8_lossy(&l).into_owned()).collect()
+        v.into_iter()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .collect()
     }
 
     #[test]

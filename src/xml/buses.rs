@@ -8,6 +8,7 @@
 //! `for<'a> Stage<&'a Record>`, so a bridge can sit between `records` and
 //! the filters.
 
+use crate::Lifecycle;
 use std::io::Write;
 
 use crate::error::{Error, Result};
@@ -85,11 +86,15 @@ where
             Built::TooLarge => Err(too_large(self.builder.tag())),
         }
     }
+}
 
+impl<S> Lifecycle for Records<S>
+where
+    S: Lifecycle,
+{
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
-
     fn close(&mut self) -> Result<()> {
         self.builder.reset();
         self.target.close()
@@ -140,6 +145,9 @@ impl<'r, S: Stage<&'r Record>> Stage<&'r Record> for FilterOnField<S> {
             Ok(Flow::Continue)
         }
     }
+}
+
+impl<S: Lifecycle> Lifecycle for FilterOnField<S> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -178,6 +186,7 @@ pub struct BusLocations<W: Write> {
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::xml::{bus_locations, Record};
 /// use copipe::Stage;
 ///
@@ -269,11 +278,12 @@ impl<'r, W: Write> Stage<&'r Record> for BusLocations<W> {
         }
         self.printer.commit()
     }
+}
 
+impl<W: Write> Lifecycle for BusLocations<W> {
     fn flush(&mut self) -> Result<()> {
         self.printer.flush()
     }
-
     fn close(&mut self) -> Result<()> {
         let res = self.printer.close();
         // Warn once, even if closed twice.
@@ -304,6 +314,7 @@ pub struct JsonLines<W: Write> {
 /// # Examples
 ///
 /// ```
+/// use copipe::Lifecycle;
 /// use copipe::xml::{json_lines, Record};
 /// use copipe::Stage;
 ///
@@ -329,6 +340,9 @@ impl<'r, W: Write> Stage<&'r Record> for JsonLines<W> {
         buf.push(b'\n');
         self.printer.commit()
     }
+}
+
+impl<W: Write> Lifecycle for JsonLines<W> {
     fn flush(&mut self) -> Result<()> {
         self.printer.flush()
     }

@@ -1,6 +1,7 @@
 //! [`XmlEvent`], the item every XML source pushes, with its [`Tag`] and
 //! [`Attrs`].
 
+use crate::Lifecycle;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -324,6 +325,12 @@ where
     fn send(&mut self, event: XmlEvent<'a>) -> crate::Result<crate::Flow> {
         (self.f)(&event)
     }
+}
+
+impl<F> Lifecycle for EventFn<F>
+where
+    F: FnMut(&XmlEvent<'_>) -> crate::Result<crate::Flow>,
+{
     fn flush(&mut self) -> crate::Result<()> {
         Ok(())
     }
