@@ -51,9 +51,9 @@ use crate::stage::{Flow, Stage};
 /// - [`send`](Stage::send) puts the item in the inbox and resumes the future
 ///   until it waits again; it returns `Ok(Flow::Continue)` while the
 ///   coroutine runs, and `Ok(Flow::Stop)` once it has returned.
-/// - [`close`](Stage::close) makes `recv()` return `None` and runs the
+/// - [`close`](Lifecycle::close) makes `recv()` return `None` and runs the
 ///   future to its end, so the code after the receive loop runs.
-/// - [`flush`](Stage::flush) runs the closure of an
+/// - [`flush`](Lifecycle::flush) runs the closure of an
 ///   [`Inbox::recv_flushing`] the coroutine is waiting in; it does nothing
 ///   while it waits in plain [`Inbox::recv`].
 ///
@@ -140,7 +140,7 @@ use crate::stage::{Flow, Stage};
 ///   once per call. It may await only its inbox: awaiting anything else
 ///   that is not ready (a timer, a socket) is an [`ErrorKind::Coroutine`]
 ///   error, never a hang. Stages that wait for I/O belong on the scheduler.
-/// - **Flush is explicit.** Plain `recv()` does not see [`Stage::flush`];
+/// - **Flush is explicit.** Plain `recv()` does not see [`Lifecycle::flush`];
 ///   [`Inbox::recv_flushing`] runs the closure it is given whenever upstream
 ///   flushes while the coroutine waits there. That is how a coroutine
 ///   forwards `flush` to a target it owns (as `grep` above does).
@@ -301,7 +301,7 @@ impl<T> Inbox<T> {
     /// been closed (and every time after that, so nested receive loops all
     /// end).
     ///
-    /// A [`Stage::flush`] while the coroutine waits here does nothing; use
+    /// A [`Lifecycle::flush`] while the coroutine waits here does nothing; use
     /// [`Inbox::recv_flushing`] to act on it.
     ///
     /// # Examples
@@ -312,8 +312,8 @@ impl<T> Inbox<T> {
     }
 
     /// Waits for the next item like [`recv`](Inbox::recv), and runs `flush`
-    /// each time upstream calls [`Stage::flush`] meanwhile. An error from
-    /// `flush` is returned by that `Stage::flush`; the coroutine keeps
+    /// each time upstream calls [`Lifecycle::flush`] meanwhile. An error from
+    /// `flush` is returned by that `Lifecycle::flush`; the coroutine keeps
     /// waiting.
     ///
     /// This is how a coroutine forwards `flush` to a target it owns: the
@@ -425,9 +425,9 @@ struct Slot<T> {
     /// poll returns `Pending` with this still false, the coroutine awaited
     /// something else, which nothing will ever wake.
     waiting: Cell<bool>,
-    /// `Stage::flush` asks a `recv_flushing` to run its closure.
+    /// `Lifecycle::flush` asks a `recv_flushing` to run its closure.
     flush_asked: Cell<bool>,
-    /// What that closure returned, for `Stage::flush` to return.
+    /// What that closure returned, for `Lifecycle::flush` to return.
     flush_error: Cell<Option<Error>>,
 }
 

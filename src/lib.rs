@@ -5,8 +5,8 @@
 //! copipe builds pipelines out of small stages that *receive* items, after
 //! David Beazley's "A Curious Course on Coroutines and Concurrency"
 //! (PyCon 2009). A [`Stage`] has three verbs: [`send`](Stage::send) one
-//! item, [`flush`](Stage::flush) what is buffered because upstream is about
-//! to wait, and [`close`](Stage::close) at the end of the stream. `send`
+//! item, [`flush`](Lifecycle::flush) what is buffered because upstream is about
+//! to wait, and [`close`](Lifecycle::close) at the end of the stream. `send`
 //! answers with a [`Flow`]: `Continue`, or `Stop` when downstream wants no
 //! more. Errors are one concrete [`Error`] that travels upstream as a return
 //! value.

@@ -537,7 +537,7 @@ pub fn sendto<W: Write>(writer: W) -> SendTo<W> {
 
 impl<W: Write> SendTo<W> {
     /// Writes the buffered frames out and flushes the writer (also the
-    /// [`Stage::flush`] of every item type).
+    /// [`Lifecycle::flush`] of every item type).
     ///
     /// # Errors
     ///
@@ -547,7 +547,7 @@ impl<W: Write> SendTo<W> {
     }
 
     /// Ends the stream: as [`flush`](SendTo::flush) (also the
-    /// [`Stage::close`] of every item type).
+    /// [`Lifecycle::close`] of every item type).
     ///
     /// # Errors
     ///
