@@ -2,6 +2,8 @@
 //! binary, a real file and real sockets. A slow client is dropped and
 //! never stalls the others.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -32,22 +34,7 @@ fn start(args: &[&str]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start copipe serve-log");
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(TIMEOUT)
-        .expect("serve-log prints its address");
-    let addr = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let addr = common::read_listen_addr(&mut child, TIMEOUT);
     let stderr = child.stderr.take().expect("piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
