@@ -117,7 +117,10 @@ pub struct Broadcast<Ts> {
     targets: Ts,
     /// `stopped[i]`: target `i` returned `Stop` and has been closed.
     stopped: Vec<bool>,
-    live: usize,
+    /// The highest-numbered target still live, which gets the item itself
+    /// (the others get clones); `None` once every target has stopped.
+    /// Updated when a target stops, so `send` does not search for it.
+    last_live: Option<usize>,
 }
 
 /// Fans a stream out to several targets (the seed's `broadcast`).
@@ -149,7 +152,7 @@ pub fn broadcast<Ts: TargetSet>(targets: Ts) -> Broadcast<Ts> {
     Broadcast {
         targets,
         stopped: vec![false; n],
-        live: n,
+        last_live: n.checked_sub(1),
     }
 }
 
@@ -162,7 +165,7 @@ impl<Ts> Broadcast<Ts> {
 
 impl<T: Clone, Ts: Targets<T>> Stage<T> for Broadcast<Ts> {
     fn send(&mut self, item: T) -> Result<Flow> {
-        let Some(last) = self.stopped.iter().rposition(|s| !s) else {
+        let Some(last) = self.last_live else {
             return Ok(Flow::Stop);
         };
         for i in 0..last {
@@ -173,7 +176,7 @@ impl<T: Clone, Ts: Targets<T>> Stage<T> for Broadcast<Ts> {
         if self.targets.send_to(last, item)?.is_stop() {
             self.stop(last)?;
         }
-        Ok(if self.live == 0 {
+        Ok(if self.last_live.is_none() {
             Flow::Stop
         } else {
             Flow::Continue
@@ -197,12 +200,12 @@ impl<Ts: TargetSet> Lifecycle for Broadcast<Ts> {
         for i in 0..self.stopped.len() {
             if !self.stopped[i] {
                 self.stopped[i] = true;
-                self.live -= 1;
                 if let Err(e) = self.targets.close_at(i) {
                     first_err.get_or_insert(e);
                 }
             }
         }
+        self.last_live = None;
         first_err.map_or(Ok(()), Err)
     }
 }
@@ -214,7 +217,7 @@ impl<Ts> Broadcast<Ts> {
     {
         // The target asked to stop: as its upstream we close it now.
         self.stopped[i] = true;
-        self.live -= 1;
+        self.last_live = self.stopped.iter().rposition(|s| !s);
         self.targets.close_at(i)
     }
 }
@@ -396,6 +399,21 @@ mod tests {
         }
         assert_eq!(a.log(), "send 1\nclose\n");
         assert_eq!(b.log(), "send 1\nsend 2\nclose\n");
+    }
+
+    #[test]
+    fn broadcast_keeps_feeding_earlier_targets_when_the_last_stops_first() {
+        let (mut a, mut b) = (Recorder::new(), Recorder::new());
+        {
+            let mut bc = broadcast(((&mut a).take(3), (&mut b).take(1)));
+            assert_eq!(bc.send("1").unwrap(), Flow::Continue);
+            assert_eq!(bc.send("2").unwrap(), Flow::Continue);
+            assert_eq!(bc.send("3").unwrap(), Flow::Stop);
+            assert_eq!(bc.send("4").unwrap(), Flow::Stop);
+            bc.close().unwrap();
+        }
+        assert_eq!(a.log(), "send 1\nsend 2\nsend 3\nclose\n");
+        assert_eq!(b.log(), "send 1\nclose\n");
     }
 
     #[test]
