@@ -7,14 +7,21 @@
 //! - (b) the same struct behind `Box<dyn Stage>`;
 //! - (c) a closure stage (`from_fn`);
 //! - (d) a coroutine stage (the seed's `@coroutine grep`);
-//! - (e) a plain loop calling `memmem`, no stage at all: the floor.
+//! - (e) a plain loop calling the same search, no stage at all: the floor.
 //!
-//! `cargo bench --bench send` first prints two side-by-side tables, the
+//! `cargo bench --bench send` first prints three side-by-side tables, the
 //! five variants taking turns for 60 rounds (medians and ratios, robust to
-//! the load of a shared machine): one with `memchr::memmem` as the search,
-//! one with `str::contains`, which costs far fewer instructions on this
-//! 14-byte line and so shows the stages' own cost next to CPython's. Then
-//! criterion measures the memmem variants.
+//! the load of a shared machine), one per search:
+//!
+//! - `copipe::text::Literal`, what `text::Grep` uses for one literal
+//!   pattern (a direct scan on a line this short, `memmem` on long ones);
+//! - `memchr::memmem::Finder` alone, the floor the issue names;
+//! - `str::contains`, for reference.
+//!
+//! When `python3` is on the PATH it then prints CPython's figures for the
+//! seed's own `benchmark.py`, measured before and after the tables, beside
+//! copipe's coroutine and struct stages. Then criterion measures the
+//! `Literal` variants and both floors.
 //!
 //! One criterion iteration is 1,000,000 sends, so the time criterion prints
 //! in milliseconds is the cost of one send in nanoseconds. The sink counts
@@ -23,7 +30,6 @@
 //! bench counts heap allocations over 1,000,000 sends of each variant and
 //! fails if there is any.
 //!
-//! Compare with CPython on the same machine: `python3 benches/python/benchmark.py`.
 //! For figures the machine's load cannot move, `benches/instructions.sh`
 //! counts instructions per send with callgrind (`--each-once` mode).
 
@@ -70,6 +76,22 @@ trait Matcher: Clone + 'static {
     const NAME: &'static str;
     fn new(pattern: &'static str) -> Self;
     fn is_match(&self, line: &str) -> bool;
+}
+
+/// copipe's own literal search, what `text::Grep` uses for one literal:
+/// `memmem` on long haystacks, a direct scan on short ones like this line.
+#[derive(Clone)]
+struct Lit(copipe::text::Literal);
+
+impl Matcher for Lit {
+    const NAME: &'static str = "copipe::text::Literal";
+    fn new(pattern: &'static str) -> Lit {
+        Lit(copipe::text::Literal::new(pattern))
+    }
+    #[inline]
+    fn is_match(&self, line: &str) -> bool {
+        self.0.is_match(line.as_bytes())
+    }
 }
 
 #[derive(Clone)]
@@ -225,19 +247,19 @@ fn check_no_allocation_per_send() {
     let runs = [
         (
             "a struct",
-            allocations_per_run(&mut struct_grep::<Memmem>(&tally)),
+            allocations_per_run(&mut struct_grep::<Lit>(&tally)),
         ),
         (
             "b Box<dyn Stage>",
-            allocations_per_run(&mut *struct_grep::<Memmem>(&tally).boxed()),
+            allocations_per_run(&mut *struct_grep::<Lit>(&tally).boxed()),
         ),
         (
             "c closure",
-            allocations_per_run(&mut closure_grep::<Memmem>(&tally)),
+            allocations_per_run(&mut closure_grep::<Lit>(&tally)),
         ),
         (
             "d coroutine",
-            allocations_per_run(&mut coroutine_grep::<Memmem>(&tally)),
+            allocations_per_run(&mut coroutine_grep::<Lit>(&tally)),
         ),
     ];
     assert_eq!(tally.get(), 4 * SENDS);
@@ -289,7 +311,7 @@ fn median(xs: &mut [f64]) -> f64 {
 /// turns spreads that over all variants alike, so the ratios hold even when
 /// the absolute figures move, and timing the thread's CPU time leaves out
 /// the time it spends descheduled. The wall-clock median is printed too.
-fn side_by_side<M: Matcher>() {
+fn side_by_side<M: Matcher>() -> Vec<f64> {
     const ROUNDS: usize = 60;
     let tally = Rc::new(Cell::new(0));
     let mut a = struct_grep::<M>(&tally);
@@ -344,6 +366,57 @@ fn side_by_side<M: Matcher>() {
         );
     }
     println!();
+    medians
+}
+
+/// CPython's figures for the seed's benchmark on this machine, now: the
+/// median CPU ns per send of (coroutine, object), or `None` without
+/// `python3`.
+fn cpython() -> Option<(f64, f64)> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python/benchmark.py");
+    let out = std::process::Command::new("python3")
+        .args([script, "5"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ns = |name: &str| -> Option<f64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line.split(": ").nth(1)?.split(' ').next()?.parse().ok()
+    };
+    Some((ns("coroutine")?, ns("object")?))
+}
+
+/// The seed's contest: copipe's coroutine and struct stages (with the
+/// search `text::Grep` uses) against CPython's coroutine and object, with
+/// CPython measured just before and just after the side-by-side tables.
+fn against_cpython(before: Option<(f64, f64)>, after: Option<(f64, f64)>, ours: &[f64]) {
+    let (Some(b), Some(a)) = (before, after) else {
+        println!("(python3 not found: no CPython comparison)");
+        return;
+    };
+    let (co, obj) = ((b.0 + a.0) / 2.0, (b.1 + a.1) / 2.0);
+    println!("against CPython in the same run (benches/python/benchmark.py, CPU time; mean of a run before and after the tables):");
+    println!();
+    println!("| | CPython ns/send | copipe ns/send | copipe is faster by |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| coroutine: `@coroutine grep` vs (d) | {co:.1} ({:.1}, {:.1}) | {:.2} | {:.1}x |",
+        b.0,
+        a.0,
+        ours[3],
+        co / ours[3]
+    );
+    println!(
+        "| object: `GrepHandler` vs (a) | {obj:.1} ({:.1}, {:.1}) | {:.2} | {:.1}x |",
+        b.1,
+        a.1,
+        ours[0],
+        obj / ours[0]
+    );
+    println!();
 }
 
 // ---------------------------------------------------------------------------
@@ -362,21 +435,27 @@ fn bench_send(c: &mut Criterion) {
         });
     };
 
-    let mut a = struct_grep::<Memmem>(&tally);
+    let mut a = struct_grep::<Lit>(&tally);
     run("a struct, static dispatch", &mut || send_all(&mut a));
 
-    let mut b = struct_grep::<Memmem>(&tally).boxed();
+    let mut b = struct_grep::<Lit>(&tally).boxed();
     run("b struct, Box<dyn Stage>", &mut || send_all(&mut *b));
 
-    let mut c = closure_grep::<Memmem>(&tally);
+    let mut c = closure_grep::<Lit>(&tally);
     run("c closure, from_fn", &mut || send_all(&mut c));
 
-    let mut d = coroutine_grep::<Memmem>(&tally);
+    let mut d = coroutine_grep::<Lit>(&tally);
     run("d coroutine", &mut || send_all(&mut d));
 
     let floor = Memmem::new("python");
     let t = Rc::clone(&tally);
     run("e plain loop, memmem", &mut || {
+        t.set(t.get() + plain_loop(&floor));
+    });
+
+    let floor = Lit::new("python");
+    let t = Rc::clone(&tally);
+    run("e' plain loop, Literal", &mut || {
         t.set(t.get() + plain_loop(&floor));
     });
 
@@ -425,6 +504,12 @@ macro_rules! instruction_counters {
 }
 
 instruction_counters! {
+    instructions_literal_a_struct => |t| send_all(&mut struct_grep::<Lit>(t));
+    instructions_literal_b_boxed => |t| send_all(&mut *struct_grep::<Lit>(t).boxed());
+    instructions_literal_c_closure => |t| send_all(&mut closure_grep::<Lit>(t));
+    instructions_literal_d_coroutine => |t| send_all(&mut coroutine_grep::<Lit>(t));
+    instructions_literal_e_plain_loop =>
+        |t: &Rc<Cell<u64>>| t.set(t.get() + plain_loop(&Lit::new("python")));
     instructions_memmem_a_struct => |t| send_all(&mut struct_grep::<Memmem>(t));
     instructions_memmem_b_boxed => |t| send_all(&mut *struct_grep::<Memmem>(t).boxed());
     instructions_memmem_c_closure => |t| send_all(&mut closure_grep::<Memmem>(t));
@@ -450,8 +535,11 @@ fn main() {
     // makes the allocation check part of the test suite.
     check_no_allocation_per_send();
     if std::env::args().any(|a| a == "--bench") {
+        let before = cpython();
+        let ours = side_by_side::<Lit>();
         side_by_side::<Memmem>();
         side_by_side::<Contains>();
+        against_cpython(before, cpython(), &ours);
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -1,10 +1,11 @@
 //! [`Grep`]: passes on the lines that match any of several patterns.
 
 use crate::Lifecycle;
-use memchr::{memchr, memchr_iter, memmem, memrchr};
+use memchr::{memchr, memchr_iter, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
 use super::block::Block;
+use super::literal::Literal;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
 
@@ -16,8 +17,9 @@ use crate::stage::{Flow, Stage};
 enum Matcher {
     /// No patterns: every line matches (plain `tail`).
     All,
-    /// One case-sensitive literal: `memmem` over the line or the block.
-    Literal(memmem::Finder<'static>),
+    /// One case-sensitive literal: [`Literal`] (`memmem`, with a direct
+    /// path for short lines) over the line or the block.
+    Literal(Literal),
     /// Anything else: one regex for a line (without its terminator) and the
     /// same alternation in multi-line mode for a whole block, whose hits are
     /// widened to their line and checked with `line` when they cross it.
@@ -38,7 +40,7 @@ enum Matcher {
 /// `.` and `[^x]` match any byte but `\n` (invalid UTF-8 included), `\w`
 /// and `-i` are ASCII-only; write `(?u)` in a pattern to get Unicode
 /// classes. A pattern without regex metacharacters is searched with
-/// `memchr::memmem` when it is the only one and case matters.
+/// [`Literal`] (`memchr::memmem`) when it is the only one and case matters.
 ///
 /// `Grep` accepts single lines (`&[u8]`) and whole [`Block`]s. On a block it
 /// searches the whole chunk at once and widens each hit to its line, which
@@ -148,9 +150,7 @@ impl GrepBuilder {
         match self.patterns.as_slice() {
             [] => return Ok(Matcher::All),
             [p] if !self.ignore_case && is_literal(p) && !p.contains('\n') => {
-                return Ok(Matcher::Literal(
-                    memmem::Finder::new(p.as_bytes()).into_owned(),
-                ));
+                return Ok(Matcher::Literal(Literal::new(p)));
             }
             _ => {}
         }

@@ -9,7 +9,9 @@
 //! - `follow.rs`: [`Follow`], `tail -f` / `tail -F` done right; [`StopHandle`],
 //!   [`Notice`]
 //! - `grep.rs`: [`Grep`], several patterns (any match passes), `-i`, `-v`,
-//!   with a `memchr::memmem` fast path for a literal
+//!   with a literal fast path
+//! - `literal.rs`: [`Literal`], that fast path: `memchr::memmem` for long
+//!   haystacks, a direct scan for short lines
 //! - `logsim.rs`: [`LogSim`], a deterministic generator of Apache combined
 //!   access-log lines (the seed's `logsim.py`)
 //!
@@ -38,12 +40,14 @@ mod follow;
 mod grep;
 mod linebuf;
 mod lines;
+mod literal;
 mod logsim;
 
 pub use block::{line_fn, Block, BlockLines, LineFn, SplitLines};
 pub use follow::{Follow, FollowBuilder, FollowMode, Notice, NoticeKind, StopHandle};
 pub use grep::{Grep, GrepBuilder};
 pub use lines::{seek_last_lines, Lines, Start};
+pub use literal::Literal;
 pub use logsim::LogSim;
 
 /// The largest line a source accepts by default: 16 MiB. A longer line is
