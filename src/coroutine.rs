@@ -405,9 +405,7 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        // A load, not a `replace`: no store on the hot path.
-        if this.slot.flush_asked.get() {
-            this.slot.flush_asked.set(false);
+        if this.slot.flush_asked.replace(false) {
             if let Err(e) = (this.flush)() {
                 this.slot.flush_error.set(Some(e));
             }
