@@ -340,6 +340,60 @@ fn socket_echo_round_trip_and_peer_reset() {
     });
 }
 
+/// A receive that starts waiting and is then dropped (as when `alt` or a
+/// `join` gives up on it) leaves nothing behind: the next receive on the
+/// socket gets the data, and the run ends (no phantom waiter keeps the
+/// scheduler from seeing that all is done).
+#[test]
+fn a_dropped_recv_leaves_the_socket_usable() {
+    bounded(10, || {
+        let mut s = Scheduler::new().unwrap();
+        let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let go: Chan<()> = Chan::new(0);
+        let g = go.clone();
+        s.spawn(async move {
+            let (conn, _) = listener.accept().await?;
+            g.recv().await;
+            conn.send_all(b"late").await
+        });
+        let got = log();
+        let o = Rc::clone(&got);
+        s.spawn(async move {
+            let sock = Socket::connect(addr).await?;
+            let mut buf = [0; 16];
+            {
+                let mut first = std::pin::pin!(sock.recv(&mut buf));
+                let polled = PollOnce(first.as_mut()).await;
+                assert!(polled.is_none(), "nothing was sent yet");
+            }
+            go.send(()).await.unwrap();
+            let n = sock.recv(&mut buf).await?;
+            o.borrow_mut()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            Ok::<(), std::io::Error>(())
+        });
+        s.run().unwrap();
+        assert_eq!(*got.borrow(), ["late"]);
+    });
+}
+
+/// Polls a future once: `Some(output)` if it was ready.
+struct PollOnce<'a, F: std::future::Future>(std::pin::Pin<&'a mut F>);
+
+impl<F: std::future::Future> std::future::Future for PollOnce<'_, F> {
+    type Output = Option<F::Output>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<F::Output>> {
+        std::task::Poll::Ready(match self.0.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    }
+}
+
 /// Polls two futures in one task until both are done.
 async fn join<A: std::future::Future, B: std::future::Future>(
     a: A,

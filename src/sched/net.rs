@@ -2,11 +2,15 @@
 //! library calls and its `sockwrap.Socket` class.
 
 use std::fmt;
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use super::poll::{edge_wait, forget_fd, io_op, reset_fd, Dir};
+use super::poll::{cancel_op, edge_wait, forget_fd, io_op, poll_op, reset_fd, Dir};
+use super::task::Tid;
 
 /// A listening TCP socket whose [`accept`](Listener::accept) suspends the
 /// task, not the thread (the seed's `Accept(sock)` / `Socket.accept`).
@@ -200,16 +204,12 @@ impl Socket {
     ///
     /// If it must wait outside a task of a running
     /// [`Scheduler`](super::Scheduler).
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut stream = &self.inner;
-        let len = buf.len();
-        io_op(
-            self.fd(),
-            Dir::Read,
-            || stream.read(buf),
-            |&n| n > 0 && n < len,
-        )
-        .await
+    pub fn recv<'a>(&'a self, buf: &'a mut [u8]) -> SocketRecv<'a> {
+        SocketRecv {
+            sock: self,
+            buf,
+            waiting: None,
+        }
     }
 
     /// Receives exactly `buf.len()` bytes.
@@ -235,15 +235,12 @@ impl Socket {
     /// # Errors
     ///
     /// As `send(2)`, e.g. `BrokenPipe` when the peer is gone.
-    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut stream = &self.inner;
-        io_op(
-            self.fd(),
-            Dir::Write,
-            || stream.write(buf),
-            |&n| n < buf.len(),
-        )
-        .await
+    pub fn send<'a>(&'a self, buf: &'a [u8]) -> SocketSend<'a> {
+        SocketSend {
+            sock: self,
+            buf,
+            waiting: None,
+        }
     }
 
     /// Sends all of `buf` (the seed's `Send` library call).
@@ -251,14 +248,39 @@ impl Socket {
     /// # Errors
     ///
     /// As [`send`](Socket::send); `WriteZero` if the socket takes nothing.
-    pub async fn send_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.send(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
+    pub fn send_all<'a>(&'a self, buf: &'a [u8]) -> SendAll<'a> {
+        SendAll {
+            sock: self,
+            buf,
+            waiting: None,
         }
-        Ok(())
+    }
+
+    /// One try at a read, waiting for the next readiness edge if it would
+    /// block. A read shorter than the buffer drained the socket buffer.
+    fn poll_recv(&self, buf: &mut [u8], waiting: &mut Option<Tid>) -> Poll<io::Result<usize>> {
+        let mut stream = &self.inner;
+        let len = buf.len();
+        poll_op(
+            self.fd(),
+            Dir::Read,
+            waiting,
+            || stream.read(buf),
+            |&n| n > 0 && n < len,
+        )
+    }
+
+    /// One try at a write, as [`poll_recv`](Socket::poll_recv). A short
+    /// write filled the socket buffer.
+    fn poll_send(&self, buf: &[u8], waiting: &mut Option<Tid>) -> Poll<io::Result<usize>> {
+        let mut stream = &self.inner;
+        poll_op(
+            self.fd(),
+            Dir::Write,
+            waiting,
+            || stream.write(buf),
+            |&n| n < buf.len(),
+        )
     }
 
     /// Sends without waiting: as much of `buf` as the socket buffer takes
@@ -333,5 +355,111 @@ impl Drop for Socket {
 impl AsRawFd for Socket {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
+    }
+}
+
+/// The future of [`Socket::recv`].
+#[must_use = "a receive does nothing unless awaited"]
+pub struct SocketRecv<'a> {
+    sock: &'a Socket,
+    buf: &'a mut [u8],
+    /// The task registered as waiting for the socket's next read edge.
+    waiting: Option<Tid>,
+}
+
+impl fmt::Debug for SocketRecv<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketRecv")
+            .field("fd", &self.sock.fd())
+            .field("len", &self.buf.len())
+            .finish()
+    }
+}
+
+impl Future for SocketRecv<'_> {
+    type Output = io::Result<usize>;
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.sock.poll_recv(this.buf, &mut this.waiting)
+    }
+}
+
+impl Drop for SocketRecv<'_> {
+    fn drop(&mut self) {
+        cancel_op(self.sock.fd(), Dir::Read, self.waiting);
+    }
+}
+
+/// The future of [`Socket::send`].
+#[must_use = "a send does nothing unless awaited"]
+pub struct SocketSend<'a> {
+    sock: &'a Socket,
+    buf: &'a [u8],
+    waiting: Option<Tid>,
+}
+
+impl fmt::Debug for SocketSend<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketSend")
+            .field("fd", &self.sock.fd())
+            .field("len", &self.buf.len())
+            .finish()
+    }
+}
+
+impl Future for SocketSend<'_> {
+    type Output = io::Result<usize>;
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.sock.poll_send(this.buf, &mut this.waiting)
+    }
+}
+
+impl Drop for SocketSend<'_> {
+    fn drop(&mut self) {
+        cancel_op(self.sock.fd(), Dir::Write, self.waiting);
+    }
+}
+
+/// The future of [`Socket::send_all`].
+#[must_use = "a send does nothing unless awaited"]
+pub struct SendAll<'a> {
+    sock: &'a Socket,
+    /// What is left to send.
+    buf: &'a [u8],
+    waiting: Option<Tid>,
+}
+
+impl fmt::Debug for SendAll<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendAll")
+            .field("fd", &self.sock.fd())
+            .field("left", &self.buf.len())
+            .finish()
+    }
+}
+
+impl Future for SendAll<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        while !this.buf.is_empty() {
+            match this.sock.poll_send(this.buf, &mut this.waiting) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => this.buf = &this.buf[n..],
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for SendAll<'_> {
+    fn drop(&mut self) {
+        cancel_op(self.sock.fd(), Dir::Write, self.waiting);
     }
 }

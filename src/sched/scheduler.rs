@@ -17,7 +17,7 @@ use mio::{Events, Token};
 use crate::error::panic_message;
 use crate::{Error, ErrorKind, Result};
 
-use super::poll::IoTable;
+use super::poll::{IoEvent, IoTable};
 use super::task::{boxed, TaskFuture, TaskOutput, TaskWaker, Tasks, Tid};
 use super::timer::Timers;
 
@@ -425,6 +425,13 @@ impl Core {
 /// ready, and with the time to the next timer as timeout when none is: a
 /// switch between ready tasks costs no system call.
 ///
+/// Poller events are handed out one at a time, each when the ready queue
+/// runs dry, rather than all at once after the poll: the task an event
+/// wakes then runs right after its fd's entry and its slot were touched,
+/// while they are still in the CPU cache, instead of after every other
+/// woken task's system calls have pushed them out. (On the echo test
+/// that is most of the scheduler's own user time.)
+///
 /// # Examples
 ///
 /// The seed's pyos2: two tasks taking turns.
@@ -454,6 +461,10 @@ pub struct Scheduler {
     poll: mio::Poll,
     events: Events,
     woken: Vec<u32>,
+    /// Events from the last poll, dispatched from `next_event` on, one
+    /// each time the ready queue is empty (see "How it runs").
+    io_events: Vec<IoEvent>,
+    next_event: usize,
 }
 
 impl fmt::Debug for Scheduler {
@@ -497,6 +508,8 @@ impl Scheduler {
             poll,
             events: Events::with_capacity(1024),
             woken: Vec::new(),
+            io_events: Vec::with_capacity(1024),
+            next_event: 0,
         })
     }
 
@@ -587,6 +600,9 @@ impl Scheduler {
                 }
                 continue;
             }
+            if self.dispatch_one() {
+                continue;
+            }
             if self.core.tasks.borrow().live == 0 {
                 return Ok(());
             }
@@ -603,9 +619,27 @@ impl Scheduler {
         }
     }
 
+    /// Dispatches buffered poller events until one wakes a task; false if
+    /// none is left.
+    fn dispatch_one(&mut self) -> bool {
+        let core = &*self.core;
+        while let Some(&ev) = self.io_events.get(self.next_event) {
+            self.next_event += 1;
+            core.io.borrow_mut().on_event(ev, core);
+            if !core.ready.borrow().is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// One look at the world outside the ready queue: cross-thread wakes,
     /// the poller (waiting at most `timeout`), and due timers.
+    ///
+    /// Events still buffered from the last poll are dispatched first, so
+    /// the buffer never holds more than one poll's worth.
     fn turn(&mut self, timeout: Option<Duration>) -> Result<()> {
+        while self.dispatch_one() {}
         let core = &*self.core;
         let mut timeout = timeout;
         if core.remote.is_pending() {
@@ -617,11 +651,14 @@ impl Scheduler {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
-            for ev in self.events.iter() {
-                if ev.token() != WAKER_TOKEN {
-                    core.io.borrow_mut().on_event(ev, core);
-                }
-            }
+            self.io_events.clear();
+            self.next_event = 0;
+            self.io_events.extend(
+                self.events
+                    .iter()
+                    .filter(|ev| ev.token() != WAKER_TOKEN)
+                    .map(IoEvent::new),
+            );
         }
         if core.remote.is_pending() {
             core.remote.take_pending(&mut self.woken);
@@ -633,6 +670,12 @@ impl Scheduler {
             Timers::fire_due(core, Instant::now());
         }
         Ok(())
+    }
+
+    /// The scheduler's state, for unit tests of the parts it holds.
+    #[cfg(test)]
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
     }
 
     fn break_deadlock(&mut self) -> Error {

@@ -147,6 +147,10 @@ impl Wake for TaskWaker {
 /// - *running*: `seq != 0`, `future` is `None` (the scheduler holds it
 ///   while polling). A running task may be queued (it yielded) or killed
 ///   (it killed itself; it is dropped when its poll returns).
+///
+/// A slot is 56 bytes, aligned to 64 so that none straddles two cache
+/// lines: waking a task and then running it touch one line of the table.
+#[repr(align(64))]
 pub(crate) struct Slot {
     pub(crate) future: Option<TaskFuture>,
     pub(crate) waker: Option<Waker>,
