@@ -4,7 +4,9 @@
 //! # How readiness is tracked
 //!
 //! Every watched fd is registered once with epoll, edge-triggered, for both
-//! directions, with its own number as token. The table keeps, per fd and
+//! directions, with its number and generation as token (the generation
+//! tells an event of a closed fd from one of the next fd given its
+//! number, since the scheduler hands events out lazily). The table keeps, per fd and
 //! direction, a *ready* bit (set by an event) and the tasks waiting for it.
 //!
 //! - The socket layer tries the operation first (unless the bit is known
@@ -54,6 +56,15 @@ impl Dir {
     }
 }
 
+/// A readiness bit: an edge (data, room, a connection) was reported since
+/// the last operation that would block.
+const EDGE: u8 = 1;
+/// A readiness bit: the peer hung up this direction, or the socket has an
+/// error. Unlike [`EDGE`] it is never cleared by an operation, since a
+/// short read that drains the data does not consume an end of stream that
+/// came with it (epoll reports both in one edge, and none after).
+const CLOSED: u8 = 2;
+
 /// "No task" in [`Entry::first`]: sequence numbers start at 1.
 const NO_TID: Tid = Tid { seq: 0, index: 0 };
 
@@ -72,9 +83,8 @@ struct Entry {
     /// in the scheduler's buffer is recognised and ignored.
     generation: u32,
     registered: bool,
-    /// Ready bits, by [`Dir::index`]: set by an event, cleared when an
-    /// operation says (or shows) that it would block.
-    ready: [bool; 2],
+    /// Readiness by [`Dir::index`]: [`EDGE`] and [`CLOSED`] bits.
+    ready: [u8; 2],
     /// The first waiter in each direction, or [`NO_TID`].
     first: [Tid; 2],
     more: Option<Box<[Vec<Tid>; 2]>>,
@@ -87,7 +97,7 @@ impl Default for Entry {
         Entry {
             generation: 0,
             registered: false,
-            ready: [false; 2],
+            ready: [0; 2],
             first: [NO_TID; 2],
             more: None,
         }
@@ -95,8 +105,16 @@ impl Default for Entry {
 }
 
 impl Entry {
-    fn bit(&mut self, dir: Dir) -> &mut bool {
-        &mut self.ready[dir.index()]
+    /// True if an operation in `dir` would not block, as far as known.
+    fn is_ready(&self, dir: Dir) -> bool {
+        self.ready[dir.index()] != 0
+    }
+
+    /// Forgets the edge in `dir`: an operation said (or showed) that it
+    /// would block. A hang-up or error stays: it does not go away, and
+    /// no new edge would announce it again.
+    fn clear(&mut self, dir: Dir) {
+        self.ready[dir.index()] &= !EDGE;
     }
 
     /// How many tasks wait in `dir`.
@@ -174,8 +192,8 @@ fn untoken(t: Token) -> (usize, Option<u32>) {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IoEvent {
     token: Token,
-    read: bool,
-    write: bool,
+    /// Readiness bits ([`EDGE`], [`CLOSED`]) by [`Dir::index`].
+    ready: [u8; 2],
 }
 
 impl IoEvent {
@@ -183,9 +201,22 @@ impl IoEvent {
         let broken = ev.is_error();
         IoEvent {
             token: ev.token(),
-            read: ev.is_readable() || ev.is_read_closed() || broken,
-            write: ev.is_writable() || ev.is_write_closed() || broken,
+            ready: [
+                bits(ev.is_readable(), ev.is_read_closed() || broken),
+                bits(ev.is_writable(), ev.is_write_closed() || broken),
+            ],
         }
+    }
+}
+
+/// The readiness bits of one direction of an event. A hang-up or error
+/// makes the direction ready too, so that waiters wake and see the end
+/// of file or the error from their next operation.
+fn bits(edge: bool, closed: bool) -> u8 {
+    match (edge, closed) {
+        (_, true) => EDGE | CLOSED,
+        (true, false) => EDGE,
+        (false, false) => 0,
     }
 }
 
@@ -237,7 +268,12 @@ impl IoTable {
             self.entries.resize_with(i + 1, Entry::default);
         }
         let e = &mut self.entries[i];
-        *e.bit(dir) = false;
+        if rearm {
+            // The kernel reports the fd's state afresh, hang-up included.
+            e.ready[dir.index()] = 0;
+        } else {
+            e.clear(dir);
+        }
         let interest = Interest::READABLE | Interest::WRITABLE;
         let token = token(i, e.generation);
         if !e.registered {
@@ -291,7 +327,7 @@ impl IoTable {
             let blocked = self
                 .entries
                 .get(i)
-                .is_some_and(|e| e.registered && !e.ready[dir.index()]);
+                .is_some_and(|e| e.registered && !e.is_ready(dir));
             if !blocked {
                 let result = op();
                 let e = self.entries.get_mut(i).filter(|e| e.registered);
@@ -299,13 +335,13 @@ impl IoTable {
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                         if let Some(e) = e {
-                            *e.bit(dir) = false;
+                            e.clear(dir);
                         }
                     }
                     result => {
                         if let (Some(e), Ok(r)) = (e, &result) {
                             if drained(r) {
-                                *e.bit(dir) = false;
+                                e.clear(dir);
                             }
                         }
                         if let Some(tid) = waiting.take() {
@@ -327,9 +363,38 @@ impl IoTable {
         }
     }
 
+    /// Ready if `fd` is registered and its `dir` bit is set; else waits
+    /// for the next edge (registering the fd on first use).
+    fn poll_ready(
+        &mut self,
+        core: &Core,
+        fd: RawFd,
+        dir: Dir,
+        waiting: &mut Option<Tid>,
+    ) -> Poll<io::Result<()>> {
+        let ready = usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.entries.get(i))
+            .is_some_and(|e| e.registered && e.is_ready(dir));
+        if ready {
+            if let Some(tid) = waiting.take() {
+                self.cancel(fd, dir, tid);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let tid = core.current();
+        match self.arm(fd, dir, tid, false) {
+            Ok(()) => {
+                *waiting = Some(tid);
+                Poll::Pending
+            }
+            Err(err) => Poll::Ready(Err(err)),
+        }
+    }
+
     fn is_ready(&mut self, fd: RawFd, dir: Dir) -> bool {
         match self.entry(fd) {
-            Ok(e) => *e.bit(dir),
+            Ok(e) => e.is_ready(dir),
             Err(_) => true,
         }
     }
@@ -362,9 +427,10 @@ impl IoTable {
         if generation.is_some_and(|g| g != e.generation) {
             return;
         }
-        for (dir, on) in [(Dir::Read, ev.read), (Dir::Write, ev.write)] {
-            if on {
-                *e.bit(dir) = true;
+        for dir in [Dir::Read, Dir::Write] {
+            let bits = ev.ready[dir.index()];
+            if bits != 0 {
+                e.ready[dir.index()] |= bits;
                 self.waiters -= e.count(dir);
                 for tid in e.take_all(dir) {
                     core.wake(tid);
@@ -572,6 +638,42 @@ pub(crate) fn poll_op<R>(
     }
 }
 
+/// Waits until `fd` is known ready in `dir` (its bit set by an edge since
+/// the last operation that would have blocked), without doing the
+/// operation: the step of [`Socket::readable`](super::Socket::readable).
+///
+/// # Panics
+///
+/// Outside a task of a running [`Scheduler`](super::Scheduler).
+pub(crate) fn poll_ready(fd: RawFd, dir: Dir, waiting: &mut Option<Tid>) -> Poll<io::Result<()>> {
+    with_core(|core| core.io.borrow_mut().poll_ready(core, fd, dir, waiting))
+}
+
+/// A non-blocking operation done at once, keeping the fd's ready bit
+/// right: cleared on `WouldBlock`, and when `drained` says the operation
+/// emptied (filled) the socket buffer.
+pub(crate) fn try_op<R>(
+    fd: RawFd,
+    dir: Dir,
+    mut op: impl FnMut() -> io::Result<R>,
+    drained: impl Fn(&R) -> bool,
+) -> io::Result<R> {
+    let result = loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => break r,
+        }
+    };
+    let clear = match &result {
+        Ok(r) => drained(r),
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+    };
+    if clear {
+        clear_ready(fd, dir);
+    }
+    result
+}
+
 /// Removes the waiter a dropped [`poll_op`] future left behind, if any.
 pub(crate) fn cancel_op(fd: RawFd, dir: Dir, waiting: Option<Tid>) {
     if let Some(tid) = waiting {
@@ -589,7 +691,7 @@ fn known_not_ready(fd: RawFd, dir: Dir) -> bool {
     try_with_core(|core| {
         let mut io = core.io.borrow_mut();
         match io.entry(fd) {
-            Ok(e) => e.registered && !*e.bit(dir),
+            Ok(e) => e.registered && !e.is_ready(dir),
             Err(_) => false,
         }
     })
@@ -600,7 +702,7 @@ fn clear_ready(fd: RawFd, dir: Dir) {
     try_with_core(|core| {
         if let Ok(e) = core.io.borrow_mut().entry(fd) {
             if e.registered {
-                *e.bit(dir) = false;
+                e.clear(dir);
             }
         }
     });
@@ -732,8 +834,7 @@ mod tests {
         let (waiter, _) = core.tasks.borrow_mut().insert(boxed(async {}));
         let stale = IoEvent {
             token: token(fd as usize, 0),
-            read: true,
-            write: true,
+            ready: [EDGE, EDGE],
         };
         // The fd's number begins a new life (as after close + accept),
         // and a task waits for it to turn readable.

@@ -28,11 +28,14 @@ use super::timer::Timers;
 /// it once every 61 switches keeps its share of a switch near 5 ns while
 /// still letting I/O and timers in at least every 61 switches, so a task
 /// that yields in a loop cannot starve sockets. (61 is tokio's
-/// `event_interval`; the exact value is not important.) When the ready
-/// queue drains, the scheduler blocks in the poller until the next timer.
+/// `event_interval`; the exact value is not important.) The count starts
+/// again each time the ready queue drains: then the scheduler hands out
+/// the next buffered poller event, or, with none left, blocks in the
+/// poller until the next timer.
 pub(crate) const EVENT_INTERVAL: u32 = 61;
 
-/// The poller token of the cross-thread waker; fds use their own number.
+/// The poller token of the cross-thread waker; an fd's token is its
+/// number and generation (see `poll::token`), never this.
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 
 static NEXT_SCHEDULER_ID: AtomicUsize = AtomicUsize::new(1);
@@ -594,12 +597,18 @@ impl Scheduler {
             let next = self.core.ready.borrow_mut().pop_front();
             if let Some(index) = next {
                 self.core.run_task(index);
-                tick = tick.wrapping_add(1);
-                if tick % EVENT_INTERVAL == 0 {
+                tick += 1;
+                if tick == EVENT_INTERVAL {
+                    tick = 0;
                     self.turn(Some(Duration::ZERO))?;
                 }
                 continue;
             }
+            // The queue drained, so nothing is being starved: count the
+            // next 61 from here. (Counting on would make the look at the
+            // poller fall in the middle of a batch of events, dispatching
+            // the rest of the batch at once, away from its tasks.)
+            tick = 0;
             if self.dispatch_one() {
                 continue;
             }
