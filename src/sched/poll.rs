@@ -439,6 +439,24 @@ impl IoTable {
         }
     }
 
+    /// The first task an event would wake, if any (for
+    /// `Scheduler::look_ahead`).
+    pub(crate) fn first_waiter(&self, ev: IoEvent) -> Option<Tid> {
+        let (fd, _) = untoken(ev.token);
+        let e = self.entries.get(fd)?;
+        [Dir::Read, Dir::Write]
+            .into_iter()
+            .filter(|d| ev.ready[d.index()] != 0)
+            .map(|d| e.first[d.index()])
+            .find(|t| *t != NO_TID)
+    }
+
+    /// Loads the entry an event is for (for `Scheduler::look_ahead`).
+    pub(crate) fn touch(&self, ev: IoEvent) {
+        let (fd, _) = untoken(ev.token);
+        std::hint::black_box(self.entries.get(fd).map(|e| e.first[0]));
+    }
+
     /// Starts a fresh entry for a newly opened fd (its number may have
     /// been used before).
     pub(crate) fn reset(&mut self, fd: RawFd) {

@@ -636,10 +636,32 @@ impl Scheduler {
             self.next_event += 1;
             core.io.borrow_mut().on_event(ev, core);
             if !core.ready.borrow().is_empty() {
+                self.look_ahead();
                 return true;
             }
         }
         false
+    }
+
+    /// Loads what the next events will need, so that their cache misses
+    /// overlap with the run of the task just woken instead of coming
+    /// after it: a prefetch in safe code (the loads are issued now and the
+    /// CPU runs on while they complete). Pipelined two deep: the next
+    /// event's waiter's slot (its fd entry was loaded one step ago, so the
+    /// slot's address is at hand) and the fd entry of the event after.
+    fn look_ahead(&self) {
+        let core = &*self.core;
+        let io = core.io.borrow();
+        if let Some(&after) = self.io_events.get(self.next_event + 1) {
+            io.touch(after);
+        }
+        let Some(&next) = self.io_events.get(self.next_event) else {
+            return;
+        };
+        if let Some(tid) = io.first_waiter(next) {
+            let tasks = core.tasks.borrow();
+            std::hint::black_box(tasks.slots.get(tid.index as usize).map(|s| s.seq));
+        }
     }
 
     /// One look at the world outside the ready queue: cross-thread wakes,
