@@ -163,6 +163,13 @@ pub(crate) struct Core {
     /// `Slot::queued`).
     pub(crate) ready: RefCell<VecDeque<u32>>,
     current: Cell<Option<Tid>>,
+    /// Set by [`yield_now`](super::yield_now) in the running task: queue
+    /// it again when its poll returns (the slot is at hand then, so a
+    /// switch looks the task up once, not twice).
+    requeue: Cell<bool>,
+    /// A waker not owned by any slot, lent to tasks polled in a slot that
+    /// has none yet (see `run_task`). Its strong count is 1 while here.
+    spare: RefCell<Option<Arc<TaskWaker>>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) io: RefCell<IoTable>,
     exit_waiting: RefCell<HashMap<u32, Vec<Rc<ExitWait>>>>,
@@ -189,6 +196,29 @@ impl Core {
             self.ready.borrow_mut().push_back(tid.index);
         }
         tid
+    }
+
+    /// The spare waker, pointed at slot `index` (made if there is none, or
+    /// if a clone of it is still held somewhere).
+    fn spare_waker(&self, index: u32) -> Arc<TaskWaker> {
+        if let Some(mut arc) = self.spare.borrow_mut().take() {
+            if let Some(w) = Arc::get_mut(&mut arc) {
+                w.index = index;
+                return arc;
+            }
+        }
+        Arc::new(TaskWaker {
+            index,
+            remote: Arc::clone(&self.remote),
+        })
+    }
+
+    /// Queues the running task again once its poll returns (the seed's
+    /// bare `yield`).
+    pub(crate) fn yield_current(&self) {
+        // Only a running task can yield (this panics otherwise).
+        self.current();
+        self.requeue.set(true);
     }
 
     /// Queues the task in slot `index` if it is live and not queued.
@@ -270,7 +300,7 @@ impl Core {
 
     /// Polls the task in slot `index` once.
     fn run_task(&self, index: u32) {
-        let (mut fut, waker, tid) = {
+        let (mut fut, waker, fresh, tid) = {
             let mut tasks = self.tasks.borrow_mut();
             let slot = &mut tasks.slots[index as usize];
             slot.queued = false;
@@ -280,20 +310,21 @@ impl Core {
             let Some(fut) = slot.future.take() else {
                 return;
             };
-            let waker = match slot.waker.take() {
-                Some(w) => w,
+            // A slot gets a waker of its own only once its task keeps one
+            // past a poll (it parks, or someone cloned the waker). Until
+            // then it borrows the spare: a task that finishes in its first
+            // poll (most short tasks) allocates no waker.
+            let (waker, fresh) = match slot.waker.take() {
+                Some(w) => (w, None),
                 None => {
-                    let arc = Arc::new(TaskWaker {
-                        index,
-                        remote: Arc::clone(&self.remote),
-                    });
-                    slot.waker_arc = Some(Arc::clone(&arc));
-                    Waker::from(arc)
+                    let arc = self.spare_waker(index);
+                    (Waker::from(Arc::clone(&arc)), Some(arc))
                 }
             };
             (
                 fut,
                 waker,
+                fresh,
                 Tid {
                     seq: slot.seq,
                     index,
@@ -308,9 +339,27 @@ impl Core {
         let exit = {
             let mut tasks = self.tasks.borrow_mut();
             let slot = &mut tasks.slots[index as usize];
-            slot.waker = Some(waker);
+            let requeue = self.requeue.replace(false);
+            let parks = matches!(res, Ok(Poll::Pending)) && !slot.killed;
+            match fresh {
+                // Nobody kept a clone (the spare's count is ours and the
+                // waker's) and the task is done: the spare goes back.
+                Some(arc) if !parks && Arc::strong_count(&arc) == 2 => {
+                    drop(waker);
+                    *self.spare.borrow_mut() = Some(arc);
+                }
+                Some(arc) => {
+                    slot.waker = Some(waker);
+                    slot.waker_arc = Some(arc);
+                }
+                None => slot.waker = Some(waker),
+            }
             match res {
                 Ok(Poll::Pending) if !slot.killed => {
+                    if requeue && !slot.queued {
+                        slot.queued = true;
+                        self.ready.borrow_mut().push_back(index);
+                    }
                     slot.future = Some(fut);
                     return;
                 }
@@ -499,6 +548,8 @@ impl Scheduler {
             tasks: RefCell::new(Tasks::new()),
             ready: RefCell::new(VecDeque::new()),
             current: Cell::new(None),
+            requeue: Cell::new(false),
+            spare: RefCell::new(None),
             timers: RefCell::new(Timers::new()),
             io: RefCell::new(IoTable::new(registry)),
             exit_waiting: RefCell::new(HashMap::new()),
@@ -770,5 +821,40 @@ impl Drop for Enter {
         CURRENT_ID.with(|id| id.set(0));
         let core = CURRENT.with(|c| c.borrow_mut().take());
         drop(core);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task that finishes in its first poll gives the spare waker back;
+    /// one that kept a clone of it leaves it with its slot (so that the
+    /// clone keeps waking that slot), and the spare is made anew.
+    #[test]
+    fn the_spare_waker_comes_back_only_if_nobody_kept_a_clone() {
+        let mut s = Scheduler::new().unwrap();
+        let kept: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
+        let a = s.spawn(async {});
+        let k = Rc::clone(&kept);
+        let b = s.spawn(std::future::poll_fn(move |cx| {
+            *k.borrow_mut() = Some(cx.waker().clone());
+            Poll::Ready(())
+        }));
+        let c = s.spawn(async {});
+        s.run().unwrap();
+        let core = &*s.core;
+        let tasks = core.tasks.borrow();
+        assert!(tasks.slots[a.index as usize].waker.is_none());
+        assert!(tasks.slots[c.index as usize].waker.is_none());
+        let b_arc = tasks.slots[b.index as usize]
+            .waker_arc
+            .as_ref()
+            .expect("b's slot owns the waker b kept");
+        assert_eq!(b_arc.index, b.index);
+        let spare = core.spare.borrow();
+        let spare = spare.as_ref().expect("c made a new spare and gave it back");
+        assert!(!Arc::ptr_eq(spare, b_arc));
+        assert_eq!(Arc::strong_count(spare), 1);
     }
 }
