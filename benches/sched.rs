@@ -262,32 +262,6 @@ fn copipe_parked_pending() -> f64 {
 // ---------------------------------------------------------------------
 // Echo: servers, load generator, CPU accounting.
 
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
-
-/// (user, system) CPU seconds of a process, from /proc/PID/stat.
-fn cpu_times(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // After the comm field: state is field 3, utime 14, stime 15.
-    let ticks = clock_ticks();
-    let get = |i: usize| {
-        f.get(i - 3)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / ticks
-    };
-    (get(14), get(15))
-}
-
 fn start_server(cmd: &mut Command) -> (Child, SocketAddr) {
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -315,9 +289,8 @@ struct EchoResult {
 }
 
 fn run_echo(server: &mut Command, procs: usize, conns: usize, rounds: usize) -> EchoResult {
-    let (mut child, addr) = start_server(server);
+    let (child, addr) = start_server(server);
     let me = std::env::current_exe().unwrap();
-    let (u0, s0) = cpu_times(child.id());
     let start = Instant::now();
     let loaders: Vec<Child> = (0..procs)
         .map(|_| {
@@ -343,15 +316,33 @@ fn run_echo(server: &mut Command, procs: usize, conns: usize, rounds: usize) -> 
             .unwrap_or(0);
     }
     let wall = start.elapsed().as_secs_f64();
-    let (u1, s1) = cpu_times(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let (user, sys) = kill_and_reap(child);
     EchoResult {
         wall,
         round_trips,
-        user: u1 - u0,
-        sys: s1 - s0,
+        user,
+        sys,
     }
+}
+
+/// Kills a server and returns its (user, system) CPU seconds from
+/// `wait4`'s rusage, in microseconds, instead of /proc's 10 ms clock
+/// ticks. (The kernel still splits user from system time by sampling at
+/// its tick rate, so a short run's user time is noisy: hence the long
+/// runs and medians.) The server's start-up (binding one socket) is
+/// included and negligible.
+fn kill_and_reap(mut child: Child) -> (f64, f64) {
+    let _ = child.kill();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own unreaped child, and `status` and `ru` are
+    // valid for wait4 to write.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4 on the server");
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    (secs(ru.ru_utime), secs(ru.ru_stime))
 }
 
 /// The load generator: `conns` connections on copipe's scheduler, each
@@ -484,7 +475,7 @@ fn mio_echo() {
 
 /// 10,000 connections held open at once, each doing one round trip.
 fn c10k(copipe: &str) -> (usize, f64, u64) {
-    let (mut child, addr) = start_server(Command::new(copipe).args(["echo", "--port", "0"]));
+    let (child, addr) = start_server(Command::new(copipe).args(["echo", "--port", "0"]));
     let pid = child.id();
     let rss_kib = Rc::new(Cell::new(0u64));
     let start = Instant::now();
@@ -523,8 +514,7 @@ fn c10k(copipe: &str) -> (usize, f64, u64) {
     }
     s.run().unwrap();
     let t = start.elapsed().as_secs_f64();
-    let _ = child.kill();
-    let _ = child.wait();
+    kill_and_reap(child);
     (ok.get(), t, rss_kib.get())
 }
 
@@ -618,13 +608,24 @@ fn main() {
     let copipe = env!("CARGO_BIN_EXE_copipe");
     let me = std::env::current_exe().unwrap();
     if want("echo") {
-        let (procs, conns, rounds) = (3, 300, 300);
+        // Rounds per connection: the kernel samples user time at 250 Hz,
+        // so a run needs a few hundred samples of the mio loop's small
+        // user time for the ratio to mean something.
+        let rounds: usize = std::env::var("COPIPE_ECHO_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        let reps: usize = std::env::var("COPIPE_ECHO_REPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        let (procs, conns) = (3, 300);
         let mut rows: Vec<(&str, Vec<EchoResult>)> = vec![
             ("copipe echo", vec![]),
             ("tokio current_thread", vec![]),
             ("mio loop", vec![]),
         ];
-        for rep in 0..5 {
+        for rep in 0..reps {
             // Rotate the order each repetition, so that no server always
             // runs first (or last) on the noisy machine.
             for k in 0..3 {
@@ -662,9 +663,37 @@ fn main() {
             meds.push((total, user));
         }
         println!(
-            "  ratios: copipe/tokio CPU {:.2}; copipe/mio user {:.2}",
+            "  ratios of medians: copipe/tokio CPU {:.2}; copipe/mio user {:.2}",
             meds[0].0 / meds[1].0,
             meds[0].1 / meds[2].1
+        );
+        // The same ratios within each repetition (its three runs are
+        // neighbours in time), then their median.
+        let per_rt = |r: &EchoResult, t: f64| t / r.round_trips as f64;
+        let cpu: Vec<f64> = (0..reps)
+            .map(|i| {
+                let (c, t) = (&rows[0].1[i], &rows[1].1[i]);
+                per_rt(c, c.user + c.sys) / per_rt(t, t.user + t.sys)
+            })
+            .collect();
+        let user: Vec<f64> = (0..reps)
+            .map(|i| {
+                let (c, m) = (&rows[0].1[i], &rows[2].1[i]);
+                per_rt(c, c.user) / per_rt(m, m.user)
+            })
+            .collect();
+        let show = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "  per repetition: copipe/tokio CPU [{}] median {:.2}; copipe/mio user [{}] median {:.2}",
+            show(&cpu),
+            median(cpu.clone()),
+            show(&user),
+            median(user.clone())
         );
     }
     if want("c10k") {

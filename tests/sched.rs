@@ -340,6 +340,147 @@ fn socket_echo_round_trip_and_peer_reset() {
     });
 }
 
+/// A receive that starts waiting and is then dropped (as when `alt` or a
+/// `join` gives up on it) leaves nothing behind: the next receive on the
+/// socket gets the data, and the run ends (no phantom waiter keeps the
+/// scheduler from seeing that all is done).
+#[test]
+fn a_dropped_recv_leaves_the_socket_usable() {
+    bounded(10, || {
+        let mut s = Scheduler::new().unwrap();
+        let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let go: Chan<()> = Chan::new(0);
+        let g = go.clone();
+        s.spawn(async move {
+            let (conn, _) = listener.accept().await?;
+            g.recv().await;
+            conn.send_all(b"late").await
+        });
+        let got = log();
+        let o = Rc::clone(&got);
+        s.spawn(async move {
+            let sock = Socket::connect(addr).await?;
+            let mut buf = [0; 16];
+            {
+                let mut first = std::pin::pin!(sock.recv(&mut buf));
+                let polled = PollOnce(first.as_mut()).await;
+                assert!(polled.is_none(), "nothing was sent yet");
+            }
+            go.send(()).await.unwrap();
+            let n = sock.recv(&mut buf).await?;
+            o.borrow_mut()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            Ok::<(), std::io::Error>(())
+        });
+        s.run().unwrap();
+        assert_eq!(*got.borrow(), ["late"]);
+    });
+}
+
+/// `readable` waits (the task is suspended, so the peer's task can run)
+/// until data is there, after `try_recv` said `WouldBlock`; `try_recv`
+/// then reads it, and later sees the end of stream. A `readable` that
+/// did not wait would spin here forever and trip the watchdog.
+#[test]
+fn readable_waits_and_try_recv_reads_without_waiting() {
+    bounded(10, || {
+        let mut s = Scheduler::new().unwrap();
+        let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let go: Chan<()> = Chan::new(0);
+        let g = go.clone();
+        s.spawn(async move {
+            let (conn, _) = listener.accept().await?;
+            g.recv().await;
+            conn.send_all(b"one").await
+        });
+        let got = log();
+        let o = Rc::clone(&got);
+        s.spawn(async move {
+            let sock = Socket::connect(addr).await?;
+            let mut buf = [0; 16];
+            let e = sock.try_recv(&mut buf).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+            go.send(()).await.unwrap();
+            loop {
+                sock.readable().await?;
+                match sock.try_recv(&mut buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Ok(0) => break,
+                    Ok(n) => o
+                        .borrow_mut()
+                        .push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                    Err(e) => return Err(e),
+                }
+            }
+            o.borrow_mut().push("end".into());
+            Ok::<(), std::io::Error>(())
+        });
+        s.run().unwrap();
+        assert_eq!(*got.borrow(), ["one", "end"]);
+    });
+}
+
+/// Data and the end of stream that arrive together come in one epoll
+/// edge: the short read that takes the data must not make the next
+/// `recv` wait for an edge that never comes (it returns 0 at once).
+#[test]
+fn recv_sees_the_end_of_stream_that_came_with_the_last_data() {
+    bounded(10, || {
+        let mut s = Scheduler::new().unwrap();
+        let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let go: Chan<()> = Chan::new(0);
+        let g = go.clone();
+        let got = log();
+        let o = Rc::clone(&got);
+        s.spawn(async move {
+            let (conn, _) = listener.accept().await?;
+            let mut buf = [0; 64];
+            // Start waiting (the socket is registered with epoll), then
+            // let the peer send and close, both before the next poll.
+            let n = {
+                let mut first = std::pin::pin!(conn.recv(&mut buf));
+                assert!(PollOnce(first.as_mut()).await.is_none());
+                g.send(()).await.unwrap();
+                first.await?
+            };
+            o.borrow_mut()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let n = conn.recv(&mut buf).await?;
+            o.borrow_mut()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            Ok::<(), std::io::Error>(())
+        });
+        s.spawn(async move {
+            let mut peer = std::net::TcpStream::connect(addr)?;
+            go.recv().await;
+            peer.write_all(b"bye")?;
+            drop(peer);
+            Ok::<(), std::io::Error>(())
+        });
+        s.run().unwrap();
+        assert_eq!(*got.borrow(), ["bye", ""]);
+    });
+}
+
+/// Polls a future once: `Some(output)` if it was ready.
+struct PollOnce<'a, F: std::future::Future>(std::pin::Pin<&'a mut F>);
+
+impl<F: std::future::Future> std::future::Future for PollOnce<'_, F> {
+    type Output = Option<F::Output>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<F::Output>> {
+        std::task::Poll::Ready(match self.0.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    }
+}
+
 /// Polls two futures in one task until both are done.
 async fn join<A: std::future::Future, B: std::future::Future>(
     a: A,

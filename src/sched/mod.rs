@@ -98,7 +98,7 @@ pub use blocking::{blocking, Blocking};
 pub use chan::{Chan, Recv, Send, SendError, TryRecvError, TrySendError};
 pub use follow::{follow, FollowOptions};
 pub use host::{host, Outlet};
-pub use net::{Listener, Socket};
+pub use net::{Listener, Readable, SendAll, Socket, SocketRecv, SocketSend};
 pub use poll::{read_wait, write_wait, IoWait};
 pub use procs::{xchan, Proc, XReceiver, XSender};
 pub use scheduler::Scheduler;

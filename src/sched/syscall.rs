@@ -225,7 +225,7 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        with_core(|core| core.wake(core.current()));
+        with_core(|core| core.yield_current());
         Poll::Pending
     }
 }

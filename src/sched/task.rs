@@ -114,7 +114,10 @@ where
 ///
 /// One waker is made per *slot* and reused by every task that later
 /// occupies the slot, so spawning into a recycled slot allocates nothing
-/// but the future. A waker kept by someone after its task exited can
+/// but the future. A slot gets its waker only when its task keeps one past
+/// a poll; until then it borrows the scheduler's spare (repointed with
+/// `Arc::get_mut`, so only while nobody else holds it), and a task that
+/// finishes in its first poll allocates no waker at all. A waker kept by someone after its task exited can
 /// therefore wake the slot's next occupant: that is a spurious wake, which
 /// the `Future` contract allows and every system call tolerates.
 #[derive(Debug)]
@@ -147,6 +150,10 @@ impl Wake for TaskWaker {
 /// - *running*: `seq != 0`, `future` is `None` (the scheduler holds it
 ///   while polling). A running task may be queued (it yielded) or killed
 ///   (it killed itself; it is dropped when its poll returns).
+///
+/// A slot is 56 bytes, aligned to 64 so that none straddles two cache
+/// lines: waking a task and then running it touch one line of the table.
+#[repr(align(64))]
 pub(crate) struct Slot {
     pub(crate) future: Option<TaskFuture>,
     pub(crate) waker: Option<Waker>,
