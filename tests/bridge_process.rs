@@ -468,3 +468,149 @@ proptest! {
         prop_assert_eq!(&lent.0, &want);
     }
 }
+
+// ---- the flat binary form of `Record` (wire version 2) --------------------
+
+/// A stream of one frame with `body` as its bytes.
+fn one_frame(body: &[u8]) -> Vec<u8> {
+    let mut bytes = header();
+    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// A record's flat frame body, written by hand: names, values (each a
+/// bincode varint length and the bytes), then the lengths as bytes.
+fn flat_body(names: &str, values: &str, lens: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for part in [names.as_bytes(), values.as_bytes(), lens] {
+        assert!(part.len() < 251, "one-byte bincode varint");
+        b.push(part.len() as u8);
+        b.extend_from_slice(part);
+    }
+    b
+}
+
+fn decode_record(body: &[u8]) -> copipe::Result<Option<copipe::xml::Record>> {
+    FrameReader::new(&one_frame(body)[..]).read::<copipe::xml::Record>()
+}
+
+#[test]
+fn a_record_frame_is_flat_and_reads_as_written() {
+    use copipe::xml::Record;
+    let r = Record::from_iter([("id", "1485"), ("route", "22")]);
+    let mut w = FrameWriter::new(Vec::new());
+    w.write(&r).unwrap();
+    let bytes = w.into_inner().unwrap();
+    let body = flat_body("idroute", "148522", &[2, 4, 5, 2]);
+    assert_eq!(&bytes[HEADER_LEN + 4..], &body[..]);
+    assert_eq!(decode_record(&body).unwrap(), Some(r));
+    // JSON keeps the map.
+    let json = serde_json::to_string(&decode_record(&body).unwrap()).unwrap();
+    assert_eq!(json, r#"{"id":"1485","route":"22"}"#);
+}
+
+#[test]
+fn corrupt_record_frames_are_decode_errors_at_the_frame() {
+    let cases: &[(&[u8], &str)] = &[
+        // Lengths past the end of the names, of the values.
+        (&flat_body("id", "1", &[3, 1]), "run past"),
+        (&flat_body("id", "1", &[2, 2]), "run past"),
+        // Names or values left over.
+        (&flat_body("idx", "1", &[2, 1]), "longer than"),
+        (&flat_body("id", "12", &[2, 1]), "longer than"),
+        // A value length that splits `é` (2 bytes in UTF-8).
+        (&flat_body("ab", "é", &[1, 1, 1, 1]), "split a character"),
+        // A name twice.
+        (
+            &flat_body("idid", "12", &[2, 1, 2, 1]),
+            "repeats the name `id`",
+        ),
+        // A varint cut short, one too long for a u32, an odd count.
+        (&flat_body("id", "1", &[2, 0x81]), "bad varint"),
+        (
+            &flat_body("", "", &[0xff, 0xff, 0xff, 0xff, 0x7f, 0]),
+            "bad varint",
+        ),
+        (&flat_body("id", "", &[2]), "bad varint"),
+        // Invalid UTF-8 in the names.
+        (&[1, 0xff, 0, 0], "does not decode"),
+        // The tuple cut short.
+        (&flat_body("id", "1", &[2, 1])[..5], "ends before"),
+    ];
+    for (body, why) in cases {
+        let e = decode_record(body).unwrap_err();
+        match e.kind() {
+            ErrorKind::Decode { byte_offset, .. } => {
+                assert_eq!(*byte_offset, HEADER_LEN as u64, "{e}")
+            }
+            other => panic!("{body:?}: not a decode error: {other:?}"),
+        }
+        assert!(e.to_string().contains(why), "{body:?}: {e}");
+    }
+}
+
+#[test]
+fn records_whose_values_share_text_or_were_replaced_cross_the_wire() {
+    use copipe::xml::{expat_parse, records, Record, XmlInput};
+    // <a> holds <b>'s text and its own; `id` is set twice.
+    let xml = b"<bus><a><b>x</b>y</a><id>1</id><c>z</c><id>2</id></bus>";
+    let mut got = copipe::sinks::Collect::<Record>::new();
+    expat_parse(
+        XmlInput::from_bytes(xml),
+        records("bus", copipe::StageExt::owned(&mut got)),
+    )
+    .unwrap();
+    let built = got.into_items();
+    assert_eq!(
+        built[0].iter().collect::<Vec<_>>(),
+        [("b", "x"), ("a", "xy"), ("id", "2"), ("c", "z")]
+    );
+    let mut wire = sendto(Vec::new());
+    assert_eq!(wire.send(&built[0]).unwrap(), Flow::Continue);
+    let replaced = Record::from_iter([("a", "1"), ("b", "2"), ("a", "3")]);
+    assert_eq!(wire.send(&replaced).unwrap(), Flow::Continue);
+    let bytes = wire.into_inner().unwrap();
+    let mut back = copipe::sinks::Collect::<Record>::new();
+    recvfrom(&bytes[..], &mut back).unwrap();
+    let back = back.into_items();
+    assert_eq!(back[0], built[0]);
+    assert_eq!(back[1].iter().collect::<Vec<_>>(), [("a", "3"), ("b", "2")]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any frame body decoded as a record, owned or into a reused record,
+    /// is a record or a decode error, never a panic; a record that decodes
+    /// can be read back field by field and encodes to the same body.
+    #[test]
+    fn any_record_frame_decodes_or_is_an_error(
+        names in "[a-cé]{0,6}",
+        values in "[x-zé]{0,6}",
+        lens in proptest::collection::vec(0u8..8, 0..8),
+    ) {
+        use copipe::xml::Record;
+        let body = flat_body(&names, &values, &lens);
+        let stream = one_frame(&body);
+        let mut place = Record::from_iter([("old", "value")]);
+        let in_place = FrameReader::new(&stream[..]).read_into(&mut place);
+        match decode_record(&body) {
+            Ok(Some(r)) => {
+                prop_assert!(in_place.unwrap());
+                prop_assert_eq!(&place, &r);
+                for (k, v) in r.iter() {
+                    prop_assert_eq!(r.get(k), Some(v));
+                }
+                let mut w = FrameWriter::new(Vec::new());
+                w.write(&r).unwrap();
+                prop_assert_eq!(&w.into_inner().unwrap()[..], &stream[..]);
+            }
+            Ok(None) => prop_assert!(false, "a frame was there"),
+            Err(e) => {
+                prop_assert!(matches!(e.kind(), ErrorKind::Decode { byte_offset: 8, .. }), "{:?}", e);
+                prop_assert!(in_place.is_err());
+            }
+        }
+    }
+}

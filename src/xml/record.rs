@@ -186,8 +186,14 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Record {
     }
 }
 
+// Serde: a map (`{"id":"1485","route":"22"}`) for human-readable formats
+// such as JSON, and a flat form for binary ones such as the wire's
+// bincode, which the process bridge decodes per record (see `flat` below).
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            return flat::serialize(self, s);
+        }
         let mut map = s.serialize_map(Some(self.len()))?;
         for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;
@@ -198,23 +204,266 @@ impl Serialize for Record {
 
 impl<'de> Deserialize<'de> for Record {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Record, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = Record;
+        let mut r = Record::new();
+        Record::deserialize_in_place(d, &mut r)?;
+        Ok(r)
+    }
+
+    /// Decodes into `place`, reusing its buffers: once they have grown to
+    /// the size of the records that come, decoding allocates nothing (the
+    /// process bridge's worker decodes every record into one).
+    fn deserialize_in_place<D: Deserializer<'de>>(
+        d: D,
+        place: &mut Record,
+    ) -> Result<(), D::Error> {
+        place.clear();
+        if !d.is_human_readable() {
+            return d.deserialize_tuple(3, flat::FlatVisitor(place));
+        }
+        struct MapVisitor<'r>(&'r mut Record);
+        impl<'de> Visitor<'de> for MapVisitor<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a map of strings")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-                let mut r = Record::new();
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
                 while let Some((k, v)) =
                     map.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()?
                 {
-                    r.set(&k, &v);
+                    self.0.set(&k, &v);
                 }
-                Ok(r)
+                Ok(())
             }
         }
-        d.deserialize_map(RecordVisitor)
+        d.deserialize_map(MapVisitor(place))
+    }
+}
+
+/// The flat (binary) serde form of a [`Record`]: a 3-tuple
+///
+/// ```text
+/// ( names: str,    "idroute"        every name, in field order
+///   values: str,   "148522"         every value, in field order
+///   lens: bytes )  02 04 05 02      per field: name length, value length
+///                                   (LEB128 varints, 1 byte below 128)
+/// ```
+///
+/// A map costs a string header, a UTF-8 check and a call per name and per
+/// value; this form costs three, whatever the number of fields, and decodes
+/// into a reused record by copying two strings and walking the lengths.
+///
+/// `names` is always the record's own `names` buffer (names are appended
+/// in field order and never replaced). `values` is its `text` when the
+/// values lie in it back to back in field order, as `records` builds them;
+/// otherwise (a value replaced, values sharing text) the values are first
+/// gathered into a temporary string.
+///
+/// Decoding checks that the lengths add up exactly to the two strings,
+/// that every span ends on a character boundary and that no name repeats,
+/// so a corrupt frame is a decode error, never a record that would panic
+/// later.
+mod flat {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+    use serde::ser::SerializeTuple;
+    use serde::Serializer;
+
+    use super::{key_of, Field, Record};
+
+    /// Fields whose lengths are encoded on the stack.
+    const STACK_FIELDS: usize = 32;
+
+    /// Most bytes of a LEB128 `u32`.
+    const MAX_VARINT: usize = 5;
+
+    pub(super) fn serialize<S: Serializer>(r: &Record, s: S) -> Result<S::Ok, S::Error> {
+        let mut stack = [0u8; STACK_FIELDS * 2 * MAX_VARINT];
+        let mut heap = Vec::new();
+        let lens: &mut [u8] = if r.fields.len() <= STACK_FIELDS {
+            &mut stack
+        } else {
+            heap.resize(r.fields.len() * 2 * MAX_VARINT, 0);
+            &mut heap
+        };
+        let mut used = 0;
+        let mut tight = true;
+        let mut end = 0u32;
+        for f in &r.fields {
+            used += put_varint(&mut lens[used..], f.name.1);
+            used += put_varint(&mut lens[used..], f.value.1);
+            tight &= f.value.0 == end;
+            end = f.value.0 + f.value.1;
+        }
+        tight &= end as usize == r.text.len();
+        let gathered;
+        let values: &str = if tight {
+            &r.text
+        } else {
+            gathered = r.fields.iter().map(|f| r.span(f.value)).collect::<String>();
+            &gathered
+        };
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(r.names.as_str())?;
+        t.serialize_element(values)?;
+        t.serialize_element(&Bytes(&lens[..used]))?;
+        t.end()
+    }
+
+    /// Bytes serialized as bytes (serde serializes a plain `&[u8]` as a
+    /// sequence of numbers).
+    struct Bytes<'a>(&'a [u8]);
+
+    impl serde::Serialize for Bytes<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    /// Writes `v` as a LEB128 varint at the start of `out` (which has room
+    /// for [`MAX_VARINT`] bytes) and returns its length.
+    #[inline]
+    fn put_varint(out: &mut [u8], mut v: u32) -> usize {
+        let mut i = 0;
+        while v >= 0x80 {
+            out[i] = (v as u8) | 0x80;
+            v >>= 7;
+            i += 1;
+        }
+        out[i] = v as u8;
+        i + 1
+    }
+
+    /// Reads a LEB128 `u32` from the front of `bytes`, advancing it.
+    #[inline]
+    fn take_varint(bytes: &mut &[u8]) -> Option<u32> {
+        let mut v = 0u32;
+        for i in 0..MAX_VARINT {
+            let (&b, rest) = bytes.split_first()?;
+            *bytes = rest;
+            let bits = (b & 0x7f) as u32;
+            // The fifth byte may carry only the top 4 bits of a u32.
+            if i == MAX_VARINT - 1 && (b & 0x80 != 0 || bits > 0x0f) {
+                return None;
+            }
+            v |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Decodes the tuple into a cleared record.
+    pub(super) struct FlatVisitor<'r>(pub(super) &'r mut Record);
+
+    impl<'de> Visitor<'de> for FlatVisitor<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a record (names, values, lengths)")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let r = self.0;
+            let expected = &"a record (names, values, lengths)";
+            if seq.next_element_seed(Append(&mut r.names))?.is_none() {
+                return Err(de::Error::invalid_length(0, expected));
+            }
+            if seq.next_element_seed(Append(&mut r.text))?.is_none() {
+                return Err(de::Error::invalid_length(1, expected));
+            }
+            if seq.next_element_seed(Lens(r))?.is_none() {
+                return Err(de::Error::invalid_length(2, expected));
+            }
+            Ok(())
+        }
+    }
+
+    /// Appends a string to a buffer, borrowed or not.
+    struct Append<'s>(&'s mut String);
+
+    impl<'de> DeserializeSeed<'de> for Append<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for Append<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            if v.len() > u32::MAX as usize {
+                return Err(E::custom("record text over 4 GiB"));
+            }
+            self.0.push_str(v);
+            Ok(())
+        }
+    }
+
+    /// Reads the lengths and builds the fields over the names and values
+    /// already in the record.
+    struct Lens<'r>(&'r mut Record);
+
+    impl<'de> DeserializeSeed<'de> for Lens<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_bytes(self)
+        }
+    }
+
+    impl Visitor<'_> for Lens<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("the lengths of a record's names and values")
+        }
+
+        fn visit_bytes<E: de::Error>(self, mut lens: &[u8]) -> Result<(), E> {
+            let r = self.0;
+            // `names` and `text` are below 4 GiB (checked by `Append`).
+            let (names_len, text_len) = (r.names.len() as u64, r.text.len() as u64);
+            let (mut n, mut v) = (0u32, 0u32);
+            while !lens.is_empty() {
+                let (Some(nl), Some(vl)) = (take_varint(&mut lens), take_varint(&mut lens)) else {
+                    return Err(E::custom("record lengths: bad varint"));
+                };
+                let (n_end, v_end) = (n as u64 + nl as u64, v as u64 + vl as u64);
+                if n_end > names_len || v_end > text_len {
+                    return Err(E::custom("record lengths run past the names or values"));
+                }
+                // In range, so below 4 GiB.
+                let (n_end, v_end) = (n_end as u32, v_end as u32);
+                if !r.names.is_char_boundary(n_end as usize)
+                    || !r.text.is_char_boundary(v_end as usize)
+                {
+                    return Err(E::custom("record lengths split a character"));
+                }
+                let name = &r.names[n as usize..n_end as usize];
+                let key = key_of(name);
+                if r.fields
+                    .iter()
+                    .any(|f| f.key == key && r.name(f.name) == name)
+                {
+                    return Err(E::custom(format_args!("record repeats the name `{name}`")));
+                }
+                r.fields.push(Field {
+                    key,
+                    name: (n, nl),
+                    value: (v, vl),
+                });
+                (n, v) = (n_end, v_end);
+            }
+            if n as u64 != names_len || v as u64 != text_len {
+                return Err(E::custom(
+                    "record names or values longer than their lengths",
+                ));
+            }
+            Ok(())
+        }
     }
 }
 
