@@ -505,6 +505,19 @@ fn a_record_frame_is_flat_and_reads_as_written() {
     let body = flat_body("idroute", "148522", &[2, 4, 5, 2]);
     assert_eq!(&bytes[HEADER_LEN + 4..], &body[..]);
     assert_eq!(decode_record(&body).unwrap(), Some(r));
+    // Many fields (their lengths go through a heap buffer), long values
+    // (lengths over one varint byte).
+    let long = "x".repeat(300);
+    let many: Record = (0..40)
+        .map(|i| (format!("f{i}"), format!("{i}{long}")))
+        .collect();
+    let mut w = FrameWriter::new(Vec::new());
+    w.write(&many).unwrap();
+    let bytes = w.into_inner().unwrap();
+    assert_eq!(
+        FrameReader::new(&bytes[..]).read::<Record>().unwrap(),
+        Some(many)
+    );
     // JSON keeps the map.
     let json = serde_json::to_string(&decode_record(&body).unwrap()).unwrap();
     assert_eq!(json, r#"{"id":"1485","route":"22"}"#);

@@ -272,7 +272,7 @@ mod flat {
     use super::{key_of, Field, Record};
 
     /// Fields whose lengths are encoded on the stack.
-    const STACK_FIELDS: usize = 32;
+    const STACK_FIELDS: usize = 16;
 
     /// Most bytes of a LEB128 `u32`.
     const MAX_VARINT: usize = 5;
@@ -427,6 +427,8 @@ mod flat {
             // `names` and `text` are below 4 GiB (checked by `Append`).
             let (names_len, text_len) = (r.names.len() as u64, r.text.len() as u64);
             let (mut n, mut v) = (0u32, 0u32);
+            // A 128-bit filter of the names' keys seen so far.
+            let mut seen = 0u128;
             while !lens.is_empty() {
                 let (Some(nl), Some(vl)) = (take_varint(&mut lens), take_varint(&mut lens)) else {
                     return Err(E::custom("record lengths: bad varint"));
@@ -444,12 +446,17 @@ mod flat {
                 }
                 let name = &r.names[n as usize..n_end as usize];
                 let key = key_of(name);
-                if r.fields
-                    .iter()
-                    .any(|f| f.key == key && r.name(f.name) == name)
+                // A name is new unless its bit in `seen` is set already: only
+                // then are the fields searched (rarely, for distinct names).
+                let bit = 1u128 << (key.wrapping_mul(0x9e37_79b1) >> 25);
+                if seen & bit != 0
+                    && r.fields
+                        .iter()
+                        .any(|f| f.key == key && r.name(f.name) == name)
                 {
                     return Err(E::custom(format_args!("record repeats the name `{name}`")));
                 }
+                seen |= bit;
                 r.fields.push(Field {
                     key,
                     name: (n, nl),
