@@ -31,7 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use copipe::bridge::{threaded_ref, FrameWriter, ThreadBridgeBuilder};
+use copipe::bridge::{
+    threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
+};
 use copipe::sinks::Collect;
 use copipe::xml::{
     bus_locations, expat_parse, filter_on_field, generate_buses, records, Record, XmlInput,
@@ -143,116 +145,159 @@ fn bus(i: u64) -> Bus {
     }
 }
 
-fn u64_sum() -> u64 {
-    N * (N - 1) / 2
+/// A named run of one benchmark variant.
+type Variant<'a> = (String, Box<dyn Fn() + 'a>);
+
+/// Runs every variant once per round, in turn, for `rounds` rounds, so the
+/// machine's drift (other jobs, frequency) hits all alike; prints each
+/// variant's median time, its items/s at the median, and its ratio to the
+/// first variant (of the medians, and the median of per-round ratios).
+fn interleaved(title: &str, items: u64, variants: &[Variant<'_>]) {
+    let benching = std::env::args().any(|a| a == "--bench");
+    let rounds = if benching { 15 } else { 1 };
+    for (_, run) in variants {
+        run(); // warm up
+    }
+    let mut times = vec![Vec::new(); variants.len()];
+    for _ in 0..rounds {
+        for (v, (_, run)) in variants.iter().enumerate() {
+            let t = std::time::Instant::now();
+            run();
+            times[v].push(t.elapsed().as_secs_f64());
+        }
+    }
+    let median = |xs: &[f64]| {
+        let mut xs = xs.to_vec();
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    println!(
+        "{title}: {items} items per run, interleaved, {rounds} rounds (load average {})",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let base = median(&times[0]);
+    for (v, (name, _)) in variants.iter().enumerate() {
+        let ratios: Vec<f64> = times[v].iter().zip(&times[0]).map(|(t, b)| t / b).collect();
+        let m = median(&times[v]);
+        println!(
+            "  {name:<58} {:>9.2} ms {:>8.2} M/s  x first {:>7.3} (per round {:.3})",
+            m * 1e3,
+            items as f64 / m / 1e6,
+            m / base,
+            median(&ratios),
+        );
+    }
 }
 
-fn threaded_u64(c: &mut Criterion) {
-    let mut g = c.benchmark_group("threaded/u64");
-    g.throughput(Throughput::Elements(N));
-    g.sample_size(10);
-    g.warm_up_time(Duration::from_millis(500));
-    g.measurement_time(Duration::from_secs(3));
+/// Whether the interleaved part named `name` runs: `cargo bench --bench
+/// bridges -- FILTER` runs those whose name contains FILTER (or that FILTER
+/// contains), all without one.
+fn selected(name: &str) -> bool {
+    match std::env::args().skip(1).find(|a| !a.starts_with('-')) {
+        None => true,
+        Some(f) => name.contains(f.as_str()) || f.contains(name),
+    }
+}
 
-    g.bench_function("inline (no bridge)", |b| {
-        b.iter(|| {
-            let (mut sum, out) = Sum::new();
-            for i in 0..N {
-                let _ = sum.send(black_box(i));
-            }
-            let _ = Lifecycle::close(&mut sum);
-            assert_eq!(out.load(Ordering::Relaxed), u64_sum());
-        })
-    });
-
-    g.bench_function("anchor: crossbeam bounded(1024), one per message", |b| {
-        b.iter(|| {
-            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
-            let h = std::thread::spawn(move || rx.iter().fold(0u64, |a, x| a.wrapping_add(x)));
-            for i in 0..N {
-                tx.send(black_box(i)).unwrap();
-            }
-            drop(tx);
-            assert_eq!(h.join().unwrap(), u64_sum());
-        })
-    });
-
-    g.bench_function("anchor: crossbeam bounded(16), batches of 256", |b| {
-        b.iter(|| {
-            let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(16);
-            let h = std::thread::spawn(move || {
-                rx.iter()
-                    .flatten()
-                    .fold(0u64, |a: u64, x: u64| a.wrapping_add(x))
-            });
-            let mut batch = Vec::with_capacity(256);
-            for i in 0..N {
-                batch.push(black_box(i));
-                if batch.len() == 256 {
-                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(256)))
-                        .unwrap();
+fn threaded_u64() {
+    if !selected("threaded/u64") {
+        return;
+    }
+    let n = if std::env::args().any(|a| a == "--bench") {
+        N
+    } else {
+        10_000
+    };
+    let want = n * (n - 1) / 2;
+    let mut variants: Vec<Variant<'static>> = vec![
+        (
+            "inline (no bridge)".into(),
+            Box::new(move || {
+                let (mut sum, out) = Sum::new();
+                for i in 0..n {
+                    let _ = sum.send(black_box(i));
                 }
-            }
-            tx.send(batch).unwrap();
-            drop(tx);
-            assert_eq!(h.join().unwrap(), u64_sum());
-        })
-    });
-
-    g.bench_function(
-        "anchor: crossbeam bounded(16), batches of 256, Vecs returned",
-        |b| {
-            b.iter(|| {
+                let _ = Lifecycle::close(&mut sum);
+                assert_eq!(out.load(Ordering::Relaxed), want);
+            }),
+        ),
+        (
+            "anchor: crossbeam bounded(1024), one per message".into(),
+            Box::new(move || {
+                let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+                let h = std::thread::spawn(move || rx.iter().fold(0u64, |a, x| a.wrapping_add(x)));
+                for i in 0..n {
+                    tx.send(black_box(i)).unwrap();
+                }
+                drop(tx);
+                assert_eq!(h.join().unwrap(), want);
+            }),
+        ),
+        (
+            "anchor: crossbeam bounded(16), batches of 256".into(),
+            Box::new(move || {
                 let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(16);
-                let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<u64>>(18);
                 let h = std::thread::spawn(move || {
-                    let mut sum = 0u64;
-                    for mut v in rx {
-                        for x in v.drain(..) {
-                            sum = sum.wrapping_add(x);
-                        }
-                        let _ = back_tx.try_send(v);
-                    }
-                    sum
+                    rx.iter()
+                        .flatten()
+                        .fold(0u64, |a: u64, x: u64| a.wrapping_add(x))
                 });
                 let mut batch = Vec::with_capacity(256);
-                for i in 0..N {
+                for i in 0..n {
                     batch.push(black_box(i));
                     if batch.len() == 256 {
-                        let fresh = back_rx
-                            .try_recv()
-                            .unwrap_or_else(|_| Vec::with_capacity(256));
-                        tx.send(std::mem::replace(&mut batch, fresh)).unwrap();
+                        tx.send(std::mem::replace(&mut batch, Vec::with_capacity(256)))
+                            .unwrap();
                     }
                 }
                 tx.send(batch).unwrap();
                 drop(tx);
-                assert_eq!(h.join().unwrap(), u64_sum());
-            })
-        },
-    );
-
-    for batch in [1usize, 16, 64, 256, 1024, 4096] {
-        g.bench_with_input(
-            BenchmarkId::new("threaded, capacity 16, batch", batch),
-            &batch,
-            |b, &batch| {
-                b.iter(|| {
-                    let (sum, out) = Sum::new();
-                    let mut bridge = ThreadBridgeBuilder::new()
-                        .batch_size(batch)
-                        .spawn::<u64, _>(sum)
-                        .unwrap();
-                    for i in 0..N {
-                        let _ = bridge.send(black_box(i)).unwrap();
-                    }
-                    bridge.close().unwrap();
-                    assert_eq!(out.load(Ordering::Relaxed), u64_sum());
-                })
-            },
-        );
+                assert_eq!(h.join().unwrap(), want);
+            }),
+        ),
+    ];
+    let default = (DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY);
+    for (batch, capacity) in [
+        default,
+        (16, 16),
+        (64, 16),
+        (256, 16),
+        (1024, 16),
+        (4096, 16),
+        (256, 4),
+        (1024, 4),
+    ] {
+        if (batch, capacity) == default && variants.len() > 3 {
+            continue;
+        }
+        let name = if (batch, capacity) == default && variants.len() == 3 {
+            format!("threaded, default (batch {batch}, capacity {capacity})")
+        } else {
+            format!("threaded, batch {batch}, capacity {capacity}")
+        };
+        variants.push((
+            name,
+            Box::new(move || {
+                let (sum, out) = Sum::new();
+                let mut bridge = ThreadBridgeBuilder::new()
+                    .batch_size(batch)
+                    .capacity(capacity)
+                    .spawn::<u64, _>(sum)
+                    .unwrap();
+                for i in 0..n {
+                    let _ = bridge.send(black_box(i)).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(out.load(Ordering::Relaxed), want);
+            }),
+        ));
     }
-    g.finish();
+    interleaved("threaded/u64", n, &variants);
 }
 
 fn threaded_records(c: &mut Criterion) {
@@ -544,89 +589,110 @@ fn feed_records(bytes: &[u8]) -> Vec<Record> {
 /// sent again and again.
 const RECORDS: u64 = 1_000_000;
 
-fn bus_records(c: &mut Criterion) {
+fn bus_records() {
+    if !selected("records") {
+        return;
+    }
     let all = feed_records(&feed());
+    let n = if std::env::args().any(|a| a == "--bench") {
+        RECORDS
+    } else {
+        10_000
+    };
     // The first 1000 records, 0.5 MB: in cache, as the one record that
     // `records` fills again and again is in a real pipeline.
     let hot = all[..1000.min(all.len())].to_vec();
-    let cycle =
-        |set: &[Record]| -> Vec<usize> { (0..RECORDS as usize).map(|i| i % set.len()).collect() };
+    let cycle = |set: &[Record]| -> Vec<usize> { (0..n as usize).map(|i| i % set.len()).collect() };
     let (hot_order, all_order) = (cycle(&hot), cycle(&all));
+    let (hot, all) = (&hot, &all);
+    let (hot_order, all_order) = (&hot_order, &all_order);
 
-    let mut g = c.benchmark_group("records");
-    g.throughput(Throughput::Elements(RECORDS));
-    g.sample_size(10);
-    g.warm_up_time(Duration::from_millis(500));
-    g.measurement_time(Duration::from_secs(3));
-
-    for (label, set, order) in [
-        ("1000 records (in cache)", &hot, &hot_order),
-        ("70k records (in memory)", &all, &all_order),
-    ] {
-        g.bench_function(BenchmarkId::new("inline", label), |b| {
-            b.iter(|| {
+    let inline = |set: &'static str| -> Variant<'_> {
+        let (set, order) = if set == "hot" {
+            (hot, hot_order)
+        } else {
+            (all, all_order)
+        };
+        (
+            format!("inline, {}", label(set.len())),
+            Box::new(move || {
                 let out = Arc::new(AtomicU64::new(0));
                 let mut tally = Tally(0, out.clone());
                 for &i in order {
                     let _ = tally.send(&set[i]).unwrap();
                 }
                 Lifecycle::close(&mut tally).unwrap();
-                assert_eq!(out.load(Ordering::Relaxed), RECORDS);
-            })
-        });
-        g.bench_function(BenchmarkId::new("threaded_ref", label), |b| {
-            b.iter(|| {
+                assert_eq!(out.load(Ordering::Relaxed), n);
+            }),
+        )
+    };
+    fn label(len: usize) -> &'static str {
+        if len <= 1000 {
+            "1000 records (in cache)"
+        } else {
+            "70k records (in memory)"
+        }
+    }
+    let threaded = |set: &'static str, batch: usize, capacity: usize| -> Variant<'_> {
+        let (set, order) = if set == "hot" {
+            (hot, hot_order)
+        } else {
+            (all, all_order)
+        };
+        let default = (batch, capacity) == (DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY);
+        (
+            format!(
+                "threaded_ref, {}, batch {batch}, capacity {capacity}{}",
+                label(set.len()),
+                if default { " (default)" } else { "" }
+            ),
+            Box::new(move || {
                 let out = Arc::new(AtomicU64::new(0));
-                let mut bridge = threaded_ref::<Record, _>(Tally(0, out.clone()));
+                let mut bridge = ThreadBridgeBuilder::new()
+                    .batch_size(batch)
+                    .capacity(capacity)
+                    .spawn_ref::<Record, _>(Tally(0, out.clone()))
+                    .unwrap();
                 for &i in order {
                     let _ = bridge.send(&set[i]).unwrap();
                 }
                 bridge.close().unwrap();
-                assert_eq!(out.load(Ordering::Relaxed), RECORDS);
-            })
-        });
+                assert_eq!(out.load(Ordering::Relaxed), n);
+            }),
+        )
+    };
+    let mut variants = vec![inline("hot")];
+    variants.push(threaded("hot", DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY));
+    for (batch, capacity) in [
+        (64, 16),
+        (256, 16),
+        (1024, 16),
+        (64, 4),
+        (256, 4),
+        (1024, 4),
+    ] {
+        if (batch, capacity) != (DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY) {
+            variants.push(threaded("hot", batch, capacity));
+        }
     }
-    for (batch, capacity) in [(64, 16), (256, 2), (256, 4), (1024, 2), (1024, 16)] {
-        g.bench_function(
-            BenchmarkId::new(
-                "threaded_ref, 1000 records (in cache), batch/capacity",
-                format!("{batch}/{capacity}"),
-            ),
-            |b| {
-                b.iter(|| {
-                    let out = Arc::new(AtomicU64::new(0));
-                    let mut bridge = ThreadBridgeBuilder::new()
-                        .batch_size(batch)
-                        .capacity(capacity)
-                        .spawn_ref::<Record, _>(Tally(0, out.clone()))
-                        .unwrap();
-                    for &i in &hot_order {
-                        let _ = bridge.send(&hot[i]).unwrap();
-                    }
-                    bridge.close().unwrap();
-                    assert_eq!(out.load(Ordering::Relaxed), RECORDS);
-                })
-            },
-        );
-    }
+    variants.push(inline("all"));
+    variants.push(threaded("all", DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY));
     // The child decodes and filters every record and prints none (no bus
     // runs route NONE): the wire's and the decoder's cost, and the
     // child's start (a few ms, spread over the million records).
-    g.bench_function(
-        BenchmarkId::new("subprocess, to a decoding child", "70k records (in memory)"),
-        |b| {
-            b.iter(|| {
-                let out = tempfile::tempfile().unwrap();
-                let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
-                for &i in &all_order {
-                    let _ = bridge.send(&all[i]).unwrap();
-                }
-                bridge.close().unwrap();
-                assert_eq!(lines_in(out), 0);
-            })
-        },
-    );
-    g.finish();
+    variants.push((
+        "subprocess, to a decoding child, 70k records (in memory)".into(),
+        Box::new(move || {
+            let out = tempfile::tempfile().unwrap();
+            let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
+            for &i in all_order {
+                let _ = bridge.send(&all[i]).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(lines_in(out), 0);
+        }),
+    ));
+    interleaved("records", n, &variants);
 }
 
 /// The bus pipeline inline, threaded and in a subprocess, measured
@@ -635,8 +701,10 @@ fn bus_records(c: &mut Criterion) {
 /// and its ratio to inline (of the medians, and the median of the
 /// per-round ratios).
 fn bus_pipeline() {
+    if !selected("bus pipeline") {
+        return;
+    }
     let bytes = feed();
-    let benching = std::env::args().any(|a| a == "--bench");
     let want = {
         let lines = Arc::new(AtomicU64::new(0));
         expat_parse(
@@ -672,69 +740,27 @@ fn bus_pipeline() {
         expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
         assert_eq!(lines_in(out), want);
     };
-    let variants: [(&str, &dyn Fn()); 3] = [
-        ("inline", &inline),
-        ("threaded", &threaded),
-        ("subprocess", &subprocess),
+    let variants: Vec<Variant<'_>> = vec![
+        ("inline".into(), Box::new(inline)),
+        ("threaded".into(), Box::new(threaded)),
+        ("subprocess".into(), Box::new(subprocess)),
     ];
-    let rounds = if benching { 21 } else { 1 };
-    // One warm-up run of each.
-    for (_, run) in &variants {
-        run();
-    }
-    let mut times = vec![Vec::new(); variants.len()];
-    for _ in 0..rounds {
-        for (v, (_, run)) in variants.iter().enumerate() {
-            let t = std::time::Instant::now();
-            run();
-            times[v].push(t.elapsed().as_secs_f64());
-        }
-    }
-    let median = |xs: &[f64]| {
-        let mut xs = xs.to_vec();
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
-    };
-    println!(
-        "bus pipeline, {} MB, interleaved, {rounds} rounds (load average {}):",
-        bytes.len() / 1_000_000,
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split(' ')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+    interleaved(
+        &format!(
+            "bus pipeline, {} MB (items: bytes)",
+            bytes.len() / 1_000_000
+        ),
+        bytes.len() as u64,
+        &variants,
     );
-    let base = median(&times[0]);
-    for (v, (name, _)) in variants.iter().enumerate() {
-        let ratios: Vec<f64> = times[v].iter().zip(&times[0]).map(|(t, i)| t / i).collect();
-        println!(
-            "  {name:<12} median {:>7.1} ms  (min {:>7.1}, max {:>7.1})  x inline: {:.3} (medians), {:.3} (median of per-round ratios)",
-            median(&times[v]) * 1e3,
-            times[v].iter().copied().fold(f64::INFINITY, f64::min) * 1e3,
-            times[v].iter().copied().fold(0.0, f64::max) * 1e3,
-            median(&times[v]) / base,
-            median(&ratios),
-        );
-    }
 }
 
-criterion_group!(
-    benches,
-    threaded_u64,
-    threaded_records,
-    wire,
-    flush_latency,
-    bus_records
-);
+criterion_group!(benches, threaded_records, wire, flush_latency);
 
 fn main() {
-    // `cargo bench --bench bridges -- FILTER`: the pipeline runs unless a
-    // filter is given that does not match its name.
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    threaded_u64();
+    bus_records();
+    bus_pipeline();
     benches();
-    if filter.map_or(true, |f| "bus pipeline".contains(f.as_str())) {
-        bus_pipeline();
-    }
     Criterion::default().configure_from_args().final_summary();
 }

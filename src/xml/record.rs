@@ -335,10 +335,21 @@ mod flat {
     }
 
     /// Reads a LEB128 `u32` from the front of `bytes`, advancing it.
-    #[inline]
+    #[inline(always)]
     fn take_varint(bytes: &mut &[u8]) -> Option<u32> {
-        let mut v = 0u32;
-        for i in 0..MAX_VARINT {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        if b < 0x80 {
+            return Some(b as u32);
+        }
+        take_varint_long(bytes, b)
+    }
+
+    /// The rest of a varint of two bytes or more, `first` read already.
+    #[inline(never)]
+    fn take_varint_long(bytes: &mut &[u8], first: u8) -> Option<u32> {
+        let mut v = (first & 0x7f) as u32;
+        for i in 1..MAX_VARINT {
             let (&b, rest) = bytes.split_first()?;
             *bytes = rest;
             let bits = (b & 0x7f) as u32;
@@ -423,48 +434,55 @@ mod flat {
         }
 
         fn visit_bytes<E: de::Error>(self, mut lens: &[u8]) -> Result<(), E> {
-            let r = self.0;
-            // `names` and `text` are below 4 GiB (checked by `Append`).
-            let (names_len, text_len) = (r.names.len() as u64, r.text.len() as u64);
-            let (mut n, mut v) = (0u32, 0u32);
-            // A 128-bit filter of the names' keys seen so far.
-            let mut seen = 0u128;
+            // Split borrows, so the loop keeps them in registers.
+            let Record {
+                text,
+                names,
+                fields,
+            } = self.0;
+            let (names, text) = (names.as_str(), text.as_str());
+            // Each field takes at least two bytes of lengths.
+            fields.reserve(lens.len() / 2);
+            // `n` and `v` only grow up to the lengths of the strings, which
+            // are below 4 GiB (checked by `Append`).
+            let (mut n, mut v) = (0usize, 0usize);
+            // A 64-bit filter of the keys of the names seen so far.
+            let mut seen = 0u64;
             while !lens.is_empty() {
                 let (Some(nl), Some(vl)) = (take_varint(&mut lens), take_varint(&mut lens)) else {
                     return Err(E::custom("record lengths: bad varint"));
                 };
-                let (n_end, v_end) = (n as u64 + nl as u64, v as u64 + vl as u64);
-                if n_end > names_len || v_end > text_len {
-                    return Err(E::custom("record lengths run past the names or values"));
+                let (n_end, v_end) = (n + nl as usize, v + vl as usize);
+                // `is_char_boundary` is false past the end too.
+                if !names.is_char_boundary(n_end) || !text.is_char_boundary(v_end) {
+                    return Err(if n_end > names.len() || v_end > text.len() {
+                        E::custom("record lengths run past the names or values")
+                    } else {
+                        E::custom("record lengths split a character")
+                    });
                 }
-                // In range, so below 4 GiB.
-                let (n_end, v_end) = (n_end as u32, v_end as u32);
-                if !r.names.is_char_boundary(n_end as usize)
-                    || !r.text.is_char_boundary(v_end as usize)
-                {
-                    return Err(E::custom("record lengths split a character"));
-                }
-                let name = &r.names[n as usize..n_end as usize];
+                let name = &names[n..n_end];
                 let key = key_of(name);
                 // A name is new unless its bit in `seen` is set already: only
                 // then are the fields searched (rarely, for distinct names).
-                let bit = 1u128 << (key.wrapping_mul(0x9e37_79b1) >> 25);
+                let bit = 1u64 << (key.wrapping_mul(0x9e37_79b1) >> 26);
                 if seen & bit != 0
-                    && r.fields
-                        .iter()
-                        .any(|f| f.key == key && r.name(f.name) == name)
+                    && fields.iter().any(|f| {
+                        f.key == key
+                            && &names[f.name.0 as usize..(f.name.0 + f.name.1) as usize] == name
+                    })
                 {
                     return Err(E::custom(format_args!("record repeats the name `{name}`")));
                 }
                 seen |= bit;
-                r.fields.push(Field {
+                fields.push(Field {
                     key,
-                    name: (n, nl),
-                    value: (v, vl),
+                    name: (n as u32, nl),
+                    value: (v as u32, vl),
                 });
                 (n, v) = (n_end, v_end);
             }
-            if n as u64 != names_len || v as u64 != text_len {
+            if n != names.len() || v != text.len() {
                 return Err(E::custom(
                     "record names or values longer than their lengths",
                 ));
