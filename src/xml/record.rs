@@ -290,10 +290,18 @@ mod flat {
         let mut tight = true;
         let mut end = 0u32;
         for f in &r.fields {
-            used += put_varint(&mut lens[used..], f.name.1);
-            used += put_varint(&mut lens[used..], f.value.1);
+            let (nl, vl) = (f.name.1, f.value.1);
+            if (nl | vl) < 0x80 {
+                // The common case: both lengths fit one byte.
+                lens[used] = nl as u8;
+                lens[used + 1] = vl as u8;
+                used += 2;
+            } else {
+                used += put_varint(&mut lens[used..], nl);
+                used += put_varint(&mut lens[used..], vl);
+            }
             tight &= f.value.0 == end;
-            end = f.value.0 + f.value.1;
+            end = f.value.0 + vl;
         }
         tight &= end as usize == r.text.len();
         let gathered;
@@ -322,7 +330,7 @@ mod flat {
 
     /// Writes `v` as a LEB128 varint at the start of `out` (which has room
     /// for [`MAX_VARINT`] bytes) and returns its length.
-    #[inline]
+    #[inline(never)]
     fn put_varint(out: &mut [u8], mut v: u32) -> usize {
         let mut i = 0;
         while v >= 0x80 {
