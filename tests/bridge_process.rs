@@ -627,3 +627,53 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Decoding records one after another into one reused record (which
+    /// keeps the fields when the names are the same) gives what decoding
+    /// each into a fresh record gives: names drawn from a tiny alphabet so
+    /// that the same names, the same names split otherwise (`ab`+`c` and
+    /// `a`+`bc`), and corrupt frames in between all happen.
+    #[test]
+    fn records_decoded_into_one_record_equal_fresh_ones(
+        frames in proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::collection::vec(("[ab]{0,2}", "[xé]{0,2}"), 0..4)
+                    .prop_map(|fields| {
+                        let r: copipe::xml::Record = fields.into_iter().collect();
+                        let mut w = FrameWriter::new(Vec::new());
+                        w.write(&r).unwrap();
+                        w.into_inner().unwrap()[HEADER_LEN + 4..].to_vec()
+                    }),
+                1 => ("[ab]{0,3}", "[xé]{0,3}", proptest::collection::vec(0u8..4, 0..8))
+                    .prop_map(|(n, v, lens)| flat_body(&n, &v, &lens)),
+            ],
+            1..12,
+        )
+    ) {
+        use copipe::xml::Record;
+        let mut place = Record::new();
+        for body in &frames {
+            let stream = one_frame(body);
+            let fresh = FrameReader::new(&stream[..]).read::<Record>();
+            let reused = FrameReader::new(&stream[..]).read_into(&mut place);
+            match fresh {
+                Ok(Some(r)) => {
+                    prop_assert!(reused.unwrap());
+                    prop_assert_eq!(&place, &r);
+                    let mut w = FrameWriter::new(Vec::new());
+                    w.write(&place).unwrap();
+                    prop_assert_eq!(&w.into_inner().unwrap()[..], &stream[..]);
+                }
+                Ok(None) => prop_assert!(false, "a frame was there"),
+                Err(e) => {
+                    let e2 = reused.unwrap_err();
+                    prop_assert_eq!(e.to_string(), e2.to_string());
+                    prop_assert!(place.is_empty(), "a failed decode leaves an empty record");
+                }
+            }
+        }
+    }
+}

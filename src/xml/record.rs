@@ -216,10 +216,19 @@ impl<'de> Deserialize<'de> for Record {
         d: D,
         place: &mut Record,
     ) -> Result<(), D::Error> {
-        place.clear();
         if !d.is_human_readable() {
-            return d.deserialize_tuple(3, flat::FlatVisitor(place));
+            // The record's names and fields are kept until the names
+            // arrive: a record with the same names (every bus record of a
+            // feed) then keeps them and only its values change.
+            let res = d.deserialize_tuple(3, flat::FlatVisitor(place));
+            if res.is_err() {
+                // Whatever was decoded is dropped: the spans of a half
+                // decoded record may not fit its text.
+                place.clear();
+            }
+            return res;
         }
+        place.clear();
         struct MapVisitor<'r>(&'r mut Record);
         impl<'de> Visitor<'de> for MapVisitor<'_> {
             type Value = ();
@@ -386,14 +395,47 @@ mod flat {
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             let r = self.0;
             let expected = &"a record (names, values, lengths)";
-            if seq.next_element_seed(Append(&mut r.names))?.is_none() {
+            let mut same = false;
+            if seq
+                .next_element_seed(Names(&mut r.names, &mut same))?
+                .is_none()
+            {
                 return Err(de::Error::invalid_length(0, expected));
             }
+            if !same {
+                r.fields.clear();
+            }
+            r.text.clear();
             if seq.next_element_seed(Append(&mut r.text))?.is_none() {
                 return Err(de::Error::invalid_length(1, expected));
             }
-            if seq.next_element_seed(Lens(r))?.is_none() {
+            if seq.next_element_seed(Lens(r, same))?.is_none() {
                 return Err(de::Error::invalid_length(2, expected));
+            }
+            Ok(())
+        }
+    }
+
+    /// Sets the names, noting whether they are the ones already there.
+    struct Names<'s>(&'s mut String, &'s mut bool);
+
+    impl<'de> DeserializeSeed<'de> for Names<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for Names<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            *self.1 = v == self.0.as_str();
+            if !*self.1 {
+                self.0.clear();
+                Append(self.0).visit_str(v)?;
             }
             Ok(())
         }
@@ -423,9 +465,34 @@ mod flat {
         }
     }
 
+    /// The fast path, when the names are those of the record's fields
+    /// already: if the lengths give the same names, only the value spans
+    /// are set, and true is returned. False for anything else (names split
+    /// otherwise, or any bad length), with value spans possibly changed:
+    /// the caller rebuilds the fields.
+    #[inline]
+    fn same_names(fields: &mut [Field], text: &str, mut lens: &[u8]) -> bool {
+        let mut v = 0usize;
+        for f in fields.iter_mut() {
+            let (Some(nl), Some(vl)) = (take_varint(&mut lens), take_varint(&mut lens)) else {
+                return false;
+            };
+            let v_end = v + vl as usize;
+            // `is_char_boundary` is false past the end too.
+            if nl != f.name.1 || !text.is_char_boundary(v_end) {
+                return false;
+            }
+            // Below 4 GiB: the text is (checked by `Append`).
+            f.value = (v as u32, vl);
+            v = v_end;
+        }
+        lens.is_empty() && v == text.len()
+    }
+
     /// Reads the lengths and builds the fields over the names and values
     /// already in the record.
-    struct Lens<'r>(&'r mut Record);
+    /// The bool: the names are those of the record's fields already.
+    struct Lens<'r>(&'r mut Record, bool);
 
     impl<'de> DeserializeSeed<'de> for Lens<'_> {
         type Value = ();
@@ -448,6 +515,14 @@ mod flat {
                 names,
                 fields,
             } = self.0;
+            if self.1 {
+                if same_names(fields, text, lens) {
+                    return Ok(());
+                }
+                // Names split differently, or a bad length: start afresh
+                // (and say what is wrong, if something is).
+                fields.clear();
+            }
             let (names, text) = (names.as_str(), text.as_str());
             // Each field takes at least two bytes of lengths.
             fields.reserve(lens.len() / 2);
