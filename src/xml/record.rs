@@ -251,7 +251,7 @@ impl<'de> Deserialize<'de> for Record {
 /// The flat (binary) serde form of a [`Record`]: a 3-tuple
 ///
 /// ```text
-/// ( names: str,    "idroute"        every name, in field order
+/// ( names: bytes,  "idroute"        every name, in field order (UTF-8)
 ///   values: str,   "148522"         every value, in field order
 ///   lens: bytes )  02 04 05 02      per field: name length, value length
 ///                                   (LEB128 varints, 1 byte below 128)
@@ -321,7 +321,7 @@ mod flat {
             &gathered
         };
         let mut t = s.serialize_tuple(3)?;
-        t.serialize_element(r.names.as_str())?;
+        t.serialize_element(&Bytes(r.names.as_bytes()))?;
         t.serialize_element(values)?;
         t.serialize_element(&Bytes(&lens[..used]))?;
         t.end()
@@ -417,24 +417,29 @@ mod flat {
     }
 
     /// Sets the names, noting whether they are the ones already there.
+    /// They come as bytes, so that the same names as before cost a
+    /// comparison and no UTF-8 check.
     struct Names<'s>(&'s mut String, &'s mut bool);
 
     impl<'de> DeserializeSeed<'de> for Names<'_> {
         type Value = ();
         fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_str(self)
+            d.deserialize_bytes(self)
         }
     }
 
     impl Visitor<'_> for Names<'_> {
         type Value = ();
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string")
+            f.write_str("the names of a record, as UTF-8 bytes")
         }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-            *self.1 = v == self.0.as_str();
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<(), E> {
+            *self.1 = v == self.0.as_bytes();
             if !*self.1 {
                 self.0.clear();
+                let Ok(v) = std::str::from_utf8(v) else {
+                    return Err(E::custom("record names are not UTF-8"));
+                };
                 Append(self.0).visit_str(v)?;
             }
             Ok(())
