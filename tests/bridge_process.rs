@@ -482,11 +482,14 @@ fn one_frame(body: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// A record's flat frame body, written by hand: names, values (each a
-/// bincode varint length and the bytes), then the lengths as bytes.
+/// A record's flat frame body, written by hand: the values as a string,
+/// then bytes holding the names' length, the names and the lengths (each
+/// element a bincode varint length and the bytes).
 fn flat_body(names: &str, values: &str, lens: &[u8]) -> Vec<u8> {
+    assert!(names.len() < 128, "one-byte LEB128 varint");
+    let names_and_lens = [&[names.len() as u8][..], names.as_bytes(), lens].concat();
     let mut b = Vec::new();
-    for part in [names.as_bytes(), values.as_bytes(), lens] {
+    for part in [values.as_bytes(), &names_and_lens] {
         assert!(part.len() < 251, "one-byte bincode varint");
         b.push(part.len() as u8);
         b.extend_from_slice(part);
@@ -549,8 +552,11 @@ fn corrupt_record_frames_are_decode_errors_at_the_frame() {
             "bad varint",
         ),
         (&flat_body("id", "", &[2]), "bad varint"),
-        // Invalid UTF-8 in the names.
-        (&[1, 0xff, 0, 0], "names are not UTF-8"),
+        // Invalid UTF-8 in the names, in the values.
+        (&[0, 2, 1, 0xff], "names are not UTF-8"),
+        (&[1, 0xff, 1, 0], "does not decode"),
+        // A names length past the end.
+        (&[0, 2, 5, b'a'], "names: bad length"),
         // The tuple cut short.
         (&flat_body("id", "1", &[2, 1])[..5], "ends before"),
     ];

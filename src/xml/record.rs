@@ -218,9 +218,8 @@ impl<'de> Deserialize<'de> for Record {
     ) -> Result<(), D::Error> {
         if !d.is_human_readable() {
             // The record's names and fields are kept until the names
-            // arrive: a record with the same names (every bus record of a
-            // feed) then keeps them and only its values change.
-            let res = d.deserialize_tuple(3, flat::FlatVisitor(place));
+            // arrive (see `flat`).
+            let res = d.deserialize_tuple(2, flat::FlatVisitor(place));
             if res.is_err() {
                 // Whatever was decoded is dropped: the spans of a half
                 // decoded record may not fit its text.
@@ -248,26 +247,31 @@ impl<'de> Deserialize<'de> for Record {
     }
 }
 
-/// The flat (binary) serde form of a [`Record`]: a 3-tuple
+/// The flat (binary) serde form of a [`Record`]: a 2-tuple
 ///
 /// ```text
-/// ( names: bytes,  "idroute"        every name, in field order (UTF-8)
-///   values: str,   "148522"         every value, in field order
-///   lens: bytes )  02 04 05 02      per field: name length, value length
-///                                   (LEB128 varints, 1 byte below 128)
+/// ( values: str,   "148522"            every value, in field order
+///   bytes:         07                  the names' length,
+///                  "idroute"           every name, in field order (UTF-8),
+///                  02 04 05 02 )       per field: name length, value length
 /// ```
 ///
-/// A map costs a string header, a UTF-8 check and a call per name and per
-/// value; this form costs three, whatever the number of fields, and decodes
-/// into a reused record by copying two strings and walking the lengths.
+/// (The lengths are LEB128 varints, one byte below 128.) Two elements, not
+/// three, because each costs bincode a length to decode.
 ///
-/// `names` is always the record's own `names` buffer (names are appended
-/// in field order and never replaced). `values` is its `text` when the
-/// values lie in it back to back in field order, as `records` builds them;
-/// otherwise (a value replaced, values sharing text) the values are first
+/// A map costs a string header, a UTF-8 check and a call per name and per
+/// value; this form costs two, whatever the number of fields, and decodes
+/// into a reused record by copying the values and walking the lengths. A
+/// record with the same names as the one it overwrites (every bus record
+/// of a feed) keeps its names and fields and only sets the value spans.
+///
+/// The names are always the record's own `names` buffer (names are
+/// appended in field order and never replaced). The values are its `text`
+/// when they lie in it back to back in field order, as `records` builds
+/// them; otherwise (a value replaced, values sharing text) they are first
 /// gathered into a temporary string.
 ///
-/// Decoding checks that the lengths add up exactly to the two strings,
+/// Decoding checks that the lengths add up exactly to the names and values,
 /// that every span ends on a character boundary and that no name repeats,
 /// so a corrupt frame is a decode error, never a record that would panic
 /// later.
@@ -280,34 +284,40 @@ mod flat {
 
     use super::{key_of, Field, Record};
 
-    /// Fields whose lengths are encoded on the stack.
-    const STACK_FIELDS: usize = 16;
+    /// Names and lengths of up to this many bytes are encoded on the stack
+    /// (a bus record takes about 120).
+    const STACK_BYTES: usize = 384;
 
     /// Most bytes of a LEB128 `u32`.
     const MAX_VARINT: usize = 5;
 
     pub(super) fn serialize<S: Serializer>(r: &Record, s: S) -> Result<S::Ok, S::Error> {
-        let mut stack = [0u8; STACK_FIELDS * 2 * MAX_VARINT];
+        // The second element: the names' length, the names, the lengths.
+        let need = MAX_VARINT + r.names.len() + r.fields.len() * 2 * MAX_VARINT;
+        let mut stack = [0u8; STACK_BYTES];
         let mut heap = Vec::new();
-        let lens: &mut [u8] = if r.fields.len() <= STACK_FIELDS {
+        let buf: &mut [u8] = if need <= STACK_BYTES {
             &mut stack
         } else {
-            heap.resize(r.fields.len() * 2 * MAX_VARINT, 0);
+            heap.resize(need, 0);
             &mut heap
         };
-        let mut used = 0;
+        // `names` is below 4 GiB: spans into it are u32.
+        let mut used = put_varint(buf, r.names.len() as u32);
+        buf[used..used + r.names.len()].copy_from_slice(r.names.as_bytes());
+        used += r.names.len();
         let mut tight = true;
         let mut end = 0u32;
         for f in &r.fields {
             let (nl, vl) = (f.name.1, f.value.1);
             if (nl | vl) < 0x80 {
                 // The common case: both lengths fit one byte.
-                lens[used] = nl as u8;
-                lens[used + 1] = vl as u8;
+                buf[used] = nl as u8;
+                buf[used + 1] = vl as u8;
                 used += 2;
             } else {
-                used += put_varint(&mut lens[used..], nl);
-                used += put_varint(&mut lens[used..], vl);
+                used += put_varint(&mut buf[used..], nl);
+                used += put_varint(&mut buf[used..], vl);
             }
             tight &= f.value.0 == end;
             end = f.value.0 + vl;
@@ -320,10 +330,9 @@ mod flat {
             gathered = r.fields.iter().map(|f| r.span(f.value)).collect::<String>();
             &gathered
         };
-        let mut t = s.serialize_tuple(3)?;
-        t.serialize_element(&Bytes(r.names.as_bytes()))?;
+        let mut t = s.serialize_tuple(2)?;
         t.serialize_element(values)?;
-        t.serialize_element(&Bytes(&lens[..used]))?;
+        t.serialize_element(&Bytes(&buf[..used]))?;
         t.end()
     }
 
@@ -389,58 +398,18 @@ mod flat {
         type Value = ();
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a record (names, values, lengths)")
+            f.write_str("a record (values, then names and lengths)")
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             let r = self.0;
-            let expected = &"a record (names, values, lengths)";
-            let mut same = false;
-            if seq
-                .next_element_seed(Names(&mut r.names, &mut same))?
-                .is_none()
-            {
-                return Err(de::Error::invalid_length(0, expected));
-            }
-            if !same {
-                r.fields.clear();
-            }
+            let expected = &"a record (values, then names and lengths)";
             r.text.clear();
             if seq.next_element_seed(Append(&mut r.text))?.is_none() {
+                return Err(de::Error::invalid_length(0, expected));
+            }
+            if seq.next_element_seed(Lens(r))?.is_none() {
                 return Err(de::Error::invalid_length(1, expected));
-            }
-            if seq.next_element_seed(Lens(r, same))?.is_none() {
-                return Err(de::Error::invalid_length(2, expected));
-            }
-            Ok(())
-        }
-    }
-
-    /// Sets the names, noting whether they are the ones already there.
-    /// They come as bytes, so that the same names as before cost a
-    /// comparison and no UTF-8 check.
-    struct Names<'s>(&'s mut String, &'s mut bool);
-
-    impl<'de> DeserializeSeed<'de> for Names<'_> {
-        type Value = ();
-        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_bytes(self)
-        }
-    }
-
-    impl Visitor<'_> for Names<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("the names of a record, as UTF-8 bytes")
-        }
-        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<(), E> {
-            *self.1 = v == self.0.as_bytes();
-            if !*self.1 {
-                self.0.clear();
-                let Ok(v) = std::str::from_utf8(v) else {
-                    return Err(E::custom("record names are not UTF-8"));
-                };
-                Append(self.0).visit_str(v)?;
             }
             Ok(())
         }
@@ -477,6 +446,27 @@ mod flat {
     /// the caller rebuilds the fields.
     #[inline]
     fn same_names(fields: &mut [Field], text: &str, mut lens: &[u8]) -> bool {
+        if lens.len() == 2 * fields.len() {
+            // Every length may fit one byte: then they come in pairs.
+            let mut v = 0usize;
+            let mut ok = true;
+            for (f, pair) in fields.iter_mut().zip(lens.chunks_exact(2)) {
+                let (nl, vl) = (pair[0], pair[1]);
+                let v_end = v + vl as usize;
+                ok &= (nl | vl) < 0x80 && nl as u32 == f.name.1 && v_end <= text.len();
+                if !ok {
+                    break;
+                }
+                f.value = (v as u32, vl as u32);
+                v = v_end;
+            }
+            // Boundaries last, in a loop of their own (no exits above).
+            if ok && v == text.len() {
+                return fields
+                    .iter()
+                    .all(|f| text.is_char_boundary((f.value.0 + f.value.1) as usize));
+            }
+        }
         let mut v = 0usize;
         for f in fields.iter_mut() {
             let (Some(nl), Some(vl)) = (take_varint(&mut lens), take_varint(&mut lens)) else {
@@ -496,8 +486,10 @@ mod flat {
 
     /// Reads the lengths and builds the fields over the names and values
     /// already in the record.
-    /// The bool: the names are those of the record's fields already.
-    struct Lens<'r>(&'r mut Record, bool);
+    /// Reads the names and the lengths, and sets the fields over the
+    /// names and the values (already in the record's text). The record's
+    /// names and fields are those of the record it overwrites, until here.
+    struct Lens<'r>(&'r mut Record);
 
     impl<'de> DeserializeSeed<'de> for Lens<'_> {
         type Value = ();
@@ -510,7 +502,7 @@ mod flat {
         type Value = ();
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("the lengths of a record's names and values")
+            f.write_str("a record's names and the lengths of its names and values")
         }
 
         fn visit_bytes<E: de::Error>(self, mut lens: &[u8]) -> Result<(), E> {
@@ -520,14 +512,27 @@ mod flat {
                 names,
                 fields,
             } = self.0;
-            if self.1 {
+            // <names' length> <names> <lengths>
+            let new_names = take_varint(&mut lens)
+                .and_then(|n| lens.get(..n as usize))
+                .ok_or_else(|| E::custom("record names: bad length"))?;
+            lens = &lens[new_names.len()..];
+            // The same names as the record's (every bus record of a feed)
+            // cost a comparison, no UTF-8 check, and usually keep the fields.
+            if new_names == names.as_bytes() {
                 if same_names(fields, text, lens) {
                     return Ok(());
                 }
                 // Names split differently, or a bad length: start afresh
                 // (and say what is wrong, if something is).
-                fields.clear();
+            } else {
+                let Ok(new_names) = std::str::from_utf8(new_names) else {
+                    return Err(E::custom("record names are not UTF-8"));
+                };
+                names.clear();
+                Append(names).visit_str(new_names)?;
             }
+            fields.clear();
             let (names, text) = (names.as_str(), text.as_str());
             // Each field takes at least two bytes of lengths.
             fields.reserve(lens.len() / 2);
