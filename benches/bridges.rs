@@ -1,28 +1,40 @@
 //! Bridge throughput, with the anchors measured side by side in one run.
 //!
-//! - `threaded/u64`: a million u64 through `threaded` into a summing sink,
-//!   for several batch sizes, against raw crossbeam-channel (one item per
-//!   message, and batches of 256) and against no bridge at all.
-//! - `threaded/record`: bus-record-sized items: an 80-byte plain struct
-//!   moved by value, and ~60-byte lines lent by reference (`threaded_ref`,
-//!   slots reused).
-//! - `wire`: bincode frames encoded into memory (the encoder alone), and
-//!   through an OS pipe to a decoding child (`copipe worker seq`).
+//! The parts the targets name are measured interleaved (each
+//! variant once per round, in turn, 15 rounds; medians and ratios printed
+//! with the load average), because this 2-core machine's speed drifts by
+//! 2x while others compile:
 //!
+//! - `threaded/u64`: a million u64 through `threaded` into a summing sink,
+//!   for a sweep of batch sizes and capacities, against raw
+//!   crossbeam-channel (one item per message, and batches of 256) and
+//!   against no bridge at all.
 //! - `records`: a million real bus records (from the 30 MB feed, sent
 //!   again and again) inline into a counter (the anchor), through
 //!   `threaded_ref` (from a set of 1000 that stays in cache, as the one
 //!   reused record of a real pipeline does, and from all 70k records, which
 //!   do not), with a batch/capacity sweep, and through the wire to a
-//!   `copipe worker buses` child that decodes and filters them.
-//! - `bus pipeline, 30 MB` (not criterion: printed at the end): the seed's
-//!   pipeline (expat-style parse -> records -> [bridge] -> route 22 ->
-//!   North Bound -> bus_locations -> a line-counting null writer) inline,
-//!   threaded and in a subprocess, on the XML contest's 30 MB feed held in
-//!   memory, interleaved round by round, with medians and ratios.
+//!   `copipe worker buses` child that decodes and filters them (its start
+//!   included).
+//! - `bus pipeline, 30 MB`: the seed's pipeline (expat-style parse ->
+//!   records -> [bridge] -> route 22 -> North Bound -> bus_locations ->
+//!   a line-counting null writer) inline, threaded and in a subprocess, on
+//!   the XML contest's 30 MB feed held in memory.
 //!
-//! Every iteration checks its result (sum or count), so a broken bench
-//! cannot silently measure nothing.
+//! Then criterion:
+//!
+//! - `threaded/record`: an 80-byte plain struct moved by value, and
+//!   ~60-byte lines lent by reference (`threaded_ref`, slots reused).
+//! - `wire`: bincode frames encoded into memory (the encoder alone), and
+//!   through an OS pipe to a decoding child (`copipe worker seq`).
+//! - `latency`: send + flush through a thread bridge until the target has
+//!   the item, and `copipe tail -F` from append to output, inline and with
+//!   `--bridge thread`.
+//!
+//! `cargo bench --bench bridges -- FILTER` runs the interleaved parts whose
+//! name contains FILTER and the criterion benches it matches. Every
+//! iteration checks its result (sum or count), so a broken bench cannot
+//! silently measure nothing.
 
 use copipe::Lifecycle;
 use std::hint::black_box;

@@ -34,16 +34,21 @@ use crate::stage::{Flow, Stage};
 
 /// Items gathered into one batch before it is sent to the worker.
 ///
-/// Large enough that channel operations and wake-ups cost little per item;
-/// `flush` sends partial batches, so a live stream is not held back.
+/// Large enough that channel operations and wake-ups cost little per item
+/// (u64s move at over 100 M/s), small enough that the batches of bus
+/// records in flight stay near the cache (1024 was slower for records);
+/// `flush` sends partial batches, so a live stream is not held back
+/// whatever the size (see the sweeps and the `tail -F` latency in
+/// `benches/bridges.rs`).
 pub const DEFAULT_BATCH_SIZE: usize = 256;
 
 /// Batches the channel between producer and worker holds.
 ///
-/// At most `capacity + 2` batches are in flight. Under [`ByRef`] that many
-/// batches of slots stay allocated and are written in turn; keeping them
-/// few (about 1.4 MB of bus records) keeps them in cache. Larger values
-/// measured no better (see `benches/bridges.rs`).
+/// At most `capacity + 2` batches are in flight. A worker that keeps up
+/// only ever uses two of them in turn (spare batches come back through a
+/// stack); the others absorb the moments when the worker is behind (it
+/// shares two cores with everything else). 4 measured slower for u64 at
+/// this batch size on a loaded machine, and no better for records.
 pub const DEFAULT_CAPACITY: usize = 16;
 
 /// Name of the worker thread unless the builder gives another.
