@@ -44,7 +44,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copipe::bridge::{
-    threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
+    threaded, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
+    SMALL_BATCH_BYTES,
 };
 use copipe::sinks::Collect;
 use copipe::xml::{
@@ -273,27 +274,32 @@ fn threaded_u64() {
             }),
         ),
     ];
-    let default = (DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY);
+    // `threaded` of u64 (8 bytes) gathers SMALL_BATCH_BYTES per batch.
+    variants.push((
+        format!(
+            "threaded(), default (batch {}, capacity {DEFAULT_CAPACITY})",
+            SMALL_BATCH_BYTES / 8
+        ),
+        Box::new(move || {
+            let (sum, out) = Sum::new();
+            let mut bridge = threaded::<u64, _>(sum);
+            for i in 0..n {
+                let _ = bridge.send(black_box(i)).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), want);
+        }),
+    ));
     for (batch, capacity) in [
-        default,
         (16, 16),
         (64, 16),
         (256, 16),
-        (1024, 16),
         (4096, 16),
         (256, 4),
         (1024, 4),
     ] {
-        if (batch, capacity) == default && variants.len() > 3 {
-            continue;
-        }
-        let name = if (batch, capacity) == default && variants.len() == 3 {
-            format!("threaded, default (batch {batch}, capacity {capacity})")
-        } else {
-            format!("threaded, batch {batch}, capacity {capacity}")
-        };
         variants.push((
-            name,
+            format!("threaded, batch {batch}, capacity {capacity}"),
             Box::new(move || {
                 let (sum, out) = Sum::new();
                 let mut bridge = ThreadBridgeBuilder::new()
