@@ -1049,7 +1049,12 @@ mod tests {
             }))
             .unwrap();
         let wait_for_spares = |bridge: &ThreadBridge<Vec<u8>, ByRef<[u8]>>, n: usize| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while bridge.pool.stack.lock().unwrap().len() < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{n} spares never came back"
+                );
                 std::thread::yield_now();
             }
         };
