@@ -1,6 +1,12 @@
 //! Fuzzes the wire's frame decoder: any bytes must give values, a clean
 //! end, or a `Decode`/I/O error, never a panic, a hang or a huge
-//! allocation (run with `-rss_limit_mb=256` to check the last).
+//! allocation. To check the last, run with a small AddressSanitizer
+//! quarantine, or the freed memory it holds back (256 MB by default)
+//! counts against the limit:
+//!
+//! ```text
+//! ASAN_OPTIONS=quarantine_size_mb=8 cargo +nightly fuzz run frame_decoder -- -rss_limit_mb=256
+//! ```
 //!
 //! Frames are decoded as a serde struct and as [`Record`]s (their flat
 //! binary form). The input is used twice: as a whole stream (header included, so the
