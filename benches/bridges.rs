@@ -1,24 +1,40 @@
 //! Bridge throughput, with the anchors measured side by side in one run.
 //!
-//! - `threaded/u64`: a million u64 through `threaded` into a summing sink,
-//!   for several batch sizes, against raw crossbeam-channel (one item per
-//!   message, and batches of 256) and against no bridge at all.
-//! - `threaded/record`: bus-record-sized items: an 80-byte plain struct
-//!   moved by value, and ~60-byte lines lent by reference (`threaded_ref`,
-//!   slots reused).
-//! - `wire`: bincode frames encoded into memory (the encoder alone), and
-//!   through an OS pipe to a decoding child (`copipe worker seq`).
+//! The parts the targets name are measured interleaved (each
+//! variant once per round, in turn, 15 rounds; medians and ratios printed
+//! with the load average), because this 2-core machine's speed drifts by
+//! 2x while others compile:
 //!
-//! - `records`: real bus records (from the 30 MB feed) through
-//!   `threaded_ref`, and through the wire to a `copipe worker buses` child
-//!   that decodes and filters them.
+//! - `threaded/u64`: a million u64 through `threaded` into a summing sink,
+//!   for a sweep of batch sizes and capacities, against raw
+//!   crossbeam-channel (one item per message, and batches of 256) and
+//!   against no bridge at all.
+//! - `records`: a million real bus records (from the 30 MB feed, sent
+//!   again and again) inline into a counter (the anchor), through
+//!   `threaded_ref` (from a set of 1000 that stays in cache, as the one
+//!   reused record of a real pipeline does, and from all 70k records, which
+//!   do not), with a batch/capacity sweep, and through the wire to a
+//!   `copipe worker buses` child that decodes and filters them (its start
+//!   included).
 //! - `bus pipeline, 30 MB`: the seed's pipeline (expat-style parse ->
 //!   records -> [bridge] -> route 22 -> North Bound -> bus_locations ->
 //!   a line-counting null writer) inline, threaded and in a subprocess, on
 //!   the XML contest's 30 MB feed held in memory.
 //!
-//! Every iteration checks its result (sum or count), so a broken bench
-//! cannot silently measure nothing.
+//! Then criterion:
+//!
+//! - `threaded/record`: an 80-byte plain struct moved by value, and
+//!   ~60-byte lines lent by reference (`threaded_ref`, slots reused).
+//! - `wire`: bincode frames encoded into memory (the encoder alone), and
+//!   through an OS pipe to a decoding child (`copipe worker seq`).
+//! - `latency`: send + flush through a thread bridge until the target has
+//!   the item, and `copipe tail -F` from append to output, inline and with
+//!   `--bridge thread`.
+//!
+//! `cargo bench --bench bridges -- FILTER` runs the interleaved parts whose
+//! name contains FILTER and the criterion benches it matches. Every
+//! iteration checks its result (sum or count), so a broken bench cannot
+//! silently measure nothing.
 
 use copipe::Lifecycle;
 use std::hint::black_box;
@@ -27,13 +43,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use copipe::bridge::{threaded_ref, FrameWriter, ThreadBridgeBuilder};
+use copipe::bridge::{
+    threaded, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
+    SMALL_BATCH_BYTES,
+};
 use copipe::sinks::Collect;
 use copipe::xml::{
     bus_locations, expat_parse, filter_on_field, generate_buses, records, Record, XmlInput,
 };
 use copipe::{Flow, ProcessBridge, Result, Stage};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use serde::Serialize;
 
 const N: u64 = 1_000_000;
@@ -139,116 +158,164 @@ fn bus(i: u64) -> Bus {
     }
 }
 
-fn u64_sum() -> u64 {
-    N * (N - 1) / 2
+/// A named run of one benchmark variant.
+type Variant<'a> = (String, Box<dyn Fn() + 'a>);
+
+/// Runs every variant once per round, in turn, for `rounds` rounds, so the
+/// machine's drift (other jobs, frequency) hits all alike; prints each
+/// variant's median time, its items/s at the median, and its ratio to the
+/// first variant (of the medians, and the median of per-round ratios).
+fn interleaved(title: &str, items: u64, variants: &[Variant<'_>]) {
+    let benching = std::env::args().any(|a| a == "--bench");
+    let rounds = if benching { 15 } else { 1 };
+    for (_, run) in variants {
+        run(); // warm up
+    }
+    let mut times = vec![Vec::new(); variants.len()];
+    for _ in 0..rounds {
+        for (v, (_, run)) in variants.iter().enumerate() {
+            let t = std::time::Instant::now();
+            run();
+            times[v].push(t.elapsed().as_secs_f64());
+        }
+    }
+    let median = |xs: &[f64]| {
+        let mut xs = xs.to_vec();
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    println!(
+        "{title}: {items} items per run, interleaved, {rounds} rounds (load average {})",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let base = median(&times[0]);
+    for (v, (name, _)) in variants.iter().enumerate() {
+        let ratios: Vec<f64> = times[v].iter().zip(&times[0]).map(|(t, b)| t / b).collect();
+        let m = median(&times[v]);
+        println!(
+            "  {name:<58} {:>9.2} ms {:>8.2} M/s  x first {:>7.3} (per round {:.3})",
+            m * 1e3,
+            items as f64 / m / 1e6,
+            m / base,
+            median(&ratios),
+        );
+    }
 }
 
-fn threaded_u64(c: &mut Criterion) {
-    let mut g = c.benchmark_group("threaded/u64");
-    g.throughput(Throughput::Elements(N));
-    g.sample_size(10);
-    g.warm_up_time(Duration::from_millis(500));
-    g.measurement_time(Duration::from_secs(3));
+/// Whether the interleaved part named `name` runs: `cargo bench --bench
+/// bridges -- FILTER` runs those whose name contains FILTER (or that FILTER
+/// contains), all without one.
+fn selected(name: &str) -> bool {
+    match std::env::args().skip(1).find(|a| !a.starts_with('-')) {
+        None => true,
+        Some(f) => name.contains(f.as_str()) || f.contains(name),
+    }
+}
 
-    g.bench_function("inline (no bridge)", |b| {
-        b.iter(|| {
-            let (mut sum, out) = Sum::new();
-            for i in 0..N {
-                let _ = sum.send(black_box(i));
-            }
-            let _ = Lifecycle::close(&mut sum);
-            assert_eq!(out.load(Ordering::Relaxed), u64_sum());
-        })
-    });
-
-    g.bench_function("anchor: crossbeam bounded(1024), one per message", |b| {
-        b.iter(|| {
-            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
-            let h = std::thread::spawn(move || rx.iter().fold(0u64, |a, x| a.wrapping_add(x)));
-            for i in 0..N {
-                tx.send(black_box(i)).unwrap();
-            }
-            drop(tx);
-            assert_eq!(h.join().unwrap(), u64_sum());
-        })
-    });
-
-    g.bench_function("anchor: crossbeam bounded(16), batches of 256", |b| {
-        b.iter(|| {
-            let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(16);
-            let h = std::thread::spawn(move || {
-                rx.iter()
-                    .flatten()
-                    .fold(0u64, |a: u64, x: u64| a.wrapping_add(x))
-            });
-            let mut batch = Vec::with_capacity(256);
-            for i in 0..N {
-                batch.push(black_box(i));
-                if batch.len() == 256 {
-                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(256)))
-                        .unwrap();
+fn threaded_u64() {
+    if !selected("threaded/u64") {
+        return;
+    }
+    let n = if std::env::args().any(|a| a == "--bench") {
+        N
+    } else {
+        10_000
+    };
+    let want = n * (n - 1) / 2;
+    let mut variants: Vec<Variant<'static>> = vec![
+        (
+            "inline (no bridge)".into(),
+            Box::new(move || {
+                let (mut sum, out) = Sum::new();
+                for i in 0..n {
+                    let _ = sum.send(black_box(i));
                 }
-            }
-            tx.send(batch).unwrap();
-            drop(tx);
-            assert_eq!(h.join().unwrap(), u64_sum());
-        })
-    });
-
-    g.bench_function(
-        "anchor: crossbeam bounded(16), batches of 256, Vecs returned",
-        |b| {
-            b.iter(|| {
+                let _ = Lifecycle::close(&mut sum);
+                assert_eq!(out.load(Ordering::Relaxed), want);
+            }),
+        ),
+        (
+            "anchor: crossbeam bounded(1024), one per message".into(),
+            Box::new(move || {
+                let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+                let h = std::thread::spawn(move || rx.iter().fold(0u64, |a, x| a.wrapping_add(x)));
+                for i in 0..n {
+                    tx.send(black_box(i)).unwrap();
+                }
+                drop(tx);
+                assert_eq!(h.join().unwrap(), want);
+            }),
+        ),
+        (
+            "anchor: crossbeam bounded(16), batches of 256".into(),
+            Box::new(move || {
                 let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(16);
-                let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<u64>>(18);
                 let h = std::thread::spawn(move || {
-                    let mut sum = 0u64;
-                    for mut v in rx {
-                        for x in v.drain(..) {
-                            sum = sum.wrapping_add(x);
-                        }
-                        let _ = back_tx.try_send(v);
-                    }
-                    sum
+                    rx.iter()
+                        .flatten()
+                        .fold(0u64, |a: u64, x: u64| a.wrapping_add(x))
                 });
                 let mut batch = Vec::with_capacity(256);
-                for i in 0..N {
+                for i in 0..n {
                     batch.push(black_box(i));
                     if batch.len() == 256 {
-                        let fresh = back_rx
-                            .try_recv()
-                            .unwrap_or_else(|_| Vec::with_capacity(256));
-                        tx.send(std::mem::replace(&mut batch, fresh)).unwrap();
+                        tx.send(std::mem::replace(&mut batch, Vec::with_capacity(256)))
+                            .unwrap();
                     }
                 }
                 tx.send(batch).unwrap();
                 drop(tx);
-                assert_eq!(h.join().unwrap(), u64_sum());
-            })
-        },
-    );
-
-    for batch in [1usize, 16, 64, 256, 1024, 4096] {
-        g.bench_with_input(
-            BenchmarkId::new("threaded, capacity 16, batch", batch),
-            &batch,
-            |b, &batch| {
-                b.iter(|| {
-                    let (sum, out) = Sum::new();
-                    let mut bridge = ThreadBridgeBuilder::new()
-                        .batch_size(batch)
-                        .spawn::<u64, _>(sum)
-                        .unwrap();
-                    for i in 0..N {
-                        let _ = bridge.send(black_box(i)).unwrap();
-                    }
-                    bridge.close().unwrap();
-                    assert_eq!(out.load(Ordering::Relaxed), u64_sum());
-                })
-            },
-        );
+                assert_eq!(h.join().unwrap(), want);
+            }),
+        ),
+    ];
+    // `threaded` of u64 (8 bytes) gathers SMALL_BATCH_BYTES per batch.
+    variants.push((
+        format!(
+            "threaded(), default (batch {}, capacity {DEFAULT_CAPACITY})",
+            SMALL_BATCH_BYTES / 8
+        ),
+        Box::new(move || {
+            let (sum, out) = Sum::new();
+            let mut bridge = threaded::<u64, _>(sum);
+            for i in 0..n {
+                let _ = bridge.send(black_box(i)).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), want);
+        }),
+    ));
+    for (batch, capacity) in [
+        (16, 16),
+        (64, 16),
+        (256, 16),
+        (4096, 16),
+        (256, 4),
+        (1024, 4),
+    ] {
+        variants.push((
+            format!("threaded, batch {batch}, capacity {capacity}"),
+            Box::new(move || {
+                let (sum, out) = Sum::new();
+                let mut bridge = ThreadBridgeBuilder::new()
+                    .batch_size(batch)
+                    .capacity(capacity)
+                    .spawn::<u64, _>(sum)
+                    .unwrap();
+                for i in 0..n {
+                    let _ = bridge.send(black_box(i)).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(out.load(Ordering::Relaxed), want);
+            }),
+        ));
     }
-    g.finish();
+    interleaved("threaded/u64", n, &variants);
 }
 
 fn threaded_records(c: &mut Criterion) {
@@ -503,74 +570,160 @@ fn lines_in(mut f: std::fs::File) -> u64 {
     s.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
-fn bus_records(c: &mut Criterion) {
-    let bytes = feed();
+/// Counts records; publishes the count at close.
+struct Tally(u64, Arc<AtomicU64>);
+
+impl Stage<&Record> for Tally {
+    #[inline]
+    fn send(&mut self, r: &Record) -> Result<Flow> {
+        black_box(r.len());
+        self.0 += 1;
+        Ok(Flow::Continue)
+    }
+}
+
+impl Lifecycle for Tally {
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        self.1.store(self.0, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The feed's bus records, owned.
+fn feed_records(bytes: &[u8]) -> Vec<Record> {
     let mut all = Collect::<Record>::new();
     expat_parse(
-        XmlInput::from_bytes(&bytes),
+        XmlInput::from_bytes(bytes),
         records("bus", copipe::StageExt::owned(&mut all)),
     )
     .unwrap();
-    let all = all.into_items();
-    let n = all.len() as u64;
+    all.into_items()
+}
 
-    let mut g = c.benchmark_group("records");
-    g.throughput(Throughput::Elements(n));
-    g.sample_size(10);
-    g.warm_up_time(Duration::from_millis(500));
-    g.measurement_time(Duration::from_secs(4));
+/// Records per iteration of the `records` benches: the feed's records
+/// sent again and again.
+const RECORDS: u64 = 1_000_000;
 
-    /// Counts records; publishes the count at close.
-    struct Tally(u64, Arc<AtomicU64>);
-    impl Stage<&Record> for Tally {
-        fn send(&mut self, r: &Record) -> Result<Flow> {
-            black_box(r.len());
-            self.0 += 1;
-            Ok(Flow::Continue)
+fn bus_records() {
+    if !selected("records") {
+        return;
+    }
+    let all = feed_records(&feed());
+    let n = if std::env::args().any(|a| a == "--bench") {
+        RECORDS
+    } else {
+        10_000
+    };
+    // The first 1000 records, 0.5 MB: in cache, as the one record that
+    // `records` fills again and again is in a real pipeline.
+    let hot = all[..1000.min(all.len())].to_vec();
+    let cycle = |set: &[Record]| -> Vec<usize> { (0..n as usize).map(|i| i % set.len()).collect() };
+    let (hot_order, all_order) = (cycle(&hot), cycle(&all));
+    let (hot, all) = (&hot, &all);
+    let (hot_order, all_order) = (&hot_order, &all_order);
+
+    let inline = |set: &'static str| -> Variant<'_> {
+        let (set, order) = if set == "hot" {
+            (hot, hot_order)
+        } else {
+            (all, all_order)
+        };
+        (
+            format!("inline, {}", label(set.len())),
+            Box::new(move || {
+                let out = Arc::new(AtomicU64::new(0));
+                let mut tally = Tally(0, out.clone());
+                for &i in order {
+                    let _ = tally.send(&set[i]).unwrap();
+                }
+                Lifecycle::close(&mut tally).unwrap();
+                assert_eq!(out.load(Ordering::Relaxed), n);
+            }),
+        )
+    };
+    fn label(len: usize) -> &'static str {
+        if len <= 1000 {
+            "1000 records (in cache)"
+        } else {
+            "70k records (in memory)"
         }
     }
-
-    impl Lifecycle for Tally {
-        fn flush(&mut self) -> Result<()> {
-            Ok(())
-        }
-        fn close(&mut self) -> Result<()> {
-            self.1.store(self.0, Ordering::Relaxed);
-            Ok(())
+    let threaded = |set: &'static str, batch: usize, capacity: usize| -> Variant<'_> {
+        let (set, order) = if set == "hot" {
+            (hot, hot_order)
+        } else {
+            (all, all_order)
+        };
+        let default = (batch, capacity) == (DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY);
+        (
+            format!(
+                "threaded_ref, {}, batch {batch}, capacity {capacity}{}",
+                label(set.len()),
+                if default { " (default)" } else { "" }
+            ),
+            Box::new(move || {
+                let out = Arc::new(AtomicU64::new(0));
+                let mut bridge = ThreadBridgeBuilder::new()
+                    .batch_size(batch)
+                    .capacity(capacity)
+                    .spawn_ref::<Record, _>(Tally(0, out.clone()))
+                    .unwrap();
+                for &i in order {
+                    let _ = bridge.send(&set[i]).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(out.load(Ordering::Relaxed), n);
+            }),
+        )
+    };
+    let mut variants = vec![inline("hot")];
+    variants.push(threaded("hot", DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY));
+    for (batch, capacity) in [
+        (64, 16),
+        (256, 16),
+        (1024, 16),
+        (64, 4),
+        (256, 4),
+        (1024, 4),
+    ] {
+        if (batch, capacity) != (DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY) {
+            variants.push(threaded("hot", batch, capacity));
         }
     }
-
-    g.bench_function(BenchmarkId::new("threaded_ref, Record", n), |b| {
-        b.iter(|| {
-            let out = Arc::new(AtomicU64::new(0));
-            let mut bridge = threaded_ref::<Record, _>(Tally(0, out.clone()));
-            for r in &all {
-                let _ = bridge.send(r).unwrap();
-            }
-            bridge.close().unwrap();
-            assert_eq!(out.load(Ordering::Relaxed), n);
-        })
-    });
+    variants.push(inline("all"));
+    variants.push(threaded("all", DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY));
     // The child decodes and filters every record and prints none (no bus
-    // runs route NONE): the wire's and the decoder's cost alone.
-    g.bench_function(
-        BenchmarkId::new("subprocess, Record, to a decoding child", n),
-        |b| {
-            b.iter(|| {
+    // runs route NONE): the wire's and the decoder's cost, and the
+    // child's start (a few ms, spread over the million records).
+    for (set, order) in [(hot, hot_order), (all, all_order)] {
+        variants.push((
+            format!("subprocess, to a decoding child, {}", label(set.len())),
+            Box::new(move || {
                 let out = tempfile::tempfile().unwrap();
                 let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
-                for r in &all {
-                    let _ = bridge.send(r).unwrap();
+                for &i in order {
+                    let _ = bridge.send(&set[i]).unwrap();
                 }
                 bridge.close().unwrap();
                 assert_eq!(lines_in(out), 0);
-            })
-        },
-    );
-    g.finish();
+            }),
+        ));
+    }
+    interleaved("records", n, &variants);
 }
 
-fn bus_pipeline(c: &mut Criterion) {
+/// The bus pipeline inline, threaded and in a subprocess, measured
+/// interleaved (one run of each variant per round, in turn) so that the
+/// machine's drift hits all of them alike: prints each variant's median,
+/// and its ratio to inline (of the medians, and the median of the
+/// per-round ratios).
+fn bus_pipeline() {
+    if !selected("bus pipeline") {
+        return;
+    }
     let bytes = feed();
     let want = {
         let lines = Arc::new(AtomicU64::new(0));
@@ -583,64 +736,51 @@ fn bus_pipeline(c: &mut Criterion) {
     };
     assert!(want > 5, "the feed has too few North Bound 22s");
 
-    let mut g = c.benchmark_group("bus pipeline, 30 MB");
-    g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.sample_size(10);
-    g.warm_up_time(Duration::from_secs(1));
-    g.measurement_time(Duration::from_secs(6));
-
-    g.bench_function("inline", |b| {
-        b.iter(|| {
-            let lines = Arc::new(AtomicU64::new(0));
-            expat_parse(
-                XmlInput::from_bytes(&bytes),
-                records("bus", stages(LineCount(lines.clone()))),
-            )
-            .unwrap();
-            assert_eq!(lines.load(Ordering::Relaxed), want);
-        })
-    });
-    g.bench_function("threaded", |b| {
-        b.iter(|| {
-            let lines = Arc::new(AtomicU64::new(0));
-            let bridge = threaded_ref::<Record, _>(stages(LineCount(lines.clone())));
-            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
-            assert_eq!(lines.load(Ordering::Relaxed), want);
-        })
-    });
-    g.bench_function("threaded, batch 1024, capacity 64", |b| {
-        b.iter(|| {
-            let lines = Arc::new(AtomicU64::new(0));
-            let bridge = ThreadBridgeBuilder::new()
-                .batch_size(1024)
-                .capacity(64)
-                .spawn_ref::<Record, _>(stages(LineCount(lines.clone())))
-                .unwrap();
-            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
-            assert_eq!(lines.load(Ordering::Relaxed), want);
-        })
-    });
-    g.bench_function("subprocess", |b| {
-        b.iter(|| {
-            let out = tempfile::tempfile().unwrap();
-            let bridge = worker_buses(
-                &["--route", "22", "--direction", "North Bound"],
-                out.try_clone().unwrap(),
-            );
-            expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
-            assert_eq!(lines_in(out), want);
-        })
-    });
-    g.finish();
+    let inline = || {
+        let lines = Arc::new(AtomicU64::new(0));
+        expat_parse(
+            XmlInput::from_bytes(&bytes),
+            records("bus", stages(LineCount(lines.clone()))),
+        )
+        .unwrap();
+        assert_eq!(lines.load(Ordering::Relaxed), want);
+    };
+    let threaded = || {
+        let lines = Arc::new(AtomicU64::new(0));
+        let bridge = threaded_ref::<Record, _>(stages(LineCount(lines.clone())));
+        expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+        assert_eq!(lines.load(Ordering::Relaxed), want);
+    };
+    let subprocess = || {
+        let out = tempfile::tempfile().unwrap();
+        let bridge = worker_buses(
+            &["--route", "22", "--direction", "North Bound"],
+            out.try_clone().unwrap(),
+        );
+        expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+        assert_eq!(lines_in(out), want);
+    };
+    let variants: Vec<Variant<'_>> = vec![
+        ("inline".into(), Box::new(inline)),
+        ("threaded".into(), Box::new(threaded)),
+        ("subprocess".into(), Box::new(subprocess)),
+    ];
+    interleaved(
+        &format!(
+            "bus pipeline, {} MB (items: bytes)",
+            bytes.len() / 1_000_000
+        ),
+        bytes.len() as u64,
+        &variants,
+    );
 }
 
-criterion_group!(
-    benches,
-    threaded_u64,
-    threaded_records,
-    wire,
-    flush_latency,
-    bus_records,
-    bus_pipeline
-);
-criterion_main!(benches);
+criterion_group!(benches, threaded_records, wire, flush_latency);
+
+fn main() {
+    threaded_u64();
+    bus_records();
+    bus_pipeline();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -7,15 +7,13 @@
 //! and its exit status (2 on error) is what the parent reports.
 
 use copipe::Lifecycle;
-use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use copipe::bridge::{recvfrom_ref, FrameReader};
+use copipe::bridge::recvfrom_ref;
 use copipe::xml::Record;
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::buses::{build_chain, ChainArgs};
 use copipe::sinks::Printer;
@@ -51,7 +49,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             recvfrom_ref::<Vec<u8>, _, _>(stdin, Printer::new(stdout)).context("worker lines")?
         }
         Pipeline::Buses(chain) => {
-            recv_records(stdin, build_chain(&chain, io::stdout())).context("worker buses")?
+            // One reused record: `Record::deserialize_in_place` decodes
+            // into its buffers, so no record allocates.
+            recvfrom_ref::<Record, _, _>(stdin, build_chain(&chain, io::stdout()))
+                .context("worker buses")?
         }
         Pipeline::Seq => {
             let mut check = SeqCheck {
@@ -91,64 +92,6 @@ impl<W: Write> Lifecycle for SeqCheck<W> {
     fn close(&mut self) -> copipe::Result<()> {
         writeln!(self.out, "{}", self.next)?;
         self.out.flush()?;
-        Ok(())
-    }
-}
-
-/// `recvfrom_ref` for bus records, decoding every frame into one reused
-/// [`Record`] whose names and values borrow from the frame: no allocation
-/// per record once the record's buffers have grown.
-fn recv_records<R, S>(reader: R, mut target: S) -> copipe::Result<()>
-where
-    R: Read,
-    S: for<'a> Stage<&'a Record>,
-{
-    let mut frames = FrameReader::new(reader);
-    let mut record = Record::new();
-    let mut sent = false;
-    loop {
-        // Flush before a read that may wait, as `recvfrom` does.
-        if sent && !frames.has_buffered_frame() {
-            target.flush()?;
-        }
-        match frames.read_seed(RecordSeed(&mut record)) {
-            Ok(Some(())) => {
-                sent = true;
-                if target.send(&record)?.is_stop() {
-                    return target.close();
-                }
-            }
-            Ok(None) => return target.close(),
-            Err(e) => {
-                // Output what came before the bad frame, then fail.
-                let _ = target.close();
-                return Err(e);
-            }
-        }
-    }
-}
-
-/// Decodes a record (a map of strings, as `Record` serializes) into an
-/// existing one, borrowing the strings from the frame.
-struct RecordSeed<'r>(&'r mut Record);
-
-impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a bus record (a map of strings)")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.0.clear();
-        while let Some((name, value)) = map.next_entry::<&'de str, &'de str>()? {
-            self.0.set(name, value);
-        }
         Ok(())
     }
 }

@@ -49,7 +49,7 @@ mod wire;
 pub use process::{subprocess, ProcessBridge};
 pub use threaded::{
     threaded, threaded_ref, ByRef, ByValue, Mode, Policy, ThreadBridge, ThreadBridgeBuilder,
-    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_THREAD_NAME,
+    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_THREAD_NAME, SMALL_BATCH_BYTES,
 };
 pub use wire::{
     recvfrom, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo, DEFAULT_MAX_FRAME,

@@ -4,7 +4,7 @@
 //! A stream is a header, then frames:
 //!
 //! ```text
-//! header:  43 50 57 49 52 45  01 00        "CPWIRE", version 1 (u16 LE)
+//! header:  43 50 57 49 52 45  02 00        "CPWIRE", version 2 (u16 LE)
 //! frame:   LL LL LL LL  <LL bytes>         length (u32 LE), then the value
 //!          ^ byte_offset of the frame      encoded by bincode 2 (standard
 //!                                          config: varints, little endian)
@@ -36,7 +36,10 @@ use crate::stage::{Flow, Stage};
 pub const MAGIC: [u8; 6] = *b"CPWIRE";
 
 /// The wire format's version, after [`MAGIC`] as a little-endian `u16`.
-pub const WIRE_VERSION: u16 = 1;
+///
+/// Version 2: a [`Record`](crate::xml::Record) is encoded in its flat
+/// binary form (names, values, lengths) instead of as a map.
+pub const WIRE_VERSION: u16 = 2;
 
 /// Bytes of the stream header: [`MAGIC`] and [`WIRE_VERSION`].
 pub const HEADER_LEN: usize = 8;
@@ -777,11 +780,11 @@ mod tests {
             .read::<u64>()
             .unwrap_err();
         assert!(e.to_string().contains("not a copipe wire stream"), "{e}");
-        let e = FrameReader::new(&b"CPWIRE\x02\x00"[..])
+        let e = FrameReader::new(&b"CPWIRE\x01\x00"[..])
             .read::<u64>()
             .unwrap_err();
         assert_eq!(decode_offset(&e), 6);
-        assert!(e.to_string().contains("version 2"), "{e}");
+        assert!(e.to_string().contains("version 1"), "{e}");
     }
 
     #[test]
