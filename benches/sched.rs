@@ -8,13 +8,15 @@
 //!   global allocator);
 //! - `echo`: the seed's test, 3 client processes x 300 connections,
 //!   1024-byte messages, against `copipe echo`, a tokio current_thread
-//!   echo server and a hand-written mio loop; server CPU time (user and
-//!   system, from /proc/PID/stat) per round trip;
+//!   echo server (tokio's usual one, with a buffer per client, and one
+//!   with `copipe echo`'s shared buffer) and a hand-written mio loop;
+//!   server CPU time (user and system, from `wait4`'s rusage) per round
+//!   trip;
 //! - `c10k`: 10,000 concurrent connections against `copipe echo`.
 //!
 //! `cargo bench --bench sched [-- switch spawn parked echo c10k]`. The
 //! same binary is its own load generator and comparison servers
-//! (`sched load|tokio-echo|mio-echo ...`).
+//! (`sched load|tokio-echo|tokio-echo-shared|mio-echo ...`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -395,6 +397,60 @@ fn tokio_echo() {
     });
 }
 
+/// tokio with `copipe echo`'s design: every client reads into one shared
+/// buffer (`readable` + `try_read`, then `try_write`; what the socket does
+/// not take is kept per client and written before the client is read
+/// again). The kernel then copies into a buffer that stays in the CPU
+/// cache, which is most of what that design saves, so this is the
+/// like-for-like comparison; `tokio_echo` is tokio's usual per-client
+/// buffer.
+fn tokio_echo_shared() {
+    use std::cell::RefCell;
+    use std::io::ErrorKind::WouldBlock;
+    use tokio::io::AsyncWriteExt;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&tokio_rt(), async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("tokio echo: listening on {}", l.local_addr().unwrap());
+        let scratch = Rc::new(RefCell::new(vec![0u8; 8192]));
+        loop {
+            let Ok((mut c, _)) = l.accept().await else {
+                continue;
+            };
+            let scratch = Rc::clone(&scratch);
+            tokio::task::spawn_local(async move {
+                let mut unsent = Vec::new();
+                loop {
+                    if c.readable().await.is_err() {
+                        return;
+                    }
+                    {
+                        let mut buf = scratch.borrow_mut();
+                        let n = match c.try_read(&mut buf) {
+                            Ok(0) => return,
+                            Ok(n) => n,
+                            Err(e) if e.kind() == WouldBlock => continue,
+                            Err(_) => return,
+                        };
+                        let sent = match c.try_write(&buf[..n]) {
+                            Ok(k) => k,
+                            Err(e) if e.kind() == WouldBlock => 0,
+                            Err(_) => return,
+                        };
+                        unsent.extend_from_slice(&buf[sent..n]);
+                    }
+                    if !unsent.is_empty() {
+                        if c.write_all(&unsent).await.is_err() {
+                            return;
+                        }
+                        unsent.clear();
+                    }
+                }
+            });
+        }
+    });
+}
+
 /// A hand-written mio echo loop: the floor a scheduler is measured against.
 fn mio_echo() {
     use mio::net::TcpListener;
@@ -545,6 +601,7 @@ fn main() {
             );
         }
         Some("tokio-echo") => return tokio_echo(),
+        Some("tokio-echo-shared") => return tokio_echo_shared(),
         Some("mio-echo") => return mio_echo(),
         _ => {}
     }
@@ -624,12 +681,13 @@ fn main() {
             ("copipe echo", vec![]),
             ("tokio current_thread", vec![]),
             ("mio loop", vec![]),
+            ("tokio, shared buffer", vec![]),
         ];
         for rep in 0..reps {
             // Rotate the order each repetition, so that no server always
             // runs first (or last) on the noisy machine.
-            for k in 0..3 {
-                let which = (rep + k) % 3;
+            for k in 0..rows.len() {
+                let which = (rep + k) % rows.len();
                 let r = match which {
                     0 => run_echo(
                         Command::new(copipe).args(["echo", "--port", "0"]),
@@ -638,7 +696,13 @@ fn main() {
                         rounds,
                     ),
                     1 => run_echo(Command::new(&me).arg("tokio-echo"), procs, conns, rounds),
-                    _ => run_echo(Command::new(&me).arg("mio-echo"), procs, conns, rounds),
+                    2 => run_echo(Command::new(&me).arg("mio-echo"), procs, conns, rounds),
+                    _ => run_echo(
+                        Command::new(&me).arg("tokio-echo-shared"),
+                        procs,
+                        conns,
+                        rounds,
+                    ),
                 };
                 rows[which].1.push(r);
             }
@@ -663,8 +727,9 @@ fn main() {
             meds.push((total, user));
         }
         println!(
-            "  ratios of medians: copipe/tokio CPU {:.2}; copipe/mio user {:.2}",
+            "  ratios of medians: copipe/tokio CPU {:.2}; copipe/(tokio, shared buffer) CPU {:.2}; copipe/mio user {:.2}",
             meds[0].0 / meds[1].0,
+            meds[0].0 / meds[3].0,
             meds[0].1 / meds[2].1
         );
         // The same ratios within each repetition (its three runs are
@@ -688,10 +753,18 @@ fn main() {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        let cpu_shared: Vec<f64> = (0..reps)
+            .map(|i| {
+                let (c, t) = (&rows[0].1[i], &rows[3].1[i]);
+                per_rt(c, c.user + c.sys) / per_rt(t, t.user + t.sys)
+            })
+            .collect();
         println!(
-            "  per repetition: copipe/tokio CPU [{}] median {:.2}; copipe/mio user [{}] median {:.2}",
+            "  per repetition: copipe/tokio CPU [{}] median {:.2}; copipe/(tokio, shared buffer) CPU [{}] median {:.2}; copipe/mio user [{}] median {:.2}",
             show(&cpu),
             median(cpu.clone()),
+            show(&cpu_shared),
+            median(cpu_shared.clone()),
             show(&user),
             median(user.clone())
         );

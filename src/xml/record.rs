@@ -265,11 +265,11 @@ impl<'de> Deserialize<'de> for Record {
 /// record with the same names as the one it overwrites (every bus record
 /// of a feed) keeps its names and fields and only sets the value spans.
 ///
-/// The names are always the record's own `names` buffer (names are
-/// appended in field order and never replaced). The values are its `text`
-/// when they lie in it back to back in field order, as `records` builds
-/// them; otherwise (a value replaced, values sharing text) they are first
-/// gathered into a temporary string.
+/// The names are the record's own `names` buffer and the values its
+/// `text` when each lies in it back to back in field order, as a decoded
+/// record or a fresh `records` record has them; otherwise (a value
+/// replaced, values sharing text, names kept from an earlier record's
+/// template) they are written field by field.
 ///
 /// Decoding checks that the lengths add up exactly to the names and values,
 /// that every span ends on a character boundary and that no name repeats,
@@ -293,7 +293,14 @@ mod flat {
 
     pub(super) fn serialize<S: Serializer>(r: &Record, s: S) -> Result<S::Ok, S::Error> {
         // The second element: the names' length, the names, the lengths.
-        let need = MAX_VARINT + r.names.len() + r.fields.len() * 2 * MAX_VARINT;
+        let (mut names_len, mut names_end, mut names_tight) = (0usize, 0u32, true);
+        for f in &r.fields {
+            names_tight &= f.name.0 == names_end;
+            names_end = f.name.0 + f.name.1;
+            names_len += f.name.1 as usize;
+        }
+        names_tight &= names_end as usize == r.names.len();
+        let need = 2 * MAX_VARINT + names_len + r.fields.len() * 2 * MAX_VARINT;
         let mut stack = [0u8; STACK_BYTES];
         let mut heap = Vec::new();
         let buf: &mut [u8] = if need <= STACK_BYTES {
@@ -303,9 +310,17 @@ mod flat {
             &mut heap
         };
         // `names` is below 4 GiB: spans into it are u32.
-        let mut used = put_varint(buf, r.names.len() as u32);
-        buf[used..used + r.names.len()].copy_from_slice(r.names.as_bytes());
-        used += r.names.len();
+        let mut used = put_varint(buf, names_len as u32);
+        if names_tight {
+            buf[used..used + names_len].copy_from_slice(r.names.as_bytes());
+            used += names_len;
+        } else {
+            for f in &r.fields {
+                let name = r.name(f.name).as_bytes();
+                buf[used..used + name.len()].copy_from_slice(name);
+                used += name.len();
+            }
+        }
         let mut tight = true;
         let mut end = 0u32;
         for f in &r.fields {
@@ -448,17 +463,23 @@ mod flat {
     fn same_names(fields: &mut [Field], text: &str, mut lens: &[u8]) -> bool {
         if lens.len() == 2 * fields.len() {
             // Every length may fit one byte: then they come in pairs.
-            let mut v = 0usize;
+            // (Names must also lie back to back, as the decoder lays them:
+            // a record built otherwise goes the long way.)
+            let (mut n, mut v) = (0usize, 0usize);
             let mut ok = true;
             for (f, pair) in fields.iter_mut().zip(lens.chunks_exact(2)) {
                 let (nl, vl) = (pair[0], pair[1]);
                 let v_end = v + vl as usize;
-                ok &= (nl | vl) < 0x80 && nl as u32 == f.name.1 && v_end <= text.len();
+                ok &= (nl | vl) < 0x80
+                    && nl as u32 == f.name.1
+                    && f.name.0 as usize == n
+                    && v_end <= text.len();
                 if !ok {
                     break;
                 }
                 f.value = (v as u32, vl as u32);
                 v = v_end;
+                n += nl as usize;
             }
             // Boundaries last, in a loop of their own (no exits above).
             if ok && v == text.len() {
@@ -467,19 +488,20 @@ mod flat {
                     .all(|f| text.is_char_boundary((f.value.0 + f.value.1) as usize));
             }
         }
-        let mut v = 0usize;
+        let (mut n, mut v) = (0usize, 0usize);
         for f in fields.iter_mut() {
             let (Some(nl), Some(vl)) = (take_varint(&mut lens), take_varint(&mut lens)) else {
                 return false;
             };
             let v_end = v + vl as usize;
             // `is_char_boundary` is false past the end too.
-            if nl != f.name.1 || !text.is_char_boundary(v_end) {
+            if nl != f.name.1 || f.name.0 as usize != n || !text.is_char_boundary(v_end) {
                 return false;
             }
             // Below 4 GiB: the text is (checked by `Append`).
             f.value = (v as u32, vl);
             v = v_end;
+            n += nl as usize;
         }
         lens.is_empty() && v == text.len()
     }
