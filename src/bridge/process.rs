@@ -116,6 +116,10 @@ where
     ProcessBridge::spawn(cmd)
 }
 
+/// The size asked for the pipe to the child: 1 MiB, Linux's default
+/// `/proc/sys/fs/pipe-max-size` (the most an unprivileged process gets).
+const PIPE_SIZE: usize = 1 << 20;
+
 impl ProcessBridge {
     /// Starts `cmd` with its stdin connected to the bridge; its stdout and
     /// stderr are as `cmd` says (inherited unless set). A child whose
@@ -134,6 +138,11 @@ impl ProcessBridge {
         let Some(stdin) = child.stdin.take() else {
             unreachable!("stdin was set to a pipe just above");
         };
+        // A bigger pipe lets the parent run further ahead of the child, so
+        // each side blocks (and wakes the other) every few thousand
+        // records instead of every few hundred. Best effort: a system that
+        // refuses the size keeps the default 64 KiB, which works the same.
+        let _ = rustix::pipe::fcntl_setpipe_size(&stdin, PIPE_SIZE);
         Ok(ProcessBridge {
             child,
             frames: Some(FrameWriter::new(stdin)),
