@@ -78,7 +78,7 @@ impl<'e, S> Stage<XmlEvent<'e>> for Records<S>
 where
     S: for<'a> Stage<&'a Record>,
 {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, event: XmlEvent<'e>) -> Result<Flow> {
         let built = match event {
             XmlEvent::Start(tag) => {

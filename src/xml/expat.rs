@@ -113,7 +113,7 @@ impl<S> Handler for Expat<S>
 where
     S: for<'a> Stage<XmlEvent<'a>>,
 {
-    #[inline]
+    #[inline(always)]
     fn start(&mut self, tag: &Tag<'_>) -> Result<Flow> {
         if self.send_text()?.is_stop() {
             return Ok(Flow::Stop);
@@ -121,7 +121,7 @@ where
         self.target.send(XmlEvent::Start(tag.clone()))
     }
 
-    #[inline]
+    #[inline(always)]
     fn text(&mut self, piece: &str, ends: bool) -> Result<Flow> {
         if ends && self.text.is_empty() {
             // The whole run is this one piece: send it as it is, uncopied.
@@ -140,7 +140,7 @@ where
         Ok(Flow::Continue)
     }
 
-    #[inline]
+    #[inline(always)]
     fn end(&mut self, name: &str) -> Result<Flow> {
         if self.send_text()?.is_stop() {
             return Ok(Flow::Stop);
