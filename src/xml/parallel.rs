@@ -2,33 +2,8 @@
 //! split into chunks parsed on several threads, with output and errors
 //! exactly those of one sequential parse.
 //!
-//! The document is cut before start tags named `boundary` (e.g. `<bus`)
-//! found after every `chunk_bytes` or so. A cut found by searching bytes
-//! is only a guess: it may sit inside a comment, a CDATA section, an
-//! attribute value or a nested element. So each chunk's parser starts as
-//! if the guess were right (inside the root element, nothing pending), and
-//! stops at the next cut; a cut is confirmed only when the parser of the
-//! chunk before it reaches that very byte between two events, with only
-//! the root element open and no character data pending. From such a point
-//! a fresh parser sees exactly the events the sequential one would, so the
-//! chunk after a confirmed cut is exact. When a cut is not confirmed, the
-//! chunk after it is thrown away and the chunk before it is parsed again,
-//! sequentially, on to the next cut that is confirmed.
-//!
-//! Each chunk gets its own stages, built by the caller's factory and
-//! writing into an in-memory buffer ([`ChunkWriter`]); the buffers are
-//! written out in input order as the chunks are confirmed. So the stages
-//! must not care where the document was cut: between two `boundary`
-//! elements that are children of the root they must be as if new, apart
-//! from totals the caller adds up (the closed stages of the chunks used are
-//! returned for that). [`records`](crate::xml::records) with the same tag
-//! and the stages after it qualify (a document whose root element is
-//! itself named `boundary` is parsed sequentially).
-//!
-//! Errors are the sequential parser's: same message, line, column and byte
-//! offset (positions count from the start of the document, so lines are
-//! the newlines of earlier chunks plus the chunk's own), and everything
-//! completed before the error is written out before it is returned.
+//! See [`ParallelParse`] for how the document is cut and why the result is
+//! exact.
 
 use std::any::Any;
 use std::io::{self, Write};
@@ -58,9 +33,36 @@ const AUTO_CHUNKS_PER_THREAD: usize = 4;
 /// threads; the output and errors are those of
 /// [`expat_parse`](crate::xml::expat_parse) with the same stages.
 ///
-/// See the [module docs](self) for how the document is cut and why the
-/// result is exact. The calling thread takes part in the parsing, so
-/// `threads(2)` starts one more thread.
+/// The document is cut before start tags named `boundary` (e.g. `<bus`)
+/// found after every `chunk_bytes` or so. A cut found by searching bytes
+/// is only a guess: it may sit inside a comment, a CDATA section, an
+/// attribute value or a nested element. So each chunk's parser starts as
+/// if the guess were right (inside the root element, nothing pending), and
+/// stops at the next cut; a cut is confirmed only when the parser of the
+/// chunk before it reaches that very byte between two events, with only
+/// the root element open and no character data pending. From such a point
+/// a fresh parser sees exactly the events the sequential one would, so the
+/// chunk after a confirmed cut is exact. When a cut is not confirmed, the
+/// chunk after it is thrown away and the chunk before it is parsed again,
+/// sequentially, on to the next cut that is confirmed.
+///
+/// Each chunk gets its own stages, built by the caller's factory and
+/// writing into an in-memory buffer ([`ChunkWriter`]); the buffers are
+/// written out in input order as the chunks are confirmed. So the stages
+/// must not care where the document was cut: between two `boundary`
+/// elements that are children of the root they must be as if new, apart
+/// from totals the caller adds up (the closed stages of the chunks used are
+/// returned for that). [`records`](crate::xml::records) with the same tag
+/// and the stages after it qualify (a document whose root element is
+/// itself named `boundary` is parsed sequentially).
+///
+/// Errors are the sequential parser's: same message, line, column and byte
+/// offset (positions count from the start of the document, so lines are
+/// the newlines of earlier chunks plus the chunk's own), and everything
+/// completed before the error is written out before it is returned.
+///
+/// The calling thread takes part in the parsing, so `threads(2)` starts
+/// one more thread.
 ///
 /// # Examples
 ///
