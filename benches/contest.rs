@@ -3,7 +3,9 @@
 //! `cargo bench --bench contest` generates a 30 MB feed once (under the
 //! target directory), then times, with medians of several runs:
 //!
-//! - the floor: a bare quick-xml borrowed-event scan, no stages;
+//! - the floor: a bare quick-xml borrowed-event scan, no stages; and the
+//!   same scan over the feed's two halves on two threads at once, which
+//!   shows how much a second core gives on the machine at the time;
 //! - each copipe source style through the same unchanged stages
 //!   (`records` -> route 22 -> North Bound -> `bus_locations` into a null
 //!   writer), in process, on the file's bytes in memory; and the
@@ -174,6 +176,40 @@ fn main() {
             assert!(n > 3_000_000);
         }),
     ));
+
+    // What the machine's second core gives right now: the same bare scan
+    // over the two halves of the feed (cut before a `<bus>`) on two
+    // threads at once. On an idle 2-core machine this is about half the
+    // floor; on a busy shared one, parallel rows cannot beat it.
+    {
+        let bytes = &bytes;
+        let half = bytes.len() / 2
+            + memchr::memmem::find(&bytes[bytes.len() / 2..], b"<bus>").expect("a bus");
+        variants.push((
+            "quick-xml bare event scan, two halves on 2 threads (parallel floor)".into(),
+            Box::new(move || {
+                let scan = |part: &[u8]| {
+                    let mut r = quick_xml::Reader::from_reader(part);
+                    let mut n = 0u64;
+                    // The second half starts inside the root: its last end
+                    // tag is unmatched, which ends the count.
+                    while let Ok(ev) = r.read_event() {
+                        if matches!(ev, quick_xml::events::Event::Eof) {
+                            break;
+                        }
+                        n += 1;
+                    }
+                    n
+                };
+                let n = std::thread::scope(|s| {
+                    let first = s.spawn(|| scan(&bytes[..half]));
+                    let second = scan(&bytes[half..]);
+                    first.join().expect("scan thread") + second
+                });
+                assert!(n > 3_000_000);
+            }),
+        ));
+    }
 
     for (name, style) in [
         ("copipe expat-style, in process, 1 thread", 0),
