@@ -3,18 +3,24 @@
 //! `cargo bench --bench contest` generates a 30 MB feed once (under the
 //! target directory), then times, with medians of several runs:
 //!
-//! - the floor: a bare quick-xml borrowed-event scan, no stages;
+//! - the floor: a bare quick-xml borrowed-event scan, no stages; and the
+//!   same scan over the feed's two halves on two threads at once, which
+//!   shows how much a second core gives on the machine at the time;
 //! - each copipe source style through the same unchanged stages
 //!   (`records` -> route 22 -> North Bound -> `bus_locations` into a null
-//!   writer), in process, on the file's bytes in memory;
+//!   writer), in process, on the file's bytes in memory; and the
+//!   expat-style source on all cores (`ParallelParse`, output into memory);
 //! - `copipe buses FILE --route 22 --direction "North Bound"` end to end
-//!   (process start to exit, output to /dev/null), per parser, and from
-//!   stdin;
+//!   (process start to exit, output to /dev/null): the default (expat
+//!   style, parallel on all cores), `--threads 1` (sequential), the SAX
+//!   and iterparse styles, and from stdin (streamed, sequential);
 //! - when `python3` is on the PATH, CPython's xml.sax, pyexpat and
 //!   ElementTree.iterparse versions of the seed's pipeline
 //!   (`benches/python/`), as processes on the same file;
 //!
 //! and prints the table with ratios to the floor and to CPython's expat.
+//! The variants are timed in interleaved rounds (each round runs every
+//! variant once), so drifts of a shared machine hit all rows alike.
 //! Last, the peak RSS of `copipe buses -` reading a 1 GB feed from stdin
 //! (streamed from `copipe gen buses`), measured with `/usr/bin/time`.
 //!
@@ -30,7 +36,7 @@ use std::time::{Duration, Instant};
 use copipe::sinks::Count;
 use copipe::xml::{
     bus_locations, expat_parse, filter_on_field, generate_buses, iterparse, records, sax_parse,
-    EventHandler, Record, XmlInput,
+    EventHandler, ParallelParse, Record, XmlInput,
 };
 use copipe::Stage;
 
@@ -39,19 +45,6 @@ const FEED_BYTES: u64 = 30_000_000;
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-fn time<F: FnMut()>(runs: usize, mut f: F) -> Duration {
-    f(); // warm-up
-    median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
 }
 
 /// The seed's stages after `records`, into a null writer, counting the
@@ -142,6 +135,7 @@ fn main() {
     }
     let bytes = std::fs::read(&feed).expect("read feed");
     let copipe = env!("CARGO_BIN_EXE_copipe");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     eprintln!(
         "contest: {} ({:.1} MB), {runs} runs each, medians; machine: {} cores, load {}",
         feed.display(),
@@ -162,82 +156,159 @@ fn main() {
     let expected_lines = expected.iter().filter(|&&b| b == b'\n').count() as u64;
     assert!(expected_lines > 100, "the feed has too few North Bound 22s");
 
-    let mut rows: Vec<Row> = Vec::new();
+    // Every variant, timed in rounds: each round runs every variant once,
+    // so that drifts of the shared machine's speed hit all of them alike.
+    let mut variants: Vec<(String, Box<dyn FnMut() + '_>)> = Vec::new();
 
     // The floor: a bare quick-xml borrowed-event scan.
-    let floor = time(runs, || {
-        let mut r = quick_xml::Reader::from_reader(&bytes[..]);
-        let mut n = 0u64;
-        loop {
-            match r.read_event() {
-                Ok(quick_xml::events::Event::Eof) => break,
-                Ok(_) => n += 1,
-                Err(e) => panic!("{e}"),
+    variants.push((
+        "quick-xml bare event scan, in memory (floor)".into(),
+        Box::new(|| {
+            let mut r = quick_xml::Reader::from_reader(&bytes[..]);
+            let mut n = 0u64;
+            loop {
+                match r.read_event() {
+                    Ok(quick_xml::events::Event::Eof) => break,
+                    Ok(_) => n += 1,
+                    Err(e) => panic!("{e}"),
+                }
             }
-        }
-        assert!(n > 3_000_000);
-    });
-    rows.push(Row {
-        name: "quick-xml bare event scan, in memory (floor)".into(),
-        median: floor,
-    });
+            assert!(n > 3_000_000);
+        }),
+    ));
+
+    // What the machine's second core gives right now: the same bare scan
+    // over the two halves of the feed (cut before a `<bus>`) on two
+    // threads at once. On an idle 2-core machine this is about half the
+    // floor; on a busy shared one, parallel rows cannot beat it.
+    {
+        let bytes = &bytes;
+        let half = bytes.len() / 2
+            + memchr::memmem::find(&bytes[bytes.len() / 2..], b"<bus>").expect("a bus");
+        variants.push((
+            "quick-xml bare event scan, two halves on 2 threads (parallel floor)".into(),
+            Box::new(move || {
+                let scan = |part: &[u8]| {
+                    let mut r = quick_xml::Reader::from_reader(part);
+                    let mut n = 0u64;
+                    // The second half starts inside the root: its last end
+                    // tag is unmatched, which ends the count.
+                    while let Ok(ev) = r.read_event() {
+                        if matches!(ev, quick_xml::events::Event::Eof) {
+                            break;
+                        }
+                        n += 1;
+                    }
+                    n
+                };
+                let n = std::thread::scope(|s| {
+                    let first = s.spawn(|| scan(&bytes[..half]));
+                    let second = scan(&bytes[half..]);
+                    first.join().expect("scan thread") + second
+                });
+                assert!(n > 3_000_000);
+            }),
+        ));
+    }
 
     for (name, style) in [
-        ("copipe expat-style, in process", 0),
+        ("copipe expat-style, in process, 1 thread", 0),
         ("copipe SAX-style, in process", 1),
         ("copipe iterparse-style, in process", 2),
     ] {
-        let d = time(runs, || {
-            let mut lines = Count::new();
-            let input = XmlInput::from_bytes(&bytes);
-            let target = stages(&mut lines);
-            match style {
-                0 => expat_parse(input, records("bus", target)),
-                1 => sax_parse(input, EventHandler::new(records("bus", target))),
-                _ => iterparse(input, "bus", target),
-            }
-            .expect("parse");
-            assert_eq!(lines.count(), expected_lines);
-        });
-        rows.push(Row {
-            name: name.into(),
-            median: d,
-        });
+        let bytes = &bytes;
+        variants.push((
+            name.into(),
+            Box::new(move || {
+                let mut lines = Count::new();
+                let input = XmlInput::from_bytes(bytes);
+                let target = stages(&mut lines);
+                match style {
+                    0 => expat_parse(input, records("bus", target)),
+                    1 => sax_parse(input, EventHandler::new(records("bus", target))),
+                    _ => iterparse(input, "bus", target),
+                }
+                .expect("parse");
+                assert_eq!(lines.count(), expected_lines);
+            }),
+        ));
+    }
+    {
+        let bytes = &bytes;
+        variants.push((
+            format!("copipe expat-style, in process, ParallelParse ({cores} threads)"),
+            Box::new(move || {
+                let mut out = Vec::new();
+                let (chunks, r) = ParallelParse::new("bus").run(
+                    bytes,
+                    |w| {
+                        records(
+                            "bus",
+                            filter_on_field(
+                                "route",
+                                "22",
+                                filter_on_field("direction", "North Bound", bus_locations(w)),
+                            ),
+                        )
+                    },
+                    &mut out,
+                );
+                r.expect("parse");
+                assert!(chunks.len() > 1 || cores == 1);
+                assert_eq!(
+                    out.iter().filter(|&&b| b == b'\n').count() as u64,
+                    expected_lines
+                );
+            }),
+        ));
     }
 
-    for parser in ["expat", "sax", "iterparse"] {
+    let processes: [(String, &[&str]); 4] = [
+        (
+            format!("`copipe buses FILE` (default: parallel, {cores} threads), end to end"),
+            &[],
+        ),
+        (
+            "`copipe buses --threads 1 FILE` (sequential expat), end to end".into(),
+            &["--threads", "1"],
+        ),
+        (
+            "`copipe buses --parser sax FILE`, end to end".into(),
+            &["--parser", "sax"],
+        ),
+        (
+            "`copipe buses --parser iterparse FILE`, end to end".into(),
+            &["--parser", "iterparse"],
+        ),
+    ];
+    for (name, extra) in processes {
         let mut cmd = Command::new(copipe);
-        cmd.args([
-            "buses",
-            "--parser",
-            parser,
-            "--route",
-            "22",
-            "--direction",
-            "North Bound",
-        ])
-        .arg(&feed);
-        assert_eq!(output_of(&mut cmd), expected, "{parser}");
-        let d = time(runs, || {
-            run_process(&mut cmd);
-        });
-        rows.push(Row {
-            name: format!("`copipe buses --parser {parser} FILE`, end to end"),
-            median: d,
-        });
+        cmd.arg("buses")
+            .args(extra)
+            .args(["--route", "22", "--direction", "North Bound"])
+            .arg(&feed);
+        assert_eq!(output_of(&mut cmd), expected, "{name}");
+        variants.push((
+            name,
+            Box::new(move || {
+                run_process(&mut cmd);
+            }),
+        ));
     }
-    let d = time(runs, || {
-        let f = std::fs::File::open(&feed).expect("feed");
-        run_process(
-            Command::new(copipe)
-                .args(["buses", "-", "--route", "22", "--direction", "North Bound"])
-                .stdin(f),
-        );
-    });
-    rows.push(Row {
-        name: "`copipe buses - < FILE` (streaming), end to end".into(),
-        median: d,
-    });
+    {
+        let feed = &feed;
+        variants.push((
+            "`copipe buses - < FILE` (streaming, sequential), end to end".into(),
+            Box::new(move || {
+                let f = std::fs::File::open(feed).expect("feed");
+                run_process(
+                    Command::new(copipe)
+                        .args(["buses", "-", "--route", "22", "--direction", "North Bound"])
+                        .stdin(f),
+                );
+            }),
+        ));
+    }
 
     let python = Command::new("python3")
         .arg("--version")
@@ -245,7 +316,7 @@ fn main() {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let mut cpython_expat = None;
+    let mut cpython_expat_row = None;
     if let Some(version) = &python {
         let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python");
         for (label, script) in [
@@ -261,20 +332,48 @@ fn main() {
                 expected_lines,
                 "{script} disagrees"
             );
-            let d = time(runs, || {
-                run_process(&mut cmd);
-            });
             if script == "expat_buses.py" {
-                cpython_expat = Some(d);
+                cpython_expat_row = Some(variants.len());
             }
-            rows.push(Row {
-                name: format!("{version} {label}, seed pipeline, end to end"),
-                median: d,
-            });
+            variants.push((
+                format!("{version} {label}, seed pipeline, end to end"),
+                Box::new(move || {
+                    run_process(&mut cmd);
+                }),
+            ));
         }
     } else {
         eprintln!("python3 not found: the CPython rows are left out");
     }
+
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
+    for round in 0..=runs {
+        for (i, (_, f)) in variants.iter_mut().enumerate() {
+            let t = Instant::now();
+            f();
+            // Round 0 warms up (page cache, allocator) and is not counted.
+            if round > 0 {
+                samples[i].push(t.elapsed());
+            }
+        }
+    }
+    let rows: Vec<Row> = variants
+        .iter()
+        .zip(samples)
+        .map(|((name, _), s)| Row {
+            name: name.clone(),
+            median: median(s),
+        })
+        .collect();
+    drop(variants);
+    let floor = rows[0].median;
+    let cpython_expat = cpython_expat_row.map(|i| rows[i].median);
+    eprintln!(
+        "contest: load after the runs {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
 
     println!();
     println!(

@@ -236,3 +236,58 @@ fn a_closed_stdout_ends_quietly() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The parallel parse of a file (the default on a multi-core machine, and
+/// forced here with `--threads`) prints exactly what the sequential one
+/// prints: same stdout, same stderr (warning, error with its position),
+/// same exit status, whether the file is whole or broken late.
+#[test]
+fn threads_print_exactly_what_one_thread_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = run(&["gen", "buses", "--mb", "3", "--seed", "5"]);
+    assert!(feed.status.success());
+    let text = String::from_utf8(feed.stdout).unwrap();
+    // Some late buses lack their latitude: the warning counts them all.
+    let cut = text.len() * 2 / 3;
+    let late = text[cut..]
+        .replacen("<latitude>", "<lat>", 5)
+        .replacen("</latitude>", "</lat>", 5);
+    let missing = format!("{}{late}", &text[..cut]);
+    // Broken late: a mismatched end tag in the last chunks.
+    let at = text.len() * 4 / 5;
+    let at = at + text[at..].find("</id>").unwrap();
+    let broken = format!("{}</route>{}", &text[..at], &text[at..]);
+    for (name, doc) in [("whole", &text), ("missing", &missing), ("broken", &broken)] {
+        let path = dir.path().join(format!("{name}.xml"));
+        std::fs::write(&path, doc).unwrap();
+        let path = path.to_str().unwrap();
+        for args in [
+            &["buses", path][..],
+            &["buses", "--route", "22", "--direction", "North Bound", path],
+            &["buses", "--format", "json", path],
+        ] {
+            let one = run(&[args, &["--threads", "1"]].concat());
+            for threads in ["2", "3"] {
+                let many = run(&[args, &["--threads", threads]].concat());
+                assert_eq!(many.status.code(), one.status.code(), "{name} {args:?}");
+                assert_eq!(many.stderr, one.stderr, "{name} {args:?}");
+                assert!(many.stdout == one.stdout, "{name} {args:?}: stdout differs");
+            }
+            let err = String::from_utf8_lossy(&one.stderr);
+            match name {
+                "whole" => assert!(one.status.success() && err.is_empty(), "{err}"),
+                "missing" if args.len() == 2 => {
+                    assert!(err.contains("5 records lacked"), "{err}")
+                }
+                "broken" => {
+                    assert_eq!(one.status.code(), Some(2));
+                    assert!(
+                        err.contains(&format!("{path}:")) && err.contains("byte offset"),
+                        "{err}"
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+}

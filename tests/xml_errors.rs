@@ -211,3 +211,27 @@ fn a_read_error_is_an_io_error_with_the_path() {
     assert!(matches!(err.kind(), ErrorKind::Io(_)), "{err:?}");
     assert_eq!(err.to_string(), "feed.xml: disk on fire");
 }
+
+#[test]
+fn a_byte_order_mark_counts_in_positions_in_memory() {
+    // quick-xml skips the mark without counting it; positions are still
+    // byte offsets in the file.
+    let doc = b"\xEF\xBB\xBF<a>&nope;</a>";
+    let err = expat_parse(
+        XmlInput::from_bytes(doc),
+        records("bus", Collect::new().map(|r: &Record| r.clone())),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Xml {
+                line: 1,
+                column: 7,
+                byte_offset: 6,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

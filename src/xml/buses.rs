@@ -10,6 +10,7 @@
 
 use crate::Lifecycle;
 use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::sinks::Printer;
@@ -59,6 +60,13 @@ where
     }
 }
 
+impl<S> Records<S> {
+    /// The stage records are pushed into.
+    pub fn get_ref(&self) -> &S {
+        &self.target
+    }
+}
+
 pub(crate) fn too_large(tag: &str) -> Error {
     Error::usage(format!(
         "a <{tag}> element holds more than {} MiB of text: this does not look like a bus feed",
@@ -70,7 +78,7 @@ impl<'e, S> Stage<XmlEvent<'e>> for Records<S>
 where
     S: for<'a> Stage<&'a Record>,
 {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, event: XmlEvent<'e>) -> Result<Flow> {
         let built = match event {
             XmlEvent::Start(tag) => {
@@ -164,10 +172,74 @@ pub const BUS_LOCATION_FIELDS: [&str; 5] = ["route", "id", "direction", "latitud
 #[derive(Debug)]
 pub struct BusLocations<W: Write> {
     printer: Printer<W>,
-    missing: [u64; 5],
-    records_missing: u64,
+    missing: MissingFields,
     warn: bool,
     warned: bool,
+    tally: Option<Arc<Mutex<MissingFields>>>,
+}
+
+/// How many records lacked fields [`bus_locations`] prints, and which:
+/// what its warning says. Totals of several stages add up with
+/// [`add`](MissingFields::add).
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{bus_locations, MissingFields, Record};
+/// use copipe::Stage;
+///
+/// let mut total = MissingFields::default();
+/// for part in [[("id", "1")], [("route", "9")]] {
+///     let mut show = bus_locations(Vec::new()).quiet();
+///     show.send(&Record::from_iter(part))?;
+///     total.add(&show.missing_fields());
+/// }
+/// assert_eq!(total.records(), 2);
+/// assert_eq!(
+///     total.warning().unwrap(),
+///     "2 records lacked a printed field, printed empty (route: 1, id: 1, direction: 2, latitude: 2, longitude: 2)"
+/// );
+/// # Ok::<(), copipe::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MissingFields {
+    per_field: [u64; 5],
+    records: u64,
+}
+
+impl MissingFields {
+    /// Records that lacked at least one printed field.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &MissingFields) {
+        for (a, b) in self.per_field.iter_mut().zip(other.per_field) {
+            *a += b;
+        }
+        self.records += other.records;
+    }
+
+    /// The warning [`BusLocations`] prints at `close`, if any record
+    /// lacked a field.
+    pub fn warning(&self) -> Option<String> {
+        if self.records == 0 {
+            return None;
+        }
+        let detail: Vec<String> = BUS_LOCATION_FIELDS
+            .iter()
+            .zip(self.per_field)
+            .filter(|&(_, n)| n > 0)
+            .map(|(f, n)| format!("{f}: {n}"))
+            .collect();
+        Some(format!(
+            "{} record{} lacked a printed field, printed empty ({})",
+            self.records,
+            if self.records == 1 { "" } else { "s" },
+            detail.join(", ")
+        ))
+    }
 }
 
 /// The seed's `bus_locations`: prints one line per record,
@@ -177,7 +249,8 @@ pub struct BusLocations<W: Write> {
 ///
 /// A record that lacks one of these fields prints it empty; such records
 /// are counted, and `close` writes one warning about them to stderr
-/// (unless [`quiet`](BusLocations::quiet)).
+/// (unless [`quiet`](BusLocations::quiet) or
+/// [`count_into`](BusLocations::count_into)).
 ///
 /// # Errors
 ///
@@ -210,10 +283,10 @@ pub struct BusLocations<W: Write> {
 pub fn bus_locations<W: Write>(out: W) -> BusLocations<W> {
     BusLocations {
         printer: Printer::new(out),
-        missing: [0; 5],
-        records_missing: 0,
+        missing: MissingFields::default(),
         warn: true,
         warned: false,
+        tally: None,
     }
 }
 
@@ -224,28 +297,28 @@ impl<W: Write> BusLocations<W> {
         self
     }
 
+    /// No warning on stderr at `close`: the counts are added to `tally`
+    /// instead, so that the caller can add up several stages (the chunks
+    /// of a [`ParallelParse`](crate::xml::ParallelParse)) and warn once.
+    pub fn count_into(mut self, tally: Arc<Mutex<MissingFields>>) -> BusLocations<W> {
+        self.warn = false;
+        self.tally = Some(tally);
+        self
+    }
+
     /// How many records lacked at least one printed field.
     pub fn records_missing_fields(&self) -> u64 {
-        self.records_missing
+        self.missing.records
+    }
+
+    /// The counts of records that lacked printed fields.
+    pub fn missing_fields(&self) -> MissingFields {
+        self.missing
     }
 
     /// The warning `close` prints, if any record lacked a field.
     pub fn warning(&self) -> Option<String> {
-        if self.records_missing == 0 {
-            return None;
-        }
-        let detail: Vec<String> = BUS_LOCATION_FIELDS
-            .iter()
-            .zip(self.missing)
-            .filter(|&(_, n)| n > 0)
-            .map(|(f, n)| format!("{f}: {n}"))
-            .collect();
-        Some(format!(
-            "{} record{} lacked a printed field, printed empty ({})",
-            self.records_missing,
-            if self.records_missing == 1 { "" } else { "s" },
-            detail.join(", ")
-        ))
+        self.missing.warning()
     }
 }
 
@@ -256,7 +329,7 @@ impl<'r, W: Write> Stage<&'r Record> for BusLocations<W> {
         let mut field = |i: usize| match bus.get(BUS_LOCATION_FIELDS[i]) {
             Some(v) => v,
             None => {
-                self.missing[i] += 1;
+                self.missing.per_field[i] += 1;
                 lacking = true;
                 ""
             }
@@ -274,7 +347,7 @@ impl<'r, W: Write> Stage<&'r Record> for BusLocations<W> {
         buf.extend_from_slice(lon.as_bytes());
         buf.push(b'\n');
         if lacking {
-            self.records_missing += 1;
+            self.missing.records += 1;
         }
         self.printer.commit()
     }
@@ -286,6 +359,13 @@ impl<W: Write> Lifecycle for BusLocations<W> {
     }
     fn close(&mut self) -> Result<()> {
         let res = self.printer.close();
+        if let Some(tally) = self.tally.take() {
+            // Counted once, even if closed twice.
+            tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .add(&self.missing);
+        }
         // Warn once, even if closed twice.
         if self.warn && !self.warned {
             if let Some(w) = self.warning() {

@@ -4,7 +4,8 @@
 use crate::error::Result;
 use crate::stage::{Flow, Stage};
 use crate::xml::event::{Tag, XmlEvent};
-use crate::xml::input::{drive, Handler, XmlInput};
+use crate::xml::input::{drive, drive_chunk, ChunkEnd, ChunkSpec, Handler, XmlInput};
+use std::path::Path;
 
 /// Character data gathered before it is sent as one event: the seed's
 /// `parser.buffer_size = 65536`.
@@ -68,6 +69,26 @@ where
     drive(input, &mut handler)
 }
 
+/// [`expat_parse`] over part of a document in memory, for the parallel
+/// parser: returns the target (closed, unless a stage failed) and how the
+/// parse ended.
+pub(crate) fn expat_chunk<S>(
+    bytes: &[u8],
+    spec: ChunkSpec<'_>,
+    target: S,
+    path: Option<&Path>,
+) -> (S, Result<ChunkEnd>)
+where
+    S: for<'a> Stage<XmlEvent<'a>>,
+{
+    let mut handler = Expat {
+        text: String::new(),
+        target,
+    };
+    let end = drive_chunk(bytes, spec, &mut handler, path);
+    (handler.target, end)
+}
+
 struct Expat<S> {
     text: String,
     target: S,
@@ -92,7 +113,7 @@ impl<S> Handler for Expat<S>
 where
     S: for<'a> Stage<XmlEvent<'a>>,
 {
-    #[inline]
+    #[inline(always)]
     fn start(&mut self, tag: &Tag<'_>) -> Result<Flow> {
         if self.send_text()?.is_stop() {
             return Ok(Flow::Stop);
@@ -100,7 +121,7 @@ where
         self.target.send(XmlEvent::Start(tag.clone()))
     }
 
-    #[inline]
+    #[inline(always)]
     fn text(&mut self, piece: &str, ends: bool) -> Result<Flow> {
         if ends && self.text.is_empty() {
             // The whole run is this one piece: send it as it is, uncopied.
@@ -119,12 +140,16 @@ where
         Ok(Flow::Continue)
     }
 
-    #[inline]
+    #[inline(always)]
     fn end(&mut self, name: &str) -> Result<Flow> {
         if self.send_text()?.is_stop() {
             return Ok(Flow::Stop);
         }
         self.target.send(XmlEvent::End(name))
+    }
+
+    fn at_rest(&self) -> bool {
+        self.text.is_empty()
     }
 
     fn close(&mut self) -> Result<()> {

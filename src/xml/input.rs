@@ -162,6 +162,13 @@ pub(crate) trait Handler {
     fn text(&mut self, piece: &str, ends: bool) -> Result<Flow>;
     /// An end tag.
     fn end(&mut self, name: &str) -> Result<Flow>;
+    /// True when the handler holds nothing between events (no character
+    /// data gathered and not yet sent), so that a fresh handler could take
+    /// over from here: the parallel parser only splits a document where
+    /// this holds.
+    fn at_rest(&self) -> bool {
+        true
+    }
     /// The end of the stream (also before a parse error is returned, so
     /// that everything already accepted is written out).
     fn close(&mut self) -> Result<()>;
@@ -180,15 +187,97 @@ pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<
     let outcome = match src {
         Src::Bytes(bytes) => {
             let mut pull = SlicePull::new(&bytes);
-            parse_loop(&mut pull, handler)
+            parse_loop(&mut pull, handler, Doc::default(), Stops::none())
         }
         Src::Reader(reader) => {
             let mut pull = StreamPull::new(reader, capacity, max_event);
-            parse_loop(&mut pull, handler)
+            let doc = Doc {
+                keep_names: true,
+                ..Doc::default()
+            };
+            parse_loop(&mut pull, handler, doc, Stops::none())
         }
     };
+    finish(outcome, handler, path.as_deref()).map(|_| ())
+}
+
+/// How a parse of part of a document ended (see [`drive_chunk`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkEnd {
+    /// End of input, or a stage asked to stop.
+    Done,
+    /// Reached this stop offset between two events, in the root element's
+    /// content, with the handler at rest: a fresh parser started here
+    /// gives the same events from here on.
+    Boundary(u64),
+    /// Passed its stop without being at rest there (speculative parses
+    /// only give up there).
+    Invalid,
+}
+
+/// One part of a document held in memory, for the parallel parser.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkSpec<'s> {
+    /// Where parsing starts: 0, or the `<` of a start tag that is a child
+    /// of the root element.
+    pub(crate) start: u64,
+    /// The byte offset of the root element's `<`, when `start` is past it:
+    /// the parser then starts inside the root element, as if it had read
+    /// everything before `start`.
+    pub(crate) root: Option<u64>,
+    /// The offsets where the parse may end (ascending, after `start`):
+    /// it ends at the first one it reaches between events in the root's
+    /// content with the handler at rest.
+    pub(crate) stops: &'s [u64],
+    /// Give up ([`ChunkEnd::Invalid`]) at the first stop passed without
+    /// being at rest there, instead of going on to the next.
+    pub(crate) give_up: bool,
+    /// The end of the part of the input this parse is expected to cover:
+    /// UTF-8 and line ends are checked up to here once, up front.
+    pub(crate) expect_end: u64,
+}
+
+/// Parses part of `bytes` as [`ChunkSpec`] says, feeding `handler` under
+/// the same contract as [`drive`]. From a boundary the parse is the exact
+/// continuation of a parse from the start: the same events, the same
+/// errors with the same positions.
+pub(crate) fn drive_chunk<H: Handler>(
+    bytes: &[u8],
+    spec: ChunkSpec<'_>,
+    handler: &mut H,
+    path: Option<&Path>,
+) -> Result<ChunkEnd> {
+    let outcome = match spec.root {
+        None => {
+            let mut pull = SlicePull::range(bytes, spec.start, spec.expect_end);
+            parse_loop(&mut pull, handler, Doc::default(), Stops::new(&spec))
+        }
+        Some(root) => match SlicePull::inside_root(bytes, root, spec.start, spec.expect_end) {
+            Some(mut pull) => {
+                let doc = Doc {
+                    keep_names: false,
+                    seen_root: true,
+                    open: vec![(root, 0)],
+                    names: Vec::new(),
+                };
+                parse_loop(&mut pull, handler, doc, Stops::new(&spec))
+            }
+            // Not a start tag at `root`: the caller's guess was wrong.
+            None => Ok(ChunkEnd::Invalid),
+        },
+    };
+    finish(outcome, handler, path)
+}
+
+/// Closes the handler as the source contract says and adds the path to an
+/// error.
+fn finish<H: Handler>(
+    outcome: Result<ChunkEnd, Fail>,
+    handler: &mut H,
+    path: Option<&Path>,
+) -> Result<ChunkEnd> {
     let result = match outcome {
-        Ok(()) => handler.close(),
+        Ok(end) => handler.close().map(|()| end),
         Err(Fail::Stage(e)) => Err(e),
         Err(Fail::Input(e)) => {
             // Bad input: what was accepted so far is still written out. An
@@ -200,6 +289,41 @@ pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<
     match (result, path) {
         (Err(e), Some(p)) => Err(e.with_path(p)),
         (r, _) => r,
+    }
+}
+
+/// Where a parse may end early: the stop offsets of a [`ChunkSpec`].
+struct Stops<'s> {
+    at: &'s [u64],
+    give_up: bool,
+    /// The next stop (`u64::MAX` when there is none), kept apart so that
+    /// the loop tests one number per event.
+    next: u64,
+}
+
+impl<'s> Stops<'s> {
+    fn none() -> Stops<'static> {
+        Stops {
+            at: &[],
+            give_up: false,
+            next: u64::MAX,
+        }
+    }
+
+    fn new(spec: &ChunkSpec<'s>) -> Stops<'s> {
+        Stops {
+            at: spec.stops,
+            give_up: spec.give_up,
+            next: spec.stops.first().copied().unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The parse is at `pos`, at or past the next stop, not at rest there:
+    /// move on to the first stop after `pos`.
+    fn pass(&mut self, pos: u64) {
+        let i = self.at.partition_point(|&s| s <= pos);
+        self.at = &self.at[i..];
+        self.next = self.at.first().copied().unwrap_or(u64::MAX);
     }
 }
 
@@ -253,13 +377,26 @@ struct Doc {
     names: Vec<u8>,
 }
 
-fn parse_loop<P: Pull, H: Handler>(pull: &mut P, h: &mut H) -> Result<(), Fail> {
-    let mut doc = Doc {
-        keep_names: !P::IN_MEMORY,
-        ..Doc::default()
-    };
+fn parse_loop<P: Pull, H: Handler>(
+    pull: &mut P,
+    h: &mut H,
+    mut doc: Doc,
+    mut stops: Stops<'_>,
+) -> Result<ChunkEnd, Fail> {
     loop {
         let start = pull.position();
+        if start >= stops.next {
+            // At rest in the root element's content: the element stack is
+            // the root alone (so quick-xml's stack of open names is too),
+            // and nothing is half-read.
+            if start == stops.next && doc.open.len() == 1 && h.at_rest() {
+                return Ok(ChunkEnd::Boundary(start));
+            }
+            if stops.give_up {
+                return Ok(ChunkEnd::Invalid);
+            }
+            stops.pass(start);
+        }
         pull.settle(start);
         let step = match pull.next() {
             Ok((ev, ctx)) => handle(ev, ctx, start, &mut doc, h),
@@ -267,7 +404,7 @@ fn parse_loop<P: Pull, H: Handler>(pull: &mut P, h: &mut H) -> Result<(), Fail> 
         };
         match step {
             Ok(Step::Continue) => {}
-            Ok(Step::Stop) | Ok(Step::Eof) => return Ok(()),
+            Ok(Step::Stop) | Ok(Step::Eof) => return Ok(ChunkEnd::Done),
             Err(Problem::Stage(e)) => return Err(Fail::Stage(e)),
             Err(Problem::At(b)) => {
                 let (offset, msg) = *b;
@@ -521,9 +658,6 @@ fn is_xml_char(c: char) -> bool {
 /// How the loop gets events, positions and line numbers from either input
 /// form.
 trait Pull {
-    /// True when the whole input stays in memory (so names can be read
-    /// back from it).
-    const IN_MEMORY: bool;
     /// The name of the element whose `<` is at `offset`, if the input is
     /// still at hand.
     fn name_at(&self, _offset: u64) -> Option<String> {
@@ -580,24 +714,92 @@ fn line_col_in(bytes: &[u8], offset: u64) -> (u64, u64) {
     (lines + 1, col as u64)
 }
 
-/// Events borrowed from bytes in memory.
+/// The length of the UTF-8 byte order mark at the start of `input`, if
+/// reading starts there.
+pub(crate) fn bom_len(input: &[u8], start: u64) -> u64 {
+    if start == 0 && input.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    }
+}
+
+/// Events borrowed from bytes in memory: the whole input, or a part of
+/// it for the parallel parser.
 struct SlicePull<'i> {
+    /// The whole input (positions and line numbers count from its start).
     input: &'i [u8],
+    /// The reader reads a suffix of `input`; `base` turns its positions
+    /// into offsets in `input`.
     reader: Reader<&'i [u8]>,
-    /// The whole input, when it is valid UTF-8 (checked once, up front).
+    base: u64,
+    /// The checked part of the input, when it is valid UTF-8 (checked once,
+    /// up front).
     doc: Option<&'i str>,
+    /// The end of the checked part: events past it are checked one by one.
+    checked_end: u64,
+    /// False when the checked part holds no `\r`.
     may_have_cr: bool,
 }
 
 impl<'i> SlicePull<'i> {
     fn new(input: &'i [u8]) -> SlicePull<'i> {
-        let mut reader = Reader::from_reader(input);
+        SlicePull::range(input, 0, input.len() as u64)
+    }
+
+    /// Reads from `start`, which is 0 or the `<` of some markup; checks
+    /// `start..end` up front.
+    fn range(input: &'i [u8], start: u64, end: u64) -> SlicePull<'i> {
+        let mut reader = Reader::from_reader(input.get(start as usize..).unwrap_or_default());
         reader.config_mut().check_comments = true;
+        // quick-xml skips a byte order mark without counting it: count it
+        // here, so that positions are offsets in the input.
+        let base = start + bom_len(input, start);
+        SlicePull::checked(input, reader, base, start, end)
+    }
+
+    /// Reads from `start` as if the reader had read everything from the
+    /// document's start to there, and `start` is in the content of the
+    /// root element whose `<` is at `root`. None if there is no start tag
+    /// at `root`.
+    fn inside_root(input: &'i [u8], root: u64, start: u64, end: u64) -> Option<SlicePull<'i>> {
+        let mut reader = Reader::from_reader(input.get(root as usize..)?);
+        reader.config_mut().check_comments = true;
+        // Read the root's start tag, so that quick-xml's stack of open
+        // names holds it (it checks end tags against that stack), then
+        // move the reader on to `start`:
+        //
+        // <buses>...........<bus>
+        // ^root  ^after     ^start
+        //  reader positions count from `root`, so base = start - after.
+        match reader.read_event() {
+            Ok(Event::Start(_)) => {}
+            _ => return None,
+        }
+        let after = reader.buffer_position();
+        if root + after > start {
+            return None;
+        }
+        *reader.get_mut() = input.get(start as usize..)?;
+        Some(SlicePull::checked(input, reader, start - after, start, end))
+    }
+
+    fn checked(
+        input: &'i [u8],
+        reader: Reader<&'i [u8]>,
+        base: u64,
+        start: u64,
+        end: u64,
+    ) -> SlicePull<'i> {
+        let end = end.min(input.len() as u64).max(start);
+        let part = &input[start as usize..end as usize];
         SlicePull {
             input,
             reader,
-            doc: std::str::from_utf8(input).ok(),
-            may_have_cr: memchr::memchr(b'\r', input).is_some(),
+            base,
+            doc: std::str::from_utf8(part).ok(),
+            checked_end: end,
+            may_have_cr: memchr::memchr(b'\r', part).is_some(),
         }
     }
 }
@@ -639,8 +841,6 @@ impl<'x> Ctx<'x> {
 }
 
 impl Pull for SlicePull<'_> {
-    const IN_MEMORY: bool = true;
-
     fn name_at(&self, offset: u64) -> Option<String> {
         // <bus attr="v">
         //  ^^^ the name runs from after `<` to a space, `/` or `>`
@@ -654,20 +854,23 @@ impl Pull for SlicePull<'_> {
 
     #[inline]
     fn position(&self) -> u64 {
-        self.reader.buffer_position()
+        self.base + self.reader.buffer_position()
     }
     #[inline]
     fn settle(&mut self, _at: u64) {}
-    #[inline]
+    // Always inlined: the event and context are returned in registers
+    // rather than through memory, a good part of the per-event cost.
+    #[inline(always)]
     fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
         let ev = self.reader.read_event()?;
+        let p = self.base + self.reader.buffer_position();
         let text_ends = match ev {
             Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
                 // The reader stopped at the `<` of the next markup, at a
                 // `&`, or at the end. `<!` may be a CDATA section or a
                 // comment and `<?` a processing instruction, after which
                 // character data may go on.
-                let p = self.reader.buffer_position() as usize;
+                let p = p as usize;
                 match self.input.get(p) {
                     None => true,
                     Some(b'<') => !matches!(self.input.get(p + 1), Some(b'!' | b'?')),
@@ -676,9 +879,12 @@ impl Pull for SlicePull<'_> {
             }
             _ => false,
         };
+        // An event that ends past the checked part may hold a `\r` (its
+        // UTF-8 is checked by `Ctx::str`, which sees it is not inside
+        // `doc`).
         let ctx = Ctx {
             doc: self.doc,
-            may_have_cr: self.may_have_cr,
+            may_have_cr: self.may_have_cr || p > self.checked_end,
             text_ends,
         };
         Ok((ev, ctx))
@@ -687,7 +893,7 @@ impl Pull for SlicePull<'_> {
         line_col_in(self.input, offset)
     }
     fn error_position(&self) -> u64 {
-        self.reader.error_position()
+        self.base + self.reader.error_position()
     }
 }
 
@@ -709,8 +915,6 @@ impl<'r> StreamPull<'r> {
 }
 
 impl Pull for StreamPull<'_> {
-    const IN_MEMORY: bool = false;
-
     #[inline]
     fn position(&self) -> u64 {
         self.reader.buffer_position()

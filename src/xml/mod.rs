@@ -8,7 +8,8 @@
 //!
 //! - [`expat_parse`]: borrowed [`XmlEvent`]s, adjacent character data
 //!   coalesced as expat's `buffer_text` (the fastest; `copipe buses`'
-//!   default);
+//!   default), and [`ParallelParse`], the same over a file in memory cut
+//!   into chunks parsed on several threads;
 //! - [`sax_parse`] with a [`ContentHandler`] receiving owned names,
 //!   attributes and text, and [`EventHandler`] turning the callbacks into
 //!   sends (the seed's cosax);
@@ -42,6 +43,8 @@
 //! - `expat.rs`: the expat-style source, [`expat_parse`]
 //! - `sax.rs`: the SAX-style source, [`sax_parse`], [`ContentHandler`],
 //!   [`EventHandler`]
+//! - `parallel.rs`: [`ParallelParse`], the expat-style source on several
+//!   threads over a document in memory, exact as a sequential parse
 //! - `iterparse.rs`: the iterparse-style source, [`iterparse`],
 //!   [`iterparse_elements`], [`Element`]
 //! - `record.rs`: [`Record`] and the `buses_to_dicts` state machine
@@ -55,17 +58,19 @@ mod expat;
 mod gen;
 mod input;
 mod iterparse;
+mod parallel;
 mod record;
 mod sax;
 
 pub use buses::{
     bus_locations, filter_on_field, json_lines, records, BusLocations, FilterOnField, JsonLines,
-    Records, BUS_LOCATION_FIELDS,
+    MissingFields, Records, BUS_LOCATION_FIELDS,
 };
 pub use event::{event_fn, Attrs, AttrsIter, EventFn, Tag, XmlEvent};
 pub use expat::expat_parse;
 pub use gen::generate_buses;
 pub use input::XmlInput;
 pub use iterparse::{iterparse, iterparse_elements, Element};
+pub use parallel::{ChunkWriter, ParallelParse};
 pub use record::Record;
 pub use sax::{sax_parse, ContentHandler, EventHandler};

@@ -69,6 +69,14 @@ struct Field {
     value: (u32, u32),
 }
 
+/// `a == b` for the short strings element names are: a loop the compiler
+/// keeps inline, where `==` calls `memcmp` (a call costs more than the
+/// comparison of a name).
+#[inline(always)]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
 #[inline]
 fn key_of(name: &str) -> u32 {
     let b = name.as_bytes();
@@ -90,7 +98,7 @@ impl Record {
         let key = key_of(name);
         self.fields
             .iter()
-            .find(|f| f.key == key && self.name(f.name) == name)
+            .find(|f| f.key == key && same(self.name(f.name), name))
             .map(|f| self.span(f.value))
     }
 
@@ -108,7 +116,7 @@ impl Record {
         if let Some(i) = self
             .fields
             .iter()
-            .position(|f| f.key == key && self.name(f.name) == name)
+            .position(|f| f.key == key && same(self.name(f.name), name))
         {
             self.fields[i].value = span;
             return;
@@ -629,6 +637,15 @@ pub(crate) struct RecordBuilder {
     /// text, dropped at the next start tag.
     values_end: usize,
     record: Record,
+    /// The fields of the last record, whose names are still in the
+    /// record's `names`: feeds repeat their fields in the same order, so a
+    /// field named as the template's field at the same index reuses that
+    /// name instead of searching the record and copying the name again.
+    template: Vec<Field>,
+    /// A field of the record being built did not follow the template: the
+    /// rest are set the general way, and the record's names are rebuilt
+    /// from scratch for the next record.
+    missed: bool,
 }
 
 /// Whether a record was completed.
@@ -646,6 +663,8 @@ impl RecordBuilder {
             frag_start: 0,
             values_end: 0,
             record: Record::new(),
+            template: Vec::new(),
+            missed: false,
         }
     }
 
@@ -669,12 +688,59 @@ impl RecordBuilder {
             // not stored as a value is dropped.
             self.record.text.truncate(self.values_end);
             self.frag_start = self.values_end;
-        } else if name == self.tag {
+        } else if same(name, &self.tag) {
             self.inside = true;
-            self.record.clear();
+            self.restart();
             self.frag_start = 0;
             self.values_end = 0;
         }
+    }
+
+    /// Empties the record for the next element, keeping the last record's
+    /// fields (and their names) as the template.
+    fn restart(&mut self) {
+        let r = &mut self.record;
+        r.text.clear();
+        // Names of fields that missed the template were added to `names`;
+        // names no field uses any more are dropped before they add up.
+        let used: usize = r.fields.iter().map(|f| f.name.1 as usize).sum();
+        if r.names.len() > 2 * used + 256 {
+            let old = std::mem::take(&mut r.names);
+            for f in &mut r.fields {
+                let (start, len) = f.name;
+                f.name = (r.names.len() as u32, len);
+                r.names
+                    .push_str(&old[start as usize..(start + len) as usize]);
+            }
+        }
+        std::mem::swap(&mut self.template, &mut r.fields);
+        r.fields.clear();
+        self.missed = false;
+    }
+
+    /// Sets field `name` of the record being built.
+    #[inline]
+    fn set_field(&mut self, name: &str, value: (u32, u32)) {
+        let r = &mut self.record;
+        let i = r.fields.len();
+        if !self.missed {
+            if let Some(t) = self.template.get(i) {
+                // While every field so far followed the template, the
+                // record's names are the template's first `i`, all
+                // different from the template's `i`th: if `name` is that
+                // one, it is new to the record.
+                if t.key == key_of(name) && same(r.name(t.name), name) {
+                    r.fields.push(Field {
+                        key: t.key,
+                        name: t.name,
+                        value,
+                    });
+                    return;
+                }
+            }
+            self.missed = true;
+        }
+        r.set_span(name, value);
     }
 
     #[inline]
@@ -694,10 +760,10 @@ impl RecordBuilder {
         if !self.inside {
             return Built::No;
         }
-        if name != self.tag {
+        if !same(name, &self.tag) {
             let end = self.record.text.len();
             let span = (self.frag_start as u32, (end - self.frag_start) as u32);
-            self.record.set_span(name, span);
+            self.set_field(name, span);
             self.values_end = end;
             if self.record.text_len() > MAX_RECORD_BYTES {
                 self.inside = false;
@@ -767,6 +833,51 @@ mod tests {
             ("end", "bus"),
         ]);
         assert_eq!(recs, [Record::from_iter([("id", "1")])]);
+    }
+
+    #[test]
+    fn records_that_change_shape_build_like_fresh_ones() {
+        // Each record is built after the one before: the template of field
+        // names must never change what a record holds, whatever the order,
+        // repeats and new names, and `names` must not grow without bound.
+        let shapes: [&[&str]; 7] = [
+            &["id", "route", "lat"],
+            &["id", "route", "lat"],
+            &["id", "lat", "route"],
+            &["id", "route", "lat", "extra"],
+            &["id", "id", "route"],
+            &["a"],
+            &[],
+        ];
+        let mut b = RecordBuilder::new("bus");
+        for round in 0..200 {
+            let shape = shapes[round % shapes.len()];
+            let mut want = Record::new();
+            b.start("bus");
+            for (k, name) in shape.iter().enumerate() {
+                let value = format!("{round}-{k}");
+                let name = if round % 5 == 0 && k == 0 {
+                    format!("n{round}")
+                } else {
+                    name.to_string()
+                };
+                b.start(&name);
+                b.text(&value);
+                assert!(matches!(b.end(&name), Built::No));
+                want.set(&name, &value);
+            }
+            assert!(matches!(b.end("bus"), Built::Done));
+            assert_eq!(b.record(), &want, "round {round}");
+            assert_eq!(b.record().len(), want.len());
+            for (k, v) in want.iter() {
+                assert_eq!(b.record().get(k), Some(v));
+            }
+            assert!(
+                b.record().names.len() < 1024,
+                "names grew: {}",
+                b.record().names.len()
+            );
+        }
     }
 
     #[test]
