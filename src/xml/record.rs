@@ -881,6 +881,52 @@ mod tests {
     }
 
     #[test]
+    fn records_built_on_a_template_cross_the_wire_intact() {
+        // A built record's names may lie anywhere in its `names` (kept from
+        // an earlier record's template): the flat wire form must carry the
+        // fields, and decoding in place must give them back, whatever the
+        // record decoded into held before.
+        use crate::bridge::{FrameReader, FrameWriter};
+        let shapes: [&[&str]; 5] = [
+            &["id", "route", "lat"],
+            &["route", "id"],
+            &["id", "route", "lat", "extra"],
+            &["lat"],
+            &["id", "route", "lat"],
+        ];
+        let mut b = RecordBuilder::new("bus");
+        let mut frames = FrameWriter::new(Vec::new());
+        let mut want = Vec::new();
+        for round in 0..40 {
+            b.start("bus");
+            for (k, name) in shapes[round % shapes.len()].iter().enumerate() {
+                b.start(name);
+                b.text(&format!("{round}-{k}"));
+                let _ = b.end(name);
+            }
+            assert!(matches!(b.end("bus"), Built::Done));
+            frames.write(b.record()).unwrap();
+            want.push(b.record().clone());
+        }
+        let bytes = frames.into_inner().unwrap();
+        // Into one reused record (the worker's way), and into a record
+        // that a builder laid out (names from a template).
+        let mut reused = Record::new();
+        let mut laid_out = b.record().clone();
+        for place in [&mut reused, &mut laid_out] {
+            let mut reader = FrameReader::new(&bytes[..]);
+            for (i, w) in want.iter().enumerate() {
+                assert!(reader.read_into(place).unwrap(), "frame {i}");
+                assert_eq!(&*place, w, "frame {i}");
+                for (k, v) in w.iter() {
+                    assert_eq!(place.get(k), Some(v), "frame {i}");
+                }
+            }
+            assert!(!reader.read_into(place).unwrap());
+        }
+    }
+
+    #[test]
     fn duplicate_fields_keep_their_first_position() {
         let r = Record::from_iter([("a", "1"), ("b", "2"), ("a", "3")]);
         assert_eq!(r.iter().collect::<Vec<_>>(), [("a", "3"), ("b", "2")]);
