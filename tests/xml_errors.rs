@@ -213,25 +213,64 @@ fn a_read_error_is_an_io_error_with_the_path() {
 }
 
 #[test]
-fn a_byte_order_mark_counts_in_positions_in_memory() {
+fn a_byte_order_mark_counts_in_positions() {
     // quick-xml skips the mark without counting it; positions are still
-    // byte offsets in the file.
+    // byte offsets in the file, from memory and from a stream read through
+    // any buffer (one under 3 bytes splits the mark across reads).
     let doc = b"\xEF\xBB\xBF<a>&nope;</a>";
-    let err = expat_parse(
-        XmlInput::from_bytes(doc),
-        records("bus", Collect::new().map(|r: &Record| r.clone())),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            err.kind(),
-            ErrorKind::Xml {
-                line: 1,
-                column: 7,
-                byte_offset: 6,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let mut forms = vec![("memory".to_string(), XmlInput::from_bytes(doc))];
+    for cap in [1, 2, 3, 4, 5, 8, 64 * 1024] {
+        forms.push((
+            format!("stream/{cap}"),
+            XmlInput::from_reader(&doc[..]).buffer_capacity(cap),
+        ));
+    }
+    for (how, input) in forms {
+        let err = expat_parse(
+            input,
+            records("bus", Collect::new().map(|r: &Record| r.clone())),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Xml {
+                    line: 1,
+                    column: 7,
+                    byte_offset: 6,
+                    ..
+                }
+            ),
+            "{how}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_through_any_read_buffer() {
+    let doc = b"\xEF\xBB\xBF<?xml version=\"1.0\"?>\n<buses><bus><id>7</id></bus></buses>";
+    let want = [Record::from_iter([("id", "7")])];
+    for cap in [1, 2, 3, 4, 64 * 1024] {
+        let mut out = Collect::new();
+        expat_parse(
+            XmlInput::from_reader(&doc[..]).buffer_capacity(cap),
+            records("bus", (&mut out).map(|r: &Record| r.clone())),
+        )
+        .unwrap_or_else(|e| panic!("stream/{cap}: {e}"));
+        assert_eq!(out.items(), want, "stream/{cap}");
+    }
+    // A stream shorter than a mark, and one that only starts like one.
+    for doc in [&b"\xEF\xBB"[..], b"\xEF<a/>"] {
+        for cap in [1, 64 * 1024] {
+            let err = expat_parse(
+                XmlInput::from_reader(doc).buffer_capacity(cap),
+                records("bus", Collect::new().map(|r: &Record| r.clone())),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::Xml { byte_offset: 0, .. }),
+                "{doc:?} stream/{cap}: {err}"
+            );
+        }
+    }
 }

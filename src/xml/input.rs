@@ -717,7 +717,7 @@ fn line_col_in(bytes: &[u8], offset: u64) -> (u64, u64) {
 /// The length of the UTF-8 byte order mark at the start of `input`, if
 /// reading starts there.
 pub(crate) fn bom_len(input: &[u8], start: u64) -> u64 {
-    if start == 0 && input.starts_with(b"\xEF\xBB\xBF") {
+    if start == 0 && input.starts_with(BOM) {
         3
     } else {
         0
@@ -901,23 +901,94 @@ impl Pull for SlicePull<'_> {
 struct StreamPull<'r> {
     reader: Reader<CountingReader<'r>>,
     buf: Vec<u8>,
+    /// The length of the byte order mark taken off the stream (0 or 3):
+    /// quick-xml's positions start after it, ours at the stream's start.
+    base: u64,
 }
 
 impl<'r> StreamPull<'r> {
     fn new(inner: Box<dyn Read + 'r>, capacity: usize, max_event: u64) -> StreamPull<'r> {
-        let mut reader = Reader::from_reader(CountingReader::new(inner, capacity, max_event));
+        let (inner, base) = Unmarked::new(inner);
+        let mut counting = CountingReader::new(Box::new(inner), capacity, max_event);
+        counting.chunk_start = base;
+        counting.settled = base;
+        let mut reader = Reader::from_reader(counting);
         reader.config_mut().check_comments = true;
         StreamPull {
             reader,
             buf: Vec::new(),
+            base,
         }
+    }
+}
+
+/// A UTF-8 byte order mark.
+const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+
+/// A stream with its byte order mark, if any, taken off before quick-xml
+/// sees it. quick-xml skips a mark without counting it in its positions,
+/// and one split across reads (a read buffer under 3 bytes) it does not
+/// recognise at all; taking it off here gives every buffer size the
+/// in-memory parse's events and positions.
+struct Unmarked<'r> {
+    /// The first bytes of the stream, read to look for the mark, and
+    /// replayed unless they are one.
+    head: [u8; 3],
+    pos: usize,
+    len: usize,
+    /// An error met while reading the head, returned after the head.
+    err: Option<io::Error>,
+    inner: Box<dyn Read + 'r>,
+}
+
+impl<'r> Unmarked<'r> {
+    /// Reads up to three bytes of `inner`: the reader, and the length of
+    /// the mark taken off (0 or 3).
+    fn new(mut inner: Box<dyn Read + 'r>) -> (Unmarked<'r>, u64) {
+        let mut head = [0u8; 3];
+        let (mut len, mut err) = (0, None);
+        while len < head.len() {
+            match inner.read(&mut head[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        let mark = if head == *BOM { BOM.len() } else { 0 };
+        let reader = Unmarked {
+            head,
+            pos: mark,
+            len,
+            err,
+            inner,
+        };
+        (reader, mark as u64)
+    }
+}
+
+impl Read for Unmarked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.len {
+            let n = (self.len - self.pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        if let Some(e) = self.err.take() {
+            return Err(e);
+        }
+        self.inner.read(buf)
     }
 }
 
 impl Pull for StreamPull<'_> {
     #[inline]
     fn position(&self) -> u64 {
-        self.reader.buffer_position()
+        self.base + self.reader.buffer_position()
     }
     #[inline]
     fn settle(&mut self, at: u64) {
@@ -926,6 +997,7 @@ impl Pull for StreamPull<'_> {
     #[inline]
     fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
         self.buf.clear();
+        let base = self.base;
         let ev = self.reader.read_event_into(&mut self.buf)?;
         let text_ends = match ev {
             Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
@@ -936,7 +1008,7 @@ impl Pull for StreamPull<'_> {
                 // character data may follow (the text is then copied).
                 let r = self.reader.get_ref();
                 let consumed = r.chunk_start + r.pos as u64;
-                consumed == self.reader.buffer_position() + 1
+                consumed == base + self.reader.buffer_position() + 1
                     && r.pos < r.end
                     && !matches!(r.buf[r.pos], b'!' | b'?')
             }
@@ -953,7 +1025,7 @@ impl Pull for StreamPull<'_> {
         self.reader.get_ref().line_col(offset)
     }
     fn error_position(&self) -> u64 {
-        self.reader.error_position()
+        self.base + self.reader.error_position()
     }
 }
 
