@@ -1,7 +1,6 @@
 //! Coroutine stages through the public API: `coroutine(|inbox| async move { .. })`.
 
 use copipe::Lifecycle;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -692,41 +691,12 @@ fn buses_to_dicts_drops_an_unfinished_bus_at_close() {
 // ---------------------------------------------------------------------------
 // Allocation
 
-/// Counts allocations made by the current thread, so tests running in
-/// parallel do not disturb each other's counts.
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
-// SAFETY: every method delegates to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees are ours; the counter is a
-// const-initialised thread-local `Cell` without a destructor, which never
-// allocates and is skipped (`try_with`) while the thread is torn down.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded as received; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc*` through this allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded as received; `ptr` came from this allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/alloc.rs"]
+mod alloc;
+use alloc::allocations;
 
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: alloc::CountingAlloc = alloc::CountingAlloc;
 
 #[test]
 fn sends_and_flushes_do_not_allocate() {
