@@ -1,16 +1,19 @@
 //! The seed's `benchmark.py`: the cost of one `send` into a stage.
 //!
 //! 1,000,000 sends of `"python is nice"` into `grep("python")` and on into
-//! a sink, the same pipeline written five ways:
+//! a sink, the same pipeline written six ways:
 //!
 //! - (a) a struct stage (the seed's `GrepHandler` object), static dispatch;
 //! - (b) the same struct behind `Box<dyn Stage>`;
 //! - (c) a closure stage (`from_fn`);
-//! - (d) a coroutine stage (the seed's `@coroutine grep`);
+//! - (d) a coroutine stage (the seed's `@coroutine grep`), forwarding
+//!   `flush` to its target as a copipe stage does (`recv_flushing`);
+//! - (d') the same coroutine with a plain `recv`, exactly the seed's
+//!   `grep`, which forwards nothing;
 //! - (e) a plain loop calling the same search, no stage at all: the floor.
 //!
 //! `cargo bench --bench send` first prints three side-by-side tables, the
-//! five variants taking turns for 60 rounds (medians and ratios, robust to
+//! six variants taking turns for 60 rounds (medians and ratios, robust to
 //! the load of a shared machine), one per search:
 //!
 //! - `copipe::text::Literal`, what `text::Grep` uses for one literal
@@ -182,6 +185,20 @@ fn coroutine_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str>
     })
 }
 
+/// (d'): the seed's `grep` exactly: a plain receive, no flush forwarding.
+fn coroutine_grep_recv<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
+    let matcher = M::new("python");
+    let mut target = Tally(Rc::clone(tally));
+    coroutine(move |inbox: Inbox<&'static str>| async move {
+        while let Some(line) = inbox.recv().await {
+            if matcher.is_match(line) && target.send(line)?.is_stop() {
+                break;
+            }
+        }
+        Lifecycle::close(&mut target)
+    })
+}
+
 /// Sends `SENDS` lines into `stage`, checking each answer.
 #[inline(never)]
 fn send_all<S: Stage<&'static str> + ?Sized>(stage: &mut S) {
@@ -261,8 +278,12 @@ fn check_no_allocation_per_send() {
             "d coroutine",
             allocations_per_run(&mut coroutine_grep::<Lit>(&tally)),
         ),
+        (
+            "d' coroutine, plain recv",
+            allocations_per_run(&mut coroutine_grep_recv::<Lit>(&tally)),
+        ),
     ];
-    assert_eq!(tally.get(), 4 * SENDS);
+    assert_eq!(tally.get(), 5 * SENDS);
     for (name, allocations) in runs {
         println!("allocations in {SENDS} sends, {name}: {allocations}");
         assert_eq!(allocations, 0, "{name} allocates per send");
@@ -270,7 +291,7 @@ fn check_no_allocation_per_send() {
 }
 
 // ---------------------------------------------------------------------------
-// Side by side: the five variants in interleaved rounds.
+// Side by side: the six variants in interleaved rounds.
 
 /// CPU time this thread has used, in nanoseconds. On a shared machine a
 /// thread is often descheduled mid-run; wall-clock time would count that,
@@ -318,9 +339,10 @@ fn side_by_side<M: Matcher>() -> Vec<f64> {
     let mut b = struct_grep::<M>(&tally).boxed();
     let mut c = closure_grep::<M>(&tally);
     let mut d = coroutine_grep::<M>(&tally);
+    let mut d2 = coroutine_grep_recv::<M>(&tally);
     let floor = M::new("python");
     let t = Rc::clone(&tally);
-    let mut variants: [(&str, &mut dyn FnMut()); 5] = [
+    let mut variants: [(&str, &mut dyn FnMut()); 6] = [
         ("(a) struct stage, static dispatch", &mut || {
             send_all(&mut a)
         }),
@@ -329,6 +351,9 @@ fn side_by_side<M: Matcher>() -> Vec<f64> {
         }),
         ("(c) closure stage, from_fn", &mut || send_all(&mut c)),
         ("(d) coroutine stage", &mut || send_all(&mut d)),
+        ("(d') coroutine stage, plain recv", &mut || {
+            send_all(&mut d2)
+        }),
         ("(e) plain loop, no stage", &mut || {
             t.set(t.get() + plain_loop(&floor))
         }),
@@ -349,7 +374,7 @@ fn side_by_side<M: Matcher>() -> Vec<f64> {
         medians.push(median(t));
         wall_medians.push(median(w));
     }
-    let (struct_ns, floor_ns) = (medians[0], medians[4]);
+    let (struct_ns, floor_ns) = (medians[0], medians[5]);
     println!();
     println!(
         "side by side, grep with {}: {ROUNDS} interleaved rounds of {SENDS} sends each, median:",
@@ -508,12 +533,16 @@ instruction_counters! {
     instructions_literal_b_boxed => |t| send_all(&mut *struct_grep::<Lit>(t).boxed());
     instructions_literal_c_closure => |t| send_all(&mut closure_grep::<Lit>(t));
     instructions_literal_d_coroutine => |t| send_all(&mut coroutine_grep::<Lit>(t));
+    instructions_literal_d_coroutine_recv =>
+        |t| send_all(&mut coroutine_grep_recv::<Lit>(t));
     instructions_literal_e_plain_loop =>
         |t: &Rc<Cell<u64>>| t.set(t.get() + plain_loop(&Lit::new("python")));
     instructions_memmem_a_struct => |t| send_all(&mut struct_grep::<Memmem>(t));
     instructions_memmem_b_boxed => |t| send_all(&mut *struct_grep::<Memmem>(t).boxed());
     instructions_memmem_c_closure => |t| send_all(&mut closure_grep::<Memmem>(t));
     instructions_memmem_d_coroutine => |t| send_all(&mut coroutine_grep::<Memmem>(t));
+    instructions_memmem_d_coroutine_recv =>
+        |t| send_all(&mut coroutine_grep_recv::<Memmem>(t));
     instructions_memmem_e_plain_loop =>
         |t: &Rc<Cell<u64>>| t.set(t.get() + plain_loop(&Memmem::new("python")));
     instructions_contains_a_struct => |t| send_all(&mut struct_grep::<Contains>(t));

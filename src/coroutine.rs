@@ -11,17 +11,19 @@
 //! How it works, with no runtime and no threads:
 //!
 //! - The stage and its block share one `Slot` (`Rc`): a one-item cell
-//!   (`Option<T>`), the `closed` flag, and the flush request. `send` puts
-//!   the item in the cell and polls the boxed future once; [`Recv`] takes
-//!   it. No allocation per `send`.
+//!   (`Option<T>`), a one-byte `Status`, and the flush request. `send`
+//!   puts the item in the cell and polls the boxed future once; [`Recv`]
+//!   takes it. No allocation per `send`.
 //! - The waker does nothing: nothing ever wakes a coroutine, the next call
 //!   on the stage resumes it. So a receive that returns `Pending` records
-//!   that in `Slot::waiting`; a poll that returns `Pending` without it means
-//!   the block awaits something else, which would never be woken: that is
-//!   reported as a misuse instead of a silent hang.
-//! - `State` says where the coroutine is in its life; only `Running`
-//!   holds the future, so it (and the block's locals) is dropped as soon as
-//!   the block ends, fails, panics or is misused.
+//!   that in the status (`Waiting`); a poll that returns `Pending` without
+//!   it means the block awaits something else, which would never be woken:
+//!   that is reported as a misuse instead of a silent hang. `close` sets
+//!   the status to `Closed`, which a receive answers with `None`.
+//! - The stage holds the future only while the block runs; once it ends,
+//!   fails, panics or is misused the future (and the block's locals) is
+//!   dropped at once, and `Ended` says how it ended. So a send checks one
+//!   pointer to know the block still runs.
 //! - A panic is not caught: it unwinds through `Coroutine::resume`, where a
 //!   drop guard (forgotten on the normal path, so free) poisons the stage
 //!   on its way to the caller. `catch_unwind` + `resume_unwind` would do
@@ -228,8 +230,7 @@ where
 {
     let slot = Rc::new(Slot {
         item: Cell::new(None),
-        closed: Cell::new(false),
-        waiting: Cell::new(false),
+        status: Cell::new(Status::Busy),
         flush_asked: Cell::new(false),
         flush_error: Cell::new(None),
     });
@@ -237,18 +238,19 @@ where
         slot: Rc::clone(&slot),
     }));
     let mut co = Coroutine {
-        state: State::Running(fut),
+        fut: Some(fut),
+        ended: Ended::Returned,
         slot,
         waker: &NOOP_WAKER,
     };
     // Start the coroutine, as the seed's decorator calls `next()`. A panic
     // goes on into our caller, and the stage with it.
-    let poll = co.resume();
-    if let Err(e) = co.settle(poll, false) {
+    let poll = co.resume(Status::Busy, None);
+    if let Some(Err(e)) = poll.map(|poll| co.settle(poll, false)) {
         // An error the block returned before its first receive is kept for
         // the first call; a misuse is kept as the state itself.
-        if matches!(co.state, State::Returned) {
-            co.state = State::Failed(e);
+        if matches!(co.ended, Ended::Returned) {
+            co.ended = Ended::Failed(e);
         }
     }
     co
@@ -291,7 +293,7 @@ pub struct Inbox<T> {
 impl<T> fmt::Debug for Inbox<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbox")
-            .field("closed", &self.slot.closed.get())
+            .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -358,7 +360,7 @@ impl<T> Inbox<T> {
     /// True once the stage has been closed: `recv` returns `None` from now
     /// on.
     pub fn is_closed(&self) -> bool {
-        self.slot.closed.get()
+        self.slot.status.get() == Status::Closed
     }
 }
 
@@ -418,17 +420,27 @@ where
 struct Slot<T> {
     /// The item the current `send` delivered, until `recv` takes it.
     item: Cell<Option<T>>,
-    /// `close` was called: `recv` returns `None`.
-    closed: Cell<bool>,
-    /// A receive returned `Pending` during the current poll, so the
-    /// coroutine is suspended in its inbox. Cleared before each poll; if a
-    /// poll returns `Pending` with this still false, the coroutine awaited
-    /// something else, which nothing will ever wake.
-    waiting: Cell<bool>,
+    /// What the current call expects of a receive; see [`Status`].
+    status: Cell<Status>,
     /// `Lifecycle::flush` asks a `recv_flushing` to run its closure.
     flush_asked: Cell<bool>,
     /// What that closure returned, for `Lifecycle::flush` to return.
     flush_error: Cell<Option<Error>>,
+}
+
+/// One byte for the handshake between a call and the receive it resumes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Status {
+    /// Set by `send` and `flush` before they poll: a receive that finds no
+    /// item suspends, and says so by setting `Waiting`.
+    Busy,
+    /// A receive returned `Pending` during the current poll, so the
+    /// coroutine is suspended in its inbox. A poll that returns `Pending`
+    /// without it means the coroutine awaited something else, which
+    /// nothing will ever wake.
+    Waiting,
+    /// `close` was called: a receive returns `None`, from now on.
+    Closed,
 }
 
 impl<T> Slot<T> {
@@ -436,10 +448,10 @@ impl<T> Slot<T> {
     fn poll_item(&self) -> Poll<Option<T>> {
         if let Some(item) = self.item.take() {
             Poll::Ready(Some(item))
-        } else if self.closed.get() {
+        } else if self.status.get() == Status::Closed {
             Poll::Ready(None)
         } else {
-            self.waiting.set(true);
+            self.status.set(Status::Waiting);
             Poll::Pending
         }
     }
@@ -467,22 +479,24 @@ impl<T> Slot<T> {
 ///
 /// See [`coroutine`].
 pub struct Coroutine<T, Fut> {
-    state: State<Fut>,
+    /// The block's future while it runs (suspended in a receive between
+    /// calls); `None` once it has ended, and `ended` says how. Dropping it
+    /// drops the block's locals.
+    fut: Option<Pin<Box<Fut>>>,
+    /// How the block ended; meaningless while `fut` is `Some`.
+    ended: Ended,
     slot: Rc<Slot<T>>,
     /// [`NOOP_WAKER`], fetched once so a send does not touch the lazy lock.
     waker: &'static Waker,
 }
 
-/// Where a coroutine is in its life. Only `Running` holds the future: in
-/// every other state it has been dropped, and its locals with it.
-enum State<Fut> {
-    /// Suspended in a receive, waiting for the next call.
-    Running(Pin<Box<Fut>>),
+/// How a coroutine's block ended.
+enum Ended {
     /// The block has returned (or its error has been reported): sends
     /// answer `Stop`, `flush` and `close` do nothing.
     Returned,
     /// The block returned an error while it was being started, before any
-    /// call: the next call returns it, and the state becomes `Returned`.
+    /// call: the next call returns it, and this becomes `Returned`.
     Failed(Error),
     /// The block panicked (the panic went on into the caller of the call
     /// that resumed it). Every call now returns an error.
@@ -494,12 +508,12 @@ enum State<Fut> {
 
 impl<T, Fut> fmt::Debug for Coroutine<T, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.state {
-            State::Running(_) => "running",
-            State::Returned => "returned",
-            State::Failed(_) => "failed",
-            State::Poisoned => "poisoned",
-            State::Misused(_) => "misused",
+        let state = match (&self.fut, &self.ended) {
+            (Some(_), _) => "running",
+            (None, Ended::Returned) => "returned",
+            (None, Ended::Failed(_)) => "failed",
+            (None, Ended::Poisoned) => "poisoned",
+            (None, Ended::Misused(_)) => "misused",
         };
         f.debug_struct("Coroutine")
             .field("state", &state)
@@ -508,24 +522,31 @@ impl<T, Fut> fmt::Debug for Coroutine<T, Fut> {
 }
 
 impl<T, Fut> Coroutine<T, Fut> {
-    /// True once the block has ended: returned, failed, panicked, been
-    /// misused, or been closed. Sends no longer reach it.
+    /// Whether the coroutine has ended (returned, failed, panicked or been
+    /// misused): sends now answer `Stop` or an error.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.state, State::Running(_))
+        self.fut.is_none()
     }
 
-    /// True if the block panicked: every call now returns an error.
+    /// Whether the coroutine panicked: every call now returns an error.
     pub fn is_poisoned(&self) -> bool {
-        matches!(self.state, State::Poisoned)
+        self.fut.is_none() && matches!(self.ended, Ended::Poisoned)
     }
 
-    /// Moves to a final state: drops the future (and with it the
-    /// coroutine's locals) and any item it did not take.
-    fn end(&mut self, state: State<Fut>) {
-        self.state = state;
-        self.slot.item.set(None);
-        self.slot.flush_asked.set(false);
+    /// Ends the coroutine: drops its future (and its locals), and whatever
+    /// is left in the inbox.
+    fn end(&mut self, ended: Ended) {
+        end(&mut self.fut, &mut self.ended, &self.slot, ended);
     }
+}
+
+/// [`Coroutine::end`] on its parts, for the unwind guard, which cannot hold
+/// the whole stage while the future it polls is borrowed from it.
+fn end<T, Fut>(fut: &mut Option<Pin<Box<Fut>>>, to: &mut Ended, slot: &Slot<T>, ended: Ended) {
+    *fut = None;
+    *to = ended;
+    slot.item.set(None);
+    slot.flush_asked.set(false);
 }
 
 const POISONED: &str = "poisoned: the coroutine panicked during an earlier call \
@@ -544,51 +565,59 @@ impl<T, Fut> Coroutine<T, Fut>
 where
     Fut: Future<Output = Result<()>>,
 {
-    /// Resumes the coroutine once: polls its future with the no-op waker.
+    /// Resumes the coroutine once, if it is running: sets the inbox's
+    /// status and polls the future with the no-op waker. `None` if the
+    /// block has ended.
     ///
     /// A panic in the block goes on into the caller as it is (no
     /// `catch_unwind`, which would put the poll behind one more call that
     /// is never inlined); on its way out it drops the guard, which poisons
     /// the stage.
     #[inline(always)]
-    fn resume(&mut self) -> Poll<Result<()>> {
-        let guard = PoisonOnUnwind(self);
-        let co = &mut *guard.0;
-        let State::Running(fut) = &mut co.state else {
-            unreachable!("resume is only called on a running coroutine")
+    fn resume(&mut self, status: Status, item: Option<T>) -> Option<Poll<Result<()>>> {
+        let guard = PoisonOnUnwind {
+            fut: &mut self.fut,
+            ended: &mut self.ended,
+            slot: &self.slot,
         };
-        co.slot.waiting.set(false);
-        let poll = fut.as_mut().poll(&mut Context::from_waker(co.waker));
+        let Some(fut) = guard.fut.as_mut() else {
+            std::mem::forget(guard);
+            return None;
+        };
+        guard.slot.item.set(item);
+        guard.slot.status.set(status);
+        let poll = fut.as_mut().poll(&mut Context::from_waker(self.waker));
         // No panic: disarm the guard (forgetting it costs nothing).
         std::mem::forget(guard);
-        poll
+        Some(poll)
     }
 
-    /// Turns the outcome of a poll into the stage's answer and its next
-    /// state.
-    ///
-    /// `send` handles the common outcome (still waiting in its inbox)
-    /// itself and calls this for the rest, so it is kept out of line.
+    /// What a poll that did not leave the coroutine waiting in its inbox
+    /// means: it returned (`Stop`, or its error), or it awaited something
+    /// else (a misuse, which ends it). When `closing`, `Pending` is always
+    /// a misuse, since a receive no longer waits.
     #[cold]
     #[inline(never)]
     fn settle(&mut self, poll: Poll<Result<()>>, closing: bool) -> Result<Flow> {
         match poll {
-            Poll::Pending if self.slot.waiting.get() && !closing => Ok(Flow::Continue),
+            Poll::Pending if self.slot.status.get() == Status::Waiting && !closing => {
+                Ok(Flow::Continue)
+            }
             Poll::Pending => {
                 let message = if closing {
                     NOT_READY_ON_CLOSE
                 } else {
                     NOT_READY
                 };
-                self.end(State::Misused(message));
+                self.end(Ended::Misused(message));
                 Err(Error::new(ErrorKind::Coroutine(message.to_string())))
             }
             Poll::Ready(Ok(())) => {
-                self.end(State::Returned);
+                self.end(Ended::Returned);
                 Ok(Flow::Stop)
             }
             Poll::Ready(Err(e)) => {
-                self.end(State::Returned);
+                self.end(Ended::Returned);
                 Err(e)
             }
         }
@@ -598,29 +627,41 @@ where
     /// its error otherwise. A `Failed` error is reported once.
     #[cold]
     fn finished(&mut self) -> Result<()> {
-        match &self.state {
-            State::Running(_) | State::Returned => Ok(()),
-            State::Poisoned => Err(Error::new(ErrorKind::Coroutine(POISONED.to_string()))),
-            State::Misused(message) => Err(Error::new(ErrorKind::Coroutine(message.to_string()))),
-            State::Failed(_) => match std::mem::replace(&mut self.state, State::Returned) {
-                State::Failed(e) => Err(e),
-                _ => unreachable!("the state was matched as Failed just above"),
+        match &self.ended {
+            Ended::Returned => Ok(()),
+            Ended::Poisoned => Err(Error::new(ErrorKind::Coroutine(POISONED.to_string()))),
+            Ended::Misused(message) => Err(Error::new(ErrorKind::Coroutine(message.to_string()))),
+            Ended::Failed(_) => match std::mem::replace(&mut self.ended, Ended::Returned) {
+                Ended::Failed(e) => Err(e),
+                _ => unreachable!("matched as Failed just above"),
             },
         }
+    }
+
+    /// `send` on a coroutine that has ended.
+    #[cold]
+    #[inline(never)]
+    fn send_after_end(&mut self) -> Result<Flow> {
+        self.finished()?;
+        Ok(Flow::Stop)
     }
 }
 
 /// Poisons the coroutine if dropped, which happens only while a panic in
 /// its block unwinds through [`Coroutine::resume`]: on the normal path the
 /// guard is forgotten.
-struct PoisonOnUnwind<'a, T, Fut>(&'a mut Coroutine<T, Fut>);
+struct PoisonOnUnwind<'a, T, Fut> {
+    fut: &'a mut Option<Pin<Box<Fut>>>,
+    ended: &'a mut Ended,
+    slot: &'a Slot<T>,
+}
 
 impl<T, Fut> Drop for PoisonOnUnwind<'_, T, Fut> {
     fn drop(&mut self) {
         // Dropping the future here is safe to do while unwinding: an async
         // block that panicked has already dropped its locals, so its own
         // drop does nothing more.
-        self.0.end(State::Poisoned);
+        end(self.fut, self.ended, self.slot, Ended::Poisoned);
     }
 }
 
@@ -658,15 +699,11 @@ where
     /// If the block panics, the panic continues into the caller.
     #[inline]
     fn send(&mut self, item: T) -> Result<Flow> {
-        if self.is_finished() {
-            self.finished()?;
-            return Ok(Flow::Stop);
-        }
-        self.slot.item.set(Some(item));
-        match self.resume() {
+        match self.resume(Status::Busy, Some(item)) {
             // The hot path: the coroutine took the item and waits for the next.
-            Poll::Pending if self.slot.waiting.get() => Ok(Flow::Continue),
-            poll => self.settle(poll, false),
+            Some(Poll::Pending) if self.slot.status.get() == Status::Waiting => Ok(Flow::Continue),
+            Some(poll) => self.settle(poll, false),
+            None => self.send_after_end(),
         }
     }
 }
@@ -686,11 +723,11 @@ where
     ///
     /// If the closure panics, the panic continues into the caller.
     fn flush(&mut self) -> Result<()> {
-        if self.is_finished() {
-            return self.finished();
-        }
         self.slot.flush_asked.set(true);
-        let poll = self.resume();
+        let Some(poll) = self.resume(Status::Busy, None) else {
+            self.slot.flush_asked.set(false);
+            return self.finished();
+        };
         // A plain `recv` leaves the request unanswered: nothing to flush.
         self.slot.flush_asked.set(false);
         let flow = self.settle(poll, false);
@@ -699,6 +736,7 @@ where
         }
         flow.map(|_| ())
     }
+
     /// Makes `recv` return `None` and runs the coroutine to its end. Closing
     /// again, or closing a coroutine that has returned, does nothing.
     ///
@@ -711,14 +749,12 @@ where
     ///
     /// If the block panics, the panic continues into the caller.
     fn close(&mut self) -> Result<()> {
-        if self.is_finished() {
-            return self.finished();
-        }
-        self.slot.closed.set(true);
-        let poll = self.resume();
         // `recv` never waits once closed, so a poll that is still pending
         // is a misuse, which `settle` reports.
-        self.settle(poll, true).map(|_| ())
+        match self.resume(Status::Closed, None) {
+            Some(poll) => self.settle(poll, true).map(|_| ()),
+            None => self.finished(),
+        }
     }
 }
 
@@ -737,14 +773,14 @@ mod tests {
             assert_eq!(seen, [1, 2]);
             Ok(())
         });
-        assert!(matches!(co.state, State::Running(_)));
-        assert!(co.slot.waiting.get());
+        assert!(co.fut.is_some());
+        assert_eq!(co.slot.status.get(), Status::Waiting);
         assert_eq!(co.send(1).unwrap(), Flow::Continue);
         assert!(co.slot.item.take().is_none(), "the item was taken");
         assert_eq!(co.send(2).unwrap(), Flow::Continue);
         co.close().unwrap();
         assert!(co.is_finished());
-        assert!(matches!(co.state, State::Returned));
+        assert!(co.fut.is_none() && matches!(co.ended, Ended::Returned));
     }
 
     #[test]
