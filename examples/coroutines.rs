@@ -326,3 +326,73 @@ fn main() -> Result<()> {
         pipeline,
     )
 }
+
+// ---------------------------------------------------------------------------
+// `cargo test` runs these (`test = true` for this example in Cargo.toml), so
+// the stages above are checked as they are written here.
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use copipe::sinks::Collect;
+    use copipe::xml::records;
+    use copipe::{Flow, StageExt};
+
+    #[test]
+    fn coroutine_buses_to_dicts_equals_records_on_the_shipped_feed() {
+        let feed = concat!(env!("CARGO_MANIFEST_DIR"), "/data/allroutes.xml");
+
+        let mut by_struct = Collect::new();
+        expat_parse(
+            XmlInput::from_path(feed).unwrap(),
+            records("bus", (&mut by_struct).owned()),
+        )
+        .unwrap();
+        // (Loops, not `Iterator::map`: `StageExt::map` is in scope too.)
+        let mut buses = Vec::new();
+        for record in by_struct.into_items() {
+            let mut bus = Bus::new();
+            for (k, v) in record.iter() {
+                bus.insert(k.to_string(), v.to_string());
+            }
+            buses.push(bus);
+        }
+        let by_struct: Vec<Bus> = buses;
+
+        let mut by_coroutine = Collect::new();
+        expat_parse(
+            XmlInput::from_path(feed).unwrap(),
+            copipe::map(
+                |e: XmlEvent<'_>| Event::from(e),
+                buses_to_dicts(&mut by_coroutine),
+            ),
+        )
+        .unwrap();
+        assert!(by_coroutine.is_closed());
+
+        assert!(
+            by_struct.len() > 100,
+            "the feed has {} buses",
+            by_struct.len()
+        );
+        assert_eq!(by_coroutine.into_items(), by_struct);
+    }
+
+    #[test]
+    fn buses_to_dicts_drops_an_unfinished_bus_at_close() {
+        let mut out = Collect::new();
+        let mut stage = buses_to_dicts(&mut out);
+        for e in [
+            Event::Start("bus".into()),
+            Event::Start("id".into()),
+            Event::Text("7".into()),
+            Event::End("id".into()),
+        ] {
+            assert_eq!(stage.send(e).unwrap(), Flow::Continue);
+        }
+        stage.close().unwrap();
+        drop(stage);
+        assert!(out.items().is_empty());
+        assert!(out.is_closed());
+    }
+}

@@ -1,14 +1,14 @@
 //! Coroutine stages through the public API: `coroutine(|inbox| async move { .. })`.
+//!
+//! The seed's `buses_to_dicts` as nested loops is tested where it is
+//! written, in `examples/coroutines.rs` (which `cargo test` runs).
 
 use copipe::Lifecycle;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use std::collections::BTreeMap;
-
-use copipe::sinks::{Collect, Count};
-use copipe::xml::{expat_parse, records, XmlEvent, XmlInput};
+use copipe::sinks::Count;
 use copipe::{
     broadcast, coroutine, Error, ErrorKind, Flow, Inbox, Result, Shared, Stage, StageExt,
 };
@@ -573,119 +573,6 @@ fn a_cycle_through_shared_is_a_reentrant_error_not_a_crash() {
     let err = shared.send(1).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Reentrant), "{err}");
     *back.borrow_mut() = None; // break the Rc cycle
-}
-
-// ---------------------------------------------------------------------------
-// The seed's two-state machine as nested loops
-
-/// An XML event, owned (coroutine items are owned; `XmlEvent` borrows).
-#[derive(Debug)]
-enum Event {
-    Start(String),
-    Text(String),
-    End(String),
-    Other,
-}
-
-impl From<XmlEvent<'_>> for Event {
-    fn from(event: XmlEvent<'_>) -> Event {
-        match event {
-            XmlEvent::Start(tag) => Event::Start(tag.name().to_string()),
-            XmlEvent::Text(text) => Event::Text(text.to_string()),
-            XmlEvent::End(name) => Event::End(name.to_string()),
-            _ => Event::Other,
-        }
-    }
-}
-
-type Bus = BTreeMap<String, String>;
-
-/// The seed's `buses_to_dicts`, as its two nested loops.
-fn buses_to_dicts<S: Stage<Bus>>(mut target: S) -> impl Stage<Event> {
-    coroutine(move |inbox: Inbox<Event>| async move {
-        'buses: while let Some(event) = inbox.recv_flushing(|| target.flush()).await {
-            if !matches!(&event, Event::Start(name) if name == "bus") {
-                continue;
-            }
-            let mut bus = Bus::new();
-            let mut fragments = String::new();
-            while let Some(event) = inbox.recv().await {
-                match event {
-                    Event::Start(_) => fragments.clear(),
-                    Event::Text(text) => fragments.push_str(&text),
-                    Event::End(name) if name != "bus" => {
-                        bus.insert(name, std::mem::take(&mut fragments));
-                    }
-                    Event::End(_) => {
-                        if target.send(bus)?.is_stop() {
-                            break 'buses;
-                        }
-                        break;
-                    }
-                    Event::Other => {}
-                }
-            }
-        }
-        target.close()
-    })
-}
-
-#[test]
-fn coroutine_buses_to_dicts_equals_records_on_the_shipped_feed() {
-    let feed = concat!(env!("CARGO_MANIFEST_DIR"), "/data/allroutes.xml");
-
-    let mut by_struct = Collect::new();
-    expat_parse(
-        XmlInput::from_path(feed).unwrap(),
-        records("bus", (&mut by_struct).owned()),
-    )
-    .unwrap();
-    // (Loops, not `Iterator::map`: `StageExt::map` is in scope too.)
-    let mut buses = Vec::new();
-    for record in by_struct.into_items() {
-        let mut bus = Bus::new();
-        for (k, v) in record.iter() {
-            bus.insert(k.to_string(), v.to_string());
-        }
-        buses.push(bus);
-    }
-    let by_struct: Vec<Bus> = buses;
-
-    let mut by_coroutine = Collect::new();
-    expat_parse(
-        XmlInput::from_path(feed).unwrap(),
-        copipe::map(
-            |e: XmlEvent<'_>| Event::from(e),
-            buses_to_dicts(&mut by_coroutine),
-        ),
-    )
-    .unwrap();
-    assert!(by_coroutine.is_closed());
-
-    assert!(
-        by_struct.len() > 100,
-        "the feed has {} buses",
-        by_struct.len()
-    );
-    assert_eq!(by_coroutine.into_items(), by_struct);
-}
-
-#[test]
-fn buses_to_dicts_drops_an_unfinished_bus_at_close() {
-    let mut out = Collect::new();
-    let mut stage = buses_to_dicts(&mut out);
-    for e in [
-        Event::Start("bus".into()),
-        Event::Start("id".into()),
-        Event::Text("7".into()),
-        Event::End("id".into()),
-    ] {
-        assert_eq!(stage.send(e).unwrap(), Flow::Continue);
-    }
-    stage.close().unwrap();
-    drop(stage);
-    assert!(out.items().is_empty());
-    assert!(out.is_closed());
 }
 
 // ---------------------------------------------------------------------------
