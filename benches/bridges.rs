@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copipe::bridge::{
-    threaded, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
+    threaded, threaded_flat, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
     SMALL_BATCH_BYTES,
 };
 use copipe::sinks::Collect;
@@ -679,8 +679,28 @@ fn bus_records() {
             }),
         )
     };
+    let flat = |set: &'static str| -> Variant<'_> {
+        let (set, order) = if set == "hot" {
+            (hot, hot_order)
+        } else {
+            (all, all_order)
+        };
+        (
+            format!("threaded_flat, {} (default)", label(set.len())),
+            Box::new(move || {
+                let out = Arc::new(AtomicU64::new(0));
+                let mut bridge = threaded_flat::<Record, _>(Tally(0, out.clone()));
+                for &i in order {
+                    let _ = bridge.send(&set[i]).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(out.load(Ordering::Relaxed), n);
+            }),
+        )
+    };
     let mut variants = vec![inline("hot")];
     variants.push(threaded("hot", DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY));
+    variants.push(flat("hot"));
     for (batch, capacity) in [
         (64, 16),
         (256, 16),
@@ -695,6 +715,7 @@ fn bus_records() {
     }
     variants.push(inline("all"));
     variants.push(threaded("all", DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY));
+    variants.push(flat("all"));
     // The child decodes and filters every record and prints none (no bus
     // runs route NONE): the wire's and the decoder's cost, and the
     // child's start (a few ms, spread over the million records).
@@ -751,6 +772,12 @@ fn bus_pipeline() {
         expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
         assert_eq!(lines.load(Ordering::Relaxed), want);
     };
+    let flat = || {
+        let lines = Arc::new(AtomicU64::new(0));
+        let bridge = threaded_flat::<Record, _>(stages(LineCount(lines.clone())));
+        expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+        assert_eq!(lines.load(Ordering::Relaxed), want);
+    };
     let subprocess = || {
         let out = tempfile::tempfile().unwrap();
         let bridge = worker_buses(
@@ -762,7 +789,8 @@ fn bus_pipeline() {
     };
     let variants: Vec<Variant<'_>> = vec![
         ("inline".into(), Box::new(inline)),
-        ("threaded".into(), Box::new(threaded)),
+        ("threaded (threaded_ref)".into(), Box::new(threaded)),
+        ("threaded_flat".into(), Box::new(flat)),
         ("subprocess".into(), Box::new(subprocess)),
     ];
     interleaved(
