@@ -13,13 +13,15 @@
 //!   again and again) inline into a counter (the anchor), through
 //!   `threaded_ref` (from a set of 1000 that stays in cache, as the one
 //!   reused record of a real pipeline does, and from all 70k records, which
-//!   do not), with a batch/capacity sweep, and through the wire to a
+//!   do not), with a batch/capacity sweep, through `threaded_flat`, and
+//!   through the wire to a
 //!   `copipe worker buses` child that decodes and filters them (its start
 //!   included).
 //! - `bus pipeline, 30 MB`: the seed's pipeline (expat-style parse ->
 //!   records -> [bridge] -> route 22 -> North Bound -> bus_locations ->
-//!   a line-counting null writer) inline, threaded and in a subprocess, on
-//!   the XML contest's 30 MB feed held in memory.
+//!   a line-counting null writer) inline, threaded (`threaded_ref`, and
+//!   `threaded_flat` with a batch sweep) and in a subprocess, on the XML
+//!   contest's 30 MB feed held in memory.
 //!
 //! Then criterion:
 //!
@@ -44,8 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copipe::bridge::{
-    threaded, threaded_flat, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
-    SMALL_BATCH_BYTES,
+    threaded, threaded_flat, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE,
+    DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, SMALL_BATCH_BYTES,
 };
 use copipe::sinks::Collect;
 use copipe::xml::{
@@ -686,7 +688,10 @@ fn bus_records() {
             (all, all_order)
         };
         (
-            format!("threaded_flat, {} (default)", label(set.len())),
+            format!(
+                "threaded_flat, {}, batch {DEFAULT_FLAT_BATCH_SIZE} (default)",
+                label(set.len())
+            ),
             Box::new(move || {
                 let out = Arc::new(AtomicU64::new(0));
                 let mut bridge = threaded_flat::<Record, _>(Tally(0, out.clone()));
@@ -778,6 +783,18 @@ fn bus_pipeline() {
         expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
         assert_eq!(lines.load(Ordering::Relaxed), want);
     };
+    let flat_batch = |batch: usize| {
+        let bytes = &bytes;
+        move || {
+            let lines = Arc::new(AtomicU64::new(0));
+            let bridge = ThreadBridgeBuilder::new()
+                .batch_size(batch)
+                .spawn_flat::<Record, _>(stages(LineCount(lines.clone())))
+                .unwrap();
+            expat_parse(XmlInput::from_bytes(bytes), records("bus", bridge)).unwrap();
+            assert_eq!(lines.load(Ordering::Relaxed), want);
+        }
+    };
     let subprocess = || {
         let out = tempfile::tempfile().unwrap();
         let bridge = worker_buses(
@@ -790,7 +807,16 @@ fn bus_pipeline() {
     let variants: Vec<Variant<'_>> = vec![
         ("inline".into(), Box::new(inline)),
         ("threaded (threaded_ref)".into(), Box::new(threaded)),
-        ("threaded_flat".into(), Box::new(flat)),
+        (
+            format!("threaded_flat (default, batch {DEFAULT_FLAT_BATCH_SIZE})"),
+            Box::new(flat),
+        ),
+        ("threaded_flat, batch 64".into(), Box::new(flat_batch(64))),
+        ("threaded_flat, batch 256".into(), Box::new(flat_batch(256))),
+        (
+            "threaded_flat, batch 4096".into(),
+            Box::new(flat_batch(4096)),
+        ),
         ("subprocess".into(), Box::new(subprocess)),
     ];
     interleaved(

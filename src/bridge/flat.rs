@@ -251,7 +251,12 @@ mod tests {
             assert_eq!(take_varint(&mut bytes), Ok(v));
         }
         assert!(bytes.is_empty());
-        for bad in [&[][..], &[0x80], &[0xff, 0xff, 0xff, 0xff, 0x1f], &[0xff; 6]] {
+        for bad in [
+            &[][..],
+            &[0x80],
+            &[0xff, 0xff, 0xff, 0xff, 0x1f],
+            &[0xff; 6],
+        ] {
             let mut b = bad;
             assert!(take_varint(&mut b).is_err(), "{bad:?}");
         }

@@ -52,12 +52,12 @@ mod process;
 mod threaded;
 mod wire;
 
-pub use process::{subprocess, ProcessBridge};
 pub use flat::{Flat, FlatError};
+pub use process::{subprocess, ProcessBridge};
 pub use threaded::{
     threaded, threaded_flat, threaded_ref, ByRef, ByValue, Flattened, Mode, Policy, ThreadBridge,
-    ThreadBridgeBuilder,
-    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_THREAD_NAME, SMALL_BATCH_BYTES,
+    ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE,
+    DEFAULT_THREAD_NAME, FLAT_BATCH_BYTES, SMALL_BATCH_BYTES,
 };
 pub use wire::{
     recvfrom, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo, DEFAULT_MAX_FRAME,

@@ -805,8 +805,8 @@ mod flat_form {
         if v > u32::MAX as usize {
             return Err(FlatError::new("record values over 4 GiB"));
         }
-        let values =
-            std::str::from_utf8(values).map_err(|_| FlatError::new("record values are not UTF-8"))?;
+        let values = std::str::from_utf8(values)
+            .map_err(|_| FlatError::new("record values are not UTF-8"))?;
         text.clear();
         text.push_str(values);
         // Each value starts where the one before ends: ends suffice.
