@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use copipe::bridge::{Flat, FrameReader, FrameWriter, ThreadBridgeBuilder};
-use copipe::{Flow, Lifecycle, Result, Stage};
 use copipe::xml::Record;
+use copipe::{Flow, Lifecycle, Result, Stage};
 
 #[path = "common/alloc.rs"]
 mod alloc;
@@ -149,7 +149,10 @@ fn a_flat_thread_bridge_worker_allocates_nothing_once_warm() {
     // how many are made depends on how far the worker falls behind, so
     // they are not counted here; `flatten` itself is, above.)
     let records: Vec<Record> = (0..1000).map(bus).collect();
-    let (seen, out) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(u64::MAX)));
+    let (seen, out) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(u64::MAX)),
+    );
     let mut bridge = ThreadBridgeBuilder::new()
         .batch_size(64)
         .spawn_flat::<Record, _>(WorkerAllocs {

@@ -74,15 +74,14 @@ fn field_lists() -> impl Strategy<Value = Vec<Fields>> {
         vec!["id", "route", "direction", "é"],
         vec![],
     ];
-    let shaped = (0..shapes.len(), proptest::collection::vec(".{0,12}", 4)).prop_map(
-        move |(s, values)| {
+    let shaped =
+        (0..shapes.len(), proptest::collection::vec(".{0,12}", 4)).prop_map(move |(s, values)| {
             shapes[s]
                 .iter()
                 .zip(values)
                 .map(|(k, v)| (k.to_string(), v))
                 .collect::<Fields>()
-        },
-    );
+        });
     let any = proptest::collection::vec((".{0,6}", ".{0,16}"), 0..10);
     proptest::collection::vec(prop_oneof![3 => shaped, 1 => any], 0..40)
 }

@@ -452,7 +452,9 @@ fn a_million_records_arrive_in_order_through_a_flat_bridge() {
     let check = from_fn(move |r: &Record| {
         let want = shaped_record(next);
         if *r != want {
-            return Err(Error::usage(format!("record {next}: {r:?}, wanted {want:?}")));
+            return Err(Error::usage(format!(
+                "record {next}: {r:?}, wanted {want:?}"
+            )));
         }
         next += 1;
         c.store(next, Ordering::Relaxed);

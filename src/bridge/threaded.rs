@@ -1214,6 +1214,8 @@ mod tests {
             .spawn::<u64, _>(Collect::new())
             .unwrap();
         assert_eq!(b.batch_size, 3);
+        let b = threaded_flat::<str, _>(Collect::<String>::new().map(|s: &str| s.to_string()));
+        assert_eq!(b.batch_size, DEFAULT_FLAT_BATCH_SIZE);
     }
 
     #[test]
