@@ -46,8 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copipe::bridge::{
-    threaded, threaded_flat, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE,
-    DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, SMALL_BATCH_BYTES,
+    threaded, threaded_flat, threaded_ref, Flattened, FrameWriter, ThreadBridgeBuilder,
+    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, SMALL_BATCH_BYTES,
 };
 use copipe::sinks::Collect;
 use copipe::xml::{
@@ -558,9 +558,21 @@ fn stages<W: std::io::Write + Send + 'static>(out: W) -> impl for<'a> Stage<&'a 
     )
 }
 
-fn worker_buses(args: &[&str], stdout: std::fs::File) -> ProcessBridge {
+/// A `copipe worker buses` child fed flat frames of records (what `copipe
+/// buses --bridge process` runs).
+fn worker_buses(args: &[&str], stdout: std::fs::File) -> ProcessBridge<Flattened<Record>> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
     cmd.args(["worker", "buses"]).args(args).stdout(stdout);
+    ProcessBridge::spawn_flat(cmd).expect("worker starts")
+}
+
+/// A `copipe worker buses-serde` child fed a serde frame per record (the
+/// wire's general form, which `--bridge process` used before flat frames).
+fn worker_buses_serde(args: &[&str], stdout: std::fs::File) -> ProcessBridge {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
+    cmd.args(["worker", "buses-serde"])
+        .args(args)
+        .stdout(stdout);
     ProcessBridge::spawn(cmd).expect("worker starts")
 }
 
@@ -726,10 +738,22 @@ fn bus_records() {
     // child's start (a few ms, spread over the million records).
     for (set, order) in [(hot, hot_order), (all, all_order)] {
         variants.push((
-            format!("subprocess, to a decoding child, {}", label(set.len())),
+            format!("subprocess, flat frames, {}", label(set.len())),
             Box::new(move || {
                 let out = tempfile::tempfile().unwrap();
                 let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
+                for &i in order {
+                    let _ = bridge.send(&set[i]).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(lines_in(out), 0);
+            }),
+        ));
+        variants.push((
+            format!("subprocess, serde frames, {}", label(set.len())),
+            Box::new(move || {
+                let out = tempfile::tempfile().unwrap();
+                let mut bridge = worker_buses_serde(&["--route", "NONE"], out.try_clone().unwrap());
                 for &i in order {
                     let _ = bridge.send(&set[i]).unwrap();
                 }
@@ -804,6 +828,15 @@ fn bus_pipeline() {
         expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
         assert_eq!(lines_in(out), want);
     };
+    let subprocess_serde = || {
+        let out = tempfile::tempfile().unwrap();
+        let bridge = worker_buses_serde(
+            &["--route", "22", "--direction", "North Bound"],
+            out.try_clone().unwrap(),
+        );
+        expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+        assert_eq!(lines_in(out), want);
+    };
     let variants: Vec<Variant<'_>> = vec![
         ("inline".into(), Box::new(inline)),
         ("threaded (threaded_ref)".into(), Box::new(threaded)),
@@ -817,7 +850,11 @@ fn bus_pipeline() {
             "threaded_flat, batch 4096".into(),
             Box::new(flat_batch(4096)),
         ),
-        ("subprocess".into(), Box::new(subprocess)),
+        ("subprocess (flat frames)".into(), Box::new(subprocess)),
+        (
+            "subprocess (serde frames)".into(),
+            Box::new(subprocess_serde),
+        ),
     ];
     interleaved(
         &format!(

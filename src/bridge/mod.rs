@@ -53,13 +53,13 @@ mod threaded;
 mod wire;
 
 pub use flat::{Flat, FlatError};
-pub use process::{subprocess, ProcessBridge};
+pub use process::{subprocess, subprocess_flat, ProcessBridge};
 pub use threaded::{
     threaded, threaded_flat, threaded_ref, ByRef, ByValue, Flattened, Mode, Policy, ThreadBridge,
     ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE,
     DEFAULT_THREAD_NAME, FLAT_BATCH_BYTES, SMALL_BATCH_BYTES,
 };
 pub use wire::{
-    recvfrom, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo, DEFAULT_MAX_FRAME,
-    HEADER_LEN, MAGIC, WIRE_VERSION,
+    recvfrom, recvfrom_flat, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo,
+    DEFAULT_MAX_FRAME, HEADER_LEN, MAGIC, WIRE_VERSION,
 };
