@@ -2,14 +2,15 @@
 //! decoded from the wire into one reused record (what the process
 //! bridge's worker does), and records encoded onto the wire; records
 //! flattened into a batch's bytes and rebuilt from them (a `threaded_flat`
-//! bridge's producer and worker). Allocations
+//! bridge's producer and worker), and sent in flat frames and read back
+//! (the process bridge's parent and `copipe worker buses`). Allocations
 //! are counted per thread by a global allocator, so tests running in
 //! parallel do not disturb each other.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use copipe::bridge::{Flat, FrameReader, FrameWriter, ThreadBridgeBuilder};
+use copipe::bridge::{recvfrom_flat, Flat, FrameReader, FrameWriter, ThreadBridgeBuilder};
 use copipe::xml::Record;
 use copipe::{Flow, Lifecycle, Result, Stage};
 
@@ -185,5 +186,50 @@ fn a_flat_thread_bridge_worker_allocates_nothing_once_warm() {
         out.load(Ordering::SeqCst),
         0,
         "worker allocations for 19000 records"
+    );
+}
+
+#[test]
+fn records_in_flat_frames_encode_and_decode_without_allocating() {
+    let records: Vec<Record> = (0..1000).map(bus).collect();
+    let mut w = FrameWriter::new(Vec::with_capacity(4 << 20));
+    let mut memo = Default::default();
+    for r in &records[..10] {
+        w.write_flat::<Record>(r, &mut memo).unwrap();
+    }
+    let before = allocs();
+    for _ in 0..10 {
+        for r in &records {
+            w.write_flat::<Record>(r, &mut memo).unwrap();
+        }
+    }
+    assert_eq!(
+        allocs() - before,
+        0,
+        "allocations while writing 10000 records in flat frames"
+    );
+    let bytes = w.into_inner().unwrap();
+
+    // The reader runs on this thread: count from inside the target, from
+    // the 1001st record (the reader's buffer and the record are grown).
+    let (seen, out) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(u64::MAX)),
+    );
+    recvfrom_flat::<Record, _, _>(
+        &bytes[..],
+        WorkerAllocs {
+            seen: seen.clone(),
+            warm: 1001,
+            at_warm: 0,
+            out: out.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 10_010);
+    assert_eq!(
+        out.load(Ordering::SeqCst),
+        0,
+        "allocations while reading 9009 records from flat frames"
     );
 }

@@ -1,10 +1,14 @@
-//! The flat form of items through `threaded_flat` ([`Flat`]): records
-//! survive it unchanged and in order, whatever their names, values,
-//! shapes and batch sizes, including records built by `records` on a
-//! template of names; and any bytes decode to items or an error, never a
-//! panic, leaving a record that is safe to use.
+//! The flat form of items ([`Flat`]) through `threaded_flat` and through
+//! flat wire frames (`FrameWriter::write_flat`, `recvfrom_flat`, what the
+//! process bridge sends records in): records survive it unchanged and in
+//! order, whatever their names, values, shapes and batch sizes, including
+//! records built by `records` on a template of names; any bytes decode to
+//! items or an error (with a byte offset, on the wire), never a panic,
+//! leaving a record that is safe to use.
 
-use copipe::bridge::{Flat, ThreadBridgeBuilder};
+use std::io::Read;
+
+use copipe::bridge::{recvfrom_flat, Flat, FrameWriter, ThreadBridgeBuilder, HEADER_LEN};
 use copipe::xml::{expat_parse, records, Record, XmlInput};
 use copipe::{Flow, Lifecycle, Result, Stage};
 use proptest::prelude::*;
@@ -153,6 +157,60 @@ proptest! {
         prop_assert_eq!(flat, inline);
     }
 
+    /// Records cross the wire in flat frames unchanged and in order, read
+    /// back in chunks of any size, into one reused record.
+    #[test]
+    fn records_round_trip_through_flat_frames(lists in field_lists(), chunk in 1usize..64) {
+        let built = build(&lists);
+        let mut w = FrameWriter::new(Vec::new());
+        let mut memo = Default::default();
+        for r in &built {
+            w.write_flat::<Record>(r, &mut memo).unwrap();
+        }
+        let bytes = w.into_inner().unwrap();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        recvfrom_flat::<Record, _, _>(Chunked(&bytes, chunk), Gather(got.clone())).unwrap();
+        let want: Vec<Fields> = built.iter().map(fields).collect();
+        prop_assert_eq!(got.lock().unwrap().clone(), want);
+    }
+
+    /// Any bytes after a valid header, or a valid stream of flat frames
+    /// with a byte changed: records and a clean end, or a decode error
+    /// with a byte offset inside the stream; never a panic.
+    #[test]
+    fn bad_flat_frames_are_decode_errors(
+        lists in field_lists(),
+        garbage in proptest::collection::vec(any::<u8>(), 0..200),
+        flip in any::<(usize, u8)>(),
+    ) {
+        let built = build(&lists);
+        let mut w = FrameWriter::new(Vec::new());
+        let mut memo = Default::default();
+        for r in &built {
+            w.write_flat::<Record>(r, &mut memo).unwrap();
+        }
+        let valid = w.into_inner().unwrap();
+        let mut flipped = valid.clone();
+        if flipped.len() > HEADER_LEN {
+            let at = HEADER_LEN + flip.0 % (flipped.len() - HEADER_LEN);
+            flipped[at] ^= flip.1.max(1);
+        }
+        let mut garbled = valid[..HEADER_LEN.min(valid.len())].to_vec();
+        garbled.extend_from_slice(&garbage);
+        for input in [garbled, flipped] {
+            let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            match recvfrom_flat::<Record, _, _>(&input[..], Gather(got.clone())) {
+                Ok(()) => {}
+                Err(e) => match e.kind() {
+                    copipe::ErrorKind::Decode { byte_offset, .. } => {
+                        prop_assert!(*byte_offset <= input.len() as u64, "{e}");
+                    }
+                    other => prop_assert!(false, "not a decode error: {other:?}"),
+                },
+            }
+        }
+    }
+
     /// Any bytes, or a valid batch with a byte changed or cut short, give
     /// records or an error: never a panic, and the record read into stays
     /// safe to use (empty after an error).
@@ -201,6 +259,98 @@ proptest! {
             let _ = <str>::unflatten(&mut s, &mut ());
         }
     }
+}
+
+/// Reads at most `.1` bytes at a time.
+struct Chunked<'a>(&'a [u8], usize);
+
+impl Read for Chunked<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.len().min(self.1).min(out.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// The wire bytes of `records` in flat frames.
+fn flat_stream(records: &[Record]) -> Vec<u8> {
+    let mut w = FrameWriter::new(Vec::new());
+    let mut memo = Default::default();
+    for r in records {
+        w.write_flat::<Record>(r, &mut memo).unwrap();
+    }
+    w.into_inner().unwrap()
+}
+
+#[test]
+fn flat_frames_hold_many_records_and_carry_names_once_a_frame() {
+    let records: Vec<Record> = (0..3000)
+        .map(|i| Record::from_iter([("id", i.to_string()), ("route", "22".to_string())]))
+        .collect();
+    let bytes = flat_stream(&records);
+    // Per record: a shape byte, two value lengths, the values.
+    let values: usize = records
+        .iter()
+        .map(|r| r.iter().map(|(_, v)| v.len()).sum::<usize>())
+        .sum();
+    assert!(
+        bytes.len() < HEADER_LEN + 3 * records.len() + values + 200,
+        "{}",
+        bytes.len()
+    );
+    let mut got = copipe::sinks::Collect::<Record>::new();
+    recvfrom_flat::<Record, _, _>(&bytes[..], copipe::StageExt::owned(&mut got)).unwrap();
+    assert!(got.is_closed());
+    assert_eq!(got.into_items(), records);
+}
+
+#[test]
+fn a_flat_frame_that_claims_more_items_than_it_holds_is_an_error_at_its_offset() {
+    let records: Vec<Record> = (0..3)
+        .map(|i| Record::from_iter([("id", i.to_string())]))
+        .collect();
+    let mut bytes = flat_stream(&records);
+    // The count, after the header and the frame's length: 3 -> 4.
+    assert_eq!(bytes[HEADER_LEN + 4], 3);
+    bytes[HEADER_LEN + 4] = 4;
+    let err = recvfrom_flat::<Record, _, _>(&bytes[..], copipe::sinks::Null::new()).unwrap_err();
+    match err.kind() {
+        copipe::ErrorKind::Decode {
+            byte_offset,
+            message,
+        } => {
+            assert_eq!(*byte_offset, bytes.len() as u64, "{message}");
+            assert!(message.contains("flat frame"), "{message}");
+        }
+        other => panic!("not a decode error: {other:?}"),
+    }
+    // And one that holds more than it claims: the bytes left over.
+    bytes[HEADER_LEN + 4] = 2;
+    let err = recvfrom_flat::<Record, _, _>(&bytes[..], copipe::sinks::Null::new()).unwrap_err();
+    assert!(err.to_string().contains("left over"), "{err}");
+}
+
+#[test]
+fn an_item_over_the_maximum_frame_is_an_error_and_the_items_before_it_stay() {
+    let mut w = FrameWriter::new(Vec::new()).with_max_frame(64);
+    let mut memo = ();
+    w.write_flat::<str>("small", &mut memo).unwrap();
+    let big = "x".repeat(100);
+    let err = w.write_flat::<str>(&big, &mut memo).unwrap_err();
+    assert!(
+        err.to_string().contains("over the maximum frame size"),
+        "{err}"
+    );
+    w.write_flat::<str>("after", &mut memo).unwrap();
+    let bytes = w.into_inner().unwrap();
+    let mut got = copipe::sinks::Collect::<String>::new();
+    recvfrom_flat::<str, _, _>(
+        &bytes[..],
+        copipe::StageExt::map(&mut got, |s: &str| s.to_string()),
+    )
+    .unwrap();
+    assert_eq!(got.items(), ["small", "after"]);
 }
 
 #[test]

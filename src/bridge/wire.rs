@@ -49,8 +49,13 @@ pub const MAGIC: [u8; 6] = *b"CPWIRE";
 pub const WIRE_VERSION: u16 = 3;
 
 /// A flat frame is closed once it holds this many items (or
-/// [`WRITE_AT`] bytes): enough that the frame's own cost is spread thin.
+/// [`FLAT_FRAME_BYTES`]): enough that the frame's own cost is spread thin.
 const FLAT_FRAME_ITEMS: u32 = 1024;
+
+/// A flat frame is closed once it holds this many bytes: half a
+/// [`FrameReader`]'s starting buffer, so that frames of small items fit it
+/// and it never grows for them.
+const FLAT_FRAME_BYTES: usize = READ_BUFFER / 2;
 
 /// Bytes of a flat frame before its items: the item count (u32 LE).
 const FLAT_COUNT_LEN: usize = 4;
@@ -301,7 +306,7 @@ impl<W: Write> FrameWriter<W> {
             ))));
         }
         self.open = Some((start, count + 1));
-        if count + 1 >= FLAT_FRAME_ITEMS || len >= WRITE_AT {
+        if count + 1 >= FLAT_FRAME_ITEMS || len >= FLAT_FRAME_BYTES {
             self.close_flat()?;
             if self.buf.len() >= WRITE_AT {
                 self.write_out()?;
