@@ -620,9 +620,10 @@ mod flat {
 /// ```text
 /// shape:   00                          the names of the record before
 ///                                      (in the batch), or
-///          01 <n> <len> <names>        the count of fields, the record's
-///             n x <start> <len>        names buffer, each field's name
-///                                      span in it (u32 LE each)
+///          01 <n> <len> <names>        the count of fields and the length
+///             n x <start> <len>        of the names buffer (u32 LE each),
+///                                      the buffer, each field's name span
+///                                      in it (u32 LE each)
 /// values:  <value lengths> <values>    every field's value length, then
 ///                                      the values back to back
 /// ```
@@ -721,14 +722,14 @@ mod flat_form {
     /// True if `shape` (as [`write_shape`] wrote it) is `r`'s: one
     /// comparison of the names, and a loop without exits over the spans.
     #[inline]
-    fn same_shape(r: &Record, mut shape: &[u8]) -> bool {
-        let (Ok(n), Ok(names_len)) = (take_varint(&mut shape), take_varint(&mut shape)) else {
+    fn same_shape(r: &Record, shape: &[u8]) -> bool {
+        let Some((head, rest)) = shape.split_first_chunk::<8>() else {
             return false;
         };
-        if n as usize != r.fields.len() || names_len as usize != r.names.len() {
+        if head[..] != counts(r) {
             return false;
         }
-        let Some((names, spans)) = shape.split_at_checked(r.names.len()) else {
+        let Some((names, spans)) = rest.split_at_checked(r.names.len()) else {
             return false;
         };
         if names != r.names.as_bytes() || spans.len() != SPAN_BYTES * r.fields.len() {
@@ -744,6 +745,14 @@ mod flat_form {
     /// Bytes of a name's span in a shape: start and length, `u32` LE each.
     const SPAN_BYTES: usize = 8;
 
+    /// The head of `r`'s shape: the count of fields and the length of the
+    /// names buffer, `u32` LE each (fixed, so comparing them is one load).
+    #[inline(always)]
+    fn counts(r: &Record) -> [u8; 8] {
+        // Below 4 GiB: fields and `names` (spans into it are u32).
+        span_bytes((r.fields.len() as u32, r.names.len() as u32))
+    }
+
     #[inline(always)]
     fn span_bytes((start, len): (u32, u32)) -> [u8; SPAN_BYTES] {
         let mut b = [0u8; SPAN_BYTES];
@@ -757,9 +766,7 @@ mod flat_form {
     /// compared in one piece), then every field's name span in it.
     #[cold]
     fn write_shape(r: &Record, out: &mut Vec<u8>) {
-        // Below 4 GiB: `names` (spans into it are u32).
-        put_varint(out, r.fields.len() as u32);
-        put_varint(out, r.names.len() as u32);
+        out.extend_from_slice(&counts(r));
         out.extend_from_slice(r.names.as_bytes());
         for f in &r.fields {
             out.extend_from_slice(&span_bytes(f.name));
@@ -822,8 +829,9 @@ mod flat_form {
     /// Reads a new shape (names) into the record's names and fields.
     #[cold]
     fn shape(bytes: &mut &[u8], r: &mut Record) -> Result<(), FlatError> {
-        let n = take_varint(bytes)? as usize;
-        let names_len = take_varint(bytes)? as usize;
+        let head = take_bytes(bytes, 8)?;
+        let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let names_len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
         let names = take_bytes(bytes, names_len)?;
         let names =
             std::str::from_utf8(names).map_err(|_| FlatError::new("record names are not UTF-8"))?;
