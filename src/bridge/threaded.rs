@@ -15,6 +15,12 @@
 //!                     └──── empty Vecs (a stack) ◀───────┘
 //! ```
 //!
+//! Borrowed items cross in one of two ways: [`ByRef`] copies each into an
+//! owned slot of the batch (`Vec<B::Owned>`), reused batch after batch;
+//! [`Flattened`] appends each item's [`Flat`] form to the batch's one byte
+//! buffer (`Vec<u8>`), and the worker rebuilds the items into one reused
+//! place.
+//!
 //! The two sides share one small [`Shared`] block: the worker's state
 //! (running, stopped by its target, failed) so that the producer learns at
 //! its very next `send` that downstream stopped or failed, even while its
@@ -57,8 +63,10 @@ pub const DEFAULT_BATCH_SIZE: usize = 256;
 /// bus record ~120 bytes, a batch of 1024 ~125 KiB) and every batch may
 /// cost a wake-up of the worker: in the bus pipeline of
 /// `benches/bridges.rs`, whose worker waits for most batches, batches of
-/// 1024 records cost the producer about 1.5% less than batches of 256,
-/// and 64 about 7% more.
+/// 1024 records took 0-4% less time than batches of 256 (per-round
+/// medians of five interleaved runs), and 64 took 7-17% more. 4096 was
+/// within 3% of 1024 either way (ahead in 3 of 5 runs), for four times
+/// the memory per batch.
 pub const DEFAULT_FLAT_BATCH_SIZE: usize = 1024;
 
 /// A [`Flattened`] bridge sends its batch once the batch's bytes reach this
@@ -150,7 +158,8 @@ mod sealed {
 
 /// Mode of a bridge made by [`threaded`] / [`ThreadBridgeBuilder::spawn`]:
 /// the producer sends owned items `T`, which move to the worker, and the
-/// worker's target receives them by value.
+/// worker's target receives them by value. Also the default mode of a
+/// [`ProcessBridge`](super::ProcessBridge): any serde item, a frame each.
 #[derive(Debug)]
 pub enum ByValue {}
 
@@ -187,7 +196,9 @@ impl<B: ?Sized> Mode for ByRef<B> {
 /// is appended to its batch's one byte buffer in the compact form `B`
 /// chooses ([`Flat`]); the worker rebuilds every item into one reused
 /// [`Flat::Place`] (or lends it straight from the bytes). The bridge's
-/// batches are those buffers: `ThreadBridge<u8, Flattened<B>>`.
+/// batches are those buffers: `ThreadBridge<u8, Flattened<B>>`. Also the
+/// mode of a [`ProcessBridge`](super::ProcessBridge) that sends flat
+/// frames ([`subprocess_flat`](super::subprocess_flat)).
 pub struct Flattened<B: ?Sized> {
     _never: std::convert::Infallible,
     _b: std::marker::PhantomData<fn(&B)>,
