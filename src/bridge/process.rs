@@ -3,7 +3,9 @@
 //!
 //! The child is by default the copipe binary itself, run as
 //! `copipe worker <PIPELINE> [ARGS]`: a hidden subcommand that reads frames
-//! from stdin with [`recvfrom`](super::recvfrom) into the named stages.
+//! from stdin with [`recvfrom`](super::recvfrom) into the named stages (or,
+//! for records, flat frames with [`recvfrom_flat`](super::recvfrom_flat),
+//! fed by a bridge from [`subprocess_flat`]).
 //! Any program that reads a wire stream on stdin will do
 //! ([`ProcessBridge::spawn`]).
 //!
