@@ -13,13 +13,15 @@
 //!   again and again) inline into a counter (the anchor), through
 //!   `threaded_ref` (from a set of 1000 that stays in cache, as the one
 //!   reused record of a real pipeline does, and from all 70k records, which
-//!   do not), with a batch/capacity sweep, and through the wire to a
+//!   do not), with a batch/capacity sweep, through `threaded_flat`, and
+//!   through the wire to a
 //!   `copipe worker buses` child that decodes and filters them (its start
 //!   included).
 //! - `bus pipeline, 30 MB`: the seed's pipeline (expat-style parse ->
 //!   records -> [bridge] -> route 22 -> North Bound -> bus_locations ->
-//!   a line-counting null writer) inline, threaded and in a subprocess, on
-//!   the XML contest's 30 MB feed held in memory.
+//!   a line-counting null writer) inline, threaded (`threaded_ref`, and
+//!   `threaded_flat` with a batch sweep) and in a subprocess, on the XML
+//!   contest's 30 MB feed held in memory.
 //!
 //! Then criterion:
 //!
@@ -44,8 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copipe::bridge::{
-    threaded, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
-    SMALL_BATCH_BYTES,
+    threaded, threaded_flat, threaded_ref, Flattened, FrameWriter, ThreadBridgeBuilder,
+    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, SMALL_BATCH_BYTES,
 };
 use copipe::sinks::Collect;
 use copipe::xml::{
@@ -556,9 +558,21 @@ fn stages<W: std::io::Write + Send + 'static>(out: W) -> impl for<'a> Stage<&'a 
     )
 }
 
-fn worker_buses(args: &[&str], stdout: std::fs::File) -> ProcessBridge {
+/// A `copipe worker buses` child fed flat frames of records (what `copipe
+/// buses --bridge process` runs).
+fn worker_buses(args: &[&str], stdout: std::fs::File) -> ProcessBridge<Flattened<Record>> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
     cmd.args(["worker", "buses"]).args(args).stdout(stdout);
+    ProcessBridge::spawn_flat(cmd).expect("worker starts")
+}
+
+/// A `copipe worker buses-serde` child fed a serde frame per record (the
+/// wire's general form, which `--bridge process` used before flat frames).
+fn worker_buses_serde(args: &[&str], stdout: std::fs::File) -> ProcessBridge {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
+    cmd.args(["worker", "buses-serde"])
+        .args(args)
+        .stdout(stdout);
     ProcessBridge::spawn(cmd).expect("worker starts")
 }
 
@@ -679,8 +693,31 @@ fn bus_records() {
             }),
         )
     };
+    let flat = |set: &'static str| -> Variant<'_> {
+        let (set, order) = if set == "hot" {
+            (hot, hot_order)
+        } else {
+            (all, all_order)
+        };
+        (
+            format!(
+                "threaded_flat, {}, batch {DEFAULT_FLAT_BATCH_SIZE} (default)",
+                label(set.len())
+            ),
+            Box::new(move || {
+                let out = Arc::new(AtomicU64::new(0));
+                let mut bridge = threaded_flat::<Record, _>(Tally(0, out.clone()));
+                for &i in order {
+                    let _ = bridge.send(&set[i]).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(out.load(Ordering::Relaxed), n);
+            }),
+        )
+    };
     let mut variants = vec![inline("hot")];
     variants.push(threaded("hot", DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY));
+    variants.push(flat("hot"));
     for (batch, capacity) in [
         (64, 16),
         (256, 16),
@@ -695,15 +732,28 @@ fn bus_records() {
     }
     variants.push(inline("all"));
     variants.push(threaded("all", DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY));
+    variants.push(flat("all"));
     // The child decodes and filters every record and prints none (no bus
     // runs route NONE): the wire's and the decoder's cost, and the
     // child's start (a few ms, spread over the million records).
     for (set, order) in [(hot, hot_order), (all, all_order)] {
         variants.push((
-            format!("subprocess, to a decoding child, {}", label(set.len())),
+            format!("subprocess, flat frames, {}", label(set.len())),
             Box::new(move || {
                 let out = tempfile::tempfile().unwrap();
                 let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
+                for &i in order {
+                    let _ = bridge.send(&set[i]).unwrap();
+                }
+                bridge.close().unwrap();
+                assert_eq!(lines_in(out), 0);
+            }),
+        ));
+        variants.push((
+            format!("subprocess, serde frames, {}", label(set.len())),
+            Box::new(move || {
+                let out = tempfile::tempfile().unwrap();
+                let mut bridge = worker_buses_serde(&["--route", "NONE"], out.try_clone().unwrap());
                 for &i in order {
                     let _ = bridge.send(&set[i]).unwrap();
                 }
@@ -751,6 +801,24 @@ fn bus_pipeline() {
         expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
         assert_eq!(lines.load(Ordering::Relaxed), want);
     };
+    let flat = || {
+        let lines = Arc::new(AtomicU64::new(0));
+        let bridge = threaded_flat::<Record, _>(stages(LineCount(lines.clone())));
+        expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+        assert_eq!(lines.load(Ordering::Relaxed), want);
+    };
+    let flat_batch = |batch: usize| {
+        let bytes = &bytes;
+        move || {
+            let lines = Arc::new(AtomicU64::new(0));
+            let bridge = ThreadBridgeBuilder::new()
+                .batch_size(batch)
+                .spawn_flat::<Record, _>(stages(LineCount(lines.clone())))
+                .unwrap();
+            expat_parse(XmlInput::from_bytes(bytes), records("bus", bridge)).unwrap();
+            assert_eq!(lines.load(Ordering::Relaxed), want);
+        }
+    };
     let subprocess = || {
         let out = tempfile::tempfile().unwrap();
         let bridge = worker_buses(
@@ -760,10 +828,33 @@ fn bus_pipeline() {
         expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
         assert_eq!(lines_in(out), want);
     };
+    let subprocess_serde = || {
+        let out = tempfile::tempfile().unwrap();
+        let bridge = worker_buses_serde(
+            &["--route", "22", "--direction", "North Bound"],
+            out.try_clone().unwrap(),
+        );
+        expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
+        assert_eq!(lines_in(out), want);
+    };
     let variants: Vec<Variant<'_>> = vec![
         ("inline".into(), Box::new(inline)),
-        ("threaded".into(), Box::new(threaded)),
-        ("subprocess".into(), Box::new(subprocess)),
+        ("threaded (threaded_ref)".into(), Box::new(threaded)),
+        (
+            format!("threaded_flat (default, batch {DEFAULT_FLAT_BATCH_SIZE})"),
+            Box::new(flat),
+        ),
+        ("threaded_flat, batch 64".into(), Box::new(flat_batch(64))),
+        ("threaded_flat, batch 256".into(), Box::new(flat_batch(256))),
+        (
+            "threaded_flat, batch 4096".into(),
+            Box::new(flat_batch(4096)),
+        ),
+        ("subprocess (flat frames)".into(), Box::new(subprocess)),
+        (
+            "subprocess (serde frames)".into(),
+            Box::new(subprocess_serde),
+        ),
     ];
     interleaved(
         &format!(

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use copipe::bridge::{Policy, ThreadBridge, ThreadBridgeBuilder};
+use copipe::xml::Record;
 use copipe::{from_fn, threaded, Error, ErrorKind, Flow, Result, Stage, StageExt};
 
 /// Threads of this process whose name is `name` (names are cut to 15
@@ -417,6 +418,59 @@ fn a_million_borrowed_items_arrive_in_order_through_reused_slots() {
     b.close().unwrap();
     assert_eq!(count.load(Ordering::Relaxed), 1_000_000);
     assert!(threads_gone("t-by-ref"), "a thread named t-by-ref is left");
+}
+
+// ---- `threaded_flat`: records (and strings) flattened into bytes -------
+
+/// A record of shape `round % 5`: names change now and then, as in a feed
+/// with optional fields, so batches start with, carry and change shapes.
+fn shaped_record(i: u64) -> Record {
+    let shapes: [&[&str]; 5] = [
+        &["id", "route", "direction", "lat"],
+        &["id", "route", "direction", "lat"],
+        &["route", "id"],
+        &["id", "route", "direction", "lat", "finalStop"],
+        &[],
+    ];
+    let shape = shapes[(i / 7 % 5) as usize];
+    let mut r = Record::new();
+    for (k, name) in shape.iter().enumerate() {
+        r.set(name, &format!("{i}-{k}{}", "é".repeat((i % 3) as usize)));
+    }
+    if i % 11 == 0 && !shape.is_empty() {
+        // A replaced value: the record's text is not back to back.
+        r.set(shape[0], "replaced");
+    }
+    r
+}
+
+#[test]
+fn a_million_records_arrive_in_order_through_a_flat_bridge() {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let mut next = 0u64;
+    let check = from_fn(move |r: &Record| {
+        let want = shaped_record(next);
+        if *r != want {
+            return Err(Error::usage(format!(
+                "record {next}: {r:?}, wanted {want:?}"
+            )));
+        }
+        next += 1;
+        c.store(next, Ordering::Relaxed);
+        Ok(Flow::Continue)
+    });
+    let mut b = ThreadBridgeBuilder::new()
+        .name("t-flat")
+        .batch_size(100)
+        .spawn_flat::<Record, _>(check)
+        .unwrap();
+    for i in 0..1_000_000u64 {
+        assert_eq!(b.send(&shaped_record(i)).unwrap(), Flow::Continue);
+    }
+    b.close().unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), 1_000_000);
+    assert!(threads_gone("t-flat"), "a thread named t-flat is left");
 }
 
 // ---- `copipe tail --bridge thread`: the real binary --------------------

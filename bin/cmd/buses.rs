@@ -13,12 +13,13 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
+use copipe::bridge::subprocess_flat;
 use copipe::bridge::ThreadBridgeBuilder;
 use copipe::xml::{
     bus_locations, expat_parse, filter_on_field, iterparse, json_lines, records, sax_parse,
     ChunkWriter, EventHandler, MissingFields, ParallelParse, Record, Records, XmlEvent, XmlInput,
 };
-use copipe::{subprocess, Lifecycle, Stage};
+use copipe::{Lifecycle, Stage};
 
 /// The sample feed built into the binary, used when no FILE is given.
 static SAMPLE: &[u8] = include_bytes!("../../data/allroutes.xml");
@@ -379,10 +380,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (input, progress) = opened.into_input();
     let result = match args.bridge {
         Bridge::None => feed(args.parser, input, build_chain(&args.chain, io::stdout())),
-        // Records cross in reused slots: no allocation per record.
+        // Records cross flattened into one byte buffer per batch (their
+        // values, and their names when they change), rebuilt by the worker
+        // into one reused record: no allocation per record, and less for
+        // the parsing thread to copy than a slot per record.
         Bridge::Thread => match ThreadBridgeBuilder::new()
             .name("copipe-buses")
-            .spawn_ref::<Record, _>(build_chain(&args.chain, io::stdout()))
+            .spawn_flat::<Record, _>(build_chain(&args.chain, io::stdout()))
         {
             Ok(bridge) => feed(args.parser, input, bridge),
             Err(e) => Err(e),
@@ -390,7 +394,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // The child rebuilds the same chain from the same arguments; its
         // failure is our error (`close` at the end of `feed` waits for it).
         Bridge::Process => {
-            match subprocess(std::iter::once("buses".to_string()).chain(args.chain.to_args())) {
+            // Records go in flat frames, many to a frame, their names only
+            // when they change.
+            match subprocess_flat::<Record, _, _>(
+                std::iter::once("buses".to_string()).chain(args.chain.to_args()),
+            ) {
                 Ok(bridge) => feed(args.parser, input, bridge),
                 Err(e) => Err(e),
             }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use copipe::bridge::recvfrom_ref;
+use copipe::bridge::{recvfrom_flat, recvfrom_ref};
 use copipe::xml::Record;
 
 use super::buses::{build_chain, ChainArgs};
@@ -34,10 +34,13 @@ enum Pipeline {
     Lines,
     /// Items are u64 that must count up from 0; print how many came.
     Seq,
-    /// Items are bus records; run the filters and the output of `copipe
-    /// buses` with the same options (what `copipe buses --bridge process`
-    /// starts).
+    /// Items are bus records in flat frames; run the filters and the
+    /// output of `copipe buses` with the same options (what `copipe buses
+    /// --bridge process` starts).
     Buses(ChainArgs),
+    /// As `buses`, for records in frames of their own (serde, bincode):
+    /// the wire's general form, kept for benchmarks and tests.
+    BusesSerde(ChainArgs),
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -49,10 +52,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             recvfrom_ref::<Vec<u8>, _, _>(stdin, Printer::new(stdout)).context("worker lines")?
         }
         Pipeline::Buses(chain) => {
+            // One reused record, rebuilt from each record's flat form: its
+            // names and fields stay while the names do not change.
+            recvfrom_flat::<Record, _, _>(stdin, build_chain(&chain, io::stdout()))
+                .context("worker buses")?
+        }
+        Pipeline::BusesSerde(chain) => {
             // One reused record: `Record::deserialize_in_place` decodes
             // into its buffers, so no record allocates.
             recvfrom_ref::<Record, _, _>(stdin, build_chain(&chain, io::stdout()))
-                .context("worker buses")?
+                .context("worker buses-serde")?
         }
         Pipeline::Seq => {
             let mut check = SeqCheck {

@@ -8,14 +8,16 @@
 //! ASAN_OPTIONS=quarantine_size_mb=8 cargo +nightly fuzz run frame_decoder -- -rss_limit_mb=256
 //! ```
 //!
-//! Frames are decoded as a serde struct and as [`Record`]s (their flat
-//! binary form). The input is used twice: as a whole stream (header included, so the
+//! Frames are decoded as a serde struct, as [`Record`]s (their flat
+//! binary form), and as flat frames of records (`recvfrom_flat`, what the
+//! process bridge sends records in). The input is used twice: as a whole stream (header included, so the
 //! fuzzer can reach the header checks), and after a valid header (so it
 //! spends its time on length prefixes and frame bodies).
 
 #![no_main]
 
-use copipe::bridge::{FrameReader, MAGIC, WIRE_VERSION};
+use copipe::bridge::{recvfrom_flat, FrameReader, MAGIC, WIRE_VERSION};
+use copipe::{from_fn, Flow};
 use copipe::xml::Record;
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
@@ -52,6 +54,16 @@ fn drain(bytes: &[u8]) {
             assert_eq!(record.get(name), Some(value));
         }
     }
+    // Flat frames of records, rebuilt into one reused record.
+    let _ = recvfrom_flat::<Record, _, _>(
+        bytes,
+        from_fn(|record: &Record| {
+            for (name, value) in record.iter() {
+                assert_eq!(record.get(name), Some(value));
+            }
+            Ok(Flow::Continue)
+        }),
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

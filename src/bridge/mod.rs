@@ -5,7 +5,12 @@
 //!   the target runs on its own named thread, fed batches over a bounded
 //!   crossbeam channel; owned items move ([`ByValue`]), borrowed items are
 //!   copied into reused slots ([`ByRef`]); full-channel [`Policy`]; errors
-//!   and panics come back to the producer.
+//!   and panics come back to the producer. Or borrowed items cross
+//!   flattened into one byte buffer per batch ([`threaded_flat`],
+//!   [`Flattened`]).
+//! - `flat.rs`: [`Flat`], the flat byte form of items for
+//!   [`threaded_flat`] (for records, strings, byte strings), and
+//!   [`FlatError`].
 //! - `wire.rs`: [`sendto`], [`recvfrom`] and [`recvfrom_ref`]:
 //!   length-prefixed bincode frames of serde values over any byte stream,
 //!   behind a magic/version header, with a maximum frame size
@@ -42,16 +47,19 @@
 //! # Ok::<(), copipe::Error>(())
 //! ```
 
+pub(crate) mod flat;
 mod process;
 mod threaded;
 mod wire;
 
-pub use process::{subprocess, ProcessBridge};
+pub use flat::{Flat, FlatError};
+pub use process::{subprocess, subprocess_flat, ProcessBridge};
 pub use threaded::{
-    threaded, threaded_ref, ByRef, ByValue, Mode, Policy, ThreadBridge, ThreadBridgeBuilder,
-    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_THREAD_NAME, SMALL_BATCH_BYTES,
+    threaded, threaded_flat, threaded_ref, ByRef, ByValue, Flattened, Mode, Policy, ThreadBridge,
+    ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE,
+    DEFAULT_THREAD_NAME, FLAT_BATCH_BYTES, SMALL_BATCH_BYTES,
 };
 pub use wire::{
-    recvfrom, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo, DEFAULT_MAX_FRAME,
-    HEADER_LEN, MAGIC, WIRE_VERSION,
+    recvfrom, recvfrom_flat, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo,
+    DEFAULT_MAX_FRAME, HEADER_LEN, MAGIC, WIRE_VERSION,
 };

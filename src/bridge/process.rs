@@ -3,7 +3,9 @@
 //!
 //! The child is by default the copipe binary itself, run as
 //! `copipe worker <PIPELINE> [ARGS]`: a hidden subcommand that reads frames
-//! from stdin with [`recvfrom`](super::recvfrom) into the named stages.
+//! from stdin with [`recvfrom`](super::recvfrom) into the named stages (or,
+//! for records, flat frames with [`recvfrom_flat`](super::recvfrom_flat),
+//! fed by a bridge from [`subprocess_flat`]).
 //! Any program that reads a wire stream on stdin will do
 //! ([`ProcessBridge::spawn`]).
 //!
@@ -32,6 +34,8 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 
 use serde::Serialize;
 
+use super::flat::Flat;
+use super::threaded::{ByValue, Flattened, Mode};
 use super::wire::FrameWriter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
@@ -69,7 +73,14 @@ use crate::stage::{Flow, Stage};
 /// assert_eq!(out.items(), [0, 1, 2]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct ProcessBridge {
+///
+/// Two modes: `ProcessBridge<ByValue>` (the default, from [`subprocess`]
+/// and [`ProcessBridge::spawn`]) sends any `serde::Serialize` item as a
+/// bincode frame of its own; `ProcessBridge<Flattened<B>>` (from
+/// [`subprocess_flat`] and [`ProcessBridge::spawn_flat`]) takes `&B` for
+/// a [`Flat`] type `B` and sends flat frames of many items, which the child
+/// reads with [`recvfrom_flat`](super::recvfrom_flat).
+pub struct ProcessBridge<M: Mode = ByValue> {
     child: Child,
     /// `None` once stdin is closed (by `close`, or after a failure).
     frames: Option<FrameWriter<ChildStdin>>,
@@ -78,9 +89,11 @@ pub struct ProcessBridge {
     /// How the child ended, once known: `Continue` after a clean close,
     /// `Stop` after it stopped early or its failure was returned.
     done: Option<Flow>,
+    /// The producer's memory between the items of a flat frame.
+    memo: M::Memo,
 }
 
-impl fmt::Debug for ProcessBridge {
+impl<M: Mode> fmt::Debug for ProcessBridge<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessBridge")
             .field("command", &self.command)
@@ -116,6 +129,27 @@ where
     ProcessBridge::spawn(cmd)
 }
 
+/// [`subprocess`] for items of a [`Flat`] type: runs `copipe worker
+/// ARGS...` and returns the bridge that feeds it flat frames of `&B`
+/// items, many to a frame ([`FrameWriter::write_flat`]). The worker
+/// pipeline must read them with [`recvfrom_flat`](super::recvfrom_flat):
+/// `copipe worker buses` does, for [`Record`](crate::xml::Record)s.
+///
+/// # Errors
+///
+/// An I/O error if the executable cannot be found or started.
+pub fn subprocess_flat<B, I, S>(worker_args: I) -> Result<ProcessBridge<Flattened<B>>>
+where
+    B: Flat + ?Sized,
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker").args(worker_args);
+    ProcessBridge::spawn_flat(cmd)
+}
+
 /// The size asked for the pipe to the child: 1 MiB, Linux's default
 /// `/proc/sys/fs/pipe-max-size` (the most an unprivileged process gets).
 const PIPE_SIZE: usize = 1 << 20;
@@ -129,7 +163,25 @@ impl ProcessBridge {
     /// # Errors
     ///
     /// An I/O error if the program cannot be started, naming it.
-    pub fn spawn(mut cmd: Command) -> Result<ProcessBridge> {
+    pub fn spawn(cmd: Command) -> Result<ProcessBridge> {
+        ProcessBridge::start(cmd)
+    }
+}
+
+impl<B: Flat + ?Sized> ProcessBridge<Flattened<B>> {
+    /// [`ProcessBridge::spawn`] for items of a [`Flat`] type, sent in flat
+    /// frames (see [`subprocess_flat`]).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error if the program cannot be started, naming it.
+    pub fn spawn_flat(cmd: Command) -> Result<ProcessBridge<Flattened<B>>> {
+        ProcessBridge::start(cmd)
+    }
+}
+
+impl<M: Mode> ProcessBridge<M> {
+    fn start(mut cmd: Command) -> Result<ProcessBridge<M>> {
         let command = describe(&cmd);
         cmd.stdin(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| {
@@ -148,6 +200,7 @@ impl ProcessBridge {
             frames: Some(FrameWriter::new(stdin)),
             command,
             done: None,
+            memo: M::Memo::default(),
         })
     }
 
@@ -251,7 +304,7 @@ impl ProcessBridge {
     }
 }
 
-impl<T: Serialize> Stage<T> for ProcessBridge {
+impl<T: Serialize> Stage<T> for ProcessBridge<ByValue> {
     /// Encodes the item into the buffer; writes it to the child when full.
     ///
     /// # Errors
@@ -276,7 +329,33 @@ impl<T: Serialize> Stage<T> for ProcessBridge {
     }
 }
 
-impl Lifecycle for ProcessBridge {
+impl<'a, B: Flat + ?Sized> Stage<&'a B> for ProcessBridge<Flattened<B>> {
+    /// Appends the item's flat form to the open frame in the buffer;
+    /// writes the buffer to the child when full.
+    ///
+    /// # Errors
+    ///
+    /// The child's failure ([`ErrorKind::Process`], naming its exit status
+    /// or signal), or an item over the maximum frame size.
+    #[inline]
+    fn send(&mut self, item: &'a B) -> Result<Flow> {
+        if self.done.is_some() {
+            return Ok(Flow::Stop);
+        }
+        let Some(frames) = &mut self.frames else {
+            return Ok(Flow::Stop);
+        };
+        let before = frames.buffered();
+        let res = frames.write_flat(item, &mut self.memo);
+        let wrote_out = frames.buffered() < before;
+        if res.is_ok() && !wrote_out {
+            return Ok(Flow::Continue);
+        }
+        self.after_write(res, wrote_out)
+    }
+}
+
+impl<M: Mode> Lifecycle for ProcessBridge<M> {
     fn flush(&mut self) -> Result<()> {
         ProcessBridge::flush(self)
     }
@@ -285,7 +364,7 @@ impl Lifecycle for ProcessBridge {
     }
 }
 
-impl Drop for ProcessBridge {
+impl<M: Mode> Drop for ProcessBridge<M> {
     fn drop(&mut self) {
         if self.done.is_some() {
             return;

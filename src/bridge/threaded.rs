@@ -15,6 +15,12 @@
 //!                     └──── empty Vecs (a stack) ◀───────┘
 //! ```
 //!
+//! Borrowed items cross in one of two ways: [`ByRef`] copies each into an
+//! owned slot of the batch (`Vec<B::Owned>`), reused batch after batch;
+//! [`Flattened`] appends each item's [`Flat`] form to the batch's one byte
+//! buffer (`Vec<u8>`), and the worker rebuilds the items into one reused
+//! place.
+//!
 //! The two sides share one small [`Shared`] block: the worker's state
 //! (running, stopped by its target, failed) so that the producer learns at
 //! its very next `send` that downstream stopped or failed, even while its
@@ -29,6 +35,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 
+use super::flat::Flat;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
 
@@ -47,6 +54,25 @@ use crate::stage::{Flow, Stage};
 /// is not held back whatever the size (the `tail -F` latency in
 /// `benches/bridges.rs`).
 pub const DEFAULT_BATCH_SIZE: usize = 256;
+
+/// Items a [`Flattened`] bridge ([`threaded_flat`]) gathers into one batch
+/// unless the builder says otherwise; a batch also goes as soon as its
+/// bytes reach [`FLAT_BATCH_BYTES`].
+///
+/// More than [`DEFAULT_BATCH_SIZE`] because a flattened item is small (a
+/// bus record ~120 bytes, a batch of 1024 ~125 KiB) and every batch may
+/// cost a wake-up of the worker: in the bus pipeline of
+/// `benches/bridges.rs`, whose worker waits for most batches, batches of
+/// 1024 records took 0-4% less time than batches of 256 (per-round
+/// medians of five interleaved runs), and 64 took 7-17% more. 4096 was
+/// within 3% of 1024 either way (ahead in 3 of 5 runs), for four times
+/// the memory per batch.
+pub const DEFAULT_FLAT_BATCH_SIZE: usize = 1024;
+
+/// A [`Flattened`] bridge sends its batch once the batch's bytes reach this
+/// (256 KiB), however few the items: large items do not make large
+/// batches.
+pub const FLAT_BATCH_BYTES: usize = 256 * 1024;
 
 /// Bytes of owned items a default batch gathers when the items are small
 /// (below 32 bytes): `u64`s go 1024 to a batch. See [`DEFAULT_BATCH_SIZE`].
@@ -109,29 +135,37 @@ struct Batch<T> {
     flush: bool,
 }
 
-/// How a [`ThreadBridge`] hands items over: [`ByValue`] or [`ByRef`].
+/// How a [`ThreadBridge`] hands items over: [`ByValue`], [`ByRef`] or
+/// [`Flattened`].
 ///
-/// Sealed: the two modes below are the only ones.
+/// Sealed: the three modes below are the only ones.
 pub trait Mode: sealed::Sealed {
     /// Batch Vecs come back with their items, to be overwritten in place.
     #[doc(hidden)]
     const KEEPS_ITEMS: bool;
+    /// What the producer remembers between the items of a batch
+    /// ([`Flat::Memo`] under [`Flattened`], nothing otherwise).
+    #[doc(hidden)]
+    type Memo: Default + Send;
 }
 
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::ByValue {}
     impl<B: ?Sized> Sealed for super::ByRef<B> {}
+    impl<B: ?Sized> Sealed for super::Flattened<B> {}
 }
 
 /// Mode of a bridge made by [`threaded`] / [`ThreadBridgeBuilder::spawn`]:
 /// the producer sends owned items `T`, which move to the worker, and the
-/// worker's target receives them by value.
+/// worker's target receives them by value. Also the default mode of a
+/// [`ProcessBridge`](super::ProcessBridge): any serde item, a frame each.
 #[derive(Debug)]
 pub enum ByValue {}
 
 impl Mode for ByValue {
     const KEEPS_ITEMS: bool = false;
+    type Memo = ();
 }
 
 /// Mode of a bridge made by [`threaded_ref`] /
@@ -153,6 +187,32 @@ impl<B: ?Sized> fmt::Debug for ByRef<B> {
 
 impl<B: ?Sized> Mode for ByRef<B> {
     const KEEPS_ITEMS: bool = true;
+    type Memo = ();
+}
+
+/// Mode of a bridge made by [`threaded_flat`] /
+/// [`ThreadBridgeBuilder::spawn_flat`]: the producer sends borrowed items
+/// `&B`, the worker's target receives `&B` too, and in between each item
+/// is appended to its batch's one byte buffer in the compact form `B`
+/// chooses ([`Flat`]); the worker rebuilds every item into one reused
+/// [`Flat::Place`] (or lends it straight from the bytes). The bridge's
+/// batches are those buffers: `ThreadBridge<u8, Flattened<B>>`. Also the
+/// mode of a [`ProcessBridge`](super::ProcessBridge) that sends flat
+/// frames ([`subprocess_flat`](super::subprocess_flat)).
+pub struct Flattened<B: ?Sized> {
+    _never: std::convert::Infallible,
+    _b: std::marker::PhantomData<fn(&B)>,
+}
+
+impl<B: ?Sized> fmt::Debug for Flattened<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Flattened")
+    }
+}
+
+impl<B: Flat + ?Sized> Mode for Flattened<B> {
+    const KEEPS_ITEMS: bool = false;
+    type Memo = B::Memo;
 }
 
 /// How the worker sends a batch to its target: by value or by reference.
@@ -203,6 +263,43 @@ where
             }
         }
         Ok(Flow::Continue)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.close()
+    }
+}
+
+/// Rebuilds flattened items from a batch's bytes into one reused place
+/// and lends them.
+struct Unflattening<S, B: Flat + ?Sized>(S, B::Place);
+
+impl<B, S> Deliver<u8> for Unflattening<S, B>
+where
+    B: Flat + ?Sized,
+    S: for<'a> Stage<&'a B>,
+{
+    #[inline]
+    fn deliver(&mut self, items: &mut Vec<u8>, len: usize) -> Result<Flow> {
+        let mut bytes = &items[..];
+        let mut flow = Flow::Continue;
+        for _ in 0..len {
+            let item = match B::unflatten(&mut bytes, &mut self.1) {
+                Ok(item) => item,
+                Err(e) => {
+                    let at = (items.len() - bytes.len()) as u64;
+                    return Err(Error::decode(at, format!("flattened batch: {e}")));
+                }
+            };
+            if self.0.send(item)?.is_stop() {
+                flow = Flow::Stop;
+                break;
+            }
+        }
+        items.clear();
+        Ok(flow)
     }
     fn flush(&mut self) -> Result<()> {
         self.0.flush()
@@ -365,7 +462,8 @@ impl ThreadBridgeBuilder {
 
     /// Items per batch (at least 1). Larger batches cost fewer channel
     /// operations; smaller ones reach the worker sooner. Default
-    /// [`DEFAULT_BATCH_SIZE`], or more for small owned items (see there).
+    /// [`DEFAULT_BATCH_SIZE`], or more for small owned items (see there),
+    /// and [`DEFAULT_FLAT_BATCH_SIZE`] for [`spawn_flat`](Self::spawn_flat).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = Some(n.max(1));
         self
@@ -432,6 +530,22 @@ impl ThreadBridgeBuilder {
         self.start(Lending(target, std::marker::PhantomData), batch)
     }
 
+    /// Starts the worker thread with `target`, which receives borrowed
+    /// items `&B`, and returns the producer side, which accepts `&B` too
+    /// and passes items over flattened into bytes (see [`threaded_flat`]).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error if the operating system refuses to start a thread.
+    pub fn spawn_flat<B, S>(self, target: S) -> Result<ThreadBridge<u8, Flattened<B>>>
+    where
+        B: Flat + ?Sized + 'static,
+        S: for<'a> Stage<&'a B> + Send + 'static,
+    {
+        let batch = self.batch_size.unwrap_or(DEFAULT_FLAT_BATCH_SIZE);
+        self.start(Unflattening::<S, B>(target, B::Place::default()), batch)
+    }
+
     fn start<T, M, D>(self, target: D, batch_size: usize) -> Result<ThreadBridge<T, M>>
     where
         T: Send + 'static,
@@ -465,6 +579,7 @@ impl ThreadBridgeBuilder {
             dropped: 0,
             unflushed: false,
             done: None,
+            memo: M::Memo::default(),
             _mode: std::marker::PhantomData,
         })
     }
@@ -586,6 +701,9 @@ pub struct ThreadBridge<T, M: Mode = ByValue> {
     /// a stopped or failed target (the error was returned already), or
     /// `Continue` after a clean close.
     done: Option<Flow>,
+    /// What the producer remembers between the items of the current batch
+    /// (under [`Flattened`]).
+    memo: M::Memo,
     _mode: std::marker::PhantomData<fn() -> M>,
 }
 
@@ -676,6 +794,56 @@ where
     S: for<'a> Stage<&'a B> + Send + 'static,
 {
     match ThreadBridgeBuilder::default().spawn_ref(target) {
+        Ok(bridge) => bridge,
+        Err(e) => panic!("failed to spawn a thread bridge: {e}"),
+    }
+}
+
+/// Runs `target`, a stage of borrowed items `&B`, on a new thread behind a
+/// [`ThreadBridge`] that accepts `&B` too and passes them over flattened
+/// into bytes ([`Flattened`]), with the default options.
+///
+/// Like [`threaded_ref`], the bridge is invisible to the stages on either
+/// side and allocates nothing per item once warm; the difference is how
+/// items travel. [`threaded_ref`] copies each item into an owned slot
+/// (for a [`Record`](crate::xml::Record), three buffers); this appends its
+/// [`Flat`] form to one byte buffer per batch (for a record, its values and
+/// their lengths, and its names only when they change), which the worker
+/// decodes into one reused record. The producer copies less and the two
+/// cores share fewer cache lines; the worker does the decoding. For
+/// records in a pipeline whose producer is the busier side (parsing XML),
+/// this is the faster mode: see `benches/bridges.rs`.
+///
+/// # Panics
+///
+/// If the operating system refuses to start a thread. Use
+/// [`ThreadBridgeBuilder::spawn_flat`] to get that as an error instead.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::bridge::threaded_flat;
+/// use copipe::xml::{filter_on_field, Record};
+/// use copipe::{from_fn, Flow, Stage};
+///
+/// let mut seen = Vec::new();
+/// let sink = from_fn(move |r: &Record| {
+///     seen.push(r.get("id").unwrap_or("").to_string());
+///     Ok(Flow::Continue)
+/// });
+/// let mut bridge = threaded_flat::<Record, _>(filter_on_field("route", "22", sink));
+/// for (id, route) in [("1", "22"), ("2", "9"), ("3", "22")] {
+///     bridge.send(&Record::from_iter([("id", id), ("route", route)]))?;
+/// }
+/// bridge.close()?;
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn threaded_flat<B, S>(target: S) -> ThreadBridge<u8, Flattened<B>>
+where
+    B: Flat + ?Sized + 'static,
+    S: for<'a> Stage<&'a B> + Send + 'static,
+{
+    match ThreadBridgeBuilder::default().spawn_flat(target) {
         Ok(bridge) => bridge,
         Err(e) => panic!("failed to spawn a thread bridge: {e}"),
     }
@@ -827,9 +995,16 @@ impl<T, M: Mode> ThreadBridge<T, M> {
     /// Counts the item just placed at `filled` and sends the batch if full.
     #[inline]
     fn placed(&mut self) -> Result<Flow> {
+        self.placed_if_full(false)
+    }
+
+    /// Counts the item just placed at `filled` and sends the batch if it
+    /// has `batch_size` items, or if `full` says it is full already.
+    #[inline]
+    fn placed_if_full(&mut self, full: bool) -> Result<Flow> {
         self.filled += 1;
         self.unflushed = true;
-        if self.filled >= self.batch_size && self.push_batch(false).is_err() {
+        if (full || self.filled >= self.batch_size) && self.push_batch(false).is_err() {
             return self.collect();
         }
         Ok(Flow::Continue)
@@ -944,6 +1119,43 @@ where
     }
 }
 
+impl<'a, B> Stage<&'a B> for ThreadBridge<u8, Flattened<B>>
+where
+    B: Flat + ?Sized,
+{
+    /// Appends `item`'s flat form to the current batch's bytes and sends
+    /// the batch when it holds `batch_size` items or [`FLAT_BATCH_BYTES`].
+    ///
+    /// # Errors
+    ///
+    /// The target's error or panic, at the first `send` after it happened.
+    #[inline]
+    fn send(&mut self, item: &'a B) -> Result<Flow> {
+        if self.is_over() {
+            return self.collect();
+        }
+        if self.filled == 0 {
+            // Every batch stands alone: it may be dropped whole.
+            self.memo = B::Memo::default();
+        }
+        item.flatten(&mut self.memo, &mut self.batch);
+        let full = self.batch.len() >= FLAT_BATCH_BYTES;
+        self.placed_if_full(full)
+    }
+}
+
+impl<B> Lifecycle for ThreadBridge<u8, Flattened<B>>
+where
+    B: Flat + ?Sized,
+{
+    fn flush(&mut self) -> Result<()> {
+        ThreadBridge::flush(self)
+    }
+    fn close(&mut self) -> Result<()> {
+        ThreadBridge::close(self)
+    }
+}
+
 impl<T, M: Mode> Drop for ThreadBridge<T, M> {
     fn drop(&mut self) {
         if self.handle.is_none() {
@@ -1013,6 +1225,8 @@ mod tests {
             .spawn::<u64, _>(Collect::new())
             .unwrap();
         assert_eq!(b.batch_size, 3);
+        let b = threaded_flat::<str, _>(Collect::<String>::new().map(|s: &str| s.to_string()));
+        assert_eq!(b.batch_size, DEFAULT_FLAT_BATCH_SIZE);
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! A stream is a header, then frames:
 //!
 //! ```text
-//! header:  43 50 57 49 52 45  02 00        "CPWIRE", version 2 (u16 LE)
+//! header:  43 50 57 49 52 45  03 00        "CPWIRE", version 3 (u16 LE)
 //! frame:   LL LL LL LL  <LL bytes>         length (u32 LE), then the value
 //!          ^ byte_offset of the frame      encoded by bincode 2 (standard
 //!                                          config: varints, little endian)
+//! or a flat frame (a stream of them, for [`recvfrom_flat`]):
+//!          LL LL LL LL  NN NN NN NN  <items>   length, the count of items
+//!                                      (u32 LE), then each item's `Flat`
+//!                                      form, as a thread bridge batches them
 //! ```
 //!
 //! The reader checks the header, refuses a length above its maximum frame
@@ -29,6 +33,7 @@ use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::flat::Flat;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
 
@@ -38,8 +43,22 @@ pub const MAGIC: [u8; 6] = *b"CPWIRE";
 /// The wire format's version, after [`MAGIC`] as a little-endian `u16`.
 ///
 /// Version 2: a [`Record`](crate::xml::Record) is encoded in its flat
-/// binary form (names, values, lengths) instead of as a map.
-pub const WIRE_VERSION: u16 = 2;
+/// binary form (names, values, lengths) instead of as a map. Version 3:
+/// streams of flat frames ([`FrameWriter::write_flat`],
+/// [`recvfrom_flat`]), which the process bridge sends records in.
+pub const WIRE_VERSION: u16 = 3;
+
+/// A flat frame is closed once it holds this many items (or
+/// [`FLAT_FRAME_BYTES`]): enough that the frame's own cost is spread thin.
+const FLAT_FRAME_ITEMS: u32 = 1024;
+
+/// A flat frame is closed once it holds this many bytes: half a
+/// [`FrameReader`]'s starting buffer, so that frames of small items fit it
+/// and it never grows for them.
+const FLAT_FRAME_BYTES: usize = READ_BUFFER / 2;
+
+/// Bytes of a flat frame before its items: the item count (u32 LE).
+const FLAT_COUNT_LEN: usize = 4;
 
 /// Bytes of the stream header: [`MAGIC`] and [`WIRE_VERSION`].
 pub const HEADER_LEN: usize = 8;
@@ -146,6 +165,9 @@ pub struct FrameWriter<W: Write> {
     buf: Vec<u8>,
     max_frame: u32,
     frames: u64,
+    /// The flat frame being filled: where it starts in `buf`, and its
+    /// items so far.
+    open: Option<(usize, u32)>,
 }
 
 impl<W: Write> FrameWriter<W> {
@@ -159,6 +181,7 @@ impl<W: Write> FrameWriter<W> {
             buf,
             max_frame: DEFAULT_MAX_FRAME,
             frames: 0,
+            open: None,
         }
     }
 
@@ -183,6 +206,7 @@ impl<W: Write> FrameWriter<W> {
     /// a frame over the maximum size, or an I/O error writing the buffer.
     #[inline]
     pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.close_flat()?;
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
         if let Err(e) = bincode::serde::encode_into_writer(value, VecWriter(&mut self.buf), CONFIG)
@@ -213,8 +237,94 @@ impl<W: Write> FrameWriter<W> {
     ///
     /// An I/O error from the writer (`BrokenPipe` if the reader went away).
     pub fn flush(&mut self) -> Result<()> {
+        self.close_flat()?;
         self.write_out()?;
         self.out.flush()?;
+        Ok(())
+    }
+
+    /// Appends `item`'s [`Flat`] form to the open flat frame (opening one,
+    /// and resetting `memo`, if none is open), and closes the frame once it
+    /// holds enough items or bytes; writes the buffer out if it is full.
+    /// `flush`, [`write`](FrameWriter::write) and `into_inner` close an
+    /// open flat frame first. Read the frames back with [`recvfrom_flat`].
+    ///
+    /// `memo` is the producer's memory between items of one frame
+    /// ([`Flat::Memo`]): keep it with the writer and pass the same one
+    /// every time.
+    ///
+    /// # Errors
+    ///
+    /// An item whose flat form is over the maximum frame size (the items
+    /// before it are kept, in a frame of their own), or an I/O error
+    /// writing the buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::bridge::{recvfrom_flat, FrameWriter};
+    /// use copipe::{sinks::Collect, StageExt};
+    ///
+    /// let mut w = FrameWriter::new(Vec::new());
+    /// let mut memo = ();
+    /// for line in ["GET /a", "GET /b"] {
+    ///     w.write_flat::<str>(line, &mut memo)?;
+    /// }
+    /// let bytes = w.into_inner()?;
+    /// let mut out = Collect::<String>::new();
+    /// recvfrom_flat::<str, _, _>(&bytes[..], (&mut out).map(|s: &str| s.to_string()))?;
+    /// assert_eq!(out.items(), ["GET /a", "GET /b"]);
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    #[inline]
+    pub fn write_flat<B: Flat + ?Sized>(&mut self, item: &B, memo: &mut B::Memo) -> Result<()> {
+        let (start, count) = match self.open {
+            Some(open) => open,
+            None => {
+                let start = self.buf.len();
+                self.buf.extend_from_slice(&[0; 4 + FLAT_COUNT_LEN]);
+                *memo = B::Memo::default();
+                (start, 0)
+            }
+        };
+        let item_start = self.buf.len();
+        item.flatten(memo, &mut self.buf);
+        let len = self.buf.len() - start - 4;
+        if len > self.max_frame as usize {
+            let item_len = self.buf.len() - item_start;
+            // Without this item, the frame (if it has items) stands.
+            self.buf.truncate(item_start);
+            self.open = Some((start, count));
+            if count == 0 {
+                self.buf.truncate(start);
+                self.open = None;
+            }
+            self.close_flat()?;
+            return Err(Error::new(ErrorKind::Bridge(format!(
+                "an item flattens to {item_len} bytes, over the maximum frame size of {} bytes",
+                self.max_frame
+            ))));
+        }
+        self.open = Some((start, count + 1));
+        if count + 1 >= FLAT_FRAME_ITEMS || len >= FLAT_FRAME_BYTES {
+            self.close_flat()?;
+            if self.buf.len() >= WRITE_AT {
+                self.write_out()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the open flat frame, if any: fills in its length and count.
+    fn close_flat(&mut self) -> Result<()> {
+        let Some((start, count)) = self.open.take() else {
+            return Ok(());
+        };
+        // Below the maximum frame size (checked at every item).
+        let len = (self.buf.len() - start - 4) as u32;
+        self.buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        self.buf[start + 4..start + 4 + FLAT_COUNT_LEN].copy_from_slice(&count.to_le_bytes());
+        self.frames += 1;
         Ok(())
     }
 
@@ -719,6 +829,73 @@ where
             }
         }
     }
+}
+
+/// Reads flat frames (written by [`FrameWriter::write_flat`], as the
+/// process bridge of [`subprocess_flat`](super::subprocess_flat) sends
+/// them) from `reader`, rebuilds each item into one reused
+/// [`Flat::Place`] (or lends it from the frame) and sends `&B` to
+/// `target`; closes `target` at the end of the stream. The flat
+/// counterpart of [`recvfrom_ref`], and the faster one for records: a
+/// frame carries a record's names only when they change.
+///
+/// # Errors
+///
+/// As [`recvfrom`]; a flat frame whose items do not decode, or with bytes
+/// left over after its items, is [`ErrorKind::Decode`] with the byte
+/// offset in the stream where decoding failed.
+pub fn recvfrom_flat<B, R, S>(reader: R, mut target: S) -> Result<()>
+where
+    B: Flat + ?Sized,
+    R: Read,
+    S: for<'a> Stage<&'a B>,
+{
+    let mut frames = FrameReader::new(reader);
+    let mut place = B::Place::default();
+    let mut sent = false;
+    let result = loop {
+        if sent && !frames.has_buffered_frame() {
+            target.flush()?;
+        }
+        let (offset, frame) = match frames.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return target.close(),
+            Err(e) => break Err(e),
+        };
+        let Some((count, mut items)) = frame.split_first_chunk::<FLAT_COUNT_LEN>() else {
+            break Err(Error::decode(
+                offset,
+                format!("flat frame of {} bytes has no item count", frame.len()),
+            ));
+        };
+        let count = u32::from_le_bytes(*count);
+        let at = |rest: &[u8]| offset + 4 + (frame.len() - rest.len()) as u64;
+        for _ in 0..count {
+            match B::unflatten(&mut items, &mut place) {
+                Ok(item) => {
+                    sent = true;
+                    if target.send(item)?.is_stop() {
+                        return target.close();
+                    }
+                }
+                Err(e) => {
+                    let _ = target.close();
+                    return Err(Error::decode(at(items), format!("flat frame: {e}")));
+                }
+            }
+        }
+        if !items.is_empty() {
+            break Err(Error::decode(
+                at(items),
+                format!(
+                    "{} bytes left over after the {count} items of a flat frame",
+                    items.len()
+                ),
+            ));
+        }
+    };
+    let _ = target.close();
+    result
 }
 
 #[cfg(test)]

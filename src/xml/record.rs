@@ -615,6 +615,274 @@ mod flat {
     }
 }
 
+/// Records cross a thread bridge ([`threaded_flat`]) as:
+///
+/// ```text
+/// shape:   00                          the names of the record before
+///                                      (in the batch), or
+///          01 <n> <len> <names>        the count of fields and the length
+///             n x <start> <len>        of the names buffer (u32 LE each),
+///                                      the buffer, each field's name span
+///                                      in it (u32 LE each)
+/// values:  <value lengths> <values>    every field's value length, then
+///                                      the values back to back
+/// ```
+///
+/// (Numbers are LEB128 varints, one byte below 128.) Feeds repeat the same
+/// names in the same order, so most records are a byte, their value
+/// lengths and their values: one copy on the producer's side, and on the
+/// worker's a copy of the values into the reused record, whose names and
+/// fields stay as they were.
+///
+/// Decoding checks the lengths against the bytes, UTF-8, character
+/// boundaries and repeated names, and leaves the place empty on error.
+///
+/// [`threaded_flat`]: crate::bridge::threaded_flat
+impl crate::bridge::Flat for Record {
+    type Place = Record;
+    /// Where the shape (after its `01`) of the last record that wrote one
+    /// lies in the batch's buffer.
+    type Memo = Option<(usize, usize)>;
+
+    #[inline]
+    fn flatten(&self, memo: &mut Option<(usize, usize)>, out: &mut Vec<u8>) {
+        flat_form::flatten(self, memo, out)
+    }
+
+    #[inline]
+    fn unflatten<'p, 'b: 'p>(
+        bytes: &mut &'b [u8],
+        place: &'p mut Record,
+    ) -> Result<&'p Record, crate::bridge::FlatError> {
+        match flat_form::unflatten(bytes, place) {
+            Ok(()) => Ok(place),
+            Err(e) => {
+                place.clear();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The thread bridge's flat form of a record (see the `Flat` impl).
+mod flat_form {
+    use super::{key_of, Field, Record};
+    use crate::bridge::flat::{put_varint, take_bytes, take_varint};
+    use crate::bridge::FlatError;
+
+    const SAME_SHAPE: u8 = 0;
+    /// Records of up to this many fields write their value lengths in one
+    /// copy when each takes a byte.
+    const MAX_SHORT_LENS: usize = 64;
+    const NEW_SHAPE: u8 = 1;
+
+    #[inline]
+    pub(super) fn flatten(r: &Record, memo: &mut Option<(usize, usize)>, out: &mut Vec<u8>) {
+        let same = match *memo {
+            Some((s, e)) => same_shape(r, &out[s..e]),
+            None => false,
+        };
+        if same {
+            out.push(SAME_SHAPE);
+        } else {
+            out.push(NEW_SHAPE);
+            let start = out.len();
+            write_shape(r, out);
+            *memo = Some((start, out.len()));
+        }
+        // Fields and values are below 4 GiB (spans are u32).
+        let (mut tight, mut end, mut wide) = (true, 0u32, 0u32);
+        for f in &r.fields {
+            wide |= f.value.1;
+            tight &= f.value.0 == end;
+            end = f.value.0 + f.value.1;
+        }
+        let n = r.fields.len();
+        if wide < 0x80 && n <= MAX_SHORT_LENS {
+            // The common case: every length is one byte; one copy.
+            let mut lens = [0u8; MAX_SHORT_LENS];
+            for (l, f) in lens.iter_mut().zip(&r.fields) {
+                *l = f.value.1 as u8;
+            }
+            out.extend_from_slice(&lens[..n]);
+        } else {
+            for f in &r.fields {
+                put_varint(out, f.value.1);
+            }
+        }
+        if tight && end as usize == r.text.len() {
+            out.extend_from_slice(r.text.as_bytes());
+        } else {
+            for f in &r.fields {
+                out.extend_from_slice(r.span(f.value).as_bytes());
+            }
+        }
+    }
+
+    /// True if `shape` (as [`write_shape`] wrote it) is `r`'s: one
+    /// comparison of the names, and a loop without exits over the spans.
+    #[inline]
+    fn same_shape(r: &Record, shape: &[u8]) -> bool {
+        let Some((head, rest)) = shape.split_first_chunk::<8>() else {
+            return false;
+        };
+        if head[..] != counts(r) {
+            return false;
+        }
+        let Some((names, spans)) = rest.split_at_checked(r.names.len()) else {
+            return false;
+        };
+        if names != r.names.as_bytes() || spans.len() != SPAN_BYTES * r.fields.len() {
+            return false;
+        }
+        let mut same = true;
+        for (f, span) in r.fields.iter().zip(spans.chunks_exact(SPAN_BYTES)) {
+            same &= span == span_bytes(f.name);
+        }
+        same
+    }
+
+    /// Bytes of a name's span in a shape: start and length, `u32` LE each.
+    const SPAN_BYTES: usize = 8;
+
+    /// The head of `r`'s shape: the count of fields and the length of the
+    /// names buffer, `u32` LE each (fixed, so comparing them is one load).
+    #[inline(always)]
+    fn counts(r: &Record) -> [u8; 8] {
+        // Below 4 GiB: fields and `names` (spans into it are u32).
+        span_bytes((r.fields.len() as u32, r.names.len() as u32))
+    }
+
+    #[inline(always)]
+    fn span_bytes((start, len): (u32, u32)) -> [u8; SPAN_BYTES] {
+        let mut b = [0u8; SPAN_BYTES];
+        b[..4].copy_from_slice(&start.to_le_bytes());
+        b[4..].copy_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    /// Writes `r`'s shape: the field count, the record's `names` buffer
+    /// as it is (names kept from a template lie anywhere in it, so it is
+    /// compared in one piece), then every field's name span in it.
+    #[cold]
+    fn write_shape(r: &Record, out: &mut Vec<u8>) {
+        out.extend_from_slice(&counts(r));
+        out.extend_from_slice(r.names.as_bytes());
+        for f in &r.fields {
+            out.extend_from_slice(&span_bytes(f.name));
+        }
+    }
+
+    #[inline]
+    pub(super) fn unflatten(bytes: &mut &[u8], r: &mut Record) -> Result<(), FlatError> {
+        let (&marker, rest) = bytes
+            .split_first()
+            .ok_or(FlatError::new("record cut short"))?;
+        *bytes = rest;
+        match marker {
+            SAME_SHAPE => {}
+            NEW_SHAPE => shape(bytes, r)?,
+            _ => return Err(FlatError::new("record: bad shape marker")),
+        }
+        let Record {
+            text,
+            names: _,
+            fields,
+        } = r;
+        let mut v = 0usize;
+        let short = bytes
+            .get(..fields.len())
+            .filter(|lens| lens.iter().fold(0, |a, &l| a | l) < 0x80);
+        if let Some(lens) = short {
+            // The common case: every length is one byte.
+            for (f, &vl) in fields.iter_mut().zip(lens) {
+                f.value = (v as u32, vl as u32);
+                v += vl as usize;
+            }
+            *bytes = &bytes[lens.len()..];
+        } else {
+            for f in fields.iter_mut() {
+                let vl = take_varint(bytes)?;
+                // `v` is checked against the bytes below before it is used.
+                f.value = (v as u32, vl);
+                v += vl as usize;
+            }
+        }
+        let values = take_bytes(bytes, v)?;
+        if v > u32::MAX as usize {
+            return Err(FlatError::new("record values over 4 GiB"));
+        }
+        let values = std::str::from_utf8(values)
+            .map_err(|_| FlatError::new("record values are not UTF-8"))?;
+        text.clear();
+        text.push_str(values);
+        // Each value starts where the one before ends: ends suffice.
+        if !fields
+            .iter()
+            .all(|f| text.is_char_boundary((f.value.0 + f.value.1) as usize))
+        {
+            return Err(FlatError::new("record value lengths split a character"));
+        }
+        Ok(())
+    }
+
+    /// Reads a new shape (names) into the record's names and fields.
+    #[cold]
+    fn shape(bytes: &mut &[u8], r: &mut Record) -> Result<(), FlatError> {
+        let head = take_bytes(bytes, 8)?;
+        let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let names_len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let names = take_bytes(bytes, names_len)?;
+        let names =
+            std::str::from_utf8(names).map_err(|_| FlatError::new("record names are not UTF-8"))?;
+        // Checked against the bytes before anything is reserved for it.
+        let spans = n
+            .checked_mul(SPAN_BYTES)
+            .and_then(|len| bytes.get(..len))
+            .ok_or(FlatError::new("record field count runs past the batch"))?;
+        *bytes = &bytes[spans.len()..];
+        r.names.clear();
+        r.names.push_str(names);
+        r.fields.clear();
+        r.fields.reserve(n);
+        for span in spans.chunks_exact(SPAN_BYTES) {
+            let start = u32::from_le_bytes([span[0], span[1], span[2], span[3]]);
+            let len = u32::from_le_bytes([span[4], span[5], span[6], span[7]]);
+            r.fields.push(Field {
+                key: 0,
+                name: (start, len),
+                value: (0, 0),
+            });
+        }
+        // Names seen so far: a search of the fields before for a few, a
+        // set for many (a new shape is rare: once per batch at most).
+        let mut seen = (n > 32).then(|| std::collections::HashSet::with_capacity(n));
+        for i in 0..n {
+            let (start, len) = r.fields[i].name;
+            let Some(name) = (start as usize)
+                .checked_add(len as usize)
+                .and_then(|end| r.names.get(start as usize..end))
+            else {
+                return Err(FlatError::new(
+                    "record name spans run past the names or split a character",
+                ));
+            };
+            let key = key_of(name);
+            let repeated = match &mut seen {
+                Some(seen) => !seen.insert(name),
+                None => r.fields[..i]
+                    .iter()
+                    .any(|g| g.key == key && r.name(g.name) == name),
+            };
+            if repeated {
+                return Err(FlatError::new("record repeats a name"));
+            }
+            r.fields[i].key = key;
+        }
+        Ok(())
+    }
+}
+
 /// The seed's `buses_to_dicts` as a state machine over start/text/end.
 ///
 /// State A looks for a start tag named `tag`; state B gathers: a start tag
