@@ -167,14 +167,16 @@ fn a_flat_thread_bridge_worker_allocates_nothing_once_warm() {
         let _ = bridge.send(r).unwrap();
     }
     // Warm-up ends with the worker waiting for a batch: the channel
-    // allocates once for a thread's first wait.
+    // allocates once, the first time its receiver waits (the waker's list
+    // of waiting threads). The worker gets there microseconds after the
+    // last record; the sleep leaves it ample time even on a loaded machine.
     bridge.flush().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while seen.load(Ordering::SeqCst) < 1000 {
         assert!(std::time::Instant::now() < deadline, "the worker is stuck");
         std::thread::yield_now();
     }
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::thread::sleep(std::time::Duration::from_millis(250));
     for _ in 0..19 {
         for r in &records {
             let _ = bridge.send(r).unwrap();
