@@ -52,7 +52,7 @@ mod process;
 mod threaded;
 mod wire;
 
-pub use flat::{Flat, FlatError};
+pub use flat::{Flat, FlatBuf, FlatError, FlatSrc};
 pub use process::{subprocess, subprocess_flat, ProcessBridge};
 pub use threaded::{
     threaded, threaded_flat, threaded_ref, ByRef, ByValue, Flattened, Mode, Policy, ThreadBridge,

@@ -18,8 +18,9 @@
 //! Borrowed items cross in one of two ways: [`ByRef`] copies each into an
 //! owned slot of the batch (`Vec<B::Owned>`), reused batch after batch;
 //! [`Flattened`] appends each item's [`Flat`] form to the batch's one byte
-//! buffer (`Vec<u8>`), and the worker rebuilds the items into one reused
-//! place.
+//! buffer (`Vec<u8>`) and, for its text, to the batch's `String` beside it
+//! (a [`FlatBuf`](super::FlatBuf)'s two regions), and the worker rebuilds
+//! the items into one reused place.
 //!
 //! The two sides share one small [`Shared`] block: the worker's state
 //! (running, stopped by its target, failed) so that the producer learns at
@@ -35,7 +36,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 
-use super::flat::Flat;
+use super::flat::{Flat, FlatBuf, FlatSrc};
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
 
@@ -70,8 +71,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 256;
 pub const DEFAULT_FLAT_BATCH_SIZE: usize = 1024;
 
 /// A [`Flattened`] bridge sends its batch once the batch's bytes reach this
-/// (256 KiB), however few the items: large items do not make large
-/// batches.
+/// (256 KiB, its byte and text regions together), however few the items:
+/// large items do not make large batches.
 pub const FLAT_BATCH_BYTES: usize = 256 * 1024;
 
 /// Bytes of owned items a default batch gathers when the items are small
@@ -131,9 +132,15 @@ impl fmt::Display for Policy {
 /// whether to flush the target after it.
 struct Batch<T> {
     items: Vec<T>,
+    /// The batch's text region under [`Flattened`] (`items` is its byte
+    /// region); empty and unallocated under the other modes.
+    text: String,
     len: usize,
     flush: bool,
 }
+
+/// A spare batch: its items Vec and its text (see [`Batch`]).
+type Spare<T> = (Vec<T>, String);
 
 /// How a [`ThreadBridge`] hands items over: [`ByValue`], [`ByRef`] or
 /// [`Flattened`].
@@ -193,10 +200,12 @@ impl<B: ?Sized> Mode for ByRef<B> {
 /// Mode of a bridge made by [`threaded_flat`] /
 /// [`ThreadBridgeBuilder::spawn_flat`]: the producer sends borrowed items
 /// `&B`, the worker's target receives `&B` too, and in between each item
-/// is appended to its batch's one byte buffer in the compact form `B`
-/// chooses ([`Flat`]); the worker rebuilds every item into one reused
-/// [`Flat::Place`] (or lends it straight from the bytes). The bridge's
-/// batches are those buffers: `ThreadBridge<u8, Flattened<B>>`. Also the
+/// is appended to its batch's one byte buffer, and its text to the
+/// batch's one `String` beside it (a [`FlatBuf`]'s two regions), in the
+/// compact form `B` chooses ([`Flat`]); the worker rebuilds every item into
+/// one reused [`Flat::Place`] (or lends it straight from the batch). The
+/// bridge's batches are those byte buffers, each with its text:
+/// `ThreadBridge<u8, Flattened<B>>`. Also the
 /// mode of a [`ProcessBridge`](super::ProcessBridge) that sends flat
 /// frames ([`subprocess_flat`](super::subprocess_flat)).
 pub struct Flattened<B: ?Sized> {
@@ -217,9 +226,9 @@ impl<B: Flat + ?Sized> Mode for Flattened<B> {
 
 /// How the worker sends a batch to its target: by value or by reference.
 trait Deliver<T> {
-    /// Sends `items[..len]` on, in order; `Stop` as soon as the target
-    /// stops.
-    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow>;
+    /// Sends `items[..len]` on, in order (under [`Flattened`], decoded from
+    /// `items` and `text`); `Stop` as soon as the target stops.
+    fn deliver(&mut self, items: &mut Vec<T>, text: &mut String, len: usize) -> Result<Flow>;
     fn flush(&mut self) -> Result<()>;
     fn close(&mut self) -> Result<()>;
 }
@@ -229,7 +238,7 @@ struct Moving<S>(S);
 
 impl<T, S: Stage<T>> Deliver<T> for Moving<S> {
     #[inline]
-    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow> {
+    fn deliver(&mut self, items: &mut Vec<T>, _: &mut String, len: usize) -> Result<Flow> {
         items.truncate(len);
         for item in items.drain(..) {
             if self.0.send(item)?.is_stop() {
@@ -256,7 +265,7 @@ where
     S: for<'a> Stage<&'a B>,
 {
     #[inline]
-    fn deliver(&mut self, items: &mut Vec<T>, len: usize) -> Result<Flow> {
+    fn deliver(&mut self, items: &mut Vec<T>, _: &mut String, len: usize) -> Result<Flow> {
         for item in &items[..len] {
             if self.0.send(item.borrow())?.is_stop() {
                 return Ok(Flow::Stop);
@@ -272,8 +281,9 @@ where
     }
 }
 
-/// Rebuilds flattened items from a batch's bytes into one reused place
-/// and lends them.
+/// Rebuilds flattened items from a batch's byte and text regions into one
+/// reused place and lends them. A decode error's offset is in the byte
+/// region.
 struct Unflattening<S, B: Flat + ?Sized>(S, B::Place);
 
 impl<B, S> Deliver<u8> for Unflattening<S, B>
@@ -282,14 +292,14 @@ where
     S: for<'a> Stage<&'a B>,
 {
     #[inline]
-    fn deliver(&mut self, items: &mut Vec<u8>, len: usize) -> Result<Flow> {
-        let mut bytes = &items[..];
+    fn deliver(&mut self, items: &mut Vec<u8>, text: &mut String, len: usize) -> Result<Flow> {
+        let mut src = FlatSrc::new(items, text);
         let mut flow = Flow::Continue;
         for _ in 0..len {
-            let item = match B::unflatten(&mut bytes, &mut self.1) {
+            let item = match B::unflatten(&mut src, &mut self.1) {
                 Ok(item) => item,
                 Err(e) => {
-                    let at = (items.len() - bytes.len()) as u64;
+                    let at = (items.len() - src.bytes().len()) as u64;
                     return Err(Error::decode(at, format!("flattened batch: {e}")));
                 }
             };
@@ -299,6 +309,7 @@ where
             }
         }
         items.clear();
+        text.clear();
         Ok(flow)
     }
     fn flush(&mut self) -> Result<()> {
@@ -357,7 +368,7 @@ impl<T> std::ops::Deref for Padded<T> {
 /// memory than a core's cache. With a stack, when the worker keeps up, two
 /// batches alternate and the others rest. See `benches/bridges.rs`.
 struct Pool<T> {
-    stack: Mutex<Vec<Vec<T>>>,
+    stack: Mutex<Vec<Spare<T>>>,
     /// Spares kept at most; more are freed.
     max: usize,
 }
@@ -372,7 +383,7 @@ impl<T> Pool<T> {
 
     /// The spare returned last, if any.
     #[inline]
-    fn take(&self) -> Option<Vec<T>> {
+    fn take(&self) -> Option<Spare<T>> {
         // A panic never happens while the lock is held (push and pop do
         // not panic once the stack has its capacity), so poisoning is
         // impossible; if it were not, the stack would still be whole.
@@ -385,7 +396,7 @@ impl<T> Pool<T> {
     /// Keeps `items` for reuse, or gives it back to be freed (outside the
     /// lock) if there are spares enough.
     #[inline]
-    fn put(&self, items: Vec<T>) -> Option<Vec<T>> {
+    fn put(&self, items: Spare<T>) -> Option<Spare<T>> {
         let mut stack = self.stack.lock().unwrap_or_else(PoisonError::into_inner);
         if stack.len() < self.max {
             stack.push(items);
@@ -566,6 +577,7 @@ impl ThreadBridgeBuilder {
             .spawn(move || run_worker::<T, M, D>(target, rx, &worker_pool, &worker_shared))?;
         Ok(ThreadBridge {
             batch: Vec::with_capacity(batch_size),
+            text: String::new(),
             filled: 0,
             tx: Some(tx),
             pool,
@@ -601,6 +613,7 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
     let result = (|| {
         while let Ok(Batch {
             mut items,
+            mut text,
             len,
             flush,
         }) = rx.recv()
@@ -608,7 +621,7 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
             if shared.abort.load(Ordering::Acquire) {
                 return Ok(());
             }
-            if target.deliver(&mut items, len)?.is_stop() {
+            if target.deliver(&mut items, &mut text, len)?.is_stop() {
                 // Downstream wants no more: as its upstream, the worker
                 // closes it. The producer sees STOPPED at its next send.
                 target.close()?;
@@ -619,7 +632,8 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
             // under `ByRef` with its items as slots to overwrite); if it has
             // enough already, the Vec is freed here.
             debug_assert!(M::KEEPS_ITEMS || items.is_empty());
-            drop(pool.put(items));
+            debug_assert!(text.is_empty());
+            drop(pool.put((items, text)));
             // Load before swapping: a swap is a write, and a write per
             // batch would take the line from the producer each time.
             if flush
@@ -678,6 +692,9 @@ pub struct ThreadBridge<T, M: Mode = ByValue> {
     /// The batch being filled: items `..filled`; under `ByRef` the items
     /// after them are slots from earlier batches, overwritten in place.
     batch: Vec<T>,
+    /// The batch's text region under [`Flattened`] (`batch` is its byte
+    /// region); empty and unallocated under the other modes.
+    text: String,
     filled: usize,
     /// `None` once the stream is closed or the worker has ended.
     tx: Option<Sender<Batch<T>>>,
@@ -807,9 +824,10 @@ where
 /// side and allocates nothing per item once warm; the difference is how
 /// items travel. [`threaded_ref`] copies each item into an owned slot
 /// (for a [`Record`](crate::xml::Record), three buffers); this appends its
-/// [`Flat`] form to one byte buffer per batch (for a record, its values and
-/// their lengths, and its names only when they change), which the worker
-/// decodes into one reused record. The producer copies less and the two
+/// [`Flat`] form to one byte buffer and one `String` per batch (for a
+/// record, its values in the `String`, their lengths in the bytes, and its
+/// names only when they change), which the worker decodes into one reused
+/// record, taking the values as `&str` with no UTF-8 check. The producer copies less and the two
 /// cores share fewer cache lines; the worker does the decoding. For
 /// records in a pipeline whose producer is the busier side (parsing XML),
 /// this is the faster mode: see `benches/bridges.rs`.
@@ -878,13 +896,19 @@ impl<T, M: Mode> ThreadBridge<T, M> {
         let Some(tx) = &self.tx else {
             return Err(());
         };
-        let fresh = self
+        let (fresh, fresh_text) = self
             .pool
             .take()
-            .unwrap_or_else(|| Vec::with_capacity(self.batch_size));
+            .unwrap_or_else(|| (Vec::with_capacity(self.batch_size), String::new()));
         let items = std::mem::replace(&mut self.batch, fresh);
+        let text = std::mem::replace(&mut self.text, fresh_text);
         let len = std::mem::take(&mut self.filled);
-        let mut msg = Batch { items, len, flush };
+        let mut msg = Batch {
+            items,
+            text,
+            len,
+            flush,
+        };
         match self.policy {
             Policy::Block => tx.send(msg).map_err(|_| ()),
             Policy::DropNewest => match tx.try_send(msg) {
@@ -894,7 +918,7 @@ impl<T, M: Mode> ThreadBridge<T, M> {
                     if msg.flush {
                         self.shared.flush.store(true, Ordering::Release);
                     }
-                    self.keep_spare(msg.items);
+                    self.keep_spare(msg.items, msg.text);
                     Ok(())
                 }
                 Err(TrySendError::Disconnected(_)) => Err(()),
@@ -913,7 +937,7 @@ impl<T, M: Mode> ThreadBridge<T, M> {
                                 if old.flush {
                                     msg.flush = true;
                                 }
-                                self.keep_spare(old.items);
+                                self.keep_spare(old.items, old.text);
                             }
                             // The worker took it meanwhile: try again.
                             Err(TryRecvError::Empty) => {}
@@ -934,11 +958,12 @@ impl<T, M: Mode> ThreadBridge<T, M> {
     /// Puts a dropped batch's Vec back for reuse (emptied under `ByValue`,
     /// as slots under `ByRef`). If the recycle channel is full of spares,
     /// the Vec is freed instead.
-    fn keep_spare(&self, mut items: Vec<T>) {
+    fn keep_spare(&self, mut items: Vec<T>, mut text: String) {
         if !M::KEEPS_ITEMS {
             items.clear();
         }
-        drop(self.pool.put(items));
+        text.clear();
+        drop(self.pool.put((items, text)));
     }
 
     /// The worker has ended (or the channel is gone): join it and turn how
@@ -1123,8 +1148,9 @@ impl<'a, B> Stage<&'a B> for ThreadBridge<u8, Flattened<B>>
 where
     B: Flat + ?Sized,
 {
-    /// Appends `item`'s flat form to the current batch's bytes and sends
-    /// the batch when it holds `batch_size` items or [`FLAT_BATCH_BYTES`].
+    /// Appends `item`'s flat form to the current batch's byte and text
+    /// regions and sends the batch when it holds `batch_size` items or
+    /// [`FLAT_BATCH_BYTES`] (both regions together).
     ///
     /// # Errors
     ///
@@ -1138,8 +1164,13 @@ where
             // Every batch stands alone: it may be dropped whole.
             self.memo = B::Memo::default();
         }
-        item.flatten(&mut self.memo, &mut self.batch);
-        let full = self.batch.len() >= FLAT_BATCH_BYTES;
+        let mut out = FlatBuf {
+            bytes: std::mem::take(&mut self.batch),
+            text: std::mem::take(&mut self.text),
+        };
+        item.flatten(&mut self.memo, &mut out);
+        let full = out.len() >= FLAT_BATCH_BYTES;
+        (self.batch, self.text) = (out.bytes, out.text);
         self.placed_if_full(full)
     }
 }

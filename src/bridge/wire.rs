@@ -4,14 +4,19 @@
 //! A stream is a header, then frames:
 //!
 //! ```text
-//! header:  43 50 57 49 52 45  03 00        "CPWIRE", version 3 (u16 LE)
+//! header:  43 50 57 49 52 45  04 00        "CPWIRE", version 4 (u16 LE)
 //! frame:   LL LL LL LL  <LL bytes>         length (u32 LE), then the value
 //!          ^ byte_offset of the frame      encoded by bincode 2 (standard
 //!                                          config: varints, little endian)
 //! or a flat frame (a stream of them, for [`recvfrom_flat`]):
-//!          LL LL LL LL  NN NN NN NN  <items>   length, the count of items
-//!                                      (u32 LE), then each item's `Flat`
-//!                                      form, as a thread bridge batches them
+//!          LL LL LL LL  NN NN NN NN  BB BB BB BB  <bytes> <text>
+//!                                      length, the count of items and the
+//!                                      length of the byte region (u32 LE
+//!                                      each), then the items' `Flat` form
+//!                                      as a thread bridge batches them:
+//!                                      the byte region, then the text
+//!                                      region (UTF-8, checked once per
+//!                                      frame by the reader)
 //! ```
 //!
 //! The reader checks the header, refuses a length above its maximum frame
@@ -33,7 +38,7 @@ use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::flat::Flat;
+use super::flat::{Flat, FlatBuf, FlatSrc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
 
@@ -46,7 +51,10 @@ pub const MAGIC: [u8; 6] = *b"CPWIRE";
 /// binary form (names, values, lengths) instead of as a map. Version 3:
 /// streams of flat frames ([`FrameWriter::write_flat`],
 /// [`recvfrom_flat`]), which the process bridge sends records in.
-pub const WIRE_VERSION: u16 = 3;
+/// Version 4: a flat frame carries its items' byte region and text region
+/// ([`FlatBuf`](super::FlatBuf)) one after the other, after the length of
+/// the byte region.
+pub const WIRE_VERSION: u16 = 4;
 
 /// A flat frame is closed once it holds this many items (or
 /// [`FLAT_FRAME_BYTES`]): enough that the frame's own cost is spread thin.
@@ -57,8 +65,9 @@ const FLAT_FRAME_ITEMS: u32 = 1024;
 /// and it never grows for them.
 const FLAT_FRAME_BYTES: usize = READ_BUFFER / 2;
 
-/// Bytes of a flat frame before its items: the item count (u32 LE).
-const FLAT_COUNT_LEN: usize = 4;
+/// Bytes of a flat frame (after its length) before its items: the item
+/// count and the length of the byte region (u32 LE each).
+const FLAT_HEAD_LEN: usize = 8;
 
 /// Bytes of the stream header: [`MAGIC`] and [`WIRE_VERSION`].
 pub const HEADER_LEN: usize = 8;
@@ -165,9 +174,12 @@ pub struct FrameWriter<W: Write> {
     buf: Vec<u8>,
     max_frame: u32,
     frames: u64,
-    /// The flat frame being filled: where it starts in `buf`, and its
-    /// items so far.
-    open: Option<(usize, u32)>,
+    /// The flat frame being filled, if any: its items so far, which are
+    /// in `flat`.
+    open: Option<u32>,
+    /// The open flat frame's items (byte and text regions), copied to
+    /// `buf` when the frame is closed.
+    flat: FlatBuf,
 }
 
 impl<W: Write> FrameWriter<W> {
@@ -182,6 +194,7 @@ impl<W: Write> FrameWriter<W> {
             max_frame: DEFAULT_MAX_FRAME,
             frames: 0,
             open: None,
+            flat: FlatBuf::new(),
         }
     }
 
@@ -278,34 +291,29 @@ impl<W: Write> FrameWriter<W> {
     /// ```
     #[inline]
     pub fn write_flat<B: Flat + ?Sized>(&mut self, item: &B, memo: &mut B::Memo) -> Result<()> {
-        let (start, count) = match self.open {
-            Some(open) => open,
+        let count = match self.open {
+            Some(count) => count,
             None => {
-                let start = self.buf.len();
-                self.buf.extend_from_slice(&[0; 4 + FLAT_COUNT_LEN]);
+                self.flat.clear();
                 *memo = B::Memo::default();
-                (start, 0)
+                0
             }
         };
-        let item_start = self.buf.len();
-        item.flatten(memo, &mut self.buf);
-        let len = self.buf.len() - start - 4;
+        let mark = (self.flat.bytes.len(), self.flat.text.len());
+        item.flatten(memo, &mut self.flat);
+        let len = FLAT_HEAD_LEN + self.flat.len();
         if len > self.max_frame as usize {
-            let item_len = self.buf.len() - item_start;
+            let item_len = self.flat.len() - mark.0 - mark.1;
             // Without this item, the frame (if it has items) stands.
-            self.buf.truncate(item_start);
-            self.open = Some((start, count));
-            if count == 0 {
-                self.buf.truncate(start);
-                self.open = None;
-            }
+            self.flat.truncate(mark.0, mark.1);
+            self.open = (count > 0).then_some(count);
             self.close_flat()?;
             return Err(Error::new(ErrorKind::Bridge(format!(
                 "an item flattens to {item_len} bytes, over the maximum frame size of {} bytes",
                 self.max_frame
             ))));
         }
-        self.open = Some((start, count + 1));
+        self.open = Some(count + 1);
         if count + 1 >= FLAT_FRAME_ITEMS || len >= FLAT_FRAME_BYTES {
             self.close_flat()?;
             if self.buf.len() >= WRITE_AT {
@@ -315,24 +323,33 @@ impl<W: Write> FrameWriter<W> {
         Ok(())
     }
 
-    /// Closes the open flat frame, if any: fills in its length and count.
+    /// Closes the open flat frame, if any: writes its length, count, the
+    /// length of its byte region and both regions to the buffer.
     fn close_flat(&mut self) -> Result<()> {
-        let Some((start, count)) = self.open.take() else {
+        let Some(count) = self.open.take() else {
             return Ok(());
         };
         // Below the maximum frame size (checked at every item).
-        let len = (self.buf.len() - start - 4) as u32;
-        self.buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
-        self.buf[start + 4..start + 4 + FLAT_COUNT_LEN].copy_from_slice(&count.to_le_bytes());
+        let len = (FLAT_HEAD_LEN + self.flat.len()) as u32;
+        let bytes_len = self.flat.bytes.len() as u32;
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&count.to_le_bytes());
+        self.buf.extend_from_slice(&bytes_len.to_le_bytes());
+        self.buf.extend_from_slice(&self.flat.bytes);
+        self.buf.extend_from_slice(self.flat.text.as_bytes());
+        self.flat.clear();
         self.frames += 1;
         Ok(())
     }
 
-    /// Bytes encoded but not yet written out.
+    /// Bytes encoded but not yet written out (an open flat frame's too).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        let open = match self.open {
+            Some(_) => 4 + FLAT_HEAD_LEN + self.flat.len(),
+            None => 0,
+        };
+        self.buf.len() + open
     }
-
     /// The writer.
     pub fn get_ref(&self) -> &W {
         &self.out
@@ -841,9 +858,10 @@ where
 ///
 /// # Errors
 ///
-/// As [`recvfrom`]; a flat frame whose items do not decode, or with bytes
-/// left over after its items, is [`ErrorKind::Decode`] with the byte
-/// offset in the stream where decoding failed.
+/// As [`recvfrom`]; a flat frame whose text region is not UTF-8, whose
+/// items do not decode, or with bytes left over after its items, is
+/// [`ErrorKind::Decode`] with the byte offset in the stream where decoding
+/// failed (for items, the offset reached in the frame's byte region).
 pub fn recvfrom_flat<B, R, S>(reader: R, mut target: S) -> Result<()>
 where
     B: Flat + ?Sized,
@@ -862,16 +880,43 @@ where
             Ok(None) => return target.close(),
             Err(e) => break Err(e),
         };
-        let Some((count, mut items)) = frame.split_first_chunk::<FLAT_COUNT_LEN>() else {
+        let Some((head, rest)) = frame.split_first_chunk::<FLAT_HEAD_LEN>() else {
             break Err(Error::decode(
                 offset,
-                format!("flat frame of {} bytes has no item count", frame.len()),
+                format!(
+                    "flat frame of {} bytes has no item count and byte region length",
+                    frame.len()
+                ),
             ));
         };
-        let count = u32::from_le_bytes(*count);
-        let at = |rest: &[u8]| offset + 4 + (frame.len() - rest.len()) as u64;
+        let count = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let bytes_len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        // Where the byte region starts in the stream.
+        let start = offset + 4 + FLAT_HEAD_LEN as u64;
+        let Some((bytes, text)) = rest.split_at_checked(bytes_len) else {
+            break Err(Error::decode(
+                offset + 8,
+                format!(
+                    "flat frame's byte region of {bytes_len} bytes runs past the frame's {} bytes",
+                    frame.len()
+                ),
+            ));
+        };
+        // The frame comes from another process: its text is checked once.
+        let text = match std::str::from_utf8(text) {
+            Ok(text) => text,
+            Err(e) => {
+                break Err(Error::decode(
+                    start + (bytes_len + e.valid_up_to()) as u64,
+                    "flat frame: text region is not UTF-8".to_string(),
+                ))
+            }
+        };
+        let mut src = FlatSrc::new(bytes, text);
+        // Errors are placed in the byte region.
+        let at = |src: &FlatSrc<'_>| start + (bytes.len() - src.bytes().len()) as u64;
         for _ in 0..count {
-            match B::unflatten(&mut items, &mut place) {
+            match B::unflatten(&mut src, &mut place) {
                 Ok(item) => {
                     sent = true;
                     if target.send(item)?.is_stop() {
@@ -880,16 +925,16 @@ where
                 }
                 Err(e) => {
                     let _ = target.close();
-                    return Err(Error::decode(at(items), format!("flat frame: {e}")));
+                    return Err(Error::decode(at(&src), format!("flat frame: {e}")));
                 }
             }
         }
-        if !items.is_empty() {
+        if !src.is_empty() {
             break Err(Error::decode(
-                at(items),
+                at(&src),
                 format!(
                     "{} bytes left over after the {count} items of a flat frame",
-                    items.len()
+                    src.bytes().len() + src.text().len()
                 ),
             ));
         }

@@ -615,46 +615,54 @@ mod flat {
     }
 }
 
-/// Records cross a thread bridge ([`threaded_flat`]) as:
+/// Records cross a thread bridge ([`threaded_flat`]) as, in the batch's
+/// byte region and text region ([`FlatBuf`]):
 ///
 /// ```text
-/// shape:   00                          the names of the record before
-///                                      (in the batch), or
-///          01 <n> <len> <names>        the count of fields and the length
-///             n x <start> <len>        of the names buffer (u32 LE each),
-///                                      the buffer, each field's name span
-///                                      in it (u32 LE each)
-/// values:  <value lengths> <values>    every field's value length, then
-///                                      the values back to back
+///              byte region                     text region
+/// shape:   00                                  the names of the record
+///                                              before (in the batch), or
+///          01 <n> <len>                        <names>
+///             n x <start> <len>                the count of fields and the
+///                                              length of the names buffer
+///                                              (u32 LE each), each field's
+///                                              name span in the buffer
+///                                              (u32 LE each), the buffer
+/// values:  <value lengths>                     <values>
+///                                              every field's value length,
+///                                              the values back to back
 /// ```
 ///
-/// (Numbers are LEB128 varints, one byte below 128.) Feeds repeat the same
-/// names in the same order, so most records are a byte, their value
-/// lengths and their values: one copy on the producer's side, and on the
-/// worker's a copy of the values into the reused record, whose names and
-/// fields stay as they were.
+/// (Value lengths are LEB128 varints, one byte below 128.) Feeds repeat the
+/// same names in the same order, so most records are a byte and their
+/// value lengths, and their values in the text: one copy each on the
+/// producer's side, and on the worker's a copy of the values (a `&str`
+/// already: no UTF-8 check) into the reused record, whose names and fields
+/// stay as they were.
 ///
-/// Decoding checks the lengths against the bytes, UTF-8, character
-/// boundaries and repeated names, and leaves the place empty on error.
+/// Decoding checks the lengths against the regions, character boundaries
+/// and repeated names, and leaves the place empty on error.
 ///
 /// [`threaded_flat`]: crate::bridge::threaded_flat
+/// [`FlatBuf`]: crate::bridge::FlatBuf
 impl crate::bridge::Flat for Record {
     type Place = Record;
     /// Where the shape (after its `01`) of the last record that wrote one
-    /// lies in the batch's buffer.
-    type Memo = Option<(usize, usize)>;
+    /// lies in the batch: its range in the byte region, and its names'
+    /// range in the text region.
+    type Memo = Option<((usize, usize), (usize, usize))>;
 
     #[inline]
-    fn flatten(&self, memo: &mut Option<(usize, usize)>, out: &mut Vec<u8>) {
+    fn flatten(&self, memo: &mut Self::Memo, out: &mut crate::bridge::FlatBuf) {
         flat_form::flatten(self, memo, out)
     }
 
     #[inline]
     fn unflatten<'p, 'b: 'p>(
-        bytes: &mut &'b [u8],
+        src: &mut crate::bridge::FlatSrc<'b>,
         place: &'p mut Record,
     ) -> Result<&'p Record, crate::bridge::FlatError> {
-        match flat_form::unflatten(bytes, place) {
+        match flat_form::unflatten(src, place) {
             Ok(()) => Ok(place),
             Err(e) => {
                 place.clear();
@@ -667,8 +675,8 @@ impl crate::bridge::Flat for Record {
 /// The thread bridge's flat form of a record (see the `Flat` impl).
 mod flat_form {
     use super::{key_of, Field, Record};
-    use crate::bridge::flat::{put_varint, take_bytes, take_varint};
-    use crate::bridge::FlatError;
+    use crate::bridge::flat::put_varint;
+    use crate::bridge::{FlatBuf, FlatError, FlatSrc};
 
     const SAME_SHAPE: u8 = 0;
     /// Records of up to this many fields write their value lengths in one
@@ -676,19 +684,21 @@ mod flat_form {
     const MAX_SHORT_LENS: usize = 64;
     const NEW_SHAPE: u8 = 1;
 
+    type Shape = ((usize, usize), (usize, usize));
+
     #[inline]
-    pub(super) fn flatten(r: &Record, memo: &mut Option<(usize, usize)>, out: &mut Vec<u8>) {
+    pub(super) fn flatten(r: &Record, memo: &mut Option<Shape>, out: &mut FlatBuf) {
         let same = match *memo {
-            Some((s, e)) => same_shape(r, &out[s..e]),
+            Some(((s, e), (ts, te))) => same_shape(r, &out.bytes[s..e], &out.text[ts..te]),
             None => false,
         };
         if same {
-            out.push(SAME_SHAPE);
+            out.bytes.push(SAME_SHAPE);
         } else {
-            out.push(NEW_SHAPE);
-            let start = out.len();
+            out.bytes.push(NEW_SHAPE);
+            let start = (out.bytes.len(), out.text.len());
             write_shape(r, out);
-            *memo = Some((start, out.len()));
+            *memo = Some(((start.0, out.bytes.len()), (start.1, out.text.len())));
         }
         // Fields and values are below 4 GiB (spans are u32).
         let (mut tight, mut end, mut wide) = (true, 0u32, 0u32);
@@ -704,35 +714,33 @@ mod flat_form {
             for (l, f) in lens.iter_mut().zip(&r.fields) {
                 *l = f.value.1 as u8;
             }
-            out.extend_from_slice(&lens[..n]);
+            out.bytes.extend_from_slice(&lens[..n]);
         } else {
             for f in &r.fields {
-                put_varint(out, f.value.1);
+                put_varint(&mut out.bytes, f.value.1);
             }
         }
         if tight && end as usize == r.text.len() {
-            out.extend_from_slice(r.text.as_bytes());
+            out.text.push_str(&r.text);
         } else {
             for f in &r.fields {
-                out.extend_from_slice(r.span(f.value).as_bytes());
+                out.text.push_str(r.span(f.value));
             }
         }
     }
 
-    /// True if `shape` (as [`write_shape`] wrote it) is `r`'s: one
-    /// comparison of the names, and a loop without exits over the spans.
+    /// True if `shape` and `names` (as [`write_shape`] wrote them) are
+    /// `r`'s: one comparison of the names, and a loop without exits over
+    /// the spans.
     #[inline]
-    fn same_shape(r: &Record, shape: &[u8]) -> bool {
-        let Some((head, rest)) = shape.split_first_chunk::<8>() else {
+    fn same_shape(r: &Record, shape: &[u8], names: &str) -> bool {
+        let Some((head, spans)) = shape.split_first_chunk::<8>() else {
             return false;
         };
         if head[..] != counts(r) {
             return false;
         }
-        let Some((names, spans)) = rest.split_at_checked(r.names.len()) else {
-            return false;
-        };
-        if names != r.names.as_bytes() || spans.len() != SPAN_BYTES * r.fields.len() {
+        if names != r.names || spans.len() != SPAN_BYTES * r.fields.len() {
             return false;
         }
         let mut same = true;
@@ -761,27 +769,27 @@ mod flat_form {
         b
     }
 
-    /// Writes `r`'s shape: the field count, the record's `names` buffer
-    /// as it is (names kept from a template lie anywhere in it, so it is
-    /// compared in one piece), then every field's name span in it.
+    /// Writes `r`'s shape: the field count and every field's name span in
+    /// the record's `names` buffer to the byte region, and the buffer as
+    /// it is (names kept from a template lie anywhere in it, so it is
+    /// compared in one piece) to the text region.
     #[cold]
-    fn write_shape(r: &Record, out: &mut Vec<u8>) {
-        out.extend_from_slice(&counts(r));
-        out.extend_from_slice(r.names.as_bytes());
+    fn write_shape(r: &Record, out: &mut FlatBuf) {
+        out.bytes.extend_from_slice(&counts(r));
         for f in &r.fields {
-            out.extend_from_slice(&span_bytes(f.name));
+            out.bytes.extend_from_slice(&span_bytes(f.name));
         }
+        out.text.push_str(&r.names);
     }
 
     #[inline]
-    pub(super) fn unflatten(bytes: &mut &[u8], r: &mut Record) -> Result<(), FlatError> {
-        let (&marker, rest) = bytes
-            .split_first()
-            .ok_or(FlatError::new("record cut short"))?;
-        *bytes = rest;
+    pub(super) fn unflatten(src: &mut FlatSrc<'_>, r: &mut Record) -> Result<(), FlatError> {
+        let marker = src
+            .take_byte()
+            .map_err(|_| FlatError::new("record cut short"))?;
         match marker {
             SAME_SHAPE => {}
-            NEW_SHAPE => shape(bytes, r)?,
+            NEW_SHAPE => shape(src, r)?,
             _ => return Err(FlatError::new("record: bad shape marker")),
         }
         let Record {
@@ -790,6 +798,7 @@ mod flat_form {
             fields,
         } = r;
         let mut v = 0usize;
+        let bytes = src.bytes();
         let short = bytes
             .get(..fields.len())
             .filter(|lens| lens.iter().fold(0, |a, &l| a | l) < 0x80);
@@ -799,21 +808,25 @@ mod flat_form {
                 f.value = (v as u32, vl as u32);
                 v += vl as usize;
             }
-            *bytes = &bytes[lens.len()..];
+            src.take_bytes(lens.len())?;
         } else {
             for f in fields.iter_mut() {
-                let vl = take_varint(bytes)?;
-                // `v` is checked against the bytes below before it is used.
+                let vl = src.take_varint()?;
+                // `v` is checked against the text below before it is used.
                 f.value = (v as u32, vl);
                 v += vl as usize;
             }
         }
-        let values = take_bytes(bytes, v)?;
+        if v > src.text().len() {
+            return Err(FlatError::new("length runs past the end of the batch"));
+        }
         if v > u32::MAX as usize {
             return Err(FlatError::new("record values over 4 GiB"));
         }
-        let values = std::str::from_utf8(values)
-            .map_err(|_| FlatError::new("record values are not UTF-8"))?;
+        // Text already: no UTF-8 check, only where the values end.
+        let values = src
+            .take_str(v)
+            .map_err(|_| FlatError::new("record value lengths split a character"))?;
         text.clear();
         text.push_str(values);
         // Each value starts where the one before ends: ends suffice.
@@ -828,19 +841,23 @@ mod flat_form {
 
     /// Reads a new shape (names) into the record's names and fields.
     #[cold]
-    fn shape(bytes: &mut &[u8], r: &mut Record) -> Result<(), FlatError> {
-        let head = take_bytes(bytes, 8)?;
+    fn shape(src: &mut FlatSrc<'_>, r: &mut Record) -> Result<(), FlatError> {
+        let head = src.take_bytes(8)?;
         let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let names_len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-        let names = take_bytes(bytes, names_len)?;
-        let names =
-            std::str::from_utf8(names).map_err(|_| FlatError::new("record names are not UTF-8"))?;
         // Checked against the bytes before anything is reserved for it.
         let spans = n
             .checked_mul(SPAN_BYTES)
-            .and_then(|len| bytes.get(..len))
+            .and_then(|len| src.bytes().get(..len))
             .ok_or(FlatError::new("record field count runs past the batch"))?;
-        *bytes = &bytes[spans.len()..];
+        src.take_bytes(spans.len())?;
+        let names = src.take_str(names_len).map_err(|e| {
+            if names_len > src.text().len() {
+                e
+            } else {
+                FlatError::new("record names length splits a character")
+            }
+        })?;
         r.names.clear();
         r.names.push_str(names);
         r.fields.clear();
