@@ -8,7 +8,9 @@
 
 use std::io::Read;
 
-use copipe::bridge::{recvfrom_flat, Flat, FrameWriter, ThreadBridgeBuilder, HEADER_LEN};
+use copipe::bridge::{
+    recvfrom_flat, Flat, FlatBuf, FlatSrc, FrameWriter, ThreadBridgeBuilder, HEADER_LEN,
+};
 use copipe::xml::{expat_parse, records, Record, XmlInput};
 use copipe::{Flow, Lifecycle, Result, Stage};
 use proptest::prelude::*;
@@ -109,17 +111,17 @@ proptest! {
         let built = build(&lists);
         let mut place = Record::new();
         for chunk in built.chunks(batch) {
-            let mut out = Vec::new();
+            let mut out = FlatBuf::new();
             let mut memo = Default::default();
             for r in chunk {
                 r.flatten(&mut memo, &mut out);
             }
-            let mut bytes = &out[..];
+            let mut src = out.src();
             for r in chunk {
-                let got = Record::unflatten(&mut bytes, &mut place).unwrap();
+                let got = Record::unflatten(&mut src, &mut place).unwrap();
                 prop_assert_eq!(fields(got), fields(r));
             }
-            prop_assert!(bytes.is_empty());
+            prop_assert!(src.is_empty());
         }
     }
 
@@ -222,31 +224,45 @@ proptest! {
         cut in any::<usize>(),
     ) {
         let built = build(&lists);
-        let mut valid = Vec::new();
+        let mut valid = FlatBuf::new();
         let mut memo = Default::default();
         for r in &built {
             r.flatten(&mut memo, &mut valid);
         }
-        let mut flipped = valid.clone();
+        let (bytes, text) = (valid.bytes(), valid.text());
+        let mut flipped = bytes.to_vec();
         if !flipped.is_empty() {
             let at = flip.0 % flipped.len();
             flipped[at] ^= flip.1.max(1);
         }
-        let cut_short = &valid[..cut % (valid.len() + 1)];
-        for input in [&garbage[..], &flipped[..], cut_short] {
+        let garbage_text = String::from_utf8_lossy(&garbage).into_owned();
+        // Cut anywhere in the text too: on a character boundary.
+        let mut text_cut = cut % (text.len() + 1);
+        while !text.is_char_boundary(text_cut) {
+            text_cut -= 1;
+        }
+        let inputs = [
+            FlatSrc::new(&garbage, ""),
+            FlatSrc::new(&garbage, &garbage_text),
+            FlatSrc::new(&garbage, text),
+            FlatSrc::new(&flipped, text),
+            FlatSrc::new(&bytes[..cut % (bytes.len() + 1)], text),
+            FlatSrc::new(bytes, &text[..text_cut]),
+        ];
+        for input in inputs {
             let mut place = Record::new();
-            let mut bytes = input;
+            let mut src = input;
             let mut n = 0;
-            while !bytes.is_empty() && n < 1000 {
-                let before = bytes.len();
-                match Record::unflatten(&mut bytes, &mut place) {
+            while !src.is_empty() && n < 1000 {
+                let before = src.bytes().len() + src.text().len();
+                match Record::unflatten(&mut src, &mut place) {
                     Ok(r) => {
                         // Every field can be read and looked up.
                         for (k, v) in r.iter() {
                             prop_assert!(r.get(k).is_some());
                             let _ = v.len();
                         }
-                        prop_assert!(bytes.len() < before);
+                        prop_assert!(src.bytes().len() + src.text().len() < before);
                     }
                     Err(_) => {
                         prop_assert!(place.is_empty());
@@ -256,7 +272,7 @@ proptest! {
                 n += 1;
             }
             let mut s = input;
-            let _ = <str>::unflatten(&mut s, &mut ());
+            while <str>::unflatten(&mut s, &mut ()).is_ok() && !s.is_empty() {}
         }
     }
 }
@@ -320,7 +336,11 @@ fn a_flat_frame_that_claims_more_items_than_it_holds_is_an_error_at_its_offset()
             byte_offset,
             message,
         } => {
-            assert_eq!(*byte_offset, bytes.len() as u64, "{message}");
+            // The end of the frame's byte region (its text follows).
+            let at = HEADER_LEN + 8;
+            let bytes_len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
+            assert_eq!(*byte_offset, (at + 4) as u64 + bytes_len, "{message}");
+            assert!(*byte_offset < bytes.len() as u64, "{message}");
             assert!(message.contains("flat frame"), "{message}");
         }
         other => panic!("not a decode error: {other:?}"),
@@ -362,14 +382,14 @@ fn a_bad_batch_is_a_decode_error_at_close_with_its_byte_offset() {
     impl Flat for Liar {
         type Place = ();
         type Memo = ();
-        fn flatten(&self, _: &mut (), out: &mut Vec<u8>) {
-            out.extend_from_slice(&[3, b'a']); // claims 3 bytes, has 1
+        fn flatten(&self, _: &mut (), out: &mut FlatBuf) {
+            out.bytes_mut().extend_from_slice(&[3, b'a']); // claims 3 bytes, has 1
         }
         fn unflatten<'p, 'b: 'p>(
-            bytes: &mut &'b [u8],
+            src: &mut FlatSrc<'b>,
             _: &'p mut (),
         ) -> std::result::Result<&'p Liar, copipe::bridge::FlatError> {
-            <[u8]>::unflatten(bytes, &mut ()).map(|_| &Liar)
+            <[u8]>::unflatten(src, &mut ()).map(|_| &Liar)
         }
     }
     let mut b = ThreadBridgeBuilder::new()

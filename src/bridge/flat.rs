@@ -165,6 +165,15 @@ impl FlatBuf {
         }
     }
 
+    /// An empty buffer with room for `bytes` bytes in its byte region and
+    /// `text` in its text region.
+    pub fn with_capacity(bytes: usize, text: usize) -> FlatBuf {
+        FlatBuf {
+            bytes: Vec::with_capacity(bytes),
+            text: String::with_capacity(text),
+        }
+    }
+
     /// The byte region.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

@@ -1263,13 +1263,16 @@ mod tests {
     #[test]
     fn the_pool_gives_back_the_vec_returned_last_and_keeps_at_most_max() {
         let pool = Pool::new(2);
-        assert!(pool.put(vec![1]).is_none());
-        assert!(pool.put(vec![2]).is_none());
-        assert_eq!(pool.put(vec![3]), Some(vec![3]));
-        assert_eq!(pool.take(), Some(vec![2]));
-        assert!(pool.put(vec![4]).is_none());
-        assert_eq!(pool.take(), Some(vec![4]));
-        assert_eq!(pool.take(), Some(vec![1]));
+        assert!(pool.put((vec![1], String::new())).is_none());
+        assert!(pool.put((vec![2], String::new())).is_none());
+        assert_eq!(
+            pool.put((vec![3], String::new())),
+            Some((vec![3], String::new()))
+        );
+        assert_eq!(pool.take(), Some((vec![2], String::new())));
+        assert!(pool.put((vec![4], String::new())).is_none());
+        assert_eq!(pool.take(), Some((vec![4], String::new())));
+        assert_eq!(pool.take(), Some((vec![1], String::new())));
         assert_eq!(pool.take(), None);
     }
 
