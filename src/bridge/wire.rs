@@ -295,6 +295,10 @@ impl<W: Write> FrameWriter<W> {
             Some(count) => count,
             None => {
                 self.flat.clear();
+                // Room for a frame of small items in either region, so
+                // the regions grow (once) only for large items.
+                self.flat.bytes.reserve(FLAT_FRAME_BYTES);
+                self.flat.text.reserve(FLAT_FRAME_BYTES);
                 *memo = B::Memo::default();
                 0
             }
