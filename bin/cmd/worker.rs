@@ -52,8 +52,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             recvfrom_ref::<Vec<u8>, _, _>(stdin, Printer::new(stdout)).context("worker lines")?
         }
         Pipeline::Buses(chain) => {
-            // One reused record, rebuilt from each record's flat form: its
-            // names and fields stay while the names do not change.
+            // One reused record, rebuilt from each record's flat form (a
+            // frame's text checked as UTF-8 once): its names and fields
+            // stay while the names do not change.
             recvfrom_flat::<Record, _, _>(stdin, build_chain(&chain, io::stdout()))
                 .context("worker buses")?
         }

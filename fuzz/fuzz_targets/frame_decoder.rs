@@ -10,7 +10,8 @@
 //!
 //! Frames are decoded as a serde struct, as [`Record`]s (their flat
 //! binary form), and as flat frames of records (`recvfrom_flat`, what the
-//! process bridge sends records in). The input is used twice: as a whole stream (header included, so the
+//! process bridge sends records in: a byte region and a text region, the
+//! text checked as UTF-8 once per frame). The input is used twice: as a whole stream (header included, so the
 //! fuzzer can reach the header checks), and after a valid header (so it
 //! spends its time on length prefixes and frame bodies).
 
