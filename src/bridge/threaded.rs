@@ -17,10 +17,10 @@
 //!
 //! Borrowed items cross in one of two ways: [`ByRef`] copies each into an
 //! owned slot of the batch (`Vec<B::Owned>`), reused batch after batch;
-//! [`Flattened`] appends each item's [`Flat`] form to the batch's one byte
-//! buffer (`Vec<u8>`) and, for its text, to the batch's `String` beside it
-//! (a [`FlatBuf`](super::FlatBuf)'s two regions), and the worker rebuilds
-//! the items into one reused place.
+//! [`Flattened`] appends each item's [`Flat`] form to the batch's one
+//! [`FlatBuf`](super::FlatBuf) (a byte region, `Vec<u8>`, and a text
+//! region, `String`), carried beside the batch's (then empty) item Vec, and
+//! the worker rebuilds the items into one reused place.
 //!
 //! The two sides share one small [`Shared`] block: the worker's state
 //! (running, stopped by its target, failed) so that the producer learns at
@@ -36,7 +36,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 
-use super::flat::{Flat, FlatBuf, FlatSrc};
+use super::flat::{Flat, FlatBuf};
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
 
@@ -132,15 +132,15 @@ impl fmt::Display for Policy {
 /// whether to flush the target after it.
 struct Batch<T> {
     items: Vec<T>,
-    /// The batch's text region under [`Flattened`] (`items` is its byte
-    /// region); empty and unallocated under the other modes.
-    text: String,
+    /// The batch's items under [`Flattened`] (then `items` is empty);
+    /// empty and unallocated under the other modes.
+    flat: FlatBuf,
     len: usize,
     flush: bool,
 }
 
-/// A spare batch: its items Vec and its text (see [`Batch`]).
-type Spare<T> = (Vec<T>, String);
+/// A spare batch: its items Vec and its flat buffer (see [`Batch`]).
+type Spare<T> = (Vec<T>, FlatBuf);
 
 /// How a [`ThreadBridge`] hands items over: [`ByValue`], [`ByRef`] or
 /// [`Flattened`].
@@ -150,6 +150,9 @@ pub trait Mode: sealed::Sealed {
     /// Batch Vecs come back with their items, to be overwritten in place.
     #[doc(hidden)]
     const KEEPS_ITEMS: bool;
+    /// Items travel in the batch's [`FlatBuf`], not its Vec.
+    #[doc(hidden)]
+    const FLAT: bool;
     /// What the producer remembers between the items of a batch
     /// ([`Flat::Memo`] under [`Flattened`], nothing otherwise).
     #[doc(hidden)]
@@ -172,6 +175,7 @@ pub enum ByValue {}
 
 impl Mode for ByValue {
     const KEEPS_ITEMS: bool = false;
+    const FLAT: bool = false;
     type Memo = ();
 }
 
@@ -194,17 +198,18 @@ impl<B: ?Sized> fmt::Debug for ByRef<B> {
 
 impl<B: ?Sized> Mode for ByRef<B> {
     const KEEPS_ITEMS: bool = true;
+    const FLAT: bool = false;
     type Memo = ();
 }
 
 /// Mode of a bridge made by [`threaded_flat`] /
 /// [`ThreadBridgeBuilder::spawn_flat`]: the producer sends borrowed items
 /// `&B`, the worker's target receives `&B` too, and in between each item
-/// is appended to its batch's one byte buffer, and its text to the
-/// batch's one `String` beside it (a [`FlatBuf`]'s two regions), in the
-/// compact form `B` chooses ([`Flat`]); the worker rebuilds every item into
-/// one reused [`Flat::Place`] (or lends it straight from the batch). The
-/// bridge's batches are those byte buffers, each with its text:
+/// is appended to its batch's one [`FlatBuf`] (bytes to its byte region,
+/// text to its text region), in the compact form `B` chooses ([`Flat`]);
+/// the worker rebuilds every item into one reused [`Flat::Place`] (or
+/// lends it straight from the batch). The bridge's batches are those
+/// buffers, beside item Vecs that stay empty:
 /// `ThreadBridge<u8, Flattened<B>>`. Also the
 /// mode of a [`ProcessBridge`](super::ProcessBridge) that sends flat
 /// frames ([`subprocess_flat`](super::subprocess_flat)).
@@ -221,14 +226,15 @@ impl<B: ?Sized> fmt::Debug for Flattened<B> {
 
 impl<B: Flat + ?Sized> Mode for Flattened<B> {
     const KEEPS_ITEMS: bool = false;
+    const FLAT: bool = true;
     type Memo = B::Memo;
 }
 
 /// How the worker sends a batch to its target: by value or by reference.
 trait Deliver<T> {
     /// Sends `items[..len]` on, in order (under [`Flattened`], decoded from
-    /// `items` and `text`); `Stop` as soon as the target stops.
-    fn deliver(&mut self, items: &mut Vec<T>, text: &mut String, len: usize) -> Result<Flow>;
+    /// `flat`); `Stop` as soon as the target stops.
+    fn deliver(&mut self, items: &mut Vec<T>, flat: &mut FlatBuf, len: usize) -> Result<Flow>;
     fn flush(&mut self) -> Result<()>;
     fn close(&mut self) -> Result<()>;
 }
@@ -238,7 +244,7 @@ struct Moving<S>(S);
 
 impl<T, S: Stage<T>> Deliver<T> for Moving<S> {
     #[inline]
-    fn deliver(&mut self, items: &mut Vec<T>, _: &mut String, len: usize) -> Result<Flow> {
+    fn deliver(&mut self, items: &mut Vec<T>, _: &mut FlatBuf, len: usize) -> Result<Flow> {
         items.truncate(len);
         for item in items.drain(..) {
             if self.0.send(item)?.is_stop() {
@@ -265,7 +271,7 @@ where
     S: for<'a> Stage<&'a B>,
 {
     #[inline]
-    fn deliver(&mut self, items: &mut Vec<T>, _: &mut String, len: usize) -> Result<Flow> {
+    fn deliver(&mut self, items: &mut Vec<T>, _: &mut FlatBuf, len: usize) -> Result<Flow> {
         for item in &items[..len] {
             if self.0.send(item.borrow())?.is_stop() {
                 return Ok(Flow::Stop);
@@ -292,14 +298,14 @@ where
     S: for<'a> Stage<&'a B>,
 {
     #[inline]
-    fn deliver(&mut self, items: &mut Vec<u8>, text: &mut String, len: usize) -> Result<Flow> {
-        let mut src = FlatSrc::new(items, text);
+    fn deliver(&mut self, _: &mut Vec<u8>, flat: &mut FlatBuf, len: usize) -> Result<Flow> {
+        let mut src = flat.src();
         let mut flow = Flow::Continue;
         for _ in 0..len {
             let item = match B::unflatten(&mut src, &mut self.1) {
                 Ok(item) => item,
                 Err(e) => {
-                    let at = (items.len() - src.bytes().len()) as u64;
+                    let at = (flat.bytes().len() - src.bytes().len()) as u64;
                     return Err(Error::decode(at, format!("flattened batch: {e}")));
                 }
             };
@@ -308,8 +314,7 @@ where
                 break;
             }
         }
-        items.clear();
-        text.clear();
+        flat.clear();
         Ok(flow)
     }
     fn flush(&mut self) -> Result<()> {
@@ -576,8 +581,8 @@ impl ThreadBridgeBuilder {
             .name(self.name.clone())
             .spawn(move || run_worker::<T, M, D>(target, rx, &worker_pool, &worker_shared))?;
         Ok(ThreadBridge {
-            batch: Vec::with_capacity(batch_size),
-            text: String::new(),
+            batch: Vec::with_capacity(if M::FLAT { 0 } else { batch_size }),
+            flat: FlatBuf::new(),
             filled: 0,
             tx: Some(tx),
             pool,
@@ -613,7 +618,7 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
     let result = (|| {
         while let Ok(Batch {
             mut items,
-            mut text,
+            mut flat,
             len,
             flush,
         }) = rx.recv()
@@ -621,7 +626,7 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
             if shared.abort.load(Ordering::Acquire) {
                 return Ok(());
             }
-            if target.deliver(&mut items, &mut text, len)?.is_stop() {
+            if target.deliver(&mut items, &mut flat, len)?.is_stop() {
                 // Downstream wants no more: as its upstream, the worker
                 // closes it. The producer sees STOPPED at its next send.
                 target.close()?;
@@ -632,8 +637,8 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
             // under `ByRef` with its items as slots to overwrite); if it has
             // enough already, the Vec is freed here.
             debug_assert!(M::KEEPS_ITEMS || items.is_empty());
-            debug_assert!(text.is_empty());
-            drop(pool.put((items, text)));
+            debug_assert!(flat.is_empty());
+            drop(pool.put((items, flat)));
             // Load before swapping: a swap is a write, and a write per
             // batch would take the line from the producer each time.
             if flush
@@ -692,9 +697,9 @@ pub struct ThreadBridge<T, M: Mode = ByValue> {
     /// The batch being filled: items `..filled`; under `ByRef` the items
     /// after them are slots from earlier batches, overwritten in place.
     batch: Vec<T>,
-    /// The batch's text region under [`Flattened`] (`batch` is its byte
-    /// region); empty and unallocated under the other modes.
-    text: String,
+    /// The batch's items under [`Flattened`] (then `batch` is empty);
+    /// empty and unallocated under the other modes.
+    flat: FlatBuf,
     filled: usize,
     /// `None` once the stream is closed or the worker has ended.
     tx: Option<Sender<Batch<T>>>,
@@ -896,16 +901,16 @@ impl<T, M: Mode> ThreadBridge<T, M> {
         let Some(tx) = &self.tx else {
             return Err(());
         };
-        let (fresh, fresh_text) = self
-            .pool
-            .take()
-            .unwrap_or_else(|| (Vec::with_capacity(self.batch_size), String::new()));
+        let (fresh, fresh_flat) = self.pool.take().unwrap_or_else(|| {
+            let cap = if M::FLAT { 0 } else { self.batch_size };
+            (Vec::with_capacity(cap), FlatBuf::new())
+        });
         let items = std::mem::replace(&mut self.batch, fresh);
-        let text = std::mem::replace(&mut self.text, fresh_text);
+        let flat = std::mem::replace(&mut self.flat, fresh_flat);
         let len = std::mem::take(&mut self.filled);
         let mut msg = Batch {
             items,
-            text,
+            flat,
             len,
             flush,
         };
@@ -918,7 +923,7 @@ impl<T, M: Mode> ThreadBridge<T, M> {
                     if msg.flush {
                         self.shared.flush.store(true, Ordering::Release);
                     }
-                    self.keep_spare(msg.items, msg.text);
+                    self.keep_spare(msg.items, msg.flat);
                     Ok(())
                 }
                 Err(TrySendError::Disconnected(_)) => Err(()),
@@ -937,7 +942,7 @@ impl<T, M: Mode> ThreadBridge<T, M> {
                                 if old.flush {
                                     msg.flush = true;
                                 }
-                                self.keep_spare(old.items, old.text);
+                                self.keep_spare(old.items, old.flat);
                             }
                             // The worker took it meanwhile: try again.
                             Err(TryRecvError::Empty) => {}
@@ -958,12 +963,12 @@ impl<T, M: Mode> ThreadBridge<T, M> {
     /// Puts a dropped batch's Vec back for reuse (emptied under `ByValue`,
     /// as slots under `ByRef`). If the recycle channel is full of spares,
     /// the Vec is freed instead.
-    fn keep_spare(&self, mut items: Vec<T>, mut text: String) {
+    fn keep_spare(&self, mut items: Vec<T>, mut flat: FlatBuf) {
         if !M::KEEPS_ITEMS {
             items.clear();
         }
-        text.clear();
-        drop(self.pool.put((items, text)));
+        flat.clear();
+        drop(self.pool.put((items, flat)));
     }
 
     /// The worker has ended (or the channel is gone): join it and turn how
@@ -1164,13 +1169,8 @@ where
             // Every batch stands alone: it may be dropped whole.
             self.memo = B::Memo::default();
         }
-        let mut out = FlatBuf {
-            bytes: std::mem::take(&mut self.batch),
-            text: std::mem::take(&mut self.text),
-        };
-        item.flatten(&mut self.memo, &mut out);
-        let full = out.len() >= FLAT_BATCH_BYTES;
-        (self.batch, self.text) = (out.bytes, out.text);
+        item.flatten(&mut self.memo, &mut self.flat);
+        let full = self.flat.len() >= FLAT_BATCH_BYTES;
         self.placed_if_full(full)
     }
 }
@@ -1263,16 +1263,16 @@ mod tests {
     #[test]
     fn the_pool_gives_back_the_vec_returned_last_and_keeps_at_most_max() {
         let pool = Pool::new(2);
-        assert!(pool.put((vec![1], String::new())).is_none());
-        assert!(pool.put((vec![2], String::new())).is_none());
+        assert!(pool.put((vec![1], FlatBuf::new())).is_none());
+        assert!(pool.put((vec![2], FlatBuf::new())).is_none());
         assert_eq!(
-            pool.put((vec![3], String::new())),
-            Some((vec![3], String::new()))
+            pool.put((vec![3], FlatBuf::new())),
+            Some((vec![3], FlatBuf::new()))
         );
-        assert_eq!(pool.take(), Some((vec![2], String::new())));
-        assert!(pool.put((vec![4], String::new())).is_none());
-        assert_eq!(pool.take(), Some((vec![4], String::new())));
-        assert_eq!(pool.take(), Some((vec![1], String::new())));
+        assert_eq!(pool.take(), Some((vec![2], FlatBuf::new())));
+        assert!(pool.put((vec![4], FlatBuf::new())).is_none());
+        assert_eq!(pool.take(), Some((vec![4], FlatBuf::new())));
+        assert_eq!(pool.take(), Some((vec![1], FlatBuf::new())));
         assert_eq!(pool.take(), None);
     }
 
