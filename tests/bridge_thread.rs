@@ -420,7 +420,7 @@ fn a_million_borrowed_items_arrive_in_order_through_reused_slots() {
     assert!(threads_gone("t-by-ref"), "a thread named t-by-ref is left");
 }
 
-// ---- `threaded_flat`: records (and strings) flattened into bytes -------
+// ---- `threaded_flat`: records (and strings) flattened (bytes and text) --
 
 /// A record of shape `round % 5`: names change now and then, as in a feed
 /// with optional fields, so batches start with, carry and change shapes.
