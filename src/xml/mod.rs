@@ -72,5 +72,5 @@ pub use gen::generate_buses;
 pub use input::XmlInput;
 pub use iterparse::{iterparse, iterparse_elements, Element};
 pub use parallel::{ChunkWriter, ParallelParse};
-pub use record::Record;
+pub use record::{Record, RecordMemo};
 pub use sax::{sax_parse, ContentHandler, EventHandler};

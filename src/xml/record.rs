@@ -40,6 +40,21 @@ pub struct Record {
     text: String,
     names: String,
     fields: Vec<Field>,
+    /// Who the names are: two records with the same nonzero `shape` have
+    /// the same `names` buffer and the same name spans (so the same field
+    /// names, in the same order). 0 is unknown. Every change to the names
+    /// resets it; a parser gives each new set of names a fresh one (from
+    /// [`fresh_shape`]) and keeps it while records repeat their names,
+    /// which lets a flat bridge tell "the same names as the record before"
+    /// by one comparison instead of comparing the names.
+    shape: u64,
+}
+
+/// A shape no record has had yet in this process.
+fn fresh_shape() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 // By hand, for `clone_from`: the derived one allocates a new record and
@@ -51,6 +66,7 @@ impl Clone for Record {
             text: self.text.clone(),
             names: self.names.clone(),
             fields: self.fields.clone(),
+            shape: self.shape,
         }
     }
 
@@ -58,6 +74,7 @@ impl Clone for Record {
         self.text.clone_from(&source.text);
         self.names.clone_from(&source.names);
         self.fields.clone_from(&source.fields);
+        self.shape = source.shape;
     }
 }
 
@@ -123,6 +140,7 @@ impl Record {
         }
         let nstart = self.names.len() as u32;
         self.names.push_str(name);
+        self.shape = 0;
         self.fields.push(Field {
             key,
             name: (nstart, name.len() as u32),
@@ -135,6 +153,7 @@ impl Record {
         self.text.clear();
         self.names.clear();
         self.fields.clear();
+        self.shape = 0;
     }
 
     /// Number of fields.
@@ -541,6 +560,7 @@ mod flat {
                 text,
                 names,
                 fields,
+                shape,
             } = self.0;
             // <names' length> <names> <lengths>
             let new_names = take_varint(&mut lens)
@@ -555,7 +575,9 @@ mod flat {
                 }
                 // Names split differently, or a bad length: start afresh
                 // (and say what is wrong, if something is).
+                *shape = 0;
             } else {
+                *shape = 0;
                 let Ok(new_names) = std::str::from_utf8(new_names) else {
                     return Err(E::custom("record names are not UTF-8"));
                 };
@@ -647,10 +669,7 @@ mod flat {
 /// [`FlatBuf`]: crate::bridge::FlatBuf
 impl crate::bridge::Flat for Record {
     type Place = Record;
-    /// Where the shape (after its `01`) of the last record that wrote one
-    /// lies in the batch: its range in the byte region, and its names'
-    /// range in the text region.
-    type Memo = Option<((usize, usize), (usize, usize))>;
+    type Memo = RecordMemo;
 
     #[inline]
     fn flatten(&self, memo: &mut Self::Memo, out: &mut crate::bridge::FlatBuf) {
@@ -672,9 +691,22 @@ impl crate::bridge::Flat for Record {
     }
 }
 
+/// What the producer of a flat bridge or flat frames remembers of the
+/// records before, within one batch or frame: the names of the last record
+/// that wrote them (see [`Record`]'s [`Flat`](crate::bridge::Flat) impl).
+#[derive(Debug, Default, Clone)]
+pub struct RecordMemo {
+    /// Where the shape (after its `01`) of the last record that wrote one
+    /// lies in the batch: its range in the byte region, and its names'
+    /// range in the text region.
+    at: Option<((usize, usize), (usize, usize))>,
+    /// The shape id of the last record written (0 if unknown).
+    shape: u64,
+}
+
 /// The thread bridge's flat form of a record (see the `Flat` impl).
 mod flat_form {
-    use super::{key_of, Field, Record};
+    use super::{key_of, Field, Record, RecordMemo};
     use crate::bridge::flat::put_varint;
     use crate::bridge::{FlatBuf, FlatError, FlatSrc};
 
@@ -684,11 +716,13 @@ mod flat_form {
     const MAX_SHORT_LENS: usize = 64;
     const NEW_SHAPE: u8 = 1;
 
-    type Shape = ((usize, usize), (usize, usize));
-
     #[inline]
-    pub(super) fn flatten(r: &Record, memo: &mut Option<Shape>, out: &mut FlatBuf) {
-        let same = match *memo {
+    pub(super) fn flatten(r: &Record, memo: &mut RecordMemo, out: &mut FlatBuf) {
+        // A record that kept the names of the one before (a parser's
+        // records do while the feed repeats them) says so by its shape id;
+        // any other is compared by its bytes.
+        let same = match memo.at {
+            Some(_) if r.shape != 0 && r.shape == memo.shape => true,
             Some(((s, e), (ts, te))) => same_shape(r, &out.bytes[s..e], &out.text[ts..te]),
             None => false,
         };
@@ -698,8 +732,9 @@ mod flat_form {
             out.bytes.push(NEW_SHAPE);
             let start = (out.bytes.len(), out.text.len());
             write_shape(r, out);
-            *memo = Some(((start.0, out.bytes.len()), (start.1, out.text.len())));
+            memo.at = Some(((start.0, out.bytes.len()), (start.1, out.text.len())));
         }
+        memo.shape = r.shape;
         // Fields and values are below 4 GiB (spans are u32).
         let (mut tight, mut end, mut wide) = (true, 0u32, 0u32);
         for f in &r.fields {
@@ -796,6 +831,7 @@ mod flat_form {
             text,
             names: _,
             fields,
+            shape: _,
         } = r;
         let mut v = 0usize;
         let bytes = src.bytes();
@@ -861,6 +897,7 @@ mod flat_form {
         r.names.clear();
         r.names.push_str(names);
         r.fields.clear();
+        r.shape = 0;
         r.fields.reserve(n);
         for span in spans.chunks_exact(SPAN_BYTES) {
             let start = u32::from_le_bytes([span[0], span[1], span[2], span[3]]);
@@ -896,6 +933,7 @@ mod flat_form {
             }
             r.fields[i].key = key;
         }
+        r.shape = super::fresh_shape();
         Ok(())
     }
 }
@@ -927,6 +965,9 @@ pub(crate) struct RecordBuilder {
     /// field named as the template's field at the same index reuses that
     /// name instead of searching the record and copying the name again.
     template: Vec<Field>,
+    /// The shape id of the template's record: 0 unless that record was
+    /// completed and its names were not moved since.
+    template_shape: u64,
     /// A field of the record being built did not follow the template: the
     /// rest are set the general way, and the record's names are rebuilt
     /// from scratch for the next record.
@@ -949,6 +990,7 @@ impl RecordBuilder {
             values_end: 0,
             record: Record::new(),
             template: Vec::new(),
+            template_shape: 0,
             missed: false,
         }
     }
@@ -989,7 +1031,12 @@ impl RecordBuilder {
         // Names of fields that missed the template were added to `names`;
         // names no field uses any more are dropped before they add up.
         let used: usize = r.fields.iter().map(|f| f.name.1 as usize).sum();
+        // The record's shape is set when it is completed (`end`), so this
+        // is 0 for a record that was dropped half built.
+        self.template_shape = r.shape;
+        r.shape = 0;
         if r.names.len() > 2 * used + 256 {
+            self.template_shape = 0;
             let old = std::mem::take(&mut r.names);
             for f in &mut r.fields {
                 let (start, len) = f.name;
@@ -1059,6 +1106,16 @@ impl RecordBuilder {
             self.inside = false;
             // Trailing gathered text is no value's: keep clones tight.
             self.record.text.truncate(self.values_end);
+            // Every field followed the template, and there are as many: the
+            // names and their spans are the template record's.
+            let same = !self.missed
+                && self.record.fields.len() == self.template.len()
+                && self.template_shape != 0;
+            self.record.shape = if same {
+                self.template_shape
+            } else {
+                fresh_shape()
+            };
             Built::Done
         }
     }
@@ -1163,6 +1220,82 @@ mod tests {
                 b.record().names.len()
             );
         }
+    }
+
+    #[test]
+    fn records_with_the_same_shape_id_have_the_same_names() {
+        // What a flat bridge relies on to write a record's names once: a
+        // shape id the builder gives again means the very same names
+        // buffer and name spans. Through names that miss the template,
+        // names compacted after many misses, and records dropped half built
+        // (too large), whose fields become the next record's template.
+        let shapes: [&[&str]; 7] = [
+            &["id", "route", "lat"],
+            &["id", "route", "lat"],
+            &["id", "lat", "route"],
+            &["id", "route", "lat", "extra"],
+            &["id", "id", "route"],
+            &["a"],
+            &[],
+        ];
+        let huge = "x".repeat(MAX_RECORD_BYTES);
+        let mut b = RecordBuilder::new("bus");
+        let mut seen = std::collections::HashMap::new();
+        let (mut done, mut dropped, mut last_dropped) = (0, 0, None);
+        for round in 0..300 {
+            // Each shape three times in a row. After a dropped record the
+            // next has the same fields, so it follows the dropped one's
+            // template all the way.
+            let shape = shapes[(done / 3) % shapes.len()];
+            b.start("bus");
+            for (k, name) in shape.iter().enumerate() {
+                let name = if round % 5 == 0 && k == 0 {
+                    format!("n{round}")
+                } else {
+                    name.to_string()
+                };
+                b.start(&name);
+                b.text("v");
+                assert!(matches!(b.end(&name), Built::No));
+            }
+            // The first record of every fifth group (a new shape) is
+            // dropped once, before the group's own records.
+            if done % 15 == 0 && last_dropped != Some(done) {
+                last_dropped = Some(done);
+                assert!(matches!(b.text(&huge), Built::TooLarge));
+                dropped += 1;
+                continue;
+            }
+            assert!(matches!(b.end("bus"), Built::Done));
+            done += 1;
+            let r = b.record();
+            assert_ne!(r.shape, 0, "a built record has a shape");
+            let names = (
+                r.names.clone(),
+                r.fields.iter().map(|f| f.name).collect::<Vec<_>>(),
+            );
+            let first = seen.entry(r.shape).or_insert_with(|| names.clone());
+            assert_eq!(*first, names, "round {round}: shape {} reused", r.shape);
+        }
+        assert!(dropped > 5);
+        assert!(
+            seen.len() < done * 2 / 3,
+            "records that repeat the names keep the id: {} ids for {done} records",
+            seen.len()
+        );
+        // Any change to the names forgets the id; values do not.
+        b.start("bus");
+        b.start("id");
+        b.text("7");
+        assert!(matches!(b.end("id"), Built::No));
+        assert!(matches!(b.end("bus"), Built::Done));
+        let mut r = b.record().clone();
+        let id = r.shape;
+        assert_ne!(id, 0);
+        r.set("id", "other value");
+        assert_eq!(r.shape, id);
+        r.set("new name", "v");
+        assert_eq!(r.shape, 0);
     }
 
     #[test]
