@@ -1177,36 +1177,51 @@ mod tests {
         assert_eq!(recs, [Record::from_iter([("id", "1")])]);
     }
 
+    /// Field names of records that change shape: repeats, reorders, an
+    /// extra name, a repeated name, one, none.
+    const SHAPES: [&[&str]; 7] = [
+        &["id", "route", "lat"],
+        &["id", "route", "lat"],
+        &["id", "lat", "route"],
+        &["id", "route", "lat", "extra"],
+        &["id", "id", "route"],
+        &["a"],
+        &[],
+    ];
+
+    /// `shape`'s names for record `round`; every fifth record renames its
+    /// first field, so it misses the builder's template.
+    fn field_names(shape: &[&str], round: usize) -> Vec<String> {
+        shape
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                if round % 5 == 0 && k == 0 {
+                    format!("n{round}")
+                } else {
+                    name.to_string()
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn records_that_change_shape_build_like_fresh_ones() {
         // Each record is built after the one before: the template of field
         // names must never change what a record holds, whatever the order,
         // repeats and new names, and `names` must not grow without bound.
-        let shapes: [&[&str]; 7] = [
-            &["id", "route", "lat"],
-            &["id", "route", "lat"],
-            &["id", "lat", "route"],
-            &["id", "route", "lat", "extra"],
-            &["id", "id", "route"],
-            &["a"],
-            &[],
-        ];
+        let shapes = SHAPES;
         let mut b = RecordBuilder::new("bus");
         for round in 0..200 {
             let shape = shapes[round % shapes.len()];
             let mut want = Record::new();
             b.start("bus");
-            for (k, name) in shape.iter().enumerate() {
+            for (k, name) in field_names(shape, round).iter().enumerate() {
                 let value = format!("{round}-{k}");
-                let name = if round % 5 == 0 && k == 0 {
-                    format!("n{round}")
-                } else {
-                    name.to_string()
-                };
-                b.start(&name);
+                b.start(name);
                 b.text(&value);
-                assert!(matches!(b.end(&name), Built::No));
-                want.set(&name, &value);
+                assert!(matches!(b.end(name), Built::No));
+                want.set(name, &value);
             }
             assert!(matches!(b.end("bus"), Built::Done));
             assert_eq!(b.record(), &want, "round {round}");
@@ -1229,15 +1244,7 @@ mod tests {
         // buffer and name spans. Through names that miss the template,
         // names compacted after many misses, and records dropped half built
         // (too large), whose fields become the next record's template.
-        let shapes: [&[&str]; 7] = [
-            &["id", "route", "lat"],
-            &["id", "route", "lat"],
-            &["id", "lat", "route"],
-            &["id", "route", "lat", "extra"],
-            &["id", "id", "route"],
-            &["a"],
-            &[],
-        ];
+        let shapes = SHAPES;
         let huge = "x".repeat(MAX_RECORD_BYTES);
         let mut b = RecordBuilder::new("bus");
         let mut seen = std::collections::HashMap::new();
@@ -1248,12 +1255,7 @@ mod tests {
             // template all the way.
             let shape = shapes[(done / 3) % shapes.len()];
             b.start("bus");
-            for (k, name) in shape.iter().enumerate() {
-                let name = if round % 5 == 0 && k == 0 {
-                    format!("n{round}")
-                } else {
-                    name.to_string()
-                };
+            for name in field_names(shape, round) {
                 b.start(&name);
                 b.text("v");
                 assert!(matches!(b.end(&name), Built::No));
