@@ -6,8 +6,6 @@
 //! items or an error (with a byte offset, on the wire), never a panic,
 //! leaving a record that is safe to use.
 
-use std::io::Read;
-
 use copipe::bridge::{
     recvfrom_flat, Flat, FlatBuf, FlatSrc, FrameWriter, ThreadBridgeBuilder, HEADER_LEN,
 };
@@ -277,17 +275,9 @@ proptest! {
     }
 }
 
-/// Reads at most `.1` bytes at a time.
-struct Chunked<'a>(&'a [u8], usize);
-
-impl Read for Chunked<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.0.len().min(self.1).min(out.len());
-        out[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
-    }
-}
+#[path = "common/chunked.rs"]
+mod chunked;
+use chunked::Chunked;
 
 /// The wire bytes of `records` in flat frames.
 fn flat_stream(records: &[Record]) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! zombie).
 
 use copipe::Lifecycle;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 use copipe::bridge::{FrameReader, FrameWriter, HEADER_LEN, MAGIC, WIRE_VERSION};
@@ -300,15 +300,6 @@ proptest! {
         }
         let bytes = wire.into_inner().unwrap();
 
-        struct Chunked<'a>(&'a [u8], usize);
-        impl Read for Chunked<'_> {
-            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.0.len().min(self.1).min(out.len());
-                out[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let mut got = copipe::sinks::Collect::<Bus>::new();
         recvfrom(Chunked(&bytes, chunk), &mut got).unwrap();
         prop_assert!(got.is_closed());
@@ -686,3 +677,7 @@ proptest! {
         }
     }
 }
+
+#[path = "common/chunked.rs"]
+mod chunked;
+use chunked::Chunked;

@@ -340,6 +340,24 @@ fn socket_echo_round_trip_and_peer_reset() {
     });
 }
 
+/// Spawns a server on 127.0.0.1 that accepts one connection and sends it
+/// `msg` once told to through the returned channel; returns its address.
+fn server_sending_when_told(
+    s: &mut Scheduler,
+    msg: &'static [u8],
+) -> (std::net::SocketAddr, Chan<()>) {
+    let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let go: Chan<()> = Chan::new(0);
+    let g = go.clone();
+    s.spawn(async move {
+        let (conn, _) = listener.accept().await?;
+        g.recv().await;
+        conn.send_all(msg).await
+    });
+    (addr, go)
+}
+
 /// A receive that starts waiting and is then dropped (as when `alt` or a
 /// `join` gives up on it) leaves nothing behind: the next receive on the
 /// socket gets the data, and the run ends (no phantom waiter keeps the
@@ -348,15 +366,7 @@ fn socket_echo_round_trip_and_peer_reset() {
 fn a_dropped_recv_leaves_the_socket_usable() {
     bounded(10, || {
         let mut s = Scheduler::new().unwrap();
-        let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let go: Chan<()> = Chan::new(0);
-        let g = go.clone();
-        s.spawn(async move {
-            let (conn, _) = listener.accept().await?;
-            g.recv().await;
-            conn.send_all(b"late").await
-        });
+        let (addr, go) = server_sending_when_told(&mut s, b"late");
         let got = log();
         let o = Rc::clone(&got);
         s.spawn(async move {
@@ -386,15 +396,7 @@ fn a_dropped_recv_leaves_the_socket_usable() {
 fn readable_waits_and_try_recv_reads_without_waiting() {
     bounded(10, || {
         let mut s = Scheduler::new().unwrap();
-        let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let go: Chan<()> = Chan::new(0);
-        let g = go.clone();
-        s.spawn(async move {
-            let (conn, _) = listener.accept().await?;
-            g.recv().await;
-            conn.send_all(b"one").await
-        });
+        let (addr, go) = server_sending_when_told(&mut s, b"one");
         let got = log();
         let o = Rc::clone(&got);
         s.spawn(async move {

@@ -380,6 +380,16 @@ pub(crate) fn take_bytes<'b>(bytes: &mut &'b [u8], n: usize) -> Result<&'b [u8],
     Ok(head)
 }
 
+/// Writes an item's length to the byte region, as a varint.
+///
+/// # Panics
+///
+/// For a length of 4 GiB or more.
+#[inline]
+fn put_len(out: &mut FlatBuf, len: usize) {
+    put_varint(&mut out.bytes, u32::try_from(len).expect("item over 4 GiB"));
+}
+
 /// Byte strings: a length, then the bytes, in the byte region; lent
 /// straight out of the batch (no copy on the worker's side).
 impl Flat for [u8] {
@@ -391,10 +401,7 @@ impl Flat for [u8] {
     /// For a byte string of 4 GiB or more.
     #[inline]
     fn flatten(&self, _: &mut (), out: &mut FlatBuf) {
-        put_varint(
-            &mut out.bytes,
-            u32::try_from(self.len()).expect("item over 4 GiB"),
-        );
+        put_len(out, self.len());
         out.bytes.extend_from_slice(self);
     }
 
@@ -416,10 +423,7 @@ impl Flat for str {
     /// For a string of 4 GiB or more.
     #[inline]
     fn flatten(&self, _: &mut (), out: &mut FlatBuf) {
-        put_varint(
-            &mut out.bytes,
-            u32::try_from(self.len()).expect("item over 4 GiB"),
-        );
+        put_len(out, self.len());
         out.text.push_str(self);
     }
 

@@ -951,6 +951,7 @@ where
 mod tests {
     use super::*;
     use crate::sinks::Collect;
+    use crate::testutil::Chunked;
 
     fn stream(values: &[u64]) -> Vec<u8> {
         let mut w = FrameWriter::new(Vec::new());
@@ -967,23 +968,10 @@ mod tests {
         }
     }
 
-    /// A reader that hands out one byte per read, to exercise refills.
-    struct Trickle<'a>(&'a [u8]);
-    impl Read for Trickle<'_> {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            if self.0.is_empty() || out.is_empty() {
-                return Ok(0);
-            }
-            out[0] = self.0[0];
-            self.0 = &self.0[1..];
-            Ok(1)
-        }
-    }
-
     #[test]
     fn values_survive_one_byte_reads() {
         let bytes = stream(&[0, 1, 300, u64::MAX]);
-        let mut r = FrameReader::new(Trickle(&bytes));
+        let mut r = FrameReader::new(Chunked(&bytes, 1));
         let mut got = Vec::new();
         while let Some(v) = r.read::<u64>().unwrap() {
             got.push(v);

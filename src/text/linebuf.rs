@@ -213,24 +213,16 @@ mod tests {
     use super::*;
     use crate::sinks::Collect;
     use crate::stage::StageExt;
+    use crate::testutil::Chunked;
     use crate::text::SplitLines;
 
     /// Reads `input` through `reader_chunks`-byte reads and returns the lines.
     fn lines_of(input: &[u8], chunk: usize, max: usize, skip: u64) -> Result<Vec<Vec<u8>>> {
-        struct Trickle<'a>(&'a [u8], usize);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(self.1).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let mut out = Collect::new();
         let mut split = SplitLines::new((&mut out).owned());
         let mut lb = LineBuf::new(chunk, max);
         lb.set_skip(skip);
-        let mut r = Trickle(input, 3);
+        let mut r = Chunked(input, 3);
         while lb.read_from(&mut r)? > 0 {
             let _ = lb.emit(&mut split)?;
         }
