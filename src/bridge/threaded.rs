@@ -3,16 +3,18 @@
 //! The producer side ([`ThreadBridge`]) gathers items into a batch (a
 //! `Vec<T>`) and sends whole batches over a bounded crossbeam channel to a
 //! named worker thread, which owns the target and sends each item on. Batch
-//! `Vec`s come back through a small stack (a [`Pool`]) to be reused, so once
-//! the pipeline is running nothing is allocated per item or per batch; the
-//! producer takes the Vec returned last, so when the worker keeps up the
-//! same two batches alternate and stay in cache.
+//! `Vec`s come back through a small queue (a [`Pool`]) to be reused, so once
+//! the pipeline is running nothing is allocated per item or per batch. The
+//! producer makes `capacity + 2` of them before it reuses any and then
+//! takes the one returned longest ago, so the batches rotate through all of
+//! that memory in turn rather than two of them passing back and forth
+//! between the cores' caches (see [`Pool`] for why, measured).
 //!
 //! ```text
 //!  producer thread                          worker thread "copipe-bridge"
 //!  send(item) ─▶ batch: Vec<T> ──batches──▶ for item in batch { target.send(item) }
 //!                     ▲        (bounded)                 │
-//!                     └──── empty Vecs (a stack) ◀───────┘
+//!                     └──── empty Vecs (a queue) ◀───────┘
 //! ```
 //!
 //! Borrowed items cross in one of two ways: [`ByRef`] copies each into an
@@ -29,6 +31,7 @@
 //! `close`; and a pending-flush flag for the drop policies.
 
 use crate::Lifecycle;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -86,11 +89,10 @@ fn default_batch_by_value<T>() -> usize {
 
 /// Batches the channel between producer and worker holds.
 ///
-/// At most `capacity + 2` batches are in flight. A worker that keeps up
-/// only ever uses two of them in turn (spare batches come back through a
-/// stack); the others absorb the moments when the worker is behind (it
-/// shares two cores with everything else). 4 measured slower for u64 at
-/// this batch size on a loaded machine, and no better for records.
+/// A bridge makes `capacity + 3` batches and fills them in turn (see
+/// [`Pool`]): the channel's, the one the worker is on, the one the
+/// producer is filling and one spare. 4 measured slower for u64 at this
+/// batch size on a loaded machine, and no better for records.
 pub const DEFAULT_CAPACITY: usize = 16;
 
 /// Name of the worker thread unless the builder gives another.
@@ -364,16 +366,26 @@ impl<T> std::ops::Deref for Padded<T> {
 }
 
 /// Spare batch Vecs, returned by the worker (and by the drop policies) for
-/// the producer to fill again: a stack, so the producer takes the Vec
-/// returned last, whose memory is the likeliest to be in cache.
+/// the producer to fill again: a queue, so the producer takes the Vec
+/// returned longest ago, and (as it makes `capacity + 2` batches before it
+/// takes any back) the batches rotate through all the bridge's memory.
 ///
-/// A FIFO (the return channel this replaced) cycles through every Vec ever
-/// made: the `capacity + 2` batches made while the worker starts up stay
-/// in rotation for good, and for bus records under [`ByRef`] that is more
-/// memory than a core's cache. With a stack, when the worker keeps up, two
-/// batches alternate and the others rest. See `benches/bridges.rs`.
+/// That is slower in theory than a stack, which the pool was until 22 Nov
+/// 2026: when the worker keeps up, a stack hands back the batch just read,
+/// so two batches alternate and stay in cache. Measured here, cache is the
+/// wrong place for them. A batch just read sits in the worker's core's
+/// cache, and the producer writing it again must first take every line of
+/// it back from there; a batch read long enough ago has left that cache
+/// (for bus records, 19 batches of ~125 KiB are twice a core's L2), so its
+/// lines come from the shared L3 or memory, which streams. On this 2-core
+/// VM (`benches/bridges.rs`, interleaved): bus records through
+/// `threaded_flat` 17.1 -> 26.2 M/s, through `threaded_ref` 12.9 -> 19.5
+/// M/s; the bus pipeline's ratio to inline the same (1.025 either way,
+/// 36 alternated rounds). A bare model of the hand-off (122-byte records
+/// copied in and out of 128 KiB batches) moved 24 M/s with a stack and
+/// 80-160 M/s rotating through 16 or more.
 struct Pool<T> {
-    stack: Mutex<Vec<Spare<T>>>,
+    spares: Mutex<VecDeque<Spare<T>>>,
     /// Spares kept at most; more are freed.
     max: usize,
 }
@@ -381,30 +393,30 @@ struct Pool<T> {
 impl<T> Pool<T> {
     fn new(max: usize) -> Pool<T> {
         Pool {
-            stack: Mutex::new(Vec::with_capacity(max)),
+            spares: Mutex::new(VecDeque::with_capacity(max)),
             max,
         }
     }
 
-    /// The spare returned last, if any.
+    /// The spare returned longest ago, if any.
     #[inline]
     fn take(&self) -> Option<Spare<T>> {
         // A panic never happens while the lock is held (push and pop do
-        // not panic once the stack has its capacity), so poisoning is
-        // impossible; if it were not, the stack would still be whole.
-        self.stack
+        // not panic once the queue has its capacity), so poisoning is
+        // impossible; if it were not, the queue would still be whole.
+        self.spares
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop()
+            .pop_front()
     }
 
     /// Keeps `items` for reuse, or gives it back to be freed (outside the
     /// lock) if there are spares enough.
     #[inline]
     fn put(&self, items: Spare<T>) -> Option<Spare<T>> {
-        let mut stack = self.stack.lock().unwrap_or_else(PoisonError::into_inner);
-        if stack.len() < self.max {
-            stack.push(items);
+        let mut spares = self.spares.lock().unwrap_or_else(PoisonError::into_inner);
+        if spares.len() < self.max {
+            spares.push_back(items);
             None
         } else {
             Some(items)
@@ -572,7 +584,8 @@ impl ThreadBridgeBuilder {
         // Every batch Vec is in the channel, with the producer, with the
         // worker, or in the pool; room for all of them means a return never
         // frees a Vec in the steady state.
-        let pool = Arc::new(Pool::new(self.capacity + 2));
+        let unmade = self.capacity + 2;
+        let pool = Arc::new(Pool::new(unmade));
         let shared = Arc::new(Shared::default());
         let worker_shared = Arc::clone(&shared);
         let worker_pool = Arc::clone(&pool);
@@ -586,6 +599,7 @@ impl ThreadBridgeBuilder {
             filled: 0,
             tx: Some(tx),
             pool,
+            unmade,
             steal,
             shared,
             handle: Some(handle),
@@ -705,6 +719,9 @@ pub struct ThreadBridge<T, M: Mode = ByValue> {
     tx: Option<Sender<Batch<T>>>,
     /// Spare batch Vecs: returned by the worker, and by a drop policy.
     pool: Arc<Pool<T>>,
+    /// Batches still to make before the producer takes spares back: it
+    /// makes `capacity + 2`, so they rotate through all (see [`Pool`]).
+    unmade: usize,
     /// A receiver of the batch channel, under `DropOldest` only: it lets the
     /// producer take the oldest batch out of a full channel. (Under the other
     /// policies the worker holds the only receiver, so its death disconnects
@@ -901,7 +918,13 @@ impl<T, M: Mode> ThreadBridge<T, M> {
         let Some(tx) = &self.tx else {
             return Err(());
         };
-        let (fresh, fresh_flat) = self.pool.take().unwrap_or_else(|| {
+        let spare = if self.unmade > 0 {
+            self.unmade -= 1;
+            None
+        } else {
+            self.pool.take()
+        };
+        let (fresh, fresh_flat) = spare.unwrap_or_else(|| {
             let cap = if M::FLAT { 0 } else { self.batch_size };
             (Vec::with_capacity(cap), FlatBuf::new())
         });
@@ -1261,7 +1284,7 @@ mod tests {
     }
 
     #[test]
-    fn the_pool_gives_back_the_vec_returned_last_and_keeps_at_most_max() {
+    fn the_pool_gives_back_the_vec_returned_first_and_keeps_at_most_max() {
         let pool = Pool::new(2);
         assert!(pool.put((vec![1], FlatBuf::new())).is_none());
         assert!(pool.put((vec![2], FlatBuf::new())).is_none());
@@ -1269,67 +1292,65 @@ mod tests {
             pool.put((vec![3], FlatBuf::new())),
             Some((vec![3], FlatBuf::new()))
         );
-        assert_eq!(pool.take(), Some((vec![2], FlatBuf::new())));
-        assert!(pool.put((vec![4], FlatBuf::new())).is_none());
-        assert_eq!(pool.take(), Some((vec![4], FlatBuf::new())));
         assert_eq!(pool.take(), Some((vec![1], FlatBuf::new())));
+        assert!(pool.put((vec![4], FlatBuf::new())).is_none());
+        assert_eq!(pool.take(), Some((vec![2], FlatBuf::new())));
+        assert_eq!(pool.take(), Some((vec![4], FlatBuf::new())));
         assert_eq!(pool.take(), None);
     }
 
-    #[test]
-    fn a_worker_that_keeps_up_gets_the_same_two_batches_back() {
-        // The worker is held at its first item until the producer has made
-        // a Vec for every batch the channel holds; then it keeps up (each
-        // batch is waited for). A FIFO of spares would cycle through all
-        // of those Vecs; the stack alternates two.
-        let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
+    /// Where the first item of each of 50 batches of 4 lay, as the worker
+    /// saw it, through a bridge of capacity 4 whose worker keeps up (each
+    /// batch is seen through before the next is sent). `spawn` starts the
+    /// bridge (batch size 4, capacity 4) on a target that reports where
+    /// each item lies.
+    fn where_batches_lay<S>(
+        spawn: impl FnOnce(ThreadBridgeBuilder, crossbeam_channel::Sender<usize>) -> S,
+    ) -> Vec<usize>
+    where
+        S: for<'a> Stage<&'a [u8]>,
+    {
         let (tx, rx) = crossbeam_channel::unbounded::<usize>();
-        let mut gated = true;
-        let mut bridge = ThreadBridgeBuilder::new()
-            .batch_size(4)
-            .capacity(4)
-            .spawn_ref::<[u8], _>(from_fn(move |item: &[u8]| {
-                if std::mem::take(&mut gated) {
-                    let _ = gate_rx.recv();
-                }
-                let _ = tx.send(item.len());
-                Ok(Flow::Continue)
-            }))
-            .unwrap();
-        let wait_for_spares = |bridge: &ThreadBridge<Vec<u8>, ByRef<[u8]>>, n: usize| {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while bridge.pool.stack.lock().unwrap().len() < n {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{n} spares never came back"
-                );
-                std::thread::yield_now();
-            }
-        };
-        // Five batches: one held by the worker, four in the channel.
-        for _ in 0..5 * 4 {
-            let _ = bridge.send(&b"item"[..]).unwrap();
-        }
-        gate_tx.send(()).unwrap();
-        for _ in 0..5 * 4 {
-            assert_eq!(rx.recv().unwrap(), 4);
-        }
-        wait_for_spares(&bridge, 5);
-        let mut seen = std::collections::HashSet::new();
-        for i in 0..50 {
+        let mut bridge = spawn(ThreadBridgeBuilder::new().batch_size(4).capacity(4), tx);
+        let mut firsts = Vec::new();
+        for _ in 0..50 {
             for _ in 0..4 {
-                let _ = bridge.send(&b"item"[..]).unwrap();
+                assert!(!bridge.send(&b"item"[..]).unwrap().is_stop());
             }
-            for _ in 0..4 {
-                assert_eq!(rx.recv().unwrap(), 4, "batch {i}");
-            }
-            // The batch went out with its 4th item: wait until its Vec is
-            // back, then note the one the producer fills next.
-            wait_for_spares(&bridge, 5);
-            seen.insert(bridge.batch.as_ptr() as usize);
+            let at: Vec<usize> = (0..4).map(|_| rx.recv().unwrap()).collect();
+            firsts.push(at[0]);
         }
         bridge.close().unwrap();
-        assert!(seen.len() <= 2, "{} batch Vecs in turn", seen.len());
+        firsts
+    }
+
+    /// Reports where each item lies.
+    fn whereabouts(tx: crossbeam_channel::Sender<usize>) -> impl for<'a> Stage<&'a [u8]> + Send {
+        from_fn(move |item: &[u8]| {
+            let _ = tx.send(item.as_ptr() as usize);
+            Ok(Flow::Continue)
+        })
+    }
+
+    /// `capacity + 3` batches, filled in turn, the same ones for good.
+    fn assert_rotation_of_7(firsts: &[usize]) {
+        let distinct: std::collections::HashSet<_> = firsts.iter().collect();
+        assert_eq!(distinct.len(), 7, "{firsts:x?}");
+        for (i, pair) in firsts.windows(8).enumerate() {
+            assert_eq!(pair[0], pair[7], "batch {i} and batch {}", i + 7);
+        }
+    }
+
+    #[test]
+    fn batches_rotate_through_capacity_plus_three_even_when_the_worker_keeps_up() {
+        // Slots under `ByRef` (each item's own buffer, reused in place).
+        assert_rotation_of_7(&where_batches_lay(|b, tx| {
+            b.spawn_ref::<[u8], _>(whereabouts(tx)).unwrap()
+        }));
+        // The batch's bytes under `Flattened` (items lent straight from it).
+        assert_rotation_of_7(&where_batches_lay(|b, tx| {
+            b.spawn_flat::<[u8], _>(whereabouts(tx)).unwrap()
+        }));
     }
 
     #[test]

@@ -711,9 +711,6 @@ mod flat_form {
     use crate::bridge::{FlatBuf, FlatError, FlatSrc};
 
     const SAME_SHAPE: u8 = 0;
-    /// Records of up to this many fields write their value lengths in one
-    /// copy when each takes a byte.
-    const MAX_SHORT_LENS: usize = 64;
     const NEW_SHAPE: u8 = 1;
 
     #[inline]
@@ -742,14 +739,9 @@ mod flat_form {
             tight &= f.value.0 == end;
             end = f.value.0 + f.value.1;
         }
-        let n = r.fields.len();
-        if wide < 0x80 && n <= MAX_SHORT_LENS {
-            // The common case: every length is one byte; one copy.
-            let mut lens = [0u8; MAX_SHORT_LENS];
-            for (l, f) in lens.iter_mut().zip(&r.fields) {
-                *l = f.value.1 as u8;
-            }
-            out.bytes.extend_from_slice(&lens[..n]);
+        if wide < 0x80 {
+            // The common case: every length is one byte.
+            out.bytes.extend(r.fields.iter().map(|f| f.value.1 as u8));
         } else {
             for f in &r.fields {
                 put_varint(&mut out.bytes, f.value.1);
