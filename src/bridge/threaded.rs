@@ -3,18 +3,19 @@
 //! The producer side ([`ThreadBridge`]) gathers items into a batch (a
 //! `Vec<T>`) and sends whole batches over a bounded crossbeam channel to a
 //! named worker thread, which owns the target and sends each item on. Batch
-//! `Vec`s come back through a small queue (a [`Pool`]) to be reused, so once
-//! the pipeline is running nothing is allocated per item or per batch. The
-//! producer makes `capacity + 2` of them before it reuses any and then
-//! takes the one returned longest ago, so the batches rotate through all of
-//! that memory in turn rather than two of them passing back and forth
-//! between the cores' caches (see [`Pool`] for why, measured).
+//! `Vec`s come back through a small [`Pool`] to be reused, so once the
+//! pipeline is running nothing is allocated per item or per batch. For
+//! owned items and slots the pool is a stack: the producer refills the Vec
+//! returned last, so when the worker keeps up the same two batches
+//! alternate. Flat batches instead rotate through all `capacity + 3` (the
+//! producer makes that many before it reuses any, then takes the one
+//! returned longest ago); [`Pool`] says why, with the measurements.
 //!
 //! ```text
 //!  producer thread                          worker thread "copipe-bridge"
 //!  send(item) ─▶ batch: Vec<T> ──batches──▶ for item in batch { target.send(item) }
 //!                     ▲        (bounded)                 │
-//!                     └──── empty Vecs (a queue) ◀───────┘
+//!                     └──── spare Vecs (the pool) ◀──────┘
 //! ```
 //!
 //! Borrowed items cross in one of two ways: [`ByRef`] copies each into an
@@ -89,10 +90,14 @@ fn default_batch_by_value<T>() -> usize {
 
 /// Batches the channel between producer and worker holds.
 ///
-/// A bridge makes `capacity + 3` batches and fills them in turn (see
-/// [`Pool`]): the channel's, the one the worker is on, the one the
-/// producer is filling and one spare. 4 measured slower for u64 at this
-/// batch size on a loaded machine, and no better for records.
+/// At most `capacity + 3` batches exist: the channel's, the one the worker
+/// is on, the one the producer is filling and one spare. A worker that
+/// keeps up uses two of them in turn, except under [`Flattened`], whose
+/// batches rotate through all (it measured faster; see the README's
+/// bridges section); the others absorb the moments
+/// when the worker is behind (it shares two cores with everything else).
+/// 4 measured slower for u64 at this batch size on a loaded machine, and
+/// no better for records.
 pub const DEFAULT_CAPACITY: usize = 16;
 
 /// Name of the worker thread unless the builder gives another.
@@ -366,48 +371,61 @@ impl<T> std::ops::Deref for Padded<T> {
 }
 
 /// Spare batch Vecs, returned by the worker (and by the drop policies) for
-/// the producer to fill again: a queue, so the producer takes the Vec
-/// returned longest ago, and (as it makes `capacity + 2` batches before it
-/// takes any back) the batches rotate through all the bridge's memory.
+/// the producer to fill again: a stack, or under [`Flattened`] a queue.
 ///
-/// That is slower in theory than a stack, which the pool was until 22 Nov
-/// 2026: when the worker keeps up, a stack hands back the batch just read,
-/// so two batches alternate and stay in cache. Measured here, cache is the
-/// wrong place for them. A batch just read sits in the worker's core's
-/// cache, and the producer writing it again must first take every line of
-/// it back from there; a batch read long enough ago has left that cache
-/// (for bus records, 19 batches of ~125 KiB are twice a core's L2), so its
-/// lines come from the shared L3 or memory, which streams. On this 2-core
-/// VM (`benches/bridges.rs`, interleaved): bus records through
-/// `threaded_flat` 17.1 -> 26.2 M/s, through `threaded_ref` 12.9 -> 19.5
-/// M/s; the bus pipeline's ratio to inline the same (1.025 either way,
-/// 36 alternated rounds). A bare model of the hand-off (122-byte records
-/// copied in and out of 128 KiB batches) moved 24 M/s with a stack and
-/// 80-160 M/s rotating through 16 or more.
+/// A stack hands back the Vec returned last: when the worker keeps up, two
+/// batches alternate and the others rest. For slots (`ByRef`: a bus
+/// `Record` is three buffers) that is what the pipeline wants: a FIFO of
+/// slots (what a return channel gave before the pool) kept all 18 batches'
+/// records, 2.3 MB scattered over the heap, in rotation, and in the bus
+/// pipeline of `benches/bridges.rs` the rotation costs `threaded_ref`
+/// 1.111x -> 1.183x inline (median per-round ratio, 24 alternated rounds,
+/// 22 Nov 2026).
+///
+/// Flat batches are the opposite case. A batch the worker has just read
+/// sits in the worker's core's cache, and the producer writing it again
+/// must take every line back from there first, which on this 2-core VM is
+/// slow; a batch read long enough ago has left that cache (19 flat batches
+/// of bus records, ~125 KiB each, are twice a core's L2) and the
+/// producer's writes, one stream, come from the shared L3 or memory. So
+/// the producer makes all `capacity + 2` spares before it reuses any and
+/// then takes the one returned longest ago. Measured, alternated with the
+/// stack (22 Nov 2026, idle): bus records through `threaded_flat`
+/// 18.3 / 18.4 / 17.2 -> 27.1 / 28.7 / 27.7 M/s (three runs each); the bus
+/// pipeline per round 1.037 / 1.050 / 1.042 -> 1.014 / 0.999 / 0.999x
+/// inline. (A bare model of the hand-off, 122-byte records copied into and
+/// out of 128 KiB batches, moved 24 M/s with a stack and 80-160 M/s
+/// rotating through 16 or more.)
 struct Pool<T> {
     spares: Mutex<VecDeque<Spare<T>>>,
+    /// Hand out the spare returned longest ago (a queue: [`Flattened`]),
+    /// or the one returned last (a stack: the other modes).
+    queue: bool,
     /// Spares kept at most; more are freed.
     max: usize,
 }
 
 impl<T> Pool<T> {
-    fn new(max: usize) -> Pool<T> {
+    fn new(max: usize, queue: bool) -> Pool<T> {
         Pool {
             spares: Mutex::new(VecDeque::with_capacity(max)),
+            queue,
             max,
         }
     }
 
-    /// The spare returned longest ago, if any.
+    /// The spare returned longest ago (a queue) or last (a stack), if any.
     #[inline]
     fn take(&self) -> Option<Spare<T>> {
         // A panic never happens while the lock is held (push and pop do
-        // not panic once the queue has its capacity), so poisoning is
-        // impossible; if it were not, the queue would still be whole.
-        self.spares
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
+        // not panic once the deque has its capacity), so poisoning is
+        // impossible; if it were not, the deque would still be whole.
+        let mut spares = self.spares.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.queue {
+            spares.pop_front()
+        } else {
+            spares.pop_back()
+        }
     }
 
     /// Keeps `items` for reuse, or gives it back to be freed (outside the
@@ -584,8 +602,8 @@ impl ThreadBridgeBuilder {
         // Every batch Vec is in the channel, with the producer, with the
         // worker, or in the pool; room for all of them means a return never
         // frees a Vec in the steady state.
-        let unmade = self.capacity + 2;
-        let pool = Arc::new(Pool::new(unmade));
+        let pool = Arc::new(Pool::new(self.capacity + 2, M::FLAT));
+        let unmade = if M::FLAT { self.capacity + 2 } else { 0 };
         let shared = Arc::new(Shared::default());
         let worker_shared = Arc::clone(&shared);
         let worker_pool = Arc::clone(&pool);
@@ -719,8 +737,9 @@ pub struct ThreadBridge<T, M: Mode = ByValue> {
     tx: Option<Sender<Batch<T>>>,
     /// Spare batch Vecs: returned by the worker, and by a drop policy.
     pool: Arc<Pool<T>>,
-    /// Batches still to make before the producer takes spares back: it
-    /// makes `capacity + 2`, so they rotate through all (see [`Pool`]).
+    /// Batches still to make before the producer takes spares back: under
+    /// [`Flattened`], `capacity + 2` at the start, so that they rotate
+    /// through all (see [`Pool`]); 0 otherwise.
     unmade: usize,
     /// A receiver of the batch channel, under `DropOldest` only: it lets the
     /// producer take the oldest batch out of a full channel. (Under the other
@@ -1284,8 +1303,80 @@ mod tests {
     }
 
     #[test]
+    fn the_pool_gives_back_the_vec_returned_last_and_keeps_at_most_max() {
+        let pool = Pool::new(2, false);
+        assert!(pool.put((vec![1], FlatBuf::new())).is_none());
+        assert!(pool.put((vec![2], FlatBuf::new())).is_none());
+        assert_eq!(
+            pool.put((vec![3], FlatBuf::new())),
+            Some((vec![3], FlatBuf::new()))
+        );
+        assert_eq!(pool.take(), Some((vec![2], FlatBuf::new())));
+        assert!(pool.put((vec![4], FlatBuf::new())).is_none());
+        assert_eq!(pool.take(), Some((vec![4], FlatBuf::new())));
+        assert_eq!(pool.take(), Some((vec![1], FlatBuf::new())));
+        assert_eq!(pool.take(), None);
+    }
+
+    #[test]
+    fn a_worker_that_keeps_up_gets_the_same_two_batches_back() {
+        // The worker is held at its first item until the producer has made
+        // a Vec for every batch the channel holds; then it keeps up (each
+        // batch is waited for). A FIFO of spares would cycle through all
+        // of those Vecs; the stack alternates two.
+        let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
+        let (tx, rx) = crossbeam_channel::unbounded::<usize>();
+        let mut gated = true;
+        let mut bridge = ThreadBridgeBuilder::new()
+            .batch_size(4)
+            .capacity(4)
+            .spawn_ref::<[u8], _>(from_fn(move |item: &[u8]| {
+                if std::mem::take(&mut gated) {
+                    let _ = gate_rx.recv();
+                }
+                let _ = tx.send(item.len());
+                Ok(Flow::Continue)
+            }))
+            .unwrap();
+        let wait_for_spares = |bridge: &ThreadBridge<Vec<u8>, ByRef<[u8]>>, n: usize| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while bridge.pool.spares.lock().unwrap().len() < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{n} spares never came back"
+                );
+                std::thread::yield_now();
+            }
+        };
+        // Five batches: one held by the worker, four in the channel.
+        for _ in 0..5 * 4 {
+            let _ = bridge.send(&b"item"[..]).unwrap();
+        }
+        gate_tx.send(()).unwrap();
+        for _ in 0..5 * 4 {
+            assert_eq!(rx.recv().unwrap(), 4);
+        }
+        wait_for_spares(&bridge, 5);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..50 {
+            for _ in 0..4 {
+                let _ = bridge.send(&b"item"[..]).unwrap();
+            }
+            for _ in 0..4 {
+                assert_eq!(rx.recv().unwrap(), 4, "batch {i}");
+            }
+            // The batch went out with its 4th item: wait until its Vec is
+            // back, then note the one the producer fills next.
+            wait_for_spares(&bridge, 5);
+            seen.insert(bridge.batch.as_ptr() as usize);
+        }
+        bridge.close().unwrap();
+        assert!(seen.len() <= 2, "{} batch Vecs in turn", seen.len());
+    }
+
+    #[test]
     fn the_pool_gives_back_the_vec_returned_first_and_keeps_at_most_max() {
-        let pool = Pool::new(2);
+        let pool = Pool::new(2, true);
         assert!(pool.put((vec![1], FlatBuf::new())).is_none());
         assert!(pool.put((vec![2], FlatBuf::new())).is_none());
         assert_eq!(
@@ -1332,25 +1423,16 @@ mod tests {
         })
     }
 
-    /// `capacity + 3` batches, filled in turn, the same ones for good.
-    fn assert_rotation_of_7(firsts: &[usize]) {
+    #[test]
+    fn flat_batches_rotate_through_capacity_plus_three_even_when_the_worker_keeps_up() {
+        // Items are lent straight from the batch's bytes: where the first
+        // one lies tells the batch.
+        let firsts = where_batches_lay(|b, tx| b.spawn_flat::<[u8], _>(whereabouts(tx)).unwrap());
         let distinct: std::collections::HashSet<_> = firsts.iter().collect();
         assert_eq!(distinct.len(), 7, "{firsts:x?}");
         for (i, pair) in firsts.windows(8).enumerate() {
             assert_eq!(pair[0], pair[7], "batch {i} and batch {}", i + 7);
         }
-    }
-
-    #[test]
-    fn batches_rotate_through_capacity_plus_three_even_when_the_worker_keeps_up() {
-        // Slots under `ByRef` (each item's own buffer, reused in place).
-        assert_rotation_of_7(&where_batches_lay(|b, tx| {
-            b.spawn_ref::<[u8], _>(whereabouts(tx)).unwrap()
-        }));
-        // The batch's bytes under `Flattened` (items lent straight from it).
-        assert_rotation_of_7(&where_batches_lay(|b, tx| {
-            b.spawn_flat::<[u8], _>(whereabouts(tx)).unwrap()
-        }));
     }
 
     #[test]
