@@ -94,10 +94,10 @@ fn default_batch_by_value<T>() -> usize {
 /// is on, the one the producer is filling and one spare. A worker that
 /// keeps up uses two of them in turn, except under [`Flattened`], whose
 /// batches rotate through all (it measured faster; see the README's
-/// bridges section); the others absorb the moments
-/// when the worker is behind (it shares two cores with everything else).
-/// 4 measured slower for u64 at this batch size on a loaded machine, and
-/// no better for records.
+/// bridges section); the others absorb the moments when the worker is
+/// behind (it shares two cores with everything else). 4 measured slower
+/// for u64 at this batch size on a loaded machine, and no better for
+/// records.
 pub const DEFAULT_CAPACITY: usize = 16;
 
 /// Name of the worker thread unless the builder gives another.
@@ -389,11 +389,12 @@ impl<T> std::ops::Deref for Padded<T> {
 /// of bus records, ~125 KiB each, are twice a core's L2) and the
 /// producer's writes, one stream, come from the shared L3 or memory. So
 /// the producer makes all `capacity + 2` spares before it reuses any and
-/// then takes the one returned longest ago. Measured, alternated with the
-/// stack (22 Nov 2026, idle): bus records through `threaded_flat`
-/// 18.3 / 18.4 / 17.2 -> 27.1 / 28.7 / 27.7 M/s (three runs each); the bus
-/// pipeline per round 1.037 / 1.050 / 1.042 -> 1.014 / 0.999 / 0.999x
-/// inline. (A bare model of the hand-off, 122-byte records copied into and
+/// then takes the one returned longest ago. Measured, three runs alternated
+/// with the stack (22 Nov 2026, idle): bus records through `threaded_flat`
+/// 18.6 / 15.6 / 18.0 -> 27.9 / 27.5 / 27.8 M/s; the bus pipeline per
+/// round 1.019 / 1.054 / 1.016 -> 1.022 / 1.021 / 1.012x inline (and in
+/// three earlier pairs 1.037 / 1.050 / 1.042 -> 1.014 / 0.999 / 0.999x).
+/// (A bare model of the hand-off, 122-byte records copied into and
 /// out of 128 KiB batches, moved 24 M/s with a stack and 80-160 M/s
 /// rotating through 16 or more.)
 struct Pool<T> {
@@ -1302,20 +1303,26 @@ mod tests {
         assert_eq!(b.batch_size, DEFAULT_FLAT_BATCH_SIZE);
     }
 
+    /// Puts 1, 2, 3 into a pool of 2 (3 is given back to be freed), takes
+    /// one, puts 4, and takes until it is empty: what it took, in order.
+    fn pool_takes(queue: bool) -> Vec<u32> {
+        let pool = Pool::new(2, queue);
+        let spare = |n: u32| (vec![n], FlatBuf::new());
+        assert!(pool.put(spare(1)).is_none());
+        assert!(pool.put(spare(2)).is_none());
+        assert_eq!(pool.put(spare(3)), Some(spare(3)));
+        let mut took = vec![pool.take().unwrap().0[0]];
+        assert!(pool.put(spare(4)).is_none());
+        while let Some((items, _)) = pool.take() {
+            took.push(items[0]);
+        }
+        took
+    }
+
     #[test]
-    fn the_pool_gives_back_the_vec_returned_last_and_keeps_at_most_max() {
-        let pool = Pool::new(2, false);
-        assert!(pool.put((vec![1], FlatBuf::new())).is_none());
-        assert!(pool.put((vec![2], FlatBuf::new())).is_none());
-        assert_eq!(
-            pool.put((vec![3], FlatBuf::new())),
-            Some((vec![3], FlatBuf::new()))
-        );
-        assert_eq!(pool.take(), Some((vec![2], FlatBuf::new())));
-        assert!(pool.put((vec![4], FlatBuf::new())).is_none());
-        assert_eq!(pool.take(), Some((vec![4], FlatBuf::new())));
-        assert_eq!(pool.take(), Some((vec![1], FlatBuf::new())));
-        assert_eq!(pool.take(), None);
+    fn the_pool_gives_back_the_vec_returned_last_or_first_and_keeps_at_most_max() {
+        assert_eq!(pool_takes(false), [2, 4, 1], "a stack");
+        assert_eq!(pool_takes(true), [1, 2, 4], "a queue");
     }
 
     #[test]
@@ -1372,22 +1379,6 @@ mod tests {
         }
         bridge.close().unwrap();
         assert!(seen.len() <= 2, "{} batch Vecs in turn", seen.len());
-    }
-
-    #[test]
-    fn the_pool_gives_back_the_vec_returned_first_and_keeps_at_most_max() {
-        let pool = Pool::new(2, true);
-        assert!(pool.put((vec![1], FlatBuf::new())).is_none());
-        assert!(pool.put((vec![2], FlatBuf::new())).is_none());
-        assert_eq!(
-            pool.put((vec![3], FlatBuf::new())),
-            Some((vec![3], FlatBuf::new()))
-        );
-        assert_eq!(pool.take(), Some((vec![1], FlatBuf::new())));
-        assert!(pool.put((vec![4], FlatBuf::new())).is_none());
-        assert_eq!(pool.take(), Some((vec![2], FlatBuf::new())));
-        assert_eq!(pool.take(), Some((vec![4], FlatBuf::new())));
-        assert_eq!(pool.take(), None);
     }
 
     /// Where the first item of each of 50 batches of 4 lay, as the worker
