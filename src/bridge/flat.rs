@@ -199,6 +199,11 @@ impl FlatBuf {
         self.bytes.len() + self.text.len()
     }
 
+    /// Bytes both regions can hold without allocating, together.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity() + self.text.capacity()
+    }
+
     /// True if both regions are empty.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty() && self.text.is_empty()

@@ -79,6 +79,13 @@ pub const DEFAULT_FLAT_BATCH_SIZE: usize = 1024;
 /// large items do not make large batches.
 pub const FLAT_BATCH_BYTES: usize = 256 * 1024;
 
+/// A flat batch whose buffer grew past this (both regions' capacity
+/// together: 1 MiB, four times [`FLAT_BATCH_BYTES`]), which only an item
+/// that large makes, is freed when it comes back rather than kept: the
+/// batches rotate, so each would otherwise keep the largest item it ever
+/// held for good.
+const FLAT_KEEP_BYTES: usize = 4 * FLAT_BATCH_BYTES;
+
 /// Bytes of owned items a default batch gathers when the items are small
 /// (below 32 bytes): `u64`s go 1024 to a batch. See [`DEFAULT_BATCH_SIZE`].
 pub const SMALL_BATCH_BYTES: usize = 8 * 1024;
@@ -671,6 +678,9 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
             // enough already, the Vec is freed here.
             debug_assert!(M::KEEPS_ITEMS || items.is_empty());
             debug_assert!(flat.is_empty());
+            if flat.capacity() > FLAT_KEEP_BYTES {
+                flat = FlatBuf::new();
+            }
             drop(pool.put((items, flat)));
             // Load before swapping: a swap is a write, and a write per
             // batch would take the line from the producer each time.
@@ -1424,6 +1434,39 @@ mod tests {
         for (i, pair) in firsts.windows(8).enumerate() {
             assert_eq!(pair[0], pair[7], "batch {i} and batch {}", i + 7);
         }
+    }
+
+    #[test]
+    fn a_flat_batch_grown_for_a_huge_item_is_not_kept_at_that_size() {
+        let (tx, rx) = crossbeam_channel::unbounded::<usize>();
+        let mut bridge = ThreadBridgeBuilder::new()
+            .capacity(4)
+            .spawn_flat::<[u8], _>(from_fn(move |item: &[u8]| {
+                let _ = tx.send(item.len());
+                Ok(Flow::Continue)
+            }))
+            .unwrap();
+        let huge = vec![b'x'; 4 * FLAT_KEEP_BYTES];
+        for item in [&huge[..], b"small"] {
+            let _ = bridge.send(item).unwrap();
+            bridge.flush().unwrap();
+            assert_eq!(rx.recv().unwrap(), item.len());
+        }
+        // Both batches came back (the producer takes none back until it
+        // has made `capacity + 2`); the huge one as an empty buffer.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while bridge.pool.spares.lock().unwrap().len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the batches never came back"
+            );
+            std::thread::yield_now();
+        }
+        let kept: Vec<usize> = (bridge.pool.spares.lock().unwrap().iter())
+            .map(|(_, flat)| flat.capacity())
+            .collect();
+        assert!(kept.iter().all(|&c| c <= FLAT_KEEP_BYTES), "{kept:?}");
+        bridge.close().unwrap();
     }
 
     #[test]
