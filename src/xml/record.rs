@@ -732,12 +732,6 @@ mod flat_form {
             memo.at = Some(((start.0, out.bytes.len()), (start.1, out.text.len())));
         }
         memo.shape = r.shape;
-        // The values go first, whole, before the fields are read: a
-        // record's values and fields are two allocations, and from records
-        // that are not in cache the two loads then overlap. Values that do
-        // not tile the text (a record still being built) are redone below.
-        let values_at = out.text.len();
-        out.text.push_str(&r.text);
         // Fields and values are below 4 GiB (spans are u32).
         let (mut tight, mut end, mut wide) = (true, 0u32, 0u32);
         for f in &r.fields {
@@ -753,8 +747,9 @@ mod flat_form {
                 put_varint(&mut out.bytes, f.value.1);
             }
         }
-        if !tight || end as usize != r.text.len() {
-            out.text.truncate(values_at);
+        if tight && end as usize == r.text.len() {
+            out.text.push_str(&r.text);
+        } else {
             for f in &r.fields {
                 out.text.push_str(r.span(f.value));
             }
