@@ -879,10 +879,17 @@ where
 /// [`Flat`] form to one byte buffer and one `String` per batch (for a
 /// record, its values in the `String`, their lengths in the bytes, and its
 /// names only when they change), which the worker decodes into one reused
-/// record, taking the values as `&str` with no UTF-8 check. The producer copies less and the two
-/// cores share fewer cache lines; the worker does the decoding. For
-/// records in a pipeline whose producer is the busier side (parsing XML),
-/// this is the faster mode: see `benches/bridges.rs`.
+/// record, taking the values as `&str` with no UTF-8 check. The producer
+/// copies less and the two cores share fewer cache lines; the worker does
+/// the decoding. For records in a pipeline whose producer is the busier
+/// side (parsing XML), this is the faster mode: see `benches/bridges.rs`.
+///
+/// Memory: the batches rotate through all `capacity + 3` buffers rather
+/// than reusing the last one returned (the producer writes faster into a
+/// buffer the worker read long ago), each kept at up to 1 MiB: ~2.4 MB for
+/// bus records at the defaults. A smaller
+/// [`capacity`](ThreadBridgeBuilder::capacity) or
+/// [`batch_size`](ThreadBridgeBuilder::batch_size) keeps less.
 ///
 /// # Panics
 ///
