@@ -736,31 +736,31 @@ fn bus_records() {
     // The child decodes and filters every record and prints none (no bus
     // runs route NONE): the wire's and the decoder's cost, and the
     // child's start (a few ms, spread over the million records).
+    fn subprocess<'a, B>(
+        frames: &str,
+        spawn: fn(&[&str], std::fs::File) -> B,
+        set: &'a [Record],
+        order: &'a [usize],
+    ) -> Variant<'a>
+    where
+        B: for<'r> Stage<&'r Record> + Lifecycle + 'a,
+    {
+        (
+            format!("subprocess, {frames} frames, {}", label(set.len())),
+            Box::new(move || {
+                let out = tempfile::tempfile().unwrap();
+                let mut bridge = spawn(&["--route", "NONE"], out.try_clone().unwrap());
+                for &i in order {
+                    let _ = bridge.send(&set[i]).unwrap();
+                }
+                Lifecycle::close(&mut bridge).unwrap();
+                assert_eq!(lines_in(out), 0);
+            }),
+        )
+    }
     for (set, order) in [(hot, hot_order), (all, all_order)] {
-        variants.push((
-            format!("subprocess, flat frames, {}", label(set.len())),
-            Box::new(move || {
-                let out = tempfile::tempfile().unwrap();
-                let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
-                for &i in order {
-                    let _ = bridge.send(&set[i]).unwrap();
-                }
-                bridge.close().unwrap();
-                assert_eq!(lines_in(out), 0);
-            }),
-        ));
-        variants.push((
-            format!("subprocess, serde frames, {}", label(set.len())),
-            Box::new(move || {
-                let out = tempfile::tempfile().unwrap();
-                let mut bridge = worker_buses_serde(&["--route", "NONE"], out.try_clone().unwrap());
-                for &i in order {
-                    let _ = bridge.send(&set[i]).unwrap();
-                }
-                bridge.close().unwrap();
-                assert_eq!(lines_in(out), 0);
-            }),
-        ));
+        variants.push(subprocess("flat", worker_buses, set, order));
+        variants.push(subprocess("serde", worker_buses_serde, set, order));
     }
     interleaved("records", n, &variants);
 }

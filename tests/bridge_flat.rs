@@ -10,7 +10,7 @@ use copipe::bridge::{
     recvfrom_flat, Flat, FlatBuf, FlatSrc, FrameWriter, ThreadBridgeBuilder, HEADER_LEN,
 };
 use copipe::xml::{expat_parse, records, Record, XmlInput};
-use copipe::{Flow, Lifecycle, Result, Stage};
+use copipe::{from_fn, Flow, Stage};
 use proptest::prelude::*;
 
 type Fields = Vec<(String, String)>;
@@ -21,23 +21,12 @@ fn fields(r: &Record) -> Fields {
         .collect()
 }
 
-/// Collects the fields of the records it is lent.
-struct Gather(std::sync::Arc<std::sync::Mutex<Vec<Fields>>>);
-
-impl Stage<&Record> for Gather {
-    fn send(&mut self, r: &Record) -> Result<Flow> {
-        self.0.lock().unwrap().push(fields(r));
+/// Collects the fields of the records it is lent into `got`.
+fn gather(got: std::sync::Arc<std::sync::Mutex<Vec<Fields>>>) -> impl for<'a> Stage<&'a Record> {
+    from_fn(move |r: &Record| {
+        got.lock().unwrap().push(fields(r));
         Ok(Flow::Continue)
-    }
-}
-
-impl Lifecycle for Gather {
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn close(&mut self) -> Result<()> {
-        Ok(())
-    }
+    })
 }
 
 /// Records through a `threaded_flat` bridge of batches of `batch`.
@@ -45,7 +34,7 @@ fn through_bridge(built: &[Record], batch: usize) -> Vec<Fields> {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut b = ThreadBridgeBuilder::new()
         .batch_size(batch)
-        .spawn_flat::<Record, _>(Gather(got.clone()))
+        .spawn_flat::<Record, _>(gather(got.clone()))
         .unwrap();
     for r in built {
         assert_eq!(b.send(r).unwrap(), Flow::Continue);
@@ -144,12 +133,12 @@ proptest! {
         }
         xml.push_str("</buses>");
         let inline = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        expat_parse(XmlInput::from_bytes(xml.as_bytes()), records("bus", Gather(inline.clone())))
+        expat_parse(XmlInput::from_bytes(xml.as_bytes()), records("bus", gather(inline.clone())))
             .unwrap();
         let flat = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let bridge = ThreadBridgeBuilder::new()
             .batch_size(batch)
-            .spawn_flat::<Record, _>(Gather(flat.clone()))
+            .spawn_flat::<Record, _>(gather(flat.clone()))
             .unwrap();
         expat_parse(XmlInput::from_bytes(xml.as_bytes()), records("bus", bridge)).unwrap();
         let (inline, flat) = (inline.lock().unwrap().clone(), flat.lock().unwrap().clone());
@@ -169,7 +158,7 @@ proptest! {
         }
         let bytes = w.into_inner().unwrap();
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        recvfrom_flat::<Record, _, _>(Chunked(&bytes, chunk), Gather(got.clone())).unwrap();
+        recvfrom_flat::<Record, _, _>(Chunked(&bytes, chunk), gather(got.clone())).unwrap();
         let want: Vec<Fields> = built.iter().map(fields).collect();
         prop_assert_eq!(got.lock().unwrap().clone(), want);
     }
@@ -199,7 +188,7 @@ proptest! {
         garbled.extend_from_slice(&garbage);
         for input in [garbled, flipped] {
             let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-            match recvfrom_flat::<Record, _, _>(&input[..], Gather(got.clone())) {
+            match recvfrom_flat::<Record, _, _>(&input[..], gather(got.clone())) {
                 Ok(()) => {}
                 Err(e) => match e.kind() {
                     copipe::ErrorKind::Decode { byte_offset, .. } => {

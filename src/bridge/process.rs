@@ -123,10 +123,19 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
+    ProcessBridge::spawn(worker_command(worker_args)?)
+}
+
+/// `copipe worker ARGS...`: this executable, as [`subprocess`] and
+/// [`subprocess_flat`] run it.
+fn worker_command<I, S>(worker_args: I) -> Result<Command>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("worker").args(worker_args);
-    ProcessBridge::spawn(cmd)
+    Ok(cmd)
 }
 
 /// [`subprocess`] for items of a [`Flat`] type: runs `copipe worker
@@ -144,10 +153,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("worker").args(worker_args);
-    ProcessBridge::spawn_flat(cmd)
+    ProcessBridge::spawn_flat(worker_command(worker_args)?)
 }
 
 /// The size asked for the pipe to the child: 1 MiB, Linux's default
