@@ -1398,19 +1398,20 @@ mod tests {
         assert!(seen.len() <= 2, "{} batch Vecs in turn", seen.len());
     }
 
-    /// Where the first item of each of 50 batches of 4 lay, as the worker
-    /// saw it, through a bridge of capacity 4 whose worker keeps up (each
-    /// batch is seen through before the next is sent). `spawn` starts the
-    /// bridge (batch size 4, capacity 4) on a target that reports where
-    /// each item lies.
-    fn where_batches_lay<S>(
-        spawn: impl FnOnce(ThreadBridgeBuilder, crossbeam_channel::Sender<usize>) -> S,
-    ) -> Vec<usize>
-    where
-        S: for<'a> Stage<&'a [u8]>,
-    {
+    #[test]
+    fn flat_batches_rotate_through_capacity_plus_three_even_when_the_worker_keeps_up() {
+        // Items are lent straight from the batch's bytes: where the first
+        // item of a batch lies tells the batch. Each batch of 4 is seen
+        // through by the worker before the next is sent.
         let (tx, rx) = crossbeam_channel::unbounded::<usize>();
-        let mut bridge = spawn(ThreadBridgeBuilder::new().batch_size(4).capacity(4), tx);
+        let mut bridge = ThreadBridgeBuilder::new()
+            .batch_size(4)
+            .capacity(4)
+            .spawn_flat::<[u8], _>(from_fn(move |item: &[u8]| {
+                let _ = tx.send(item.as_ptr() as usize);
+                Ok(Flow::Continue)
+            }))
+            .unwrap();
         let mut firsts = Vec::new();
         for _ in 0..50 {
             for _ in 0..4 {
@@ -1420,22 +1421,6 @@ mod tests {
             firsts.push(at[0]);
         }
         bridge.close().unwrap();
-        firsts
-    }
-
-    /// Reports where each item lies.
-    fn whereabouts(tx: crossbeam_channel::Sender<usize>) -> impl for<'a> Stage<&'a [u8]> + Send {
-        from_fn(move |item: &[u8]| {
-            let _ = tx.send(item.as_ptr() as usize);
-            Ok(Flow::Continue)
-        })
-    }
-
-    #[test]
-    fn flat_batches_rotate_through_capacity_plus_three_even_when_the_worker_keeps_up() {
-        // Items are lent straight from the batch's bytes: where the first
-        // one lies tells the batch.
-        let firsts = where_batches_lay(|b, tx| b.spawn_flat::<[u8], _>(whereabouts(tx)).unwrap());
         let distinct: std::collections::HashSet<_> = firsts.iter().collect();
         assert_eq!(distinct.len(), 7, "{firsts:x?}");
         for (i, pair) in firsts.windows(8).enumerate() {
