@@ -12,6 +12,8 @@
 //!   with a literal fast path
 //! - `literal.rs`: [`Literal`], that fast path: `memchr::memmem` for long
 //!   haystacks, a direct scan for short lines
+//! - `position.rs`: [`LineAt`], a line with its file's id and byte offset
+//!   ([`SourceFile`]), for checkpoints and message ids
 //! - `logsim.rs`: [`LogSim`], a deterministic generator of Apache combined
 //!   access-log lines (the seed's `logsim.py`)
 //!
@@ -42,6 +44,7 @@ mod linebuf;
 mod lines;
 mod literal;
 mod logsim;
+mod position;
 
 pub use block::{line_fn, Block, BlockLines, LineFn, SplitLines};
 pub use follow::{Follow, FollowBuilder, FollowMode, Notice, NoticeKind, StopHandle};
@@ -49,6 +52,7 @@ pub use grep::{Grep, GrepBuilder};
 pub use lines::{seek_last_lines, Lines, Start};
 pub use literal::Literal;
 pub use logsim::LogSim;
+pub use position::{LineAt, SourceFile};
 
 /// The largest line a source accepts by default: 16 MiB. A longer line is
 /// an error that names its byte offset (see [`Lines::max_line_len`]), so a
