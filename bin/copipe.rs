@@ -30,6 +30,10 @@ enum Command {
     Echo(cmd::echo::Args),
     /// Follow a file and send each matching line to every TCP client.
     ServeLog(cmd::serve_log::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::completions::Args),
+    /// Print the manual page (roff) of copipe or of one subcommand.
+    Man(cmd::completions::ManArgs),
     /// Internal: the downstream half of a process bridge (reads frames on
     /// stdin).
     #[command(hide = true)]
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         Command::Gen(args) => cmd::gen::run(args),
         Command::Echo(args) => cmd::echo::run(args),
         Command::ServeLog(args) => cmd::serve_log::run(args),
+        Command::Completions(args) => cmd::completions::run(args),
+        Command::Man(args) => cmd::completions::man(args),
         Command::Worker(args) => cmd::worker::run(args),
     };
     match result {

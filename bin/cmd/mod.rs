@@ -6,9 +6,12 @@
 //!   `gen_log.rs` and `gen_buses.rs`
 //! - `echo.rs`: `copipe echo`, the scheduler's echo server
 //! - `serve_log.rs`: `copipe serve-log`, tail -f | grep over TCP
+//! - `completions.rs`: `copipe completions SHELL` and `copipe man`, from
+//!   the clap definitions
 //! - `worker.rs`: the hidden downstream half of a process bridge
 
 pub(crate) mod buses;
+pub(crate) mod completions;
 pub(crate) mod echo;
 pub(crate) mod gen;
 pub(crate) mod gen_buses;
