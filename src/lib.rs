@@ -107,7 +107,10 @@ pub use stage::{
 };
 pub use text::{Follow, Grep, Lines};
 
-// The README's Rust examples are compiled and run as doctests.
+// The README's Rust examples are compiled and run as doctests. Each is a
+// whole program (`fn main() -> Result<(), copipe::Error>`), with no hidden
+// `# ` lines, so what the README renders is exactly what is tested; its
+// shell examples are run by tests/readme.rs.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
