@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per send for the five variants of benches/send.rs, counted by
+# Instructions per send for the six variants of benches/send.rs, counted by
 # callgrind: unlike a time, this figure does not move with the machine's
 # load. Needs valgrind.
 #
