@@ -5,7 +5,8 @@
 //! README is tested as it stands. The rules (keep them in step with the
 //! README's examples):
 //!
-//! - A command is a line of a ```` ```sh ```` block that starts with
+//! - A command is a line of a ```` ```sh ```` block (or `bash`, `shell`,
+//!   `console`, where only `$ ` lines are commands) that starts with
 //!   `copipe `, or with `cargo run --release -- ` / `cargo run -- ` (run as
 //!   `copipe ...`). A line ending in `\` continues on the next. Other lines
 //!   (`cargo test`, `cargo install ...`) are not run.
@@ -141,7 +142,10 @@ fn parse(text: &str) -> Vec<Block> {
         }
         i += 1; // the closing fence
         match lang.trim() {
-            "sh" => {
+            lang @ ("sh" | "bash" | "shell" | "console") => {
+                // In a console block only the `$ ` lines are commands; the
+                // rest is what they print.
+                let console = lang == "console";
                 let mut block = Block {
                     marker: marker.0,
                     reason: std::mem::take(&mut marker.1),
@@ -153,7 +157,13 @@ fn parse(text: &str) -> Vec<Block> {
                 let mut j = 0;
                 while j < body.len() {
                     let (at, first) = body[j];
-                    let mut command = first.trim().to_string();
+                    let first = first.trim();
+                    let prompted = first.strip_prefix("$ ");
+                    if console && prompted.is_none() {
+                        j += 1;
+                        continue;
+                    }
+                    let mut command = prompted.unwrap_or(first).to_string();
                     while command.ends_with('\\') && j + 1 < body.len() {
                         command.pop();
                         j += 1;
@@ -496,6 +506,11 @@ fn the_rules_read_the_readme_as_meant() {
     assert!(ex[1].background && ex[2].forever);
     assert_eq!(blocks[1].not_run[0].1, "cargo test");
     assert!(blocks[1].shown.is_none());
+
+    let console =
+        parse("```console\n$ copipe echo --port 0\ncopipe echo: listening on 127.0.0.1:1\n```\n");
+    assert_eq!(console[0].examples.len(), 1);
+    assert_eq!(console[0].examples[0].command, "copipe echo --port 0");
 
     let out = "22,3152,\"North Bound\",41.8\n22,4431,x\n22,1980,y\n";
     assert!(compare_shown(&["22,3152,...".into(), "...".into()], out).is_ok());
