@@ -611,7 +611,7 @@ fn feed_records(bytes: &[u8]) -> Vec<Record> {
     let mut all = Collect::<Record>::new();
     expat_parse(
         XmlInput::from_bytes(bytes),
-        records("bus", copipe::StageExt::owned(&mut all)),
+        records("bus", copipe::StageExt::with_owned(&mut all)),
     )
     .unwrap();
     all.into_items()

@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use copipe::Lifecycle;
-//! use copipe::{Flow, Stage, StageExt, sinks::Printer};
+//! use copipe::{pipe, Flow, Stage, sinks::Printer};
 //!
 //! let log: &[&[u8]] = &[
 //!     b"GET /python/tutorial HTTP/1.1\n",
@@ -47,8 +47,9 @@
 //! ];
 //! let mut out = Vec::new();
 //! {
-//!     let printer = Printer::new(&mut out);
-//!     let mut grep = printer.filter(|line: &&[u8]| line.windows(6).any(|w| w == b"python"));
+//!     let mut grep = pipe()
+//!         .filter(|line: &&[u8]| line.windows(6).any(|w| w == b"python"))
+//!         .into(Printer::new(&mut out));
 //!     for line in log {
 //!         if grep.send(*line)? == Flow::Stop {
 //!             break;
@@ -78,7 +79,7 @@ pub mod sinks;
 /// use copipe::sinks::Collect;
 ///
 /// let mut out = Collect::new();
-/// let mut evens = (&mut out).filter(|x: &u32| x % 2 == 0);
+/// let mut evens = pipe().filter(|x: &u32| x % 2 == 0).into(&mut out);
 /// for x in 0..5 {
 ///     if evens.send(x)? == Flow::Stop {
 ///         break;
@@ -89,8 +90,9 @@ pub mod sinks;
 /// # Ok::<(), copipe::Error>(())
 /// ```
 pub mod prelude {
-    pub use crate::{Flow, Lifecycle, Stage, StageExt};
+    pub use crate::{pipe, Flow, Lifecycle, Stage, StageExt};
 }
+mod pipe;
 mod stage;
 #[cfg(test)]
 mod testutil;
@@ -101,8 +103,9 @@ pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBr
 pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, TargetSet, Targets};
+pub use pipe::{pipe, Chain, Identity, Layer, Pipe};
 pub use stage::{
-    filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Lifecycle, Map, Owned, Stage,
+    filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Lend, Lifecycle, Map, Owned, Stage,
     StageExt, Take,
 };
 pub use text::{Follow, Grep, Lines};

@@ -727,9 +727,9 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
 /// # Examples
 ///
 /// ```
-/// use copipe::{threaded, Stage, StageExt, sinks::Collect};
+/// use copipe::{pipe, threaded, Stage, sinks::Collect};
 ///
-/// let mut bridge = threaded(Collect::new().map(|x: u64| x * 2));
+/// let mut bridge = threaded(pipe().map(|x: u64| x * 2).into(Collect::new()));
 /// for i in 0..10u64 {
 ///     bridge.send(i)?;
 /// }
@@ -807,11 +807,13 @@ impl<T, M: Mode> fmt::Debug for ThreadBridge<T, M> {
 ///
 /// ```
 /// use copipe::Lifecycle;
-/// use copipe::{threaded, Stage, StageExt, sinks::Printer};
+/// use copipe::{pipe, threaded, Stage, sinks::Printer};
 ///
 /// let lines = ["route 22 north", "route 9 south", "route 22 south"];
 /// let printer = Printer::new(Vec::new()); // any writer; stdout in a real program
-/// let mut pipeline = threaded(printer.filter(|l: &String| l.contains("22"))).owned();
+/// let mut pipeline = pipe()
+///     .owned()
+///     .into(threaded(pipe().filter(|l: &String| l.contains("22")).into(printer)));
 /// for line in lines {
 ///     pipeline.send(line)?;
 /// }
@@ -819,7 +821,7 @@ impl<T, M: Mode> fmt::Debug for ThreadBridge<T, M> {
 /// # Ok::<(), copipe::Error>(())
 /// ```
 ///
-/// [`StageExt::owned`]: crate::StageExt::owned
+/// [`StageExt::with_owned`]: crate::StageExt::with_owned
 pub fn threaded<T, S>(target: S) -> ThreadBridge<T, ByValue>
 where
     T: Send + 'static,
@@ -845,11 +847,11 @@ where
 /// # Examples
 ///
 /// ```
-/// use copipe::{bridge::threaded_ref, Stage, StageExt, sinks::Printer};
+/// use copipe::{bridge::threaded_ref, pipe, Stage, sinks::Printer};
 ///
 /// let lines: [&[u8]; 3] = [b"GET /python", b"GET /ply", b"GET /python/"];
 /// let printer = Printer::new(Vec::new());
-/// let mut pipeline = threaded_ref(printer.filter(|l: &&[u8]| l.ends_with(b"/")));
+/// let mut pipeline = threaded_ref(pipe().filter(|l: &&[u8]| l.ends_with(b"/")).into(printer));
 /// for line in lines {
 ///     pipeline.send(line)?;
 /// }
@@ -1309,14 +1311,14 @@ mod tests {
         assert_eq!(default_batch_by_value::<[u8; 80]>(), DEFAULT_BATCH_SIZE);
         let b = threaded::<u64, _>(Collect::new());
         assert_eq!(b.batch_size, 1024);
-        let b = threaded_ref::<str, _>(Collect::<String>::new().map(|s: &str| s.to_string()));
+        let b = threaded_ref::<str, _>(Collect::<String>::new().with_map(|s: &str| s.to_string()));
         assert_eq!(b.batch_size, DEFAULT_BATCH_SIZE);
         let b = ThreadBridgeBuilder::new()
             .batch_size(3)
             .spawn::<u64, _>(Collect::new())
             .unwrap();
         assert_eq!(b.batch_size, 3);
-        let b = threaded_flat::<str, _>(Collect::<String>::new().map(|s: &str| s.to_string()));
+        let b = threaded_flat::<str, _>(Collect::<String>::new().with_map(|s: &str| s.to_string()));
         assert_eq!(b.batch_size, DEFAULT_FLAT_BATCH_SIZE);
     }
 
@@ -1568,7 +1570,7 @@ mod tests {
         let sink = out.clone();
         let mut b = ThreadBridgeBuilder::new()
             .batch_size(7)
-            .spawn(from_fn(move |x: u64| sink.lock().unwrap().send(x)).map(|x: u64| x + 1))
+            .spawn(from_fn(move |x: u64| sink.lock().unwrap().send(x)).with_map(|x: u64| x + 1))
             .unwrap();
         for i in 0..1000 {
             assert_eq!(b.send(i).unwrap(), Flow::Continue);

@@ -285,7 +285,7 @@ impl<W: Write> FrameWriter<W> {
     /// }
     /// let bytes = w.into_inner()?;
     /// let mut out = Collect::<String>::new();
-    /// recvfrom_flat::<str, _, _>(&bytes[..], (&mut out).map(|s: &str| s.to_string()))?;
+    /// recvfrom_flat::<str, _, _>(&bytes[..], (&mut out).with_map(|s: &str| s.to_string()))?;
     /// assert_eq!(out.items(), ["GET /a", "GET /b"]);
     /// # Ok::<(), copipe::Error>(())
     /// ```
@@ -1064,7 +1064,7 @@ mod tests {
         use crate::stage::StageExt;
         let bytes = stream(&[1, 2, 3, 4]);
         let mut out = Collect::new();
-        recvfrom::<u64, _, _>(&bytes[..], (&mut out).take(2)).unwrap();
+        recvfrom::<u64, _, _>(&bytes[..], (&mut out).with_take(2)).unwrap();
         assert_eq!(out.items(), [1, 2]);
     }
 
