@@ -15,8 +15,14 @@
 //! nest by value into one statically dispatched chain; items may borrow from
 //! the source's buffer, so the hot path does not allocate per item.
 //!
-//! - [`StageExt`]: `map`, `filter`, `inspect`, `take`, `owned`, `boxed`;
+//! - [`pipe()`]: a pipeline written in the order items travel,
+//!   `pipe().filter(p).map(f).take(n).into(sink)`; [`StageExt`] builds the
+//!   same stages from the sink's end (`with_map`, `with_filter`, ...);
 //!   [`from_fn`] makes a stage from a closure.
+//! - Owned and borrowed items: `pipe().owned()` copies borrows (before a
+//!   stage that keeps items), `pipe().lend()` lends owned items (before a
+//!   stage that takes borrows), `pipe().map_ref(f)` maps to a borrow of
+//!   the item.
 //! - [`broadcast`] fans out; [`Shared`] fans in.
 //! - [`sinks`]: [`Printer`](sinks::Printer), [`Null`](sinks::Null),
 //!   [`Collect`](sinks::Collect), [`Count`](sinks::Count).
@@ -26,8 +32,10 @@
 //!   `tail -F`), and [`Grep`], which searches whole blocks of lines.
 //! - [`xml`]: XML event sources in three styles (expat, SAX, iterparse)
 //!   and the CTA bus stages `records`, `filter_on_field`, `bus_locations`.
-//! - [`bridge`]: the same stages on another thread ([`threaded`]) or in a
-//!   child process ([`subprocess`]), fed bincode frames over a pipe.
+//! - [`bridge`]: the same stages on another thread ([`threaded`] for owned
+//!   items, [`threaded_ref`] and [`threaded_flat`] for borrowed ones: see
+//!   the table in [`bridge`]) or in a child process ([`subprocess`]), fed
+//!   bincode frames over a pipe.
 //! - [`sched`]: a cooperative task scheduler (the seed's coroutine
 //!   "operating system"): system calls, epoll I/O, timers, channels with
 //!   `alt`, blocking calls on helper threads, stages hosted as tasks.
@@ -99,7 +107,10 @@ mod testutil;
 pub mod text;
 pub mod xml;
 
-pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
+pub use bridge::{
+    recvfrom, sendto, subprocess, threaded, threaded_flat, threaded_ref, ProcessBridge,
+    ThreadBridge,
+};
 pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, TargetSet, Targets};

@@ -60,6 +60,22 @@ impl Flow {
 /// copy it (or sit behind [`StageExt::with_owned`]). Sources are generic over
 /// `S: for<'a> Stage<&'a [u8]>`.
 ///
+/// # Writing a stage
+///
+/// A stage is two impls with matching bounds on its target:
+///
+/// - `impl Stage<T> for MyStage<S> where S: Stage<U>`: what `send` does with
+///   one item (`T` in, `U` on to the target). For borrowed items, write it
+///   for every lifetime (`impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]>`),
+///   so that the stage is `for<'a> Stage<&'a [u8]>` as sources require.
+/// - `impl Lifecycle for MyStage<S> where S: Lifecycle`: `flush` and
+///   `close`, which carry no item, so they are written once whatever items
+///   the stage takes. A stage that only forwards them can say so with
+///   [`forward_lifecycle!`](crate::forward_lifecycle).
+///
+/// The `Lifecycle` impl's bound must be no stricter than the `Stage` impl's
+/// (`S: Lifecycle`, not `S: Stage<U>`), or the stage is a `Stage` nowhere.
+///
 /// # Examples
 ///
 /// A stage that counts the bytes it sees and passes items on:
@@ -91,6 +107,12 @@ impl Flow {
 /// assert_eq!(out.items(), &[b"python is nice".to_vec()]);
 /// # Ok::<(), copipe::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a stage that takes `{T}` items",
+    label = "this does not take `{T}`",
+    note = "borrowed items (`&[u8]`, `&str`, `&Record`) into a stage of owned ones: put `pipe().owned()` in front of it; owned items into a stage of borrows: `pipe().lend()`",
+    note = "across a thread: `threaded` takes owned items, `threaded_ref` and `threaded_flat` take borrowed ones (see the table in `copipe::bridge`)"
+)]
 pub trait Stage<T>: Lifecycle {
     /// Pushes one item.
     ///
@@ -135,6 +157,51 @@ pub trait Lifecycle {
     ///
     /// An error finishing this stage or a downstream stage.
     fn close(&mut self) -> Result<()>;
+}
+
+/// Implements [`Lifecycle`] for a stage that only forwards `flush` and
+/// `close` to one field, its target: the impl most stages need.
+///
+/// Write the impl's generics with the target's bound, then the type, then
+/// the field: `forward_lifecycle!(impl<S: Lifecycle, F> for MyStage<S, F> => target);`
+///
+/// # Examples
+///
+/// ```
+/// use copipe::{forward_lifecycle, pipe, Flow, Lifecycle, Result, Stage, sinks::Collect};
+///
+/// /// Doubles each number.
+/// struct Double<S> { target: S }
+///
+/// impl<S: Stage<u32>> Stage<u32> for Double<S> {
+///     fn send(&mut self, x: u32) -> Result<Flow> {
+///         self.target.send(x * 2)
+///     }
+/// }
+/// forward_lifecycle!(impl<S: Lifecycle> for Double<S> => target);
+///
+/// let mut out = Collect::new();
+/// let mut d = Double { target: &mut out };
+/// d.send(21)?;
+/// d.close()?;
+/// assert!(out.is_closed());
+/// assert_eq!(out.items(), &[42]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+#[macro_export]
+macro_rules! forward_lifecycle {
+    (impl<$($lt:lifetime,)* $($g:ident $(: $b:path)?),* $(,)?> for $ty:ty => $field:ident) => {
+        impl<$($lt,)* $($g $(: $b)?),*> $crate::Lifecycle for $ty {
+            #[inline]
+            fn flush(&mut self) -> $crate::Result<()> {
+                $crate::Lifecycle::flush(&mut self.$field)
+            }
+            #[inline]
+            fn close(&mut self) -> $crate::Result<()> {
+                $crate::Lifecycle::close(&mut self.$field)
+            }
+        }
+    };
 }
 
 impl<T, S: Stage<T> + ?Sized> Stage<T> for &mut S {
@@ -373,14 +440,7 @@ where
     }
 }
 
-impl<S: Lifecycle, F> Lifecycle for Map<S, F> {
-    fn flush(&mut self) -> Result<()> {
-        self.target.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.target.close()
-    }
-}
+forward_lifecycle!(impl<S: Lifecycle, F> for Map<S, F> => target);
 
 /// Passes on the items a predicate accepts. Made by [`Pipe::filter`](crate::Pipe::filter),
 /// [`StageExt::with_filter`] or [`filter`].
@@ -405,14 +465,7 @@ where
     }
 }
 
-impl<S: Lifecycle, F> Lifecycle for Filter<S, F> {
-    fn flush(&mut self) -> Result<()> {
-        self.target.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.target.close()
-    }
-}
+forward_lifecycle!(impl<S: Lifecycle, F> for Filter<S, F> => target);
 
 /// Calls a function on each item and passes it on. Made by
 /// [`Pipe::inspect`](crate::Pipe::inspect) or [`StageExt::with_inspect`].
@@ -434,17 +487,7 @@ where
     }
 }
 
-impl<S, F> Lifecycle for Inspect<S, F>
-where
-    S: Lifecycle,
-{
-    fn flush(&mut self) -> Result<()> {
-        self.target.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.target.close()
-    }
-}
+forward_lifecycle!(impl<S: Lifecycle, F> for Inspect<S, F> => target);
 
 /// Passes on the first `n` items, then stops. Made by [`Pipe::take`](crate::Pipe::take),
 /// [`StageExt::with_take`] or [`take`].
@@ -466,14 +509,7 @@ impl<T, S: Stage<T>> Stage<T> for Take<S> {
     }
 }
 
-impl<S: Lifecycle> Lifecycle for Take<S> {
-    fn flush(&mut self) -> Result<()> {
-        self.target.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.target.close()
-    }
-}
+forward_lifecycle!(impl<S: Lifecycle> for Take<S> => target);
 
 /// Turns borrowed items into owned ones. Made by [`Pipe::owned`](crate::Pipe::owned) or
 /// [`StageExt::with_owned`].
@@ -493,17 +529,7 @@ where
     }
 }
 
-impl<S> Lifecycle for Owned<S>
-where
-    S: Lifecycle,
-{
-    fn flush(&mut self) -> Result<()> {
-        self.target.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.target.close()
-    }
-}
+forward_lifecycle!(impl<S: Lifecycle> for Owned<S> => target);
 
 /// Lends owned items to a stage that takes borrows. Made by
 /// [`StageExt::with_lend`] or [`Pipe::lend`](crate::Pipe::lend).
@@ -523,14 +549,7 @@ where
     }
 }
 
-impl<S: Lifecycle> Lifecycle for Lend<S> {
-    fn flush(&mut self) -> Result<()> {
-        self.target.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.target.close()
-    }
-}
+forward_lifecycle!(impl<S: Lifecycle> for Lend<S> => target);
 
 /// A stage made from a closure: `send` calls it, `flush` and `close` do
 /// nothing. Made by [`from_fn`].

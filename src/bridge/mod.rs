@@ -20,6 +20,22 @@
 //!   downstream stages, fed frames on its stdin; its failure is an error
 //!   upstream, never a hang.
 //!
+//! # Which thread bridge
+//!
+//! | items sent | use | what crosses the channel | the target takes |
+//! |---|---|---|---|
+//! | owned (`u64`, `String`, `Record`), `T: Send + 'static` | [`threaded`] | the items themselves, moved | `T` |
+//! | borrowed (`&[u8]`, `&str`, `&Record`) from a source's buffer | [`threaded_ref`] | copies in owned slots reused batch after batch (no allocation once warm) | `&B` |
+//! | borrowed, many small items or text-heavy records | [`threaded_flat`] | each item's [`Flat`] bytes in one buffer per batch | `&B` |
+//!
+//! `threaded` on borrowed items fails to compile with "implementation of
+//! `Stage` is not general enough": a source lends each line only for the
+//! call, and `threaded` needs items it can move to another thread. Use
+//! `threaded_ref` (or `threaded_flat`) there, or copy first with
+//! `pipe().owned().into(threaded(..))`. `threaded_flat` needs the item type
+//! to implement [`Flat`] (`[u8]`, `str`, `Record`); measure both on your
+//! items with `cargo bench --bench bridges`.
+//!
 //! # Examples
 //!
 //! The same stages inline, behind a thread, and behind the wire:
