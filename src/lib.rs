@@ -116,8 +116,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, TargetSet, Targets};
 pub use pipe::{pipe, Chain, Identity, Layer, Pipe};
 pub use stage::{
-    filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Lend, Lifecycle, Map, Owned, Stage,
-    StageExt, Take,
+    end_source, filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Lend, Lifecycle, Map,
+    Owned, SourceEnd, Stage, StageExt, Take,
 };
 pub use text::{Follow, Grep, Lines};
 

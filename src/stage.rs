@@ -55,6 +55,12 @@ impl Flow {
 /// - `close` means "end of stream": finish, flush, and close the targets.
 ///   After `close`, no more items are sent. A wrapper forwards it.
 ///
+/// A source ends by [`end_source`]: at the end of input or after
+/// `Flow::Stop` it closes its target; after an input error it closes the
+/// target too (so what was accepted is output) and returns the input's
+/// error; after the target's own error it returns that error without
+/// closing.
+///
 /// Items may borrow: a line source sends `&[u8]` slices of its own buffer,
 /// valid only for the duration of the call. A stage that keeps an item must
 /// copy it (or sit behind [`StageExt::with_owned`]). Sources are generic over
@@ -159,11 +165,104 @@ pub trait Lifecycle {
     fn close(&mut self) -> Result<()>;
 }
 
+/// How a source's loop ended, for [`end_source`].
+///
+/// # Examples
+///
+/// See [`end_source`].
+#[derive(Debug)]
+pub enum SourceEnd {
+    /// The input ended, or the target answered [`Flow::Stop`].
+    Done,
+    /// Reading or decoding the input failed: the source's own error.
+    Input(crate::Error),
+    /// The target failed: `send` or `flush` returned this error.
+    Target(crate::Error),
+}
+
+impl SourceEnd {
+    /// What a `send`'s answer means for the source's loop: `None` to go
+    /// on, `Some(Done)` after [`Flow::Stop`], `Some(Target(e))` after an
+    /// error.
+    #[inline]
+    pub fn after_send(answer: Result<Flow>) -> Option<SourceEnd> {
+        match answer {
+            Ok(Flow::Continue) => None,
+            Ok(Flow::Stop) => Some(SourceEnd::Done),
+            Err(e) => Some(SourceEnd::Target(e)),
+        }
+    }
+
+    /// What a `flush`'s answer means: `None` to go on, `Some(Target(e))`
+    /// after an error.
+    #[inline]
+    pub fn after_flush(answer: Result<()>) -> Option<SourceEnd> {
+        answer.err().map(SourceEnd::Target)
+    }
+}
+
+/// Ends a source: the one rule every copipe source follows when its loop
+/// is over, whatever ended it.
+///
+/// | how the loop ended | closes the target? | returns |
+/// |---|---|---|
+/// | [`SourceEnd::Done`]: end of input, or `Flow::Stop` | yes | `close`'s result |
+/// | [`SourceEnd::Input`]: the input failed | yes, so what the target accepted is output | the input's error (a failure to close is dropped: the cause comes first) |
+/// | [`SourceEnd::Target`]: `send` or `flush` failed | no: a failed stage is not closed (see [`Stage`]) | the target's error |
+///
+/// # Errors
+///
+/// As the table says.
+///
+/// # Examples
+///
+/// A source of numbers parsed from text, which stops at the first bad one
+/// after its target has output the good ones:
+///
+/// ```
+/// use copipe::{end_source, Error, ErrorKind, Lifecycle, Result, SourceEnd, Stage, sinks::Collect};
+///
+/// fn numbers<S: Stage<u32>>(text: &str, mut target: S) -> Result<()> {
+///     let mut words = text.split_whitespace();
+///     let end = loop {
+///         let Some(word) = words.next() else { break SourceEnd::Done };
+///         let n = match word.parse() {
+///             Ok(n) => n,
+///             Err(_) => break SourceEnd::Input(Error::new(ErrorKind::Usage(format!("not a number: {word}")))),
+///         };
+///         if let Some(end) = SourceEnd::after_send(target.send(n)) {
+///             break end;
+///         }
+///     };
+///     end_source(&mut target, end)
+/// }
+///
+/// let mut out = Collect::new();
+/// let err = numbers("1 2 x 3", &mut out).unwrap_err();
+/// assert_eq!(err.to_string(), "not a number: x");
+/// assert_eq!(out.items(), &[1, 2]);
+/// assert!(out.is_closed()); // closed: what it accepted is output
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn end_source<S: Lifecycle + ?Sized>(target: &mut S, end: SourceEnd) -> Result<()> {
+    match end {
+        SourceEnd::Done => target.close(),
+        SourceEnd::Input(e) => {
+            // The input's error is the cause; a failure to close after it
+            // is a consequence.
+            let _ = target.close();
+            Err(e)
+        }
+        SourceEnd::Target(e) => Err(e),
+    }
+}
+
 /// Implements [`Lifecycle`] for a stage that only forwards `flush` and
 /// `close` to one field, its target: the impl most stages need.
 ///
 /// Write the impl's generics with the target's bound, then the type, then
-/// the field: `forward_lifecycle!(impl<S: Lifecycle, F> for MyStage<S, F> => target);`
+/// the field (a name, or `0` for a tuple struct), then any `where` clause:
+/// `forward_lifecycle!(impl<S: Lifecycle, F> for MyStage<S, F> => target);`
 ///
 /// # Examples
 ///
@@ -190,8 +289,9 @@ pub trait Lifecycle {
 /// ```
 #[macro_export]
 macro_rules! forward_lifecycle {
-    (impl<$($lt:lifetime,)* $($g:ident $(: $b:path)?),* $(,)?> for $ty:ty => $field:ident) => {
-        impl<$($lt,)* $($g $(: $b)?),*> $crate::Lifecycle for $ty {
+    (impl<$($lt:lifetime,)* $($g:ident $(: $b:path)?),* $(,)?> for $ty:ty => $field:tt
+        $(where $($w:tt)+)?) => {
+        impl<$($lt,)* $($g $(: $b)?),*> $crate::Lifecycle for $ty $(where $($w)+)? {
             #[inline]
             fn flush(&mut self) -> $crate::Result<()> {
                 $crate::Lifecycle::flush(&mut self.$field)

@@ -42,7 +42,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 
 use super::flat::{Flat, FlatBuf};
 use crate::error::{panic_message, Error, ErrorKind, Result};
-use crate::stage::{Flow, Stage};
+use crate::stage::{end_source, Flow, SourceEnd, Stage};
 
 /// Items gathered into one batch before it is sent to the worker, unless
 /// the builder says otherwise: for borrowed items ([`threaded_ref`]) and
@@ -245,16 +245,15 @@ impl<B: Flat + ?Sized> Mode for Flattened<B> {
 }
 
 /// How the worker sends a batch to its target: by value or by reference.
-trait Deliver<T> {
+trait Deliver<T>: Lifecycle {
     /// Sends `items[..len]` on, in order (under [`Flattened`], decoded from
     /// `flat`); `Stop` as soon as the target stops.
     fn deliver(&mut self, items: &mut Vec<T>, flat: &mut FlatBuf, len: usize) -> Result<Flow>;
-    fn flush(&mut self) -> Result<()>;
-    fn close(&mut self) -> Result<()>;
 }
 
 /// Delivers owned items, emptying the batch.
 struct Moving<S>(S);
+crate::forward_lifecycle!(impl<S: Lifecycle> for Moving<S> => 0);
 
 impl<T, S: Stage<T>> Deliver<T> for Moving<S> {
     #[inline]
@@ -267,16 +266,11 @@ impl<T, S: Stage<T>> Deliver<T> for Moving<S> {
         }
         Ok(Flow::Continue)
     }
-    fn flush(&mut self) -> Result<()> {
-        self.0.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.0.close()
-    }
 }
 
 /// Delivers `&B` borrowed from owned slots, keeping them for reuse.
 struct Lending<S, B: ?Sized>(S, std::marker::PhantomData<fn(&B)>);
+crate::forward_lifecycle!(impl<S: Lifecycle, B> for Lending<S, B> => 0 where B: ?Sized);
 
 impl<T, B, S> Deliver<T> for Lending<S, B>
 where
@@ -293,18 +287,13 @@ where
         }
         Ok(Flow::Continue)
     }
-    fn flush(&mut self) -> Result<()> {
-        self.0.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.0.close()
-    }
 }
 
 /// Rebuilds flattened items from a batch's byte and text regions into one
 /// reused place and lends them. A decode error's offset is in the byte
 /// region.
 struct Unflattening<S, B: Flat + ?Sized>(S, B::Place);
+crate::forward_lifecycle!(impl<S: Lifecycle, B> for Unflattening<S, B> => 0 where B: Flat + ?Sized);
 
 impl<B, S> Deliver<u8> for Unflattening<S, B>
 where
@@ -330,12 +319,6 @@ where
         }
         flat.clear();
         Ok(flow)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.0.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.0.close()
     }
 }
 
@@ -655,7 +638,9 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
         shared,
         armed: true,
     };
-    let result = (|| {
+    // The worker is its target's source: it ends by `end_source`, unless
+    // the producer aborted (then the target is dropped unclosed).
+    let (end, stopped) = (|| {
         while let Ok(Batch {
             mut items,
             mut flat,
@@ -664,14 +649,14 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
         }) = rx.recv()
         {
             if shared.abort.load(Ordering::Acquire) {
-                return Ok(());
+                return (None, false);
             }
-            if target.deliver(&mut items, &mut flat, len)?.is_stop() {
+            match target.deliver(&mut items, &mut flat, len) {
                 // Downstream wants no more: as its upstream, the worker
                 // closes it. The producer sees STOPPED at its next send.
-                target.close()?;
-                shared.state.store(STOPPED, Ordering::Release);
-                return Ok(());
+                Ok(Flow::Stop) => return (Some(SourceEnd::Done), true),
+                Ok(Flow::Continue) => {}
+                Err(e) => return (Some(SourceEnd::Target(e)), false),
             }
             // The producer takes the Vec back for its next batch (empty, or
             // under `ByRef` with its items as slots to overwrite); if it has
@@ -688,15 +673,24 @@ fn run_worker<T, M: Mode, D: Deliver<T>>(
                 || (shared.flush.load(Ordering::Relaxed)
                     && shared.flush.swap(false, Ordering::AcqRel))
             {
-                target.flush()?;
+                if let Some(end) = SourceEnd::after_flush(target.flush()) {
+                    return (Some(end), false);
+                }
             }
         }
         // The channel is closed: `close` (end of stream) or `Drop` (abort).
         if shared.abort.load(Ordering::Acquire) {
-            return Ok(());
+            return (None, false);
         }
-        target.close()
+        (Some(SourceEnd::Done), false)
     })();
+    let result = match end {
+        Some(end) => end_source(&mut target, end),
+        None => Ok(()),
+    };
+    if stopped && result.is_ok() {
+        shared.state.store(STOPPED, Ordering::Release);
+    }
     // On an error (or a panic, which skips this) the guard marks FAILED.
     guard.armed = result.is_err();
     drop(guard);
