@@ -69,11 +69,12 @@ mod threaded;
 mod wire;
 
 pub use flat::{Flat, FlatBuf, FlatError, FlatSrc};
-pub use process::{subprocess, subprocess_flat, ProcessBridge};
+pub use process::{subprocess, subprocess_flat, FlatFrames, Frames, ProcessBridge, SerdeFrames};
 pub use threaded::{
-    threaded, threaded_flat, threaded_ref, ByRef, ByValue, Flattened, Mode, Policy, ThreadBridge,
-    ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE,
-    DEFAULT_THREAD_NAME, FLAT_BATCH_BYTES, SMALL_BATCH_BYTES,
+    threaded, threaded_flat, threaded_ref, ByRef, ByValue, FlatThreadBridge, Flattened, Mode,
+    Policy, RefThreadBridge, ThreadBridge, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE,
+    DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, DEFAULT_THREAD_NAME, FLAT_BATCH_BYTES,
+    SMALL_BATCH_BYTES,
 };
 pub use wire::{
     recvfrom, recvfrom_flat, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo,
