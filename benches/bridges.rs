@@ -46,8 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copipe::bridge::{
-    threaded, threaded_flat, threaded_ref, FrameWriter, ThreadBridgeBuilder,
-    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, SMALL_BATCH_BYTES,
+    threaded, threaded_flat, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE,
+    DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, SMALL_BATCH_BYTES,
 };
 use copipe::sinks::Collect;
 use copipe::xml::{

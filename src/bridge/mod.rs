@@ -16,8 +16,8 @@
 //!   behind a magic/version header, with a maximum frame size
 //!   ([`FrameWriter`], [`FrameReader`]). The only file that uses bincode.
 //! - `process.rs`: [`subprocess`] and [`ProcessBridge`]: a child process
-//!   (by default the copipe binary's hidden `worker` subcommand) runs the
-//!   downstream stages, fed frames on its stdin; its failure is an error
+//!   (a `Command` the caller builds, such as the copipe binary's hidden
+//!   `worker` subcommand) runs the downstream stages, fed frames on its stdin; its failure is an error
 //!   upstream, never a hang.
 //!
 //! # Which thread bridge
@@ -69,6 +69,8 @@ mod threaded;
 mod wire;
 
 pub use flat::{Flat, FlatBuf, FlatError, FlatSrc};
+#[allow(deprecated)] // the deprecated alias is re-exported for one release
+pub use process::subprocess_worker;
 pub use process::{subprocess, subprocess_flat, FlatFrames, Frames, ProcessBridge, SerdeFrames};
 pub use threaded::{
     threaded, threaded_flat, threaded_ref, ByRef, ByValue, FlatThreadBridge, Flattened, Mode,

@@ -102,57 +102,69 @@ impl<M: Frames> fmt::Debug for ProcessBridge<M> {
     }
 }
 
-/// Runs the copipe binary itself (`std::env::current_exe()`) as
-/// `copipe worker ARGS...` and returns the bridge that feeds it: the
-/// downstream stages named by `ARGS` run in the child.
+/// Starts `cmd` with its stdin connected to the bridge, and returns the
+/// bridge that feeds it one bincode frame per item: the downstream stages
+/// run in the child, which reads the frames with
+/// [`recvfrom`](super::recvfrom). Same as [`ProcessBridge::spawn`].
 ///
-/// The child's stdout and stderr are ours. Worker pipelines (see
-/// `copipe worker --help`): `lines` prints byte-string items as lines,
-/// `seq` checks that `u64` items count up from 0 and prints how many came,
-/// `buses` runs the bus filters and printer on bus records.
+/// The library does not know which program that is: a program of your
+/// own, or the copipe binary's hidden `copipe worker ...` subcommand.
 ///
-/// In tests, `current_exe()` is the test binary: use
-/// [`ProcessBridge::spawn`] with `env!("CARGO_BIN_EXE_copipe")` instead.
+/// # Errors
+///
+/// An I/O error if the program cannot be started, naming it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::process::Command;
+/// use copipe::{subprocess, Lifecycle, Stage};
+///
+/// let mut cmd = Command::new("copipe");
+/// cmd.args(["worker", "seq"]);
+/// let mut child = subprocess(cmd)?;
+/// for i in 0..3u64 {
+///     child.send(i)?;
+/// }
+/// child.close()?; // waits for the child; its failure is our error
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn subprocess(cmd: Command) -> Result<ProcessBridge> {
+    ProcessBridge::spawn(cmd)
+}
+
+/// [`subprocess`] for items of a [`Flat`] type: the bridge feeds `cmd`
+/// flat frames of `&B` items, many to a frame
+/// ([`FrameWriter::write_flat`]), which the child reads with
+/// [`recvfrom_flat`](super::recvfrom_flat) (`copipe worker buses` does, for
+/// [`Record`](crate::xml::Record)s). Same as [`ProcessBridge::spawn_flat`].
+///
+/// # Errors
+///
+/// An I/O error if the program cannot be started, naming it.
+pub fn subprocess_flat<B: Flat + ?Sized>(cmd: Command) -> Result<ProcessBridge<FlatFrames<B>>> {
+    ProcessBridge::spawn_flat(cmd)
+}
+
+/// Deprecated: the library no longer assumes it runs inside the copipe
+/// binary. Build the `Command` (`copipe worker ARGS...`) and call
+/// [`subprocess`].
 ///
 /// # Errors
 ///
 /// An I/O error if the executable cannot be found or started.
-pub fn subprocess<I, S>(worker_args: I) -> Result<ProcessBridge>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    ProcessBridge::spawn(worker_command(worker_args)?)
-}
-
-/// `copipe worker ARGS...`: this executable, as [`subprocess`] and
-/// [`subprocess_flat`] run it.
-fn worker_command<I, S>(worker_args: I) -> Result<Command>
+#[deprecated(
+    since = "0.2.0",
+    note = "build the Command yourself (`copipe worker ARGS...`) and call `subprocess(cmd)`"
+)]
+pub fn subprocess_worker<I, S>(worker_args: I) -> Result<ProcessBridge>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("worker").args(worker_args);
-    Ok(cmd)
-}
-
-/// [`subprocess`] for items of a [`Flat`] type: runs `copipe worker
-/// ARGS...` and returns the bridge that feeds it flat frames of `&B`
-/// items, many to a frame ([`FrameWriter::write_flat`]). The worker
-/// pipeline must read them with [`recvfrom_flat`](super::recvfrom_flat):
-/// `copipe worker buses` does, for [`Record`](crate::xml::Record)s.
-///
-/// # Errors
-///
-/// An I/O error if the executable cannot be found or started.
-pub fn subprocess_flat<B, I, S>(worker_args: I) -> Result<ProcessBridge<FlatFrames<B>>>
-where
-    B: Flat + ?Sized,
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    ProcessBridge::spawn_flat(worker_command(worker_args)?)
+    ProcessBridge::spawn(cmd)
 }
 
 /// What a [`ProcessBridge`] writes to its child: [`SerdeFrames`] or

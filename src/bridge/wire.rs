@@ -554,29 +554,6 @@ impl<R: Read> FrameReader<R> {
         Ok(true)
     }
 
-    /// Decodes the next frame with a serde `DeserializeSeed`, which may
-    /// borrow from the frame (valid until the next read): the most general
-    /// form, for decoding into state the caller keeps. Returns `None` at a
-    /// clean end of the stream.
-    ///
-    /// # Errors
-    ///
-    /// As [`read`](FrameReader::read).
-    pub fn read_seed<'s, S>(&'s mut self, seed: S) -> Result<Option<S::Value>>
-    where
-        S: serde::de::DeserializeSeed<'s>,
-    {
-        let Some((offset, frame)) = self.next_frame()? else {
-            return Ok(None);
-        };
-        let (value, used) = bincode::serde::seed_decode_from_slice(seed, frame, CONFIG)
-            .map_err(|e| decode_error(offset, e))?;
-        if used != frame.len() {
-            return Err(leftover(offset, frame.len(), used));
-        }
-        Ok(Some(value))
-    }
-
     fn check_header(&self) -> Result<()> {
         let h = &self.buf[self.start..self.start + HEADER_LEN];
         if h[..6] != MAGIC {
