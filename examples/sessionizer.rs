@@ -14,7 +14,7 @@ use copipe::{coroutine, pipe, Inbox, Lines, Result};
 /// log of one day.
 fn seconds(line: &str) -> Option<u64> {
     let stamp = line.split('[').nth(1)?.split(' ').next()?;
-    let mut hms = stamp.splitn(2, ':').nth(1)?.split(':');
+    let mut hms = stamp.split_once(':')?.1.split(':');
     let (h, m, s): (u64, u64, u64) = (
         hms.next()?.parse().ok()?,
         hms.next()?.parse().ok()?,
