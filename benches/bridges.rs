@@ -46,8 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copipe::bridge::{
-    threaded, threaded_flat, threaded_ref, Flattened, FrameWriter, ThreadBridgeBuilder,
-    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, SMALL_BATCH_BYTES,
+    threaded, threaded_flat, threaded_ref, FrameWriter, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE,
+    DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, SMALL_BATCH_BYTES,
 };
 use copipe::sinks::Collect;
 use copipe::xml::{
@@ -560,7 +560,10 @@ fn stages<W: std::io::Write + Send + 'static>(out: W) -> impl for<'a> Stage<&'a 
 
 /// A `copipe worker buses` child fed flat frames of records (what `copipe
 /// buses --bridge process` runs).
-fn worker_buses(args: &[&str], stdout: std::fs::File) -> ProcessBridge<Flattened<Record>> {
+fn worker_buses(
+    args: &[&str],
+    stdout: std::fs::File,
+) -> ProcessBridge<copipe::bridge::FlatFrames<Record>> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
     cmd.args(["worker", "buses"]).args(args).stdout(stdout);
     ProcessBridge::spawn_flat(cmd).expect("worker starts")
@@ -611,7 +614,7 @@ fn feed_records(bytes: &[u8]) -> Vec<Record> {
     let mut all = Collect::<Record>::new();
     expat_parse(
         XmlInput::from_bytes(bytes),
-        records("bus", copipe::StageExt::owned(&mut all)),
+        records("bus", copipe::StageExt::with_owned(&mut all)),
     )
     .unwrap();
     all.into_items()

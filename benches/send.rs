@@ -4,6 +4,8 @@
 //! a sink, the same pipeline written six ways:
 //!
 //! - (a) a struct stage (the seed's `GrepHandler` object), static dispatch;
+//! - (a'') the same filter written `pipe().filter(..).into(sink)`, the
+//!   data-order builder (callgrind and criterion only);
 //! - (b) the same struct behind `Box<dyn Stage>`;
 //! - (c) a closure stage (`from_fn`);
 //! - (d) a coroutine stage (the seed's `@coroutine grep`), forwarding
@@ -44,7 +46,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use copipe::{coroutine, from_fn, Flow, Inbox, Result, Stage, StageExt};
+use copipe::{coroutine, from_fn, pipe, Flow, Inbox, Result, Stage, StageExt};
 use criterion::{criterion_group, Criterion};
 use memchr::memmem;
 
@@ -197,6 +199,15 @@ fn coroutine_grep_recv<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static
         }
         Lifecycle::close(&mut target)
     })
+}
+
+/// (a''): the struct stage's work written as `pipe().filter(..)`: the
+/// data-order builder makes the same nested stage, so it costs the same.
+fn pipe_grep<M: Matcher>(tally: &Rc<Cell<u64>>) -> impl Stage<&'static str> {
+    let matcher = M::new("python");
+    pipe()
+        .filter(move |line: &&'static str| matcher.is_match(line))
+        .into(Tally(Rc::clone(tally)))
 }
 
 /// Sends `SENDS` lines into `stage`, checking each answer.
@@ -463,6 +474,11 @@ fn bench_send(c: &mut Criterion) {
     let mut a = struct_grep::<Lit>(&tally);
     run("a struct, static dispatch", &mut || send_all(&mut a));
 
+    let mut a2 = pipe_grep::<Lit>(&tally);
+    run("a'' pipe().filter(..), static dispatch", &mut || {
+        send_all(&mut a2)
+    });
+
     let mut b = struct_grep::<Lit>(&tally).boxed();
     run("b struct, Box<dyn Stage>", &mut || send_all(&mut *b));
 
@@ -530,6 +546,7 @@ macro_rules! instruction_counters {
 
 instruction_counters! {
     instructions_literal_a_struct => |t| send_all(&mut struct_grep::<Lit>(t));
+    instructions_literal_a_pipe_filter => |t| send_all(&mut pipe_grep::<Lit>(t));
     instructions_literal_b_boxed => |t| send_all(&mut *struct_grep::<Lit>(t).boxed());
     instructions_literal_c_closure => |t| send_all(&mut closure_grep::<Lit>(t));
     instructions_literal_d_coroutine => |t| send_all(&mut coroutine_grep::<Lit>(t));
@@ -538,6 +555,7 @@ instruction_counters! {
     instructions_literal_e_plain_loop =>
         |t: &Rc<Cell<u64>>| t.set(t.get() + plain_loop(&Lit::new("python")));
     instructions_memmem_a_struct => |t| send_all(&mut struct_grep::<Memmem>(t));
+    instructions_memmem_a_pipe_filter => |t| send_all(&mut pipe_grep::<Memmem>(t));
     instructions_memmem_b_boxed => |t| send_all(&mut *struct_grep::<Memmem>(t).boxed());
     instructions_memmem_c_closure => |t| send_all(&mut closure_grep::<Memmem>(t));
     instructions_memmem_d_coroutine => |t| send_all(&mut coroutine_grep::<Memmem>(t));

@@ -345,7 +345,7 @@ mod tests {
         let mut by_struct = Collect::new();
         expat_parse(
             XmlInput::from_path(feed).unwrap(),
-            records("bus", (&mut by_struct).owned()),
+            records("bus", (&mut by_struct).with_owned()),
         )
         .unwrap();
         // (Loops, not `Iterator::map`: `StageExt::map` is in scope too.)

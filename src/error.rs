@@ -191,12 +191,19 @@ impl fmt::Display for Error {
     }
 }
 
+/// Prints the message, as `Display` does, because `Debug` is what
+/// `fn main() -> Result<(), copipe::Error>` prints on failure; `{:#?}`
+/// shows the structure (kind and path) for debugging.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.inner.kind)
-            .field("path", &self.inner.path)
-            .finish()
+        if f.alternate() {
+            f.debug_struct("Error")
+                .field("kind", &self.inner.kind)
+                .field("path", &self.inner.path)
+                .finish()
+        } else {
+            fmt::Display::fmt(self, f)
+        }
     }
 }
 
@@ -223,7 +230,6 @@ impl From<ErrorKind> for Error {
 
 /// Turns a panic payload (from `catch_unwind` or `JoinHandle::join`) into
 /// its message.
-#[allow(dead_code)] // used by the coroutine and bridge modules
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
@@ -251,6 +257,16 @@ mod tests {
             .with_path("ignored.log");
         assert_eq!(e.to_string(), "a.log: no such file");
         assert_eq!(e.path(), Some(Path::new("a.log")));
+    }
+
+    /// Issue 16: `fn main() -> Result<(), Error>` prints `Debug`, which must
+    /// read as the message, not as a struct dump.
+    #[test]
+    fn debug_prints_the_message_and_alternate_the_structure() {
+        let e = Error::from(io::Error::new(io::ErrorKind::NotFound, "no such file"))
+            .with_path("no/such/file");
+        assert_eq!(format!("{e:?}"), "no/such/file: no such file");
+        assert!(format!("{e:#?}").starts_with("Error {"));
     }
 
     #[test]

@@ -132,11 +132,11 @@ pub struct Broadcast<Ts> {
 ///
 /// ```
 /// use copipe::Lifecycle;
-/// use copipe::{broadcast, Stage, StageExt, sinks::Collect};
+/// use copipe::{broadcast, pipe, Stage, sinks::Collect};
 ///
 /// let (mut py, mut all) = (Collect::new(), Collect::new());
 /// let mut b = broadcast((
-///     (&mut py).filter(|l: &&str| l.contains("python")),
+///     pipe().filter(|l: &&str| l.contains("python")).into(&mut py),
 ///     &mut all,
 /// ));
 /// for line in ["python rocks", "ply too"] {
@@ -253,11 +253,11 @@ impl<Ts> Broadcast<Ts> {
 ///
 /// ```
 /// use copipe::Lifecycle;
-/// use copipe::{Shared, Stage, StageExt, sinks::Collect};
+/// use copipe::{pipe, Shared, Stage, sinks::Collect};
 ///
 /// let out = Shared::new(Collect::new());
-/// let mut a = out.clone().filter(|x: &i32| *x > 0);
-/// let mut b = out.clone().map(|x: i32| x * 100);
+/// let mut a = pipe().filter(|x: &i32| *x > 0).into(out.clone());
+/// let mut b = pipe().map(|x: i32| x * 100).into(out.clone());
 /// a.send(1)?;
 /// b.send(2)?;
 /// a.close()?;
@@ -392,7 +392,7 @@ mod tests {
     fn broadcast_skips_stopped_targets_and_stops_when_all_have() {
         let (mut a, mut b) = (Recorder::new(), Recorder::new());
         {
-            let mut bc = broadcast(((&mut a).take(1), (&mut b).take(2)));
+            let mut bc = broadcast(((&mut a).with_take(1), (&mut b).with_take(2)));
             assert_eq!(bc.send("1").unwrap(), Flow::Continue);
             assert_eq!(bc.send("2").unwrap(), Flow::Stop);
             bc.close().unwrap();
@@ -405,7 +405,7 @@ mod tests {
     fn broadcast_keeps_feeding_earlier_targets_when_the_last_stops_first() {
         let (mut a, mut b) = (Recorder::new(), Recorder::new());
         {
-            let mut bc = broadcast(((&mut a).take(3), (&mut b).take(1)));
+            let mut bc = broadcast(((&mut a).with_take(3), (&mut b).with_take(1)));
             assert_eq!(bc.send("1").unwrap(), Flow::Continue);
             assert_eq!(bc.send("2").unwrap(), Flow::Continue);
             assert_eq!(bc.send("3").unwrap(), Flow::Stop);
@@ -421,7 +421,7 @@ mod tests {
         let (mut a, mut b) = (Collect::new(), Collect::new());
         {
             let targets: Vec<Box<dyn Stage<&str> + '_>> = vec![
-                (&mut a).filter(|s: &&str| s.starts_with('p')).boxed(),
+                (&mut a).with_filter(|s: &&str| s.starts_with('p')).boxed(),
                 (&mut b).boxed(),
             ];
             let mut bc = broadcast(targets);
@@ -490,7 +490,7 @@ mod tests {
 
     #[test]
     fn shared_stop_reaches_every_handle() {
-        let out = Shared::new(Collect::new().take(1));
+        let out = Shared::new(Collect::new().with_take(1));
         let mut a = out.clone();
         let mut b = out.clone();
         assert_eq!(a.send(1).unwrap(), Flow::Stop);

@@ -15,8 +15,14 @@
 //! nest by value into one statically dispatched chain; items may borrow from
 //! the source's buffer, so the hot path does not allocate per item.
 //!
-//! - [`StageExt`]: `map`, `filter`, `inspect`, `take`, `owned`, `boxed`;
+//! - [`pipe()`]: a pipeline written in the order items travel,
+//!   `pipe().filter(p).map(f).take(n).into(sink)`; [`StageExt`] builds the
+//!   same stages from the sink's end (`with_map`, `with_filter`, ...);
 //!   [`from_fn`] makes a stage from a closure.
+//! - Owned and borrowed items: `pipe().owned()` copies borrows (before a
+//!   stage that keeps items), `pipe().lend()` lends owned items (before a
+//!   stage that takes borrows), `pipe().map_ref(f)` maps to a borrow of
+//!   the item.
 //! - [`broadcast`] fans out; [`Shared`] fans in.
 //! - [`sinks`]: [`Printer`](sinks::Printer), [`Null`](sinks::Null),
 //!   [`Collect`](sinks::Collect), [`Count`](sinks::Count).
@@ -26,8 +32,10 @@
 //!   `tail -F`), and [`Grep`], which searches whole blocks of lines.
 //! - [`xml`]: XML event sources in three styles (expat, SAX, iterparse)
 //!   and the CTA bus stages `records`, `filter_on_field`, `bus_locations`.
-//! - [`bridge`]: the same stages on another thread ([`threaded`]) or in a
-//!   child process ([`subprocess`]), fed bincode frames over a pipe.
+//! - [`bridge`]: the same stages on another thread ([`threaded`] for owned
+//!   items, [`threaded_ref`] and [`threaded_flat`] for borrowed ones: see
+//!   the table in [`bridge`]) or in a child process ([`subprocess`]), fed
+//!   bincode frames over a pipe.
 //! - [`sched`]: a cooperative task scheduler (the seed's coroutine
 //!   "operating system"): system calls, epoll I/O, timers, channels with
 //!   `alt`, blocking calls on helper threads, stages hosted as tasks.
@@ -38,7 +46,7 @@
 //!
 //! ```
 //! use copipe::Lifecycle;
-//! use copipe::{Flow, Stage, StageExt, sinks::Printer};
+//! use copipe::{pipe, Flow, Stage, sinks::Printer};
 //!
 //! let log: &[&[u8]] = &[
 //!     b"GET /python/tutorial HTTP/1.1\n",
@@ -47,8 +55,9 @@
 //! ];
 //! let mut out = Vec::new();
 //! {
-//!     let printer = Printer::new(&mut out);
-//!     let mut grep = printer.filter(|line: &&[u8]| line.windows(6).any(|w| w == b"python"));
+//!     let mut grep = pipe()
+//!         .filter(|line: &&[u8]| line.windows(6).any(|w| w == b"python"))
+//!         .into(Printer::new(&mut out));
 //!     for line in log {
 //!         if grep.send(*line)? == Flow::Stop {
 //!             break;
@@ -78,7 +87,7 @@ pub mod sinks;
 /// use copipe::sinks::Collect;
 ///
 /// let mut out = Collect::new();
-/// let mut evens = (&mut out).filter(|x: &u32| x % 2 == 0);
+/// let mut evens = pipe().filter(|x: &u32| x % 2 == 0).into(&mut out);
 /// for x in 0..5 {
 ///     if evens.send(x)? == Flow::Stop {
 ///         break;
@@ -89,21 +98,26 @@ pub mod sinks;
 /// # Ok::<(), copipe::Error>(())
 /// ```
 pub mod prelude {
-    pub use crate::{Flow, Lifecycle, Stage, StageExt};
+    pub use crate::{pipe, Flow, Lifecycle, Stage, StageExt};
 }
+mod pipe;
 mod stage;
 #[cfg(test)]
 mod testutil;
 pub mod text;
 pub mod xml;
 
-pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
+pub use bridge::{
+    recvfrom, sendto, subprocess, threaded, threaded_flat, threaded_ref, ProcessBridge,
+    ThreadBridge,
+};
 pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, TargetSet, Targets};
+pub use pipe::{pipe, Chain, Identity, Layer, Pipe};
 pub use stage::{
-    filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Lifecycle, Map, Owned, Stage,
-    StageExt, Take,
+    end_source, filter, from_fn, map, take, Filter, Flow, FromFn, Inspect, Lend, Lifecycle, Map,
+    Owned, SourceEnd, Stage, StageExt, Take,
 };
 pub use text::{Follow, Grep, Lines};
 

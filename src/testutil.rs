@@ -42,15 +42,7 @@ impl Lifecycle for Recorder {
     }
 }
 
-/// Reads at most `.1` bytes of `.0` at a time, so a test can drive a
-/// reader-fed decoder through every way its input may be split.
-pub(crate) struct Chunked<'a>(pub(crate) &'a [u8], pub(crate) usize);
-
-impl std::io::Read for Chunked<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.0.len().min(self.1).min(out.len());
-        out[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
-    }
-}
+// One copy of `Chunked`, shared with the integration tests.
+#[path = "../tests/common/chunked.rs"]
+mod chunked;
+pub(crate) use chunked::Chunked;

@@ -295,7 +295,7 @@ fn flat_frames_hold_many_records_and_carry_names_once_a_frame() {
         bytes.len()
     );
     let mut got = copipe::sinks::Collect::<Record>::new();
-    recvfrom_flat::<Record, _, _>(&bytes[..], copipe::StageExt::owned(&mut got)).unwrap();
+    recvfrom_flat::<Record, _, _>(&bytes[..], copipe::StageExt::with_owned(&mut got)).unwrap();
     assert!(got.is_closed());
     assert_eq!(got.into_items(), records);
 }
@@ -346,7 +346,7 @@ fn an_item_over_the_maximum_frame_is_an_error_and_the_items_before_it_stay() {
     let mut got = copipe::sinks::Collect::<String>::new();
     recvfrom_flat::<str, _, _>(
         &bytes[..],
-        copipe::StageExt::map(&mut got, |s: &str| s.to_string()),
+        copipe::StageExt::with_map(&mut got, |s: &str| s.to_string()),
     )
     .unwrap();
     assert_eq!(got.items(), ["small", "after"]);

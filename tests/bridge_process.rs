@@ -571,7 +571,7 @@ fn records_whose_values_share_text_or_were_replaced_cross_the_wire() {
     let mut got = copipe::sinks::Collect::<Record>::new();
     expat_parse(
         XmlInput::from_bytes(xml),
-        records("bus", copipe::StageExt::owned(&mut got)),
+        records("bus", copipe::StageExt::with_owned(&mut got)),
     )
     .unwrap();
     let built = got.into_items();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use copipe::bridge::{Policy, ThreadBridge, ThreadBridgeBuilder};
 use copipe::xml::Record;
-use copipe::{from_fn, threaded, Error, ErrorKind, Flow, Result, Stage, StageExt};
+use copipe::{from_fn, pipe, threaded, Error, ErrorKind, Flow, Result, Stage, StageExt};
 
 /// Threads of this process whose name is `name` (names are cut to 15
 /// bytes by the kernel, so keep them short).
@@ -254,7 +254,7 @@ fn a_stop_downstream_reaches_the_producer() {
         }
     }
 
-    let mut b = bridge("t-stop", 16, Sink(s, c).take(10));
+    let mut b = bridge("t-stop", 16, Sink(s, c).with_take(10));
     let mut stopped_at = None;
     for i in 0..10_000_000 {
         if b.send(i).unwrap() == Flow::Stop {
@@ -364,7 +364,9 @@ fn the_seed_cothread_shape_runs_filters_on_the_worker() {
         o.lock().unwrap().push(line);
         Ok(Flow::Continue)
     });
-    let mut pipeline = threaded(sink.filter(|l: &String| l.contains("22"))).owned();
+    let mut pipeline = pipe().owned().into(threaded(
+        pipe().filter(|l: &String| l.contains("22")).into(sink),
+    ));
     for line in ["22,North Bound", "9,South Bound", "22,South Bound"] {
         assert_eq!(pipeline.send(line).unwrap(), Flow::Continue);
     }

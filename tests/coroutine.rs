@@ -236,7 +236,7 @@ fn early_return_turns_that_send_and_later_ones_into_stop() {
 #[test]
 fn a_targets_stop_propagates_out_and_the_target_is_closed_once() {
     let log = Log::default();
-    let mut g = co_grep("python", log.clone().take(2));
+    let mut g = co_grep("python", log.clone().with_take(2));
     assert_eq!(g.send("python 1".into()).unwrap(), Flow::Continue);
     assert_eq!(g.send("ply".into()).unwrap(), Flow::Continue);
     assert_eq!(g.send("python 2".into()).unwrap(), Flow::Stop);
@@ -548,7 +548,7 @@ fn a_coroutine_behind_owned_takes_lines_borrowed_from_a_source_buffer() {
     let log = Log::default();
     source(
         "python 1\nply\npython 2\n",
-        co_grep("python", log.clone()).owned(),
+        co_grep("python", log.clone()).with_owned(),
     )
     .unwrap();
     assert_eq!(log.text(), "send python 1\nsend python 2\nclose\n");
@@ -662,14 +662,14 @@ proptest! {
     fn coroutine_grep_equals_struct_grep(
         pattern in "[pyh]{1,3}",
         steps in steps(),
-        take in prop::option::of(0u64..6),
+        take in prop::option::of(0usize..6),
     ) {
         let (co_log, st_log) = (Log::default(), Log::default());
-        let limit = take.unwrap_or(u64::MAX);
-        let mut co = co_grep(&pattern, co_log.clone().take(limit));
+        let limit = take.unwrap_or(usize::MAX);
+        let mut co = co_grep(&pattern, co_log.clone().with_take(limit));
         let mut st = Grep {
             finder: memmem::Finder::new(&pattern).into_owned(),
-            target: st_log.clone().take(limit),
+            target: st_log.clone().with_take(limit),
         };
         for step in steps {
             match step {

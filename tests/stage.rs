@@ -5,7 +5,7 @@
 use copipe::sinks::{Collect, Count, Null, Printer};
 use copipe::text::{line_fn, Block, Grep, Lines, SplitLines, Start};
 use copipe::Lifecycle;
-use copipe::{broadcast, from_fn, ErrorKind, Flow, Shared, Stage, StageExt};
+use copipe::{broadcast, from_fn, pipe, ErrorKind, Flow, Shared, Stage, StageExt};
 use proptest::prelude::*;
 
 #[test]
@@ -35,7 +35,9 @@ fn per_line_stages_behind_a_block_source() {
 fn take_stops_the_source_early() {
     let input = "x\n".repeat(1_000_000);
     let mut n = Count::new();
-    Lines::new(input.as_bytes()).run((&mut n).take(3)).unwrap();
+    Lines::new(input.as_bytes())
+        .run((&mut n).with_take(3))
+        .unwrap();
     assert_eq!(n.count(), 3);
 }
 
@@ -44,7 +46,7 @@ fn skip_lines_and_open_errors_name_the_file() {
     let mut out = Collect::new();
     Lines::new(&b"1\n2\n3\n"[..])
         .skip_lines(Start::From(3).to_string().len() as u64) // "+3" -> skip 2
-        .run((&mut out).owned())
+        .run((&mut out).with_owned())
         .unwrap();
     assert_eq!(out.items(), &[b"3\n".to_vec()]);
     let err = Lines::open("/no/such/access-log").unwrap_err();
@@ -63,7 +65,7 @@ fn max_line_len_is_an_error_after_earlier_lines_are_out() {
     let err = Lines::new(&input[..])
         .max_line_len(1024)
         .with_path("big.log")
-        .run((&mut out).owned())
+        .run((&mut out).with_owned())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -78,8 +80,8 @@ fn broadcast_of_greps_like_cobroadcast() {
     let (mut py, mut ply) = (Collect::new(), Collect::new());
     {
         let b = broadcast((
-            Grep::new("python", (&mut py).owned()).unwrap(),
-            Grep::new("ply", (&mut ply).owned()).unwrap(),
+            Grep::new("python", (&mut py).with_owned()).unwrap(),
+            Grep::new("ply", (&mut ply).with_owned()).unwrap(),
         ));
         Lines::new(&b"python\nply\nswig\npython ply\n"[..])
             .run_blocks(b)
@@ -92,8 +94,8 @@ fn broadcast_of_greps_like_cobroadcast() {
 #[test]
 fn shared_fan_in_and_reentrant_cycle() {
     let out = Shared::new(Collect::<String>::new());
-    let mut a = out.clone().map(|s: &str| format!("a:{s}"));
-    let mut b = out.clone().map(|s: &str| format!("b:{s}"));
+    let mut a = out.clone().with_map(|s: &str| format!("a:{s}"));
+    let mut b = out.clone().with_map(|s: &str| format!("b:{s}"));
     assert_eq!(a.send("1").unwrap(), Flow::Continue);
     assert_eq!(b.send("2").unwrap(), Flow::Continue);
     a.close().unwrap();
@@ -191,24 +193,41 @@ proptest! {
                 .invert(invert)
         };
         let mut by_block = Collect::new();
-        Lines::new(&input[..]).run_blocks(grep().build((&mut by_block).owned()).unwrap()).unwrap();
+        Lines::new(&input[..]).run_blocks(grep().build((&mut by_block).with_owned()).unwrap()).unwrap();
         prop_assert_eq!(by_block.items(), &expected[..]);
         let mut by_line = Collect::new();
-        Lines::new(&input[..]).run(grep().build((&mut by_line).owned()).unwrap()).unwrap();
+        Lines::new(&input[..]).run(grep().build((&mut by_line).with_owned()).unwrap()).unwrap();
         prop_assert_eq!(by_line.items(), &expected[..]);
     }
 }
 
+/// Issue 16 item 1: a pipe runs in the order it reads, as the iterator
+/// chain does (`[1, 3, 5]` was the old sink-side reading's answer).
 #[test]
-fn combinators_chain_from_sink_back_to_source() {
+fn pipe_reads_as_the_iterator_chain() {
+    let mut out = Collect::new();
+    let mut p = pipe()
+        .map(|x: u32| x + 1)
+        .filter(|x: &u32| x % 2 == 0)
+        .into(&mut out);
+    for x in 0..6 {
+        assert_eq!(p.send(x).unwrap(), Flow::Continue);
+    }
+    p.close().unwrap();
+    let want: Vec<u32> = (0..6).map(|x| x + 1).filter(|x| x % 2 == 0).collect();
+    assert_eq!(out.items(), &want[..]);
+}
+
+#[test]
+fn sink_side_combinators_read_from_the_sink_back() {
     let mut seen = 0;
     let mut out = Collect::new();
     {
         let mut chain = (&mut out)
-            .map(|x: u32| x * 10)
-            .filter(|x: &u32| x % 2 == 0) // sees x before the map
-            .inspect(|_: &u32| seen += 1)
-            .take(5);
+            .with_map(|x: u32| x * 10)
+            .with_filter(|x: &u32| x % 2 == 0) // sees x before the map
+            .with_inspect(|_: &u32| seen += 1)
+            .with_take(5);
         for x in 0..100 {
             if chain.send(x).unwrap().is_stop() {
                 break;
@@ -226,7 +245,7 @@ fn dynamic_broadcast_stops_when_every_target_has() {
     let (mut a, mut b) = (Count::new(), Count::new());
     {
         let targets: Vec<Box<dyn Stage<&str> + '_>> =
-            vec![(&mut a).take(1).boxed(), (&mut b).take(3).boxed()];
+            vec![(&mut a).with_take(1).boxed(), (&mut b).with_take(3).boxed()];
         let mut bc = broadcast(targets);
         // `StageExt::map` is in scope too: name the iterator's.
         let flows: Vec<Flow> = (0..5).map(|_| bc.send("x").unwrap()).collect();

@@ -33,7 +33,7 @@ fn all_records(doc: &[u8]) -> Vec<Record> {
     for parser in ["expat", "sax", "iterparse"] {
         for (how, input) in inputs(doc) {
             let mut out = Collect::new();
-            let sink = (&mut out).map(|r: &Record| r.clone());
+            let sink = (&mut out).with_map(|r: &Record| r.clone());
             let res = match parser {
                 "expat" => expat_parse(input, records("bus", sink)),
                 "sax" => sax_parse(input, EventHandler::new(records("bus", sink))),
@@ -188,7 +188,10 @@ fn stop_ends_the_parse_quietly_and_closes() {
         let mut out = Collect::new();
         expat_parse(
             input,
-            records("bus", (&mut out).map(|r: &Record| r.clone()).take(2)),
+            records(
+                "bus",
+                (&mut out).with_map(|r: &Record| r.clone()).with_take(2),
+            ),
         )
         .unwrap();
         assert_eq!(out.items().len(), 2, "{how}");

@@ -29,7 +29,7 @@ fn check(doc: &[u8], line: u64, column: u64, offset: u64, msg: &str) -> Vec<Vec<
     for parser in ["expat", "sax", "iterparse"] {
         for (how, input) in inputs(doc) {
             let mut out = Collect::new();
-            let sink = (&mut out).map(|r: &Record| r.clone());
+            let sink = (&mut out).with_map(|r: &Record| r.clone());
             let res = match parser {
                 "expat" => expat_parse(input, records("bus", sink)),
                 "sax" => sax_parse(input, EventHandler::new(records("bus", sink))),
@@ -228,7 +228,7 @@ fn a_byte_order_mark_counts_in_positions() {
     for (how, input) in forms {
         let err = expat_parse(
             input,
-            records("bus", Collect::new().map(|r: &Record| r.clone())),
+            records("bus", Collect::new().with_map(|r: &Record| r.clone())),
         )
         .unwrap_err();
         assert!(
@@ -254,7 +254,7 @@ fn a_byte_order_mark_is_skipped_through_any_read_buffer() {
         let mut out = Collect::new();
         expat_parse(
             XmlInput::from_reader(&doc[..]).buffer_capacity(cap),
-            records("bus", (&mut out).map(|r: &Record| r.clone())),
+            records("bus", (&mut out).with_map(|r: &Record| r.clone())),
         )
         .unwrap_or_else(|e| panic!("stream/{cap}: {e}"));
         assert_eq!(out.items(), want, "stream/{cap}");
@@ -264,7 +264,7 @@ fn a_byte_order_mark_is_skipped_through_any_read_buffer() {
         for cap in [1, 64 * 1024] {
             let err = expat_parse(
                 XmlInput::from_reader(doc).buffer_capacity(cap),
-                records("bus", Collect::new().map(|r: &Record| r.clone())),
+                records("bus", Collect::new().with_map(|r: &Record| r.clone())),
             )
             .unwrap_err();
             assert!(

@@ -397,9 +397,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bridge::Process => {
             // Records go in flat frames, many to a frame, their names only
             // when they change.
-            match subprocess_flat::<Record, _, _>(
+            match super::worker::command(
                 std::iter::once("buses".to_string()).chain(args.chain.to_args()),
-            ) {
+            )
+            .and_then(subprocess_flat::<Record>)
+            {
                 Ok(bridge) => feed(args.parser, input, bridge),
                 Err(e) => Err(e),
             }

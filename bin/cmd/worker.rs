@@ -105,3 +105,15 @@ impl<W: Write> Lifecycle for SeqCheck<W> {
         Ok(())
     }
 }
+
+/// `copipe worker ARGS...`: this executable, for `subprocess` and
+/// `subprocess_flat`, which take any `Command`.
+pub(crate) fn command<I, S>(worker_args: I) -> copipe::Result<std::process::Command>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("worker").args(worker_args);
+    Ok(cmd)
+}

@@ -16,9 +16,25 @@
 //!   behind a magic/version header, with a maximum frame size
 //!   ([`FrameWriter`], [`FrameReader`]). The only file that uses bincode.
 //! - `process.rs`: [`subprocess`] and [`ProcessBridge`]: a child process
-//!   (by default the copipe binary's hidden `worker` subcommand) runs the
-//!   downstream stages, fed frames on its stdin; its failure is an error
+//!   (a `Command` the caller builds, such as the copipe binary's hidden
+//!   `worker` subcommand) runs the downstream stages, fed frames on its stdin; its failure is an error
 //!   upstream, never a hang.
+//!
+//! # Which thread bridge
+//!
+//! | items sent | use | what crosses the channel | the target takes |
+//! |---|---|---|---|
+//! | owned (`u64`, `String`, `Record`), `T: Send + 'static` | [`threaded`] | the items themselves, moved | `T` |
+//! | borrowed (`&[u8]`, `&str`, `&Record`) from a source's buffer | [`threaded_ref`] | copies in owned slots reused batch after batch (no allocation once warm) | `&B` |
+//! | borrowed, many small items or text-heavy records | [`threaded_flat`] | each item's [`Flat`] bytes in one buffer per batch | `&B` |
+//!
+//! `threaded` on borrowed items fails to compile with "implementation of
+//! `Stage` is not general enough": a source lends each line only for the
+//! call, and `threaded` needs items it can move to another thread. Use
+//! `threaded_ref` (or `threaded_flat`) there, or copy first with
+//! `pipe().owned().into(threaded(..))`. `threaded_flat` needs the item type
+//! to implement [`Flat`] (`[u8]`, `str`, `Record`); measure both on your
+//! items with `cargo bench --bench bridges`.
 //!
 //! # Examples
 //!
@@ -53,11 +69,14 @@ mod threaded;
 mod wire;
 
 pub use flat::{Flat, FlatBuf, FlatError, FlatSrc};
-pub use process::{subprocess, subprocess_flat, ProcessBridge};
+#[allow(deprecated)] // the deprecated alias is re-exported for one release
+pub use process::subprocess_worker;
+pub use process::{subprocess, subprocess_flat, FlatFrames, Frames, ProcessBridge, SerdeFrames};
 pub use threaded::{
-    threaded, threaded_flat, threaded_ref, ByRef, ByValue, Flattened, Mode, Policy, ThreadBridge,
-    ThreadBridgeBuilder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE,
-    DEFAULT_THREAD_NAME, FLAT_BATCH_BYTES, SMALL_BATCH_BYTES,
+    threaded, threaded_flat, threaded_ref, ByRef, ByValue, FlatThreadBridge, Flattened, Mode,
+    Policy, RefThreadBridge, ThreadBridge, ThreadBridgeBuilder, DEFAULT_BATCH_SIZE,
+    DEFAULT_CAPACITY, DEFAULT_FLAT_BATCH_SIZE, DEFAULT_THREAD_NAME, FLAT_BATCH_BYTES,
+    SMALL_BATCH_BYTES,
 };
 pub use wire::{
     recvfrom, recvfrom_flat, recvfrom_ref, sendto, FrameReader, FrameWriter, SendTo,

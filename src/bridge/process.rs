@@ -35,7 +35,6 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use serde::Serialize;
 
 use super::flat::Flat;
-use super::threaded::{ByValue, Flattened, Mode};
 use super::wire::FrameWriter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stage::{Flow, Stage};
@@ -74,13 +73,13 @@ use crate::stage::{Flow, Stage};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Two modes: `ProcessBridge<ByValue>` (the default, from [`subprocess`]
+/// Two kinds of frames: `ProcessBridge<SerdeFrames>` (the default, from [`subprocess`]
 /// and [`ProcessBridge::spawn`]) sends any `serde::Serialize` item as a
-/// bincode frame of its own; `ProcessBridge<Flattened<B>>` (from
+/// bincode frame of its own; `ProcessBridge<FlatFrames<B>>` (from
 /// [`subprocess_flat`] and [`ProcessBridge::spawn_flat`]) takes `&B` for
 /// a [`Flat`] type `B` and sends flat frames of many items, which the child
 /// reads with [`recvfrom_flat`](super::recvfrom_flat).
-pub struct ProcessBridge<M: Mode = ByValue> {
+pub struct ProcessBridge<M: Frames = SerdeFrames> {
     child: Child,
     /// `None` once stdin is closed (by `close`, or after a failure).
     frames: Option<FrameWriter<ChildStdin>>,
@@ -93,7 +92,7 @@ pub struct ProcessBridge<M: Mode = ByValue> {
     memo: M::Memo,
 }
 
-impl<M: Mode> fmt::Debug for ProcessBridge<M> {
+impl<M: Frames> fmt::Debug for ProcessBridge<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessBridge")
             .field("command", &self.command)
@@ -103,57 +102,111 @@ impl<M: Mode> fmt::Debug for ProcessBridge<M> {
     }
 }
 
-/// Runs the copipe binary itself (`std::env::current_exe()`) as
-/// `copipe worker ARGS...` and returns the bridge that feeds it: the
-/// downstream stages named by `ARGS` run in the child.
+/// Starts `cmd` with its stdin connected to the bridge, and returns the
+/// bridge that feeds it one bincode frame per item: the downstream stages
+/// run in the child, which reads the frames with
+/// [`recvfrom`](super::recvfrom). Same as [`ProcessBridge::spawn`].
 ///
-/// The child's stdout and stderr are ours. Worker pipelines (see
-/// `copipe worker --help`): `lines` prints byte-string items as lines,
-/// `seq` checks that `u64` items count up from 0 and prints how many came,
-/// `buses` runs the bus filters and printer on bus records.
+/// The library does not know which program that is: a program of your
+/// own, or the copipe binary's hidden `copipe worker ...` subcommand.
 ///
-/// In tests, `current_exe()` is the test binary: use
-/// [`ProcessBridge::spawn`] with `env!("CARGO_BIN_EXE_copipe")` instead.
+/// # Errors
+///
+/// An I/O error if the program cannot be started, naming it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::process::Command;
+/// use copipe::{subprocess, Lifecycle, Stage};
+///
+/// let mut cmd = Command::new("copipe");
+/// cmd.args(["worker", "seq"]);
+/// let mut child = subprocess(cmd)?;
+/// for i in 0..3u64 {
+///     child.send(i)?;
+/// }
+/// child.close()?; // waits for the child; its failure is our error
+/// # Ok::<(), copipe::Error>(())
+/// ```
+pub fn subprocess(cmd: Command) -> Result<ProcessBridge> {
+    ProcessBridge::spawn(cmd)
+}
+
+/// [`subprocess`] for items of a [`Flat`] type: the bridge feeds `cmd`
+/// flat frames of `&B` items, many to a frame
+/// ([`FrameWriter::write_flat`]), which the child reads with
+/// [`recvfrom_flat`](super::recvfrom_flat) (`copipe worker buses` does, for
+/// [`Record`](crate::xml::Record)s). Same as [`ProcessBridge::spawn_flat`].
+///
+/// # Errors
+///
+/// An I/O error if the program cannot be started, naming it.
+pub fn subprocess_flat<B: Flat + ?Sized>(cmd: Command) -> Result<ProcessBridge<FlatFrames<B>>> {
+    ProcessBridge::spawn_flat(cmd)
+}
+
+/// Deprecated: the library no longer assumes it runs inside the copipe
+/// binary. Build the `Command` (`copipe worker ARGS...`) and call
+/// [`subprocess`].
 ///
 /// # Errors
 ///
 /// An I/O error if the executable cannot be found or started.
-pub fn subprocess<I, S>(worker_args: I) -> Result<ProcessBridge>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    ProcessBridge::spawn(worker_command(worker_args)?)
-}
-
-/// `copipe worker ARGS...`: this executable, as [`subprocess`] and
-/// [`subprocess_flat`] run it.
-fn worker_command<I, S>(worker_args: I) -> Result<Command>
+#[deprecated(
+    since = "0.2.0",
+    note = "build the Command yourself (`copipe worker ARGS...`) and call `subprocess(cmd)`"
+)]
+pub fn subprocess_worker<I, S>(worker_args: I) -> Result<ProcessBridge>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("worker").args(worker_args);
-    Ok(cmd)
+    ProcessBridge::spawn(cmd)
 }
 
-/// [`subprocess`] for items of a [`Flat`] type: runs `copipe worker
-/// ARGS...` and returns the bridge that feeds it flat frames of `&B`
-/// items, many to a frame ([`FrameWriter::write_flat`]). The worker
-/// pipeline must read them with [`recvfrom_flat`](super::recvfrom_flat):
-/// `copipe worker buses` does, for [`Record`](crate::xml::Record)s.
-///
-/// # Errors
-///
-/// An I/O error if the executable cannot be found or started.
-pub fn subprocess_flat<B, I, S>(worker_args: I) -> Result<ProcessBridge<Flattened<B>>>
-where
-    B: Flat + ?Sized,
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    ProcessBridge::spawn_flat(worker_command(worker_args)?)
+/// What a [`ProcessBridge`] writes to its child: [`SerdeFrames`] or
+/// [`FlatFrames`]. Sealed.
+pub trait Frames: frames::FrameKind {}
+
+mod frames {
+    /// The private side of a frame kind.
+    pub trait FrameKind {
+        /// What the writer remembers between the items of a frame.
+        type Memo: Default;
+    }
+}
+
+/// Frames of a [`ProcessBridge`] made by [`subprocess`] /
+/// [`ProcessBridge::spawn`]: each `serde::Serialize` item is a bincode
+/// frame of its own, read by [`recvfrom`](super::recvfrom).
+#[derive(Debug)]
+pub enum SerdeFrames {}
+
+impl Frames for SerdeFrames {}
+impl frames::FrameKind for SerdeFrames {
+    type Memo = ();
+}
+
+/// Frames of a [`ProcessBridge`] made by [`subprocess_flat`] /
+/// [`ProcessBridge::spawn_flat`]: many `&B` items of a [`Flat`] type to a
+/// frame, read by [`recvfrom_flat`](super::recvfrom_flat).
+pub struct FlatFrames<B: ?Sized> {
+    _never: std::convert::Infallible,
+    _b: std::marker::PhantomData<fn(&B)>,
+}
+
+impl<B: ?Sized> fmt::Debug for FlatFrames<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FlatFrames")
+    }
+}
+
+impl<B: Flat + ?Sized> Frames for FlatFrames<B> {}
+impl<B: Flat + ?Sized> frames::FrameKind for FlatFrames<B> {
+    type Memo = B::Memo;
 }
 
 /// The size asked for the pipe to the child: 1 MiB, Linux's default
@@ -174,19 +227,19 @@ impl ProcessBridge {
     }
 }
 
-impl<B: Flat + ?Sized> ProcessBridge<Flattened<B>> {
+impl<B: Flat + ?Sized> ProcessBridge<FlatFrames<B>> {
     /// [`ProcessBridge::spawn`] for items of a [`Flat`] type, sent in flat
     /// frames (see [`subprocess_flat`]).
     ///
     /// # Errors
     ///
     /// An I/O error if the program cannot be started, naming it.
-    pub fn spawn_flat(cmd: Command) -> Result<ProcessBridge<Flattened<B>>> {
+    pub fn spawn_flat(cmd: Command) -> Result<ProcessBridge<FlatFrames<B>>> {
         ProcessBridge::start(cmd)
     }
 }
 
-impl<M: Mode> ProcessBridge<M> {
+impl<M: Frames> ProcessBridge<M> {
     fn start(mut cmd: Command) -> Result<ProcessBridge<M>> {
         let command = describe(&cmd);
         cmd.stdin(Stdio::piped());
@@ -310,7 +363,7 @@ impl<M: Mode> ProcessBridge<M> {
     }
 }
 
-impl<T: Serialize> Stage<T> for ProcessBridge<ByValue> {
+impl<T: Serialize> Stage<T> for ProcessBridge<SerdeFrames> {
     /// Encodes the item into the buffer; writes it to the child when full.
     ///
     /// # Errors
@@ -335,7 +388,7 @@ impl<T: Serialize> Stage<T> for ProcessBridge<ByValue> {
     }
 }
 
-impl<'a, B: Flat + ?Sized> Stage<&'a B> for ProcessBridge<Flattened<B>> {
+impl<'a, B: Flat + ?Sized> Stage<&'a B> for ProcessBridge<FlatFrames<B>> {
     /// Appends the item's flat form to the open frame in the buffer;
     /// writes the buffer to the child when full.
     ///
@@ -361,7 +414,7 @@ impl<'a, B: Flat + ?Sized> Stage<&'a B> for ProcessBridge<Flattened<B>> {
     }
 }
 
-impl<M: Mode> Lifecycle for ProcessBridge<M> {
+impl<M: Frames> Lifecycle for ProcessBridge<M> {
     fn flush(&mut self) -> Result<()> {
         ProcessBridge::flush(self)
     }
@@ -370,7 +423,7 @@ impl<M: Mode> Lifecycle for ProcessBridge<M> {
     }
 }
 
-impl<M: Mode> Drop for ProcessBridge<M> {
+impl<M: Frames> Drop for ProcessBridge<M> {
     fn drop(&mut self) {
         if self.done.is_some() {
             return;

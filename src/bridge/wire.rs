@@ -40,7 +40,7 @@ use serde::Serialize;
 
 use super::flat::{Flat, FlatBuf, FlatSrc};
 use crate::error::{Error, ErrorKind, Result};
-use crate::stage::{Flow, Stage};
+use crate::stage::{end_source, Flow, SourceEnd, Stage};
 
 /// The first six bytes of every wire stream.
 pub const MAGIC: [u8; 6] = *b"CPWIRE";
@@ -285,7 +285,7 @@ impl<W: Write> FrameWriter<W> {
     /// }
     /// let bytes = w.into_inner()?;
     /// let mut out = Collect::<String>::new();
-    /// recvfrom_flat::<str, _, _>(&bytes[..], (&mut out).map(|s: &str| s.to_string()))?;
+    /// recvfrom_flat::<str, _, _>(&bytes[..], (&mut out).with_map(|s: &str| s.to_string()))?;
     /// assert_eq!(out.items(), ["GET /a", "GET /b"]);
     /// # Ok::<(), copipe::Error>(())
     /// ```
@@ -554,29 +554,6 @@ impl<R: Read> FrameReader<R> {
         Ok(true)
     }
 
-    /// Decodes the next frame with a serde `DeserializeSeed`, which may
-    /// borrow from the frame (valid until the next read): the most general
-    /// form, for decoding into state the caller keeps. Returns `None` at a
-    /// clean end of the stream.
-    ///
-    /// # Errors
-    ///
-    /// As [`read`](FrameReader::read).
-    pub fn read_seed<'s, S>(&'s mut self, seed: S) -> Result<Option<S::Value>>
-    where
-        S: serde::de::DeserializeSeed<'s>,
-    {
-        let Some((offset, frame)) = self.next_frame()? else {
-            return Ok(None);
-        };
-        let (value, used) = bincode::serde::seed_decode_from_slice(seed, frame, CONFIG)
-            .map_err(|e| decode_error(offset, e))?;
-        if used != frame.len() {
-            return Err(leftover(offset, frame.len(), used));
-        }
-        Ok(Some(value))
-    }
-
     fn check_header(&self) -> Result<()> {
         let h = &self.buf[self.start..self.start + HEADER_LEN];
         if h[..6] != MAGIC {
@@ -773,26 +750,24 @@ where
     // Every pass through the loop that reads sends an item first, so "sent
     // since the last flush" is "sent anything yet".
     let mut sent = false;
-    loop {
+    let end = loop {
         if sent && !frames.has_buffered_frame() {
-            target.flush()?;
+            if let Some(end) = SourceEnd::after_flush(target.flush()) {
+                break end;
+            }
         }
         match frames.read::<T>() {
             Ok(Some(item)) => {
                 sent = true;
-                if target.send(item)?.is_stop() {
-                    return target.close();
+                if let Some(end) = SourceEnd::after_send(target.send(item)) {
+                    break end;
                 }
             }
-            Ok(None) => return target.close(),
-            Err(e) => {
-                // Output what was accepted; the input's error wins over a
-                // failure to close.
-                let _ = target.close();
-                return Err(e);
-            }
+            Ok(None) => break SourceEnd::Done,
+            Err(e) => break SourceEnd::Input(e),
         }
-    }
+    };
+    end_source(&mut target, end)
 }
 
 /// [`recvfrom`] for a target of borrowed items: decodes each frame into
@@ -832,24 +807,24 @@ where
     // steady state allocates nothing.
     let mut slot = T::default();
     let mut sent = false;
-    loop {
+    let end = loop {
         if sent && !frames.has_buffered_frame() {
-            target.flush()?;
+            if let Some(end) = SourceEnd::after_flush(target.flush()) {
+                break end;
+            }
         }
         match frames.read_into(&mut slot) {
             Ok(true) => {
                 sent = true;
-                if target.send(&slot)?.is_stop() {
-                    return target.close();
+                if let Some(end) = SourceEnd::after_send(target.send(&slot)) {
+                    break end;
                 }
             }
-            Ok(false) => return target.close(),
-            Err(e) => {
-                let _ = target.close();
-                return Err(e);
-            }
+            Ok(false) => break SourceEnd::Done,
+            Err(e) => break SourceEnd::Input(e),
         }
-    }
+    };
+    end_source(&mut target, end)
 }
 
 /// Reads flat frames (written by [`FrameWriter::write_flat`], as the
@@ -875,17 +850,19 @@ where
     let mut frames = FrameReader::new(reader);
     let mut place = B::Place::default();
     let mut sent = false;
-    let result = loop {
+    let end = 'frames: loop {
         if sent && !frames.has_buffered_frame() {
-            target.flush()?;
+            if let Some(end) = SourceEnd::after_flush(target.flush()) {
+                break end;
+            }
         }
         let (offset, frame) = match frames.next_frame() {
             Ok(Some(frame)) => frame,
-            Ok(None) => return target.close(),
-            Err(e) => break Err(e),
+            Ok(None) => break SourceEnd::Done,
+            Err(e) => break SourceEnd::Input(e),
         };
         let Some((head, rest)) = frame.split_first_chunk::<FLAT_HEAD_LEN>() else {
-            break Err(Error::decode(
+            break SourceEnd::Input(Error::decode(
                 offset,
                 format!(
                     "flat frame of {} bytes has no item count and byte region length",
@@ -898,7 +875,7 @@ where
         // Where the byte region starts in the stream.
         let start = offset + 4 + FLAT_HEAD_LEN as u64;
         let Some((bytes, text)) = rest.split_at_checked(bytes_len) else {
-            break Err(Error::decode(
+            break SourceEnd::Input(Error::decode(
                 offset + 8,
                 format!(
                     "flat frame's byte region of {bytes_len} bytes runs past the frame's {} bytes",
@@ -910,7 +887,7 @@ where
         let text = match std::str::from_utf8(text) {
             Ok(text) => text,
             Err(e) => {
-                break Err(Error::decode(
+                break SourceEnd::Input(Error::decode(
                     start + (bytes_len + e.valid_up_to()) as u64,
                     "flat frame: text region is not UTF-8".to_string(),
                 ))
@@ -923,18 +900,20 @@ where
             match B::unflatten(&mut src, &mut place) {
                 Ok(item) => {
                     sent = true;
-                    if target.send(item)?.is_stop() {
-                        return target.close();
+                    if let Some(end) = SourceEnd::after_send(target.send(item)) {
+                        break 'frames end;
                     }
                 }
                 Err(e) => {
-                    let _ = target.close();
-                    return Err(Error::decode(at(&src), format!("flat frame: {e}")));
+                    break 'frames SourceEnd::Input(Error::decode(
+                        at(&src),
+                        format!("flat frame: {e}"),
+                    ));
                 }
             }
         }
         if !src.is_empty() {
-            break Err(Error::decode(
+            break SourceEnd::Input(Error::decode(
                 at(&src),
                 format!(
                     "{} bytes left over after the {count} items of a flat frame",
@@ -943,8 +922,7 @@ where
             ));
         }
     };
-    let _ = target.close();
-    result
+    end_source(&mut target, end)
 }
 
 #[cfg(test)]
@@ -1064,7 +1042,7 @@ mod tests {
         use crate::stage::StageExt;
         let bytes = stream(&[1, 2, 3, 4]);
         let mut out = Collect::new();
-        recvfrom::<u64, _, _>(&bytes[..], (&mut out).take(2)).unwrap();
+        recvfrom::<u64, _, _>(&bytes[..], (&mut out).with_take(2)).unwrap();
         assert_eq!(out.items(), [1, 2]);
     }
 

@@ -237,7 +237,7 @@ mod tests {
         let mut out = Collect::new();
         let mut pending = b"par".to_vec();
         let (flow, used) =
-            push_lines(&mut pending, b"tial\nnext", &mut (&mut out).owned()).unwrap();
+            push_lines(&mut pending, b"tial\nnext", &mut (&mut out).with_owned()).unwrap();
         assert_eq!((flow, used), (Flow::Continue, 9));
         assert_eq!(pending, b"next");
         assert_eq!(out.items(), [b"partial\n".to_vec()]);
@@ -245,7 +245,7 @@ mod tests {
         let many: Vec<u8> = b"x\n".repeat(BUDGET + 5);
         let mut out = Collect::new();
         pending.clear();
-        let (_, used) = push_lines(&mut pending, &many, &mut (&mut out).owned()).unwrap();
+        let (_, used) = push_lines(&mut pending, &many, &mut (&mut out).with_owned()).unwrap();
         assert_eq!(out.items().len(), BUDGET);
         assert_eq!(used, 2 * BUDGET, "the rest is left for after the yield");
         assert!(pending.is_empty());

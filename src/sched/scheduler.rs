@@ -761,6 +761,8 @@ impl Scheduler {
     }
 
     fn break_deadlock(&mut self) -> Error {
+        // Before the kills, which drop the tasks' outlets.
+        let outlets = super::host::stuck_outlets().map_or(String::new(), |o| format!("; {o}"));
         let stuck = self.core.tasks.borrow().live_tids();
         let names: Vec<String> = stuck.iter().map(|t| t.to_string()).collect();
         for tid in stuck {
@@ -768,7 +770,7 @@ impl Scheduler {
         }
         Error::new(ErrorKind::Task(format!(
             "deadlock: task(s) {} wait for something that can no longer happen \
-             (a channel or a task nobody else can finish); they were dropped",
+             (a channel or a task nobody else can finish); they were dropped{outlets}",
             names.join(", ")
         )))
     }

@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn split_lines_stops_mid_block() {
         let mut out = crate::sinks::Collect::new();
-        let mut split = SplitLines::new((&mut out).owned().take(2));
+        let mut split = SplitLines::new((&mut out).with_owned().with_take(2));
         assert_eq!(split.send(Block::new(b"a\nb\nc\n", 0)).unwrap(), Flow::Stop);
         assert_eq!(out.items().len(), 2);
     }

@@ -421,10 +421,10 @@ mod tests {
             .ignore_case(i)
             .invert(v);
         let mut by_block = Collect::new();
-        let mut g = b.clone().build((&mut by_block).owned()).unwrap();
+        let mut g = b.clone().build((&mut by_block).with_owned()).unwrap();
         let _ = g.send(Block::new(input, 0)).unwrap();
         let mut by_line = Collect::new();
-        let mut g = b.build((&mut by_line).owned()).unwrap();
+        let mut g = b.build((&mut by_line).with_owned()).unwrap();
         for line in Block::new(input, 0).lines() {
             let _ = g.send(line).unwrap();
         }

@@ -219,7 +219,7 @@ mod tests {
     /// Reads `input` through `reader_chunks`-byte reads and returns the lines.
     fn lines_of(input: &[u8], chunk: usize, max: usize, skip: u64) -> Result<Vec<Vec<u8>>> {
         let mut out = Collect::new();
-        let mut split = SplitLines::new((&mut out).owned());
+        let mut split = SplitLines::new((&mut out).with_owned());
         let mut lb = LineBuf::new(chunk, max);
         lb.set_skip(skip);
         let mut r = Chunked(input, 3);
@@ -258,7 +258,7 @@ mod tests {
         input.extend_from_slice(b"\nshort\n");
         let mut lb = LineBuf::new(4, 1000);
         let mut out = Collect::new();
-        let mut split = SplitLines::new((&mut out).owned());
+        let mut split = SplitLines::new((&mut out).with_owned());
         let mut r = &input[..];
         while lb.read_from(&mut r).unwrap() > 0 {
             let _ = lb.emit(&mut split).unwrap();
