@@ -65,12 +65,12 @@ mod record;
 mod sax;
 
 pub use buses::{
-    bus_locations, filter_on_field, json_lines, records, BusLocations, FilterOnField, JsonLines,
-    MissingFields, Records, BUS_LOCATION_FIELDS,
+    bus_locations, filter_on_field, json_lines, records, vehicle_locations, BusLocations,
+    FilterOnField, JsonLines, MissingFields, Records, BUS_LOCATION_FIELDS, VEHICLE_LOCATION_FIELDS,
 };
 pub use event::{event_fn, Attrs, AttrsIter, EventFn, Tag, XmlEvent};
 pub use expat::expat_parse;
-pub use gen::generate_buses;
+pub use gen::{generate_buses, generate_bustime};
 pub use input::XmlInput;
 pub use iterparse::{iterparse, iterparse_elements, Element};
 pub use parallel::{ChunkWriter, ParallelParse};
