@@ -40,7 +40,7 @@ pub enum RecordFormat {
 /// assert_eq!(
 ///     t.warning().unwrap(),
 ///     "2 records lacked a printed field, printed empty (lat: 2); \
-///      3 values were not numbers in a numeric --where, which they failed (dly: 3)"
+///      3 values were not numbers in a numeric --where, which failed (dly: 3)"
 /// );
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,9 +111,12 @@ impl FieldTally {
         let nn: u64 = self.not_numbers.iter().map(|(_, n)| n).sum();
         if nn > 0 {
             parts.push(format!(
-                "{nn} value{} not numbers in a numeric --where, which {} failed ({})",
-                if nn == 1 { " was" } else { "s were" },
-                if nn == 1 { "it" } else { "they" },
+                "{nn} {} in a numeric --where, which failed ({})",
+                if nn == 1 {
+                    "value was not a number"
+                } else {
+                    "values were not numbers"
+                },
                 list(&self.not_numbers)
             ));
         }
