@@ -621,7 +621,8 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
                         element_records(
                             "page",
                             record_writer(RecordFormat::Csv, &mut out).fields(["title", "id"]),
-                        ),
+                        )
+                        .only(["title", "id"]),
                     )
                     .expect("parse");
                     assert_eq!(lines(&out), want);

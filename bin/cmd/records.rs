@@ -130,6 +130,17 @@ fn parse_element(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The fields the chain reads (the columns and the fields filtered on),
+/// or empty when it prints every field: what `element_records` gathers.
+fn wanted(args: &ChainArgs, columns: Option<&[String]>) -> Vec<String> {
+    let Some(cols) = columns.or(args.fields.as_deref()) else {
+        return Vec::new();
+    };
+    let mut w = cols.to_vec();
+    w.extend(args.wheres.iter().map(|c| c.field().to_string()));
+    w
+}
+
 /// The stages after `element_records`, as one boxed stage.
 type Chain = Box<dyn for<'a> Stage<&'a Record> + Send>;
 
@@ -241,10 +252,13 @@ fn run_parallel(
         }
     }
     let make = |w: ChunkWriter| {
-        ChunkChain(element_records(
-            &args.element,
-            build_chain(chain, columns.as_deref(), false, tally, w),
-        ))
+        ChunkChain(
+            element_records(
+                &args.element,
+                build_chain(chain, columns.as_deref(), false, tally, w),
+            )
+            .only(wanted(chain, columns.as_deref())),
+        )
     };
     let (_, result) = ParallelParse::new(&args.element)
         .threads(threads)
@@ -270,14 +284,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let (input, progress) = opened.into_input();
             let chain = build_chain(&args.chain, None, true, &tally, io::stdout());
             let result = match args.bridge {
-                Bridge::None => expat_parse(input, element_records(&args.element, chain)),
+                Bridge::None => expat_parse(
+                    input,
+                    element_records(&args.element, chain).only(wanted(&args.chain, None)),
+                ),
                 // Records cross flattened, many to a batch, their names
                 // only when they change (as `copipe buses --bridge thread`).
                 Bridge::Thread => match ThreadBridgeBuilder::new()
                     .name("copipe-records")
                     .spawn_flat::<Record, _>(chain)
                 {
-                    Ok(bridge) => expat_parse(input, element_records(&args.element, bridge)),
+                    Ok(bridge) => expat_parse(
+                        input,
+                        element_records(&args.element, bridge).only(wanted(&args.chain, None)),
+                    ),
                     Err(e) => Err(e),
                 },
             };
