@@ -206,8 +206,9 @@ pub struct FilterWhere<S> {
 /// late.send(&Record::from_iter([("dly", "3")]))?;
 /// late.send(&Record::from_iter([("dly", "0")]))?;
 /// late.send(&Record::from_iter([("dly", "false")]))?;
-/// assert_eq!(out.items().len(), 1);
 /// assert_eq!(late.not_numbers(), 1);
+/// drop(late);
+/// assert_eq!(out.items().len(), 1);
 /// # Ok::<(), copipe::Error>(())
 /// ```
 pub fn filter_where<S>(cond: Where, target: S) -> FilterWhere<S> {
