@@ -254,28 +254,74 @@ impl<'de> Deserialize<'de> for Record {
     }
 
     /// Decodes into `place`, reusing its buffers: once they have grown to
-    /// the size of the records that come, decoding allocates nothing.
+    /// the size of the records that come, decoding allocates nothing (the
+    /// names and values are copied from the deserializer's `&str`s; a
+    /// name waits in a buffer kept per thread).
     fn deserialize_in_place<D: Deserializer<'de>>(
         d: D,
         place: &mut Record,
     ) -> Result<(), D::Error> {
         place.clear();
-        struct MapVisitor<'r>(&'r mut Record);
-        impl<'de> Visitor<'de> for MapVisitor<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map of strings")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-                while let Some((k, v)) =
-                    map.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()?
-                {
-                    self.0.set(&k, &v);
-                }
-                Ok(())
-            }
-        }
         d.deserialize_map(MapVisitor(place))
+    }
+}
+
+thread_local! {
+    /// The name of the field being decoded (see `deserialize_in_place`).
+    static NAME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Sets every entry of a map into the record.
+struct MapVisitor<'r>(&'r mut Record);
+
+impl<'de> Visitor<'de> for MapVisitor<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of strings")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        NAME.with(|name| {
+            let mut name = name.borrow_mut();
+            while map.next_key_seed(Str(Slot::Name(&mut name)))?.is_some() {
+                map.next_value_seed(Str(Slot::Value(self.0, &name)))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Where a decoded string goes.
+enum Slot<'a> {
+    /// Into the name buffer.
+    Name(&'a mut String),
+    /// Into the record, as the value of the field named.
+    Value(&'a mut Record, &'a str),
+}
+
+/// A string decoded into a [`Slot`] without an owned copy of its own.
+struct Str<'a>(Slot<'a>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Str<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Str<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        match self.0 {
+            Slot::Name(n) => {
+                n.clear();
+                n.push_str(v);
+            }
+            Slot::Value(r, name) => r.set(name, v),
+        }
+        Ok(())
     }
 }
 
