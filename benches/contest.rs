@@ -518,6 +518,8 @@ struct Query<'q> {
     file: &'q Path,
     copipe: Vec<&'q str>,
     lxml: [&'q str; 3],
+    /// `xmlstarlet sel`'s arguments: global options (`-T`: text, not
+    /// escaped XML), then `-t` and the template.
     xmlstarlet: Vec<&'q str>,
 }
 
@@ -547,6 +549,8 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
             copipe: vec!["--element", "bus", "--where", "route=22"],
             lxml: ["bus", "-", "route=22"],
             xmlstarlet: vec![
+                "-T",
+                "-t",
                 "-m",
                 "//bus[route='22']",
                 "-m",
@@ -571,6 +575,8 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
             xmlstarlet: vec![
                 "-N",
                 "m=http://www.mediawiki.org/xml/export-0.10/",
+                "-T",
+                "-t",
                 "-m",
                 "//m:page",
                 "-v",
@@ -658,7 +664,7 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
         }
         if let Some(version) = &xmlstarlet {
             let mut cmd = Command::new("xmlstarlet");
-            cmd.arg("sel").arg("-t").args(&q.xmlstarlet).arg(file);
+            cmd.arg("sel").args(&q.xmlstarlet).arg(file);
             let got = lines(&output_of(&mut cmd));
             // xmlstarlet prints no header line.
             assert_eq!(got + 1, want, "xmlstarlet disagrees on {}", q.label);
