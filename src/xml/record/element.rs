@@ -60,6 +60,9 @@ pub(crate) struct ElementBuilder {
     leaf: bool,
     /// The fields to gather; empty: all.
     wanted: Vec<String>,
+    /// Some wanted field is an attribute (or all are wanted): attributes
+    /// are decoded only then.
+    attrs_wanted: bool,
     /// Text here is no wanted field's: not gathered. Only a leaf's text
     /// can be a field, so this is set at every end tag, and at a start tag
     /// unless the element may be a wanted leaf.
@@ -94,6 +97,7 @@ impl ElementBuilder {
             scratch: String::new(),
             leaf: false,
             wanted: Vec::new(),
+            attrs_wanted: true,
             skip: true,
             frag_start: 0,
             values_end: 0,
@@ -104,6 +108,7 @@ impl ElementBuilder {
     /// Gathers only these fields: the text of other elements is not
     /// copied.
     pub(crate) fn only(&mut self, fields: Vec<String>) {
+        self.attrs_wanted = fields.is_empty() || fields.iter().any(|f| f.contains('@'));
         self.wanted = fields;
     }
 
@@ -185,6 +190,9 @@ impl ElementBuilder {
     /// Stores the attributes of the element just opened as `@name` (or
     /// `rel/@name`) fields.
     fn attrs(&mut self, tag: &Tag<'_>) {
+        if !self.attrs_wanted {
+            return;
+        }
         for (k, v) in tag.attrs().iter() {
             self.scratch.clear();
             if !self.rel.is_empty() {
