@@ -569,16 +569,6 @@ fn worker_buses(
     ProcessBridge::spawn_flat(cmd).expect("worker starts")
 }
 
-/// A `copipe worker buses-serde` child fed a serde frame per record (the
-/// wire's general form, which `--bridge process` used before flat frames).
-fn worker_buses_serde(args: &[&str], stdout: std::fs::File) -> ProcessBridge {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
-    cmd.args(["worker", "buses-serde"])
-        .args(args)
-        .stdout(stdout);
-    ProcessBridge::spawn(cmd).expect("worker starts")
-}
-
 fn lines_in(mut f: std::fs::File) -> u64 {
     use std::io::{Read, Seek};
     f.rewind().unwrap();
@@ -763,7 +753,6 @@ fn bus_records() {
     }
     for (set, order) in [(hot, hot_order), (all, all_order)] {
         variants.push(subprocess("flat", worker_buses, set, order));
-        variants.push(subprocess("serde", worker_buses_serde, set, order));
     }
     interleaved("records", n, &variants);
 }
@@ -831,15 +820,6 @@ fn bus_pipeline() {
         expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
         assert_eq!(lines_in(out), want);
     };
-    let subprocess_serde = || {
-        let out = tempfile::tempfile().unwrap();
-        let bridge = worker_buses_serde(
-            &["--route", "22", "--direction", "North Bound"],
-            out.try_clone().unwrap(),
-        );
-        expat_parse(XmlInput::from_bytes(&bytes), records("bus", bridge)).unwrap();
-        assert_eq!(lines_in(out), want);
-    };
     let variants: Vec<Variant<'_>> = vec![
         ("inline".into(), Box::new(inline)),
         ("threaded (threaded_ref)".into(), Box::new(threaded)),
@@ -854,10 +834,6 @@ fn bus_pipeline() {
             Box::new(flat_batch(4096)),
         ),
         ("subprocess (flat frames)".into(), Box::new(subprocess)),
-        (
-            "subprocess (serde frames)".into(),
-            Box::new(subprocess_serde),
-        ),
     ];
     interleaved(
         &format!(

@@ -24,8 +24,17 @@
 //! Last, the peak RSS of `copipe buses -` reading a 1 GB feed from stdin
 //! (streamed from `copipe gen buses`), measured with `/usr/bin/time`.
 //!
+//! Then the `copipe records` contest (issue 17): `copipe records` beside
+//! lxml `iterparse` (when `import lxml` works) and `xmlstarlet sel` (when
+//! on the PATH), each row skipped with a message otherwise, on the 30 MB
+//! feed (`--element bus --where route=22`) and on a generated 200 MB
+//! text-heavy MediaWiki-like dump (`--element page --fields title,id`),
+//! with the single-thread bare quick-xml scan with UTF-8 validation as the
+//! dump's floor.
+//!
 //! Set `CONTEST_RUNS` to change the number of runs (default 7, at least
-//! 5), `CONTEST_SKIP_RSS=1` to skip the 1 GB run.
+//! 5), `CONTEST_SKIP_RSS=1` to skip the 1 GB run, `CONTEST_ONLY=seed` or
+//! `CONTEST_ONLY=records` to run one of the two contests.
 
 use copipe::Lifecycle;
 use std::io;
@@ -35,8 +44,8 @@ use std::time::{Duration, Instant};
 
 use copipe::sinks::Count;
 use copipe::xml::{
-    bus_locations, expat_parse, filter_on_field, generate_buses, iterparse, records, sax_parse,
-    EventHandler, ParallelParse, Record, XmlInput,
+    bus_locations, element_records, expat_parse, filter_on_field, generate_buses, iterparse,
+    record_writer, records, sax_parse, EventHandler, ParallelParse, Record, RecordFormat, XmlInput,
 };
 use copipe::Stage;
 
@@ -133,8 +142,13 @@ fn main() {
         let f = std::fs::File::create(&feed).expect("create feed");
         generate_buses(io::BufWriter::new(f), FEED_BYTES, 1).expect("write feed");
     }
-    let bytes = std::fs::read(&feed).expect("read feed");
     let copipe = env!("CARGO_BIN_EXE_copipe");
+    let only = std::env::var("CONTEST_ONLY").unwrap_or_default();
+    if only == "records" {
+        records_contest(runs, &dir, &feed, copipe);
+        return;
+    }
+    let bytes = std::fs::read(&feed).expect("read feed");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     eprintln!(
         "contest: {} ({:.1} MB), {runs} runs each, medians; machine: {} cores, load {}",
@@ -400,6 +414,312 @@ fn main() {
 
     if std::env::var_os("CONTEST_SKIP_RSS").is_none() {
         peak_rss(copipe);
+    }
+    if only != "seed" {
+        records_contest(runs, &dir, &feed, copipe);
+    }
+}
+
+/// Size of the generated MediaWiki-like dump.
+const DUMP_BYTES: u64 = 200_000_000;
+
+/// Writes a MediaWiki-export-like dump of about `target` bytes: a
+/// `<siteinfo>`, then `<page>`s with `title`, `ns`, `id` and a `revision`
+/// (its own `id`, a timestamp, a contributor with an `id`, and KBs of
+/// wikitext with escaped markup: `&lt;ref&gt;`, `&amp;`, `&quot;`), so that
+/// `page/id`, `revision/id` and `contributor/id` all exist, as in a real
+/// dump, and almost every byte is text.
+fn generate_dump(out: &mut impl io::Write, target: u64) -> io::Result<()> {
+    const WORDS: [&str; 24] = [
+        "the",
+        "of",
+        "river",
+        "Chicago",
+        "station",
+        "[[Lake Michigan]]",
+        "{{cite web}}",
+        "&lt;ref&gt;",
+        "&lt;/ref&gt;",
+        "&amp;",
+        "&quot;quoted&quot;",
+        "population",
+        "Straße",
+        "東京",
+        "''italic''",
+        "'''bold'''",
+        "==History==",
+        "|-",
+        "1871",
+        "fire",
+        "north",
+        "bound",
+        "bus",
+        "route",
+    ];
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut written = 0u64;
+    let mut buf = String::with_capacity(1 << 20);
+    buf.push_str("<mediawiki xmlns=\"http://www.mediawiki.org/xml/export-0.10/\" version=\"0.10\" xml:lang=\"en\">\n  <siteinfo>\n    <sitename>Wikipedia</sitename>\n    <dbname>enwiki</dbname>\n  </siteinfo>\n");
+    let mut id = 10u64;
+    while written + (buf.len() as u64) < target {
+        id += 1 + next() % 7;
+        let words = 300 + next() % 1200;
+        buf.push_str(&format!(
+            "  <page>\n    <title>Article {id} &amp; {}</title>\n    <ns>0</ns>\n    <id>{id}</id>\n    <revision>\n      <id>{}</id>\n      <timestamp>2026-01-{:02}T12:00:00Z</timestamp>\n      <contributor>\n        <username>User{}</username>\n        <id>{}</id>\n      </contributor>\n      <text bytes=\"0\" xml:space=\"preserve\">",
+            WORDS[(next() % 24) as usize],
+            id * 100 + next() % 100,
+            1 + next() % 28,
+            next() % 5000,
+            next() % 100000,
+        ));
+        for w in 0..words {
+            if w > 0 {
+                buf.push(if w % 17 == 0 { '\n' } else { ' ' });
+            }
+            buf.push_str(WORDS[(next() % 24) as usize]);
+        }
+        buf.push_str("</text>\n    </revision>\n  </page>\n");
+        if buf.len() > 1 << 20 {
+            out.write_all(buf.as_bytes())?;
+            written += buf.len() as u64;
+            buf.clear();
+        }
+    }
+    buf.push_str("</mediawiki>\n");
+    out.write_all(buf.as_bytes())?;
+    out.flush()
+}
+
+fn lines(out: &[u8]) -> usize {
+    out.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// The version a tool reports, or None (with a message) when it is absent.
+fn tool_version(cmd: &mut Command, missing: &str) -> Option<String> {
+    let v = cmd.output().ok().filter(|o| o.status.success()).map(|o| {
+        let s = String::from_utf8_lossy(&o.stdout);
+        s.lines().next().unwrap_or("").trim().to_string()
+    });
+    if v.is_none() {
+        eprintln!("{missing}: its rows are left out");
+    }
+    v
+}
+
+/// One query of the records contest, as each tool spells it.
+struct Query<'q> {
+    label: &'q str,
+    file: &'q Path,
+    copipe: Vec<&'q str>,
+    lxml: [&'q str; 3],
+    /// `xmlstarlet sel`'s arguments: global options (`-T`: text, not
+    /// escaped XML), then `-t` and the template.
+    xmlstarlet: Vec<&'q str>,
+}
+
+/// `copipe records` beside lxml and xmlstarlet, on the bus feed and the
+/// dump: medians of interleaved rounds, each tool's output checked for the
+/// same number of lines first.
+fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
+    let dump = dir.join("mediawiki-200mb.xml");
+    if std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0) < DUMP_BYTES {
+        eprintln!("generating {} ...", dump.display());
+        let f = std::fs::File::create(&dump).expect("create dump");
+        generate_dump(&mut io::BufWriter::new(f), DUMP_BYTES).expect("write dump");
+    }
+    let lxml = tool_version(
+        Command::new("python3").args(["-c", "import lxml.etree; print(lxml.etree.__version__)"]),
+        "lxml not importable (pip install lxml)",
+    );
+    let xmlstarlet = tool_version(
+        Command::new("xmlstarlet").arg("--version"),
+        "xmlstarlet not found (apt-get install xmlstarlet)",
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/lxml_records.py");
+    let queries = [
+        Query {
+            label: "30 MB bus feed, --element bus --where route=22",
+            file: feed,
+            copipe: vec!["--element", "bus", "--where", "route=22"],
+            lxml: ["bus", "-", "route=22"],
+            xmlstarlet: vec![
+                "-T",
+                "-t",
+                "-m",
+                "//bus[route='22']",
+                "-m",
+                "*",
+                "-v",
+                ".",
+                "-o",
+                ",",
+                "-b",
+                "-n",
+            ],
+        },
+        Query {
+            label: "200 MB dump, --element page --fields title,id",
+            file: &dump,
+            copipe: vec!["--element", "page", "--fields", "title,id"],
+            lxml: [
+                "{http://www.mediawiki.org/xml/export-0.10/}page",
+                "title,id",
+                "-",
+            ],
+            xmlstarlet: vec![
+                "-N",
+                "m=http://www.mediawiki.org/xml/export-0.10/",
+                "-T",
+                "-t",
+                "-m",
+                "//m:page",
+                "-v",
+                "m:title",
+                "-o",
+                ",",
+                "-v",
+                "m:id",
+                "-n",
+            ],
+        },
+    ];
+    for q in &queries {
+        let bytes = std::fs::read(q.file).expect("read input");
+        let file = q.file;
+        let copipe_args = |extra: &[&str]| {
+            let mut c = Command::new(copipe);
+            c.arg("records").arg(file).args(&q.copipe).args(extra);
+            c
+        };
+        let want = lines(&output_of(&mut copipe_args(&[])));
+        assert!(want > 100, "{}: too few records", q.label);
+        let mut variants: Vec<(String, Box<dyn FnMut() + '_>)> = Vec::new();
+        if q.file == dump.as_path() {
+            let bytes = &bytes;
+            variants.push((
+                "quick-xml bare event scan + UTF-8 validation, 1 thread, in memory (floor)".into(),
+                Box::new(move || {
+                    assert!(std::str::from_utf8(bytes).is_ok());
+                    let mut r = quick_xml::Reader::from_reader(&bytes[..]);
+                    let mut n = 0u64;
+                    loop {
+                        match r.read_event() {
+                            Ok(quick_xml::events::Event::Eof) => break,
+                            Ok(_) => n += 1,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    assert!(n > 100_000);
+                }),
+            ));
+            variants.push((
+                "copipe element_records -> record_writer, 1 thread, in memory".into(),
+                Box::new(move || {
+                    let mut out = Vec::new();
+                    expat_parse(
+                        XmlInput::from_bytes(bytes),
+                        element_records(
+                            "page",
+                            record_writer(RecordFormat::Csv, &mut out).fields(["title", "id"]),
+                        )
+                        .only(["title", "id"]),
+                    )
+                    .expect("parse");
+                    assert_eq!(lines(&out), want);
+                }),
+            ));
+        }
+        for (label, extra) in [
+            ("`copipe records` (parallel, default), end to end", &[][..]),
+            (
+                "`copipe records --threads 1`, end to end",
+                &["--threads", "1"][..],
+            ),
+        ] {
+            let mut cmd = copipe_args(extra);
+            variants.push((
+                label.into(),
+                Box::new(move || {
+                    run_process(&mut cmd);
+                }),
+            ));
+        }
+        if let Some(version) = &lxml {
+            let mut cmd = Command::new("python3");
+            cmd.arg(&script).arg(file).args(q.lxml);
+            let got = lines(&output_of(&mut cmd));
+            assert_eq!(got, want, "lxml disagrees on {}", q.label);
+            variants.push((
+                format!("lxml {version} iterparse (python3), end to end"),
+                Box::new(move || {
+                    run_process(&mut cmd);
+                }),
+            ));
+        }
+        if let Some(version) = &xmlstarlet {
+            let mut cmd = Command::new("xmlstarlet");
+            cmd.arg("sel").args(&q.xmlstarlet).arg(file);
+            let got = lines(&output_of(&mut cmd));
+            // xmlstarlet prints no header line.
+            assert_eq!(got + 1, want, "xmlstarlet disagrees on {}", q.label);
+            variants.push((
+                format!("xmlstarlet {version} sel, end to end"),
+                Box::new(move || {
+                    run_process(&mut cmd);
+                }),
+            ));
+        }
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
+        for round in 0..=runs {
+            for (i, (_, f)) in variants.iter_mut().enumerate() {
+                let t = Instant::now();
+                f();
+                // Round 0 warms up and is not counted.
+                if round > 0 {
+                    samples[i].push(t.elapsed());
+                }
+            }
+        }
+        let rows: Vec<Row> = variants
+            .iter()
+            .zip(samples)
+            .map(|((name, _), s)| Row {
+                name: name.clone(),
+                median: median(s),
+            })
+            .collect();
+        drop(variants);
+        let lxml_row = rows
+            .iter()
+            .find(|r| r.name.starts_with("lxml"))
+            .map(|r| r.median);
+        eprintln!(
+            "records contest: load after the runs {}",
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        );
+        println!();
+        println!("| {} | median | lxml / this | this / first row |", q.label);
+        println!("|---|---:|---:|---:|");
+        for row in &rows {
+            let vs_lxml = lxml_row.map_or("n/a".to_string(), |l| {
+                format!("{:.1}x", l.as_secs_f64() / row.median.as_secs_f64())
+            });
+            println!(
+                "| {} | {:.1} ms | {vs_lxml} | {:.2}x |",
+                row.name,
+                row.median.as_secs_f64() * 1e3,
+                row.median.as_secs_f64() / rows[0].median.as_secs_f64()
+            );
+        }
+        println!();
     }
 }
 

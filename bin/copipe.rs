@@ -24,6 +24,9 @@ enum Command {
     Tail(cmd::tail::Args),
     /// Print where the buses are, from a CTA bus tracker XML feed.
     Buses(cmd::buses::Args),
+    /// Print any record-shaped XML (RSS items, sitemap urls, dump pages,
+    /// bus feeds) as CSV, TSV or JSON lines, with filters.
+    Records(cmd::records::Args),
     /// Generate realistic test data: Apache access logs or bus XML feeds.
     Gen(cmd::gen::Args),
     /// A concurrent echo server on copipe's task scheduler.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tail(args) => cmd::tail::run(args),
         Command::Buses(args) => cmd::buses::run(args),
+        Command::Records(args) => cmd::records::run(args),
         Command::Gen(args) => cmd::gen::run(args),
         Command::Echo(args) => cmd::echo::run(args),
         Command::ServeLog(args) => cmd::serve_log::run(args),

@@ -291,3 +291,99 @@ fn threads_print_exactly_what_one_thread_prints() {
         }
     }
 }
+
+// ---- today's CTA Bus Tracker (getvehicles), issue 17 -----------------------
+
+/// A generated getvehicles response of about `mb` megabytes.
+fn bustime_feed(mb: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let o = run(&[
+        "gen",
+        "buses",
+        "--format",
+        "bustime",
+        "--mb",
+        mb,
+        "-o",
+        f.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    f
+}
+
+#[test]
+fn a_getvehicles_response_filters_route_on_rt_whatever_the_bridge() {
+    let f = bustime_feed("1");
+    let p = f.path().to_str().unwrap();
+    let doc = std::fs::read_to_string(p).unwrap();
+    assert!(doc.contains("<bustime-response>") && doc.contains("<vid>"));
+    let want = doc.matches("<rt>22</rt>").count();
+    assert!(want > 10, "{want}");
+    let inline = run(&["buses", p, "--route", "22"]);
+    assert!(
+        inline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inline.stderr)
+    );
+    let out = stdout(&inline);
+    assert_eq!(out.lines().count(), want);
+    for line in out.lines() {
+        // rt,vid,"des",lat,lon
+        assert!(line.starts_with("22,"), "{line}");
+        assert!(
+            line.contains(",\"") && line.matches(',').count() >= 4,
+            "{line}"
+        );
+    }
+    for extra in [
+        &["--threads", "1"][..],
+        &["--bridge", "thread"],
+        &["--bridge", "process"],
+        &["--parser", "sax"],
+        &["--parser", "iterparse"],
+    ] {
+        let o = run(&[&["buses", p, "--route", "22"][..], extra].concat());
+        assert_eq!(stdout(&o), out, "{extra:?}");
+    }
+    // From stdin the root element decides too.
+    let o = run_stdin(
+        &["buses", "-", "--route", "22", "--bridge", "process"],
+        doc.as_bytes(),
+    );
+    assert_eq!(stdout(&o), out);
+}
+
+#[test]
+fn direction_is_refused_on_a_getvehicles_response_with_a_hint() {
+    let f = bustime_feed("0.05");
+    let p = f.path().to_str().unwrap();
+    let doc = std::fs::read(p).unwrap();
+    for o in [
+        run(&["buses", p, "--direction", "North Bound"]),
+        run_stdin(&["buses", "-", "--direction", "North Bound"], &doc),
+    ] {
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--where des="), "{err}");
+    }
+    // The hint works.
+    let o = run(&["buses", p, "--where", "des~Howard"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).lines().all(|l| l.contains("Howard")));
+}
+
+#[test]
+fn the_shipped_getvehicles_sample_reads() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/data/getvehicles.xml");
+    let doc = std::fs::read_to_string(sample).unwrap();
+    let o = run(&["buses", sample, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), doc.matches("<vehicle>").count());
+    assert!(out.starts_with("{\"vid\":"), "{out}");
+    let help = stdout(&run(&["buses", "--help"]));
+    assert!(
+        help.contains("route = rt") && help.contains("--where des="),
+        "{help}"
+    );
+}

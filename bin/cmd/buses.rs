@@ -16,8 +16,9 @@ use anyhow::Context;
 use copipe::bridge::subprocess_flat;
 use copipe::bridge::ThreadBridgeBuilder;
 use copipe::xml::{
-    bus_locations, expat_parse, filter_on_field, iterparse, json_lines, records, sax_parse,
-    ChunkWriter, EventHandler, MissingFields, ParallelParse, Record, Records, XmlEvent, XmlInput,
+    bus_locations, expat_parse, filter_on_field, filter_where, iterparse, json_lines, records,
+    sax_parse, vehicle_locations, ChunkWriter, EventHandler, MissingFields, ParallelParse, Record,
+    Records, Where, XmlEvent, XmlInput,
 };
 use copipe::{Lifecycle, Stage};
 
@@ -34,10 +35,16 @@ const WHOLE_READ_MAX: u64 = 256 << 20;
 
 /// Arguments of `copipe buses`.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Example: copipe buses --route 22 --direction \"North Bound\"\n\
-    (the North Bound #22 bus, the slowest moving object in the universe)"
-)]
+#[command(after_help = "Two feeds are read, told apart by the root element:\n\
+  <buses><bus>: the 2009 feed of the tutorial (route, id, direction,\n\
+    latitude, longitude, ...);\n\
+  <bustime-response><vehicle>: today's CTA Bus Tracker getvehicles\n\
+    response, whose fields stand for the 2009 ones as route = rt,\n\
+    id = vid, latitude = lat, longitude = lon; it has no direction: the\n\
+    CSV prints des (the destination) in its place, and --direction is\n\
+    refused (use --where des=DESTINATION). --route filters on rt.\n\n\
+Example: copipe buses --route 22 --direction \"North Bound\"\n\
+    (the North Bound #22 bus, the slowest moving object in the universe)")]
 pub(crate) struct Args {
     /// The feed (allroutes.xml); `-` reads stdin. Without FILE, a sample
     /// feed built into copipe is read.
@@ -101,10 +108,16 @@ pub(crate) struct ChainArgs {
     #[arg(long, value_name = "D")]
     pub(crate) direction: Option<String>,
 
-    /// Only buses whose FIELD equals VALUE exactly (repeatable; all must
-    /// hold).
-    #[arg(long = "where", value_name = "FIELD=VALUE", value_parser = parse_where)]
-    pub(crate) wheres: Vec<(String, String)>,
+    /// Only buses meeting COND (repeatable; all must hold): FIELD=VALUE,
+    /// FIELD!=VALUE, FIELD~REGEX, or numeric FIELD<N, FIELD<=N, FIELD>N,
+    /// FIELD>=N, on the feed's own field names (see `copipe records`).
+    #[arg(long = "where", value_name = "COND", value_parser = parse_where)]
+    pub(crate) wheres: Vec<Where>,
+
+    /// Which feed the records come from: found from the root element; a
+    /// worker process is told.
+    #[arg(long, value_enum, default_value_t = Dialect::V2009, hide = true)]
+    pub(crate) dialect: Dialect,
 
     /// Output: `csv` prints route,id,"direction",latitude,longitude; `json`
     /// prints each bus as one JSON object per line.
@@ -121,10 +134,73 @@ pub(crate) enum Format {
     Json,
 }
 
-fn parse_where(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("expected FIELD=VALUE, got `{s}`")),
+fn parse_where(s: &str) -> Result<Where, String> {
+    s.parse::<Where>().map_err(|e| e.to_string())
+}
+
+/// The two CTA feeds `copipe buses` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Dialect {
+    /// `<buses><bus>`: the 2009 feed of the tutorial.
+    #[value(name = "2009")]
+    V2009,
+    /// `<bustime-response><vehicle>`: today's Bus Tracker `getvehicles`.
+    Bustime,
+}
+
+impl Dialect {
+    /// The dialect of a document whose root element is `root`.
+    pub(crate) fn of_root(root: &str) -> Dialect {
+        if root == "bustime-response" {
+            Dialect::Bustime
+        } else {
+            Dialect::V2009
+        }
+    }
+
+    /// The dialect of a document in memory, from its root element's name.
+    fn sniff(bytes: &[u8]) -> Dialect {
+        Dialect::of_root(root_name(bytes).unwrap_or(""))
+    }
+
+    /// The record element.
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            Dialect::V2009 => "bus",
+            Dialect::Bustime => "vehicle",
+        }
+    }
+}
+
+/// The name of the root element: the first start tag after the prolog
+/// (declaration, comments, processing instructions, doctype). Only a
+/// guess for choosing the dialect: the parse checks the document.
+fn root_name(bytes: &[u8]) -> Option<&str> {
+    let mut rest = bytes;
+    loop {
+        let lt = memchr::memchr(b'<', rest)?;
+        rest = &rest[lt + 1..];
+        let skip_to = |rest: &[u8], end: &[u8]| -> Option<usize> {
+            memchr::memmem::find(rest, end).map(|i| i + end.len())
+        };
+        if rest.starts_with(b"?") {
+            rest = &rest[skip_to(rest, b"?>")?..];
+        } else if rest.starts_with(b"!--") {
+            rest = &rest[skip_to(rest, b"-->")?..];
+        } else if rest.starts_with(b"!") {
+            // A doctype, perhaps with an internal subset.
+            let gt = memchr::memchr(b'>', rest)?;
+            let end = match memchr::memchr(b'[', &rest[..gt]) {
+                Some(_) => skip_to(rest, b"]")?,
+                None => gt + 1,
+            };
+            rest = &rest[end..];
+        } else {
+            let end = rest
+                .iter()
+                .position(|&b| b.is_ascii_whitespace() || b == b'>' || b == b'/')?;
+            return std::str::from_utf8(&rest[..end]).ok();
+        }
     }
 }
 
@@ -132,18 +208,40 @@ fn parse_where(s: &str) -> Result<(String, String), String> {
 pub(crate) type Chain = Box<dyn for<'a> Stage<&'a Record> + Send>;
 
 impl ChainArgs {
-    /// The filters in the order they apply: route, direction, then each
-    /// `--where`.
+    /// The exact-match filters in the order they apply: route, then
+    /// direction (then each `--where`, see [`build_chain`]).
     pub(crate) fn filters(&self) -> Vec<(String, String)> {
         let mut f = Vec::new();
         if let Some(r) = &self.route {
-            f.push(("route".to_string(), r.clone()));
+            let field = match self.dialect {
+                Dialect::V2009 => "route",
+                Dialect::Bustime => "rt",
+            };
+            f.push((field.to_string(), r.clone()));
         }
         if let Some(d) = &self.direction {
             f.push(("direction".to_string(), d.clone()));
         }
-        f.extend(self.wheres.iter().cloned());
         f
+    }
+
+    /// These arguments for a feed of `dialect`.
+    ///
+    /// # Errors
+    ///
+    /// `--direction` on a getvehicles response, which has none.
+    pub(crate) fn for_dialect(&self, dialect: Dialect) -> copipe::Result<ChainArgs> {
+        if dialect == Dialect::Bustime && self.direction.is_some() {
+            return Err(copipe::Error::usage(
+                "--direction: a Bus Tracker getvehicles response has no direction; \
+                 filter on the destination instead, e.g. --where des=Howard \
+                 or --where 'des~Howard'",
+            ));
+        }
+        Ok(ChainArgs {
+            dialect,
+            ..self.clone()
+        })
     }
 
     /// These arguments as command-line words, to hand the same chain to a
@@ -156,8 +254,11 @@ impl ChainArgs {
         if let Some(d) = &self.direction {
             a.extend(["--direction".to_string(), d.clone()]);
         }
-        for (k, v) in &self.wheres {
-            a.extend(["--where".to_string(), format!("{k}={v}")]);
+        for w in &self.wheres {
+            a.extend(["--where".to_string(), w.to_string()]);
+        }
+        if self.dialect == Dialect::Bustime {
+            a.extend(["--dialect".to_string(), "bustime".to_string()]);
         }
         let format = match self.format {
             Format::Csv => "csv",
@@ -182,28 +283,94 @@ fn build_chain_counted<W: Write + Send + 'static>(
     tally: Option<Arc<Mutex<MissingFields>>>,
 ) -> Chain {
     let mut chain: Chain = match args.format {
-        Format::Csv => match tally {
-            Some(t) => Box::new(bus_locations(out).count_into(t)),
-            None => Box::new(bus_locations(out)),
-        },
+        Format::Csv => {
+            let show = match args.dialect {
+                Dialect::V2009 => bus_locations(out),
+                Dialect::Bustime => vehicle_locations(out),
+            };
+            match tally {
+                Some(t) => Box::new(show.count_into(t)),
+                None => Box::new(show),
+            }
+        }
         Format::Json => Box::new(json_lines(out)),
     };
+    for w in args.wheres.iter().rev() {
+        chain = Box::new(filter_where(w.clone(), chain));
+    }
     for (field, value) in args.filters().iter().rev() {
         chain = Box::new(filter_on_field(field, value, chain));
     }
     chain
 }
 
-/// Runs the chosen source, pushing records into `target`: the same target
-/// whichever parser style is used.
-pub(crate) fn feed<S>(parser: ParserStyle, input: XmlInput<'_>, target: S) -> copipe::Result<()>
+/// Runs the chosen source, pushing records into the target `make`
+/// builds once the feed's dialect is known: from the root element (expat
+/// and SAX styles), or `known` (the iterparse style, which needs the
+/// record element before it starts).
+fn feed<F>(
+    parser: ParserStyle,
+    input: XmlInput<'_>,
+    known: Option<Dialect>,
+    make: F,
+) -> copipe::Result<()>
 where
-    S: for<'a> Stage<&'a Record>,
+    F: FnOnce(Dialect) -> copipe::Result<Chain>,
 {
+    let by_root = |make| ByRoot {
+        make: Some(make),
+        stages: None,
+    };
     match parser {
-        ParserStyle::Expat => expat_parse(input, records("bus", target)),
-        ParserStyle::Sax => sax_parse(input, EventHandler::new(records("bus", target))),
-        ParserStyle::Iterparse => iterparse(input, "bus", target),
+        ParserStyle::Expat => expat_parse(input, by_root(make)),
+        ParserStyle::Sax => sax_parse(input, EventHandler::new(by_root(make))),
+        ParserStyle::Iterparse => {
+            let dialect = known.unwrap_or(Dialect::V2009);
+            iterparse(input, dialect.tag(), make(dialect)?)
+        }
+    }
+}
+
+/// `records(tag, chain)`, built when the root element's start tag (the
+/// first event) tells the dialect.
+struct ByRoot<F> {
+    make: Option<F>,
+    stages: Option<Records<Chain>>,
+}
+
+impl<'e, F> Stage<XmlEvent<'e>> for ByRoot<F>
+where
+    F: FnOnce(Dialect) -> copipe::Result<Chain>,
+{
+    #[inline]
+    fn send(&mut self, event: XmlEvent<'e>) -> copipe::Result<copipe::Flow> {
+        if let Some(stages) = &mut self.stages {
+            return stages.send(event);
+        }
+        let dialect = match &event {
+            XmlEvent::Start(tag) => Dialect::of_root(tag.name()),
+            _ => Dialect::V2009,
+        };
+        let stages = match self.make.take() {
+            Some(make) => self.stages.insert(records(dialect.tag(), make(dialect)?)),
+            None => return Ok(copipe::Flow::Stop),
+        };
+        stages.send(event)
+    }
+}
+
+impl<F> Lifecycle for ByRoot<F> {
+    fn flush(&mut self) -> copipe::Result<()> {
+        match &mut self.stages {
+            Some(s) => s.flush(),
+            None => Ok(()),
+        }
+    }
+    fn close(&mut self) -> copipe::Result<()> {
+        match &mut self.stages {
+            Some(s) => s.close(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -347,11 +514,14 @@ fn run_parallel(
     let make = |w: ChunkWriter| {
         let tally = Arc::new(Mutex::new(MissingFields::default()));
         ChunkChain {
-            stages: records("bus", build_chain_counted(chain, w, Some(tally.clone()))),
+            stages: records(
+                chain.dialect.tag(),
+                build_chain_counted(chain, w, Some(tally.clone())),
+            ),
             tally,
         }
     };
-    let (chunks, result) = ParallelParse::new("bus")
+    let (chunks, result) = ParallelParse::new(chain.dialect.tag())
         .threads(threads)
         .with_path(path)
         .run(bytes, make, io::stdout().lock());
@@ -371,41 +541,44 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         usize::from,
     );
     let opened = open_input(args.file.as_ref(), threads)?;
-    if let Opened::Whole(bytes, path) = &opened {
+    let known = match &opened {
+        Opened::Whole(bytes, _) => Some(Dialect::sniff(bytes)),
+        Opened::Input(..) if args.file.is_none() => Some(Dialect::sniff(SAMPLE)),
+        Opened::Input(..) => None,
+    };
+    if let (Opened::Whole(bytes, path), Some(dialect)) = (&opened, known) {
         if args.parser == ParserStyle::Expat && args.bridge == Bridge::None && threads > 1 {
-            run_parallel(bytes, path, &args.chain, threads)?;
+            run_parallel(bytes, path, &args.chain.for_dialect(dialect)?, threads)?;
             return Ok(ExitCode::SUCCESS);
         }
     }
     let (input, progress) = opened.into_input();
+    let chain = &args.chain;
     let result = match args.bridge {
-        Bridge::None => feed(args.parser, input, build_chain(&args.chain, io::stdout())),
+        Bridge::None => feed(args.parser, input, known, |d| {
+            Ok(build_chain(&chain.for_dialect(d)?, io::stdout()))
+        }),
         // Records cross flattened into one byte buffer and one String per
         // batch (their values, and their names when they change, in the
         // String), rebuilt by the worker into one reused record with no
         // UTF-8 check: no allocation per record, and less for the parsing
         // thread to copy than a slot per record.
-        Bridge::Thread => match ThreadBridgeBuilder::new()
-            .name("copipe-buses")
-            .spawn_flat::<Record, _>(build_chain(&args.chain, io::stdout()))
-        {
-            Ok(bridge) => feed(args.parser, input, bridge),
-            Err(e) => Err(e),
-        },
+        Bridge::Thread => feed(args.parser, input, known, |d| {
+            let bridge = ThreadBridgeBuilder::new()
+                .name("copipe-buses")
+                .spawn_flat::<Record, _>(build_chain(&chain.for_dialect(d)?, io::stdout()))?;
+            Ok(Box::new(bridge) as Chain)
+        }),
         // The child rebuilds the same chain from the same arguments; its
         // failure is our error (`close` at the end of `feed` waits for it).
-        Bridge::Process => {
-            // Records go in flat frames, many to a frame, their names only
-            // when they change.
-            match super::worker::command(
-                std::iter::once("buses".to_string()).chain(args.chain.to_args()),
-            )
-            .and_then(subprocess_flat::<Record>)
-            {
-                Ok(bridge) => feed(args.parser, input, bridge),
-                Err(e) => Err(e),
-            }
-        }
+        // Records go in flat frames, many to a frame, their names only
+        // when they change.
+        Bridge::Process => feed(args.parser, input, known, |d| {
+            let words = chain.for_dialect(d)?.to_args();
+            let bridge = super::worker::command(std::iter::once("buses".to_string()).chain(words))
+                .and_then(subprocess_flat::<Record>)?;
+            Ok(Box::new(bridge) as Chain)
+        }),
     };
     if let Some(pb) = progress {
         pb.finish_and_clear();

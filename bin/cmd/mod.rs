@@ -2,6 +2,7 @@
 //!
 //! - `tail.rs`: `copipe tail`, tail -f | grep
 //! - `buses.rs`: `copipe buses`, the CTA bus XML pipeline
+//! - `records.rs`: `copipe records`, any record-shaped XML as CSV/TSV/JSON
 //! - `gen.rs`: `copipe gen log|buses`, data generators, dispatching to
 //!   `gen_log.rs` and `gen_buses.rs`
 //! - `echo.rs`: `copipe echo`, the scheduler's echo server
@@ -16,6 +17,7 @@ pub(crate) mod echo;
 pub(crate) mod gen;
 pub(crate) mod gen_buses;
 pub(crate) mod gen_log;
+pub(crate) mod records;
 pub(crate) mod serve_log;
 pub(crate) mod tail;
 pub(crate) mod worker;

@@ -38,9 +38,6 @@ enum Pipeline {
     /// output of `copipe buses` with the same options (what `copipe buses
     /// --bridge process` starts).
     Buses(ChainArgs),
-    /// As `buses`, for records in frames of their own (serde, bincode):
-    /// the wire's general form, kept for benchmarks and tests.
-    BusesSerde(ChainArgs),
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -57,12 +54,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             // stay while the names do not change.
             recvfrom_flat::<Record, _, _>(stdin, build_chain(&chain, io::stdout()))
                 .context("worker buses")?
-        }
-        Pipeline::BusesSerde(chain) => {
-            // One reused record: `Record::deserialize_in_place` decodes
-            // into its buffers, so no record allocates.
-            recvfrom_ref::<Record, _, _>(stdin, build_chain(&chain, io::stdout()))
-                .context("worker buses-serde")?
         }
         Pipeline::Seq => {
             let mut check = SeqCheck {

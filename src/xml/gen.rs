@@ -1,4 +1,5 @@
-//! A deterministic generator of CTA bus tracker feeds (`allroutes.xml`).
+//! Deterministic generators of CTA bus tracker feeds: the 2009 feed
+//! (`allroutes.xml`) and today's Bus Tracker API response (`getvehicles`).
 
 use std::io::{self, Write};
 
@@ -161,32 +162,13 @@ pub fn generate_buses<W: Write>(mut out: W, target_bytes: u64, seed: u64) -> io:
         if buses > 0 && written + buf.len() as u64 + footer.len() as u64 >= target_bytes {
             break;
         }
-        let mut pick = rng.below(total_weight);
-        let route = routes
-            .iter()
-            .find(|r| {
-                if pick < r.weight {
-                    true
-                } else {
-                    pick -= r.weight;
-                    false
-                }
-            })
-            .unwrap_or(&routes[0]); // the weights sum to total_weight
-        let forward = rng.next() % 2 == 0;
-        let direction = match (route.north_south, forward) {
-            (true, true) => "North Bound",
-            (true, false) => "South Bound",
-            (false, true) => "East Bound",
-            (false, false) => "West Bound",
-        };
-        // Spread along the route's axis, a little across it.
-        let (along, across) = (rng.unit() - 0.5, rng.unit() - 0.5);
-        let (lat, lon) = if route.north_south {
-            (route.lat + along * 0.30, route.lon + across * 0.01)
-        } else {
-            (route.lat + across * 0.01, route.lon + along * 0.40)
-        };
+        let Bus {
+            route,
+            direction,
+            lat,
+            lon,
+            ..
+        } = pick_bus(&mut rng, &routes, total_weight);
         let id = 1000 + rng.below(8000);
         let stop = STOPS[rng.below(STOPS.len() as u64) as usize];
         write!(
@@ -212,6 +194,141 @@ pub fn generate_buses<W: Write>(mut out: W, target_bytes: u64, seed: u64) -> io:
         }
         buf.extend_from_slice(b"  </bus>\n");
         buses += 1;
+        if buf.len() >= 64 * 1024 {
+            out.write_all(&buf)?;
+            written += buf.len() as u64;
+            buf.clear();
+        }
+    }
+    buf.extend_from_slice(footer);
+    out.write_all(&buf)?;
+    written += buf.len() as u64;
+    out.flush()?;
+    Ok(written)
+}
+
+/// One vehicle somewhere on a route.
+struct Bus<'r> {
+    route: &'r Route,
+    /// North or east bound.
+    forward: bool,
+    direction: &'static str,
+    lat: f64,
+    lon: f64,
+}
+
+/// Picks a route (busy ones more often), a way and a place on it.
+fn pick_bus<'r>(rng: &mut Rng, routes: &'r [Route], total_weight: u64) -> Bus<'r> {
+    let mut pick = rng.below(total_weight);
+    let route = routes
+        .iter()
+        .find(|r| {
+            if pick < r.weight {
+                true
+            } else {
+                pick -= r.weight;
+                false
+            }
+        })
+        .unwrap_or(&routes[0]); // the weights sum to total_weight
+    let forward = rng.next() % 2 == 0;
+    let direction = match (route.north_south, forward) {
+        (true, true) => "North Bound",
+        (true, false) => "South Bound",
+        (false, true) => "East Bound",
+        (false, false) => "West Bound",
+    };
+    // Spread along the route's axis, a little across it.
+    let (along, across) = (rng.unit() - 0.5, rng.unit() - 0.5);
+    let (lat, lon) = if route.north_south {
+        (route.lat + along * 0.30, route.lon + across * 0.01)
+    } else {
+        (route.lat + across * 0.01, route.lon + along * 0.40)
+    };
+    Bus {
+        route,
+        forward,
+        direction,
+        lat,
+        lon,
+    }
+}
+
+/// Writes a response of today's CTA Bus Tracker API (`getvehicles`, as
+/// `https://www.ctabustracker.com/bustime/api/v2/getvehicles` returns it)
+/// of about `target_bytes` bytes (at least one vehicle) to `out`: a
+/// `<bustime-response>` root holding one `<vehicle>` per bus with `vid`,
+/// `tmstmp` (`YYYYMMDD HH:MM`), `lat`, `lon`, `hdg` (degrees, 0 north),
+/// `pid`, `rt`, `des` (the destination), `pdist` (feet along the pattern),
+/// `dly` (`true` or `false`), `spd`, `tatripid`, `origtatripno`,
+/// `tablockid` and `zone` (mostly empty).
+///
+/// The routes and places are those of [`generate_buses`]; the same `seed`
+/// gives the same bytes. Returns the number of bytes written.
+///
+/// # Errors
+///
+/// Writing to `out` fails.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::generate_bustime;
+///
+/// let mut a = Vec::new();
+/// let n = generate_bustime(&mut a, 5_000, 7)?;
+/// assert_eq!(n as usize, a.len());
+/// let text = String::from_utf8(a).unwrap();
+/// assert!(text.contains("<bustime-response>") && text.contains("<vehicle>"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn generate_bustime<W: Write>(mut out: W, target_bytes: u64, seed: u64) -> io::Result<u64> {
+    let routes = routes();
+    let total_weight: u64 = routes.iter().map(|r| r.weight).sum();
+    let mut rng = Rng(seed ^ 0xB057_13E5);
+    let mut buf: Vec<u8> = Vec::with_capacity(128 * 1024);
+    let mut written = 0u64;
+    buf.extend_from_slice(
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<bustime-response>\n",
+    );
+    let footer = b"</bustime-response>\n";
+    let mut vehicles = 0u64;
+    loop {
+        if vehicles > 0 && written + buf.len() as u64 + footer.len() as u64 >= target_bytes {
+            break;
+        }
+        let bus = pick_bus(&mut rng, &routes, total_weight);
+        let vid = 1000 + rng.below(8000);
+        let minute = rng.below(60 * 24);
+        let hdg = match (bus.route.north_south, bus.forward) {
+            (true, true) => 0,
+            (true, false) => 180,
+            (false, true) => 90,
+            (false, false) => 270,
+        } + 360
+            - 8
+            + rng.below(16);
+        let des = STOPS[rng.below(STOPS.len() as u64) as usize].replace('&', "&amp;");
+        let dly = rng.below(20) == 0;
+        let block = 700 + rng.below(300);
+        write!(
+            buf,
+            "\t<vehicle>\n\t\t<vid>{vid}</vid>\n\t\t<tmstmp>20261203 {:02}:{:02}</tmstmp>\n\t\t<lat>{:.14}</lat>\n\t\t<lon>{:.14}</lon>\n\t\t<hdg>{}</hdg>\n\t\t<pid>{}</pid>\n\t\t<rt>{}</rt>\n\t\t<des>{des}</des>\n\t\t<pdist>{}</pdist>\n\t\t<dly>{dly}</dly>\n\t\t<spd>{}</spd>\n\t\t<tatripid>{}</tatripid>\n\t\t<origtatripno>{}</origtatripno>\n\t\t<tablockid>{} -{block}</tablockid>\n\t\t<zone>{}</zone>\n\t</vehicle>\n",
+            minute / 60,
+            minute % 60,
+            bus.lat,
+            bus.lon,
+            hdg % 360,
+            1000 + rng.below(9000),
+            bus.route.name,
+            rng.below(60_000),
+            rng.below(40),
+            100 + rng.below(9000),
+            250_000_000 + rng.below(1_000_000),
+            bus.route.name,
+            if rng.below(10) == 0 { "Downtown" } else { "" },
+        )?;
+        vehicles += 1;
         if buf.len() >= 64 * 1024 {
             out.write_all(&buf)?;
             written += buf.len() as u64;

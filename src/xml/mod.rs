@@ -47,7 +47,9 @@
 //!   threads over a document in memory, exact as a sequential parse
 //! - `iterparse.rs`: the iterparse-style source, [`iterparse`],
 //!   [`iterparse_elements`], [`Element`]
-//! - `record.rs`: [`Record`] and the `buses_to_dicts` state machine
+//! - `record/`: [`Record`], the state machines that fill one
+//!   (`buses_to_dicts`, and [`element_records`] for any record-shaped
+//!   XML), its flat form, the [`Where`] filters and the [`RecordWriter`]
 //! - `buses.rs`: the stages [`records`], [`filter_on_field`],
 //!   [`bus_locations`], [`json_lines`]
 //! - `gen.rs`: [`generate_buses`], the feed generator
@@ -63,14 +65,17 @@ mod record;
 mod sax;
 
 pub use buses::{
-    bus_locations, filter_on_field, json_lines, records, BusLocations, FilterOnField, JsonLines,
-    MissingFields, Records, BUS_LOCATION_FIELDS,
+    bus_locations, filter_on_field, json_lines, records, vehicle_locations, BusLocations,
+    FilterOnField, JsonLines, MissingFields, Records, BUS_LOCATION_FIELDS, VEHICLE_LOCATION_FIELDS,
 };
 pub use event::{event_fn, Attrs, AttrsIter, EventFn, Tag, XmlEvent};
 pub use expat::expat_parse;
-pub use gen::generate_buses;
+pub use gen::{generate_buses, generate_bustime};
 pub use input::XmlInput;
 pub use iterparse::{iterparse, iterparse_elements, Element};
 pub use parallel::{ChunkWriter, ParallelParse};
-pub use record::{Record, RecordMemo};
+pub use record::{
+    element_records, field_matches, filter_where, record_writer, Check, ElementRecords,
+    FieldMatches, FieldTally, FilterWhere, Record, RecordFormat, RecordMemo, RecordWriter, Where,
+};
 pub use sax::{sax_parse, ContentHandler, EventHandler};
