@@ -64,6 +64,8 @@ pub(crate) fn drive_chunk<H: Handler>(
                 let doc = Doc {
                     keep_names: false,
                     seen_root: true,
+                    seen_doctype: false,
+                    seen_any: true,
                     open: vec![(root, 0)],
                     names: Vec::new(),
                 };

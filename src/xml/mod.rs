@@ -41,6 +41,8 @@
 //! - `input.rs`: [`XmlInput`], where a source reads its document from
 //! - `parse.rs`: the parse loop the three styles share and its
 //!   well-formedness checks
+//! - `lexical.rs`: the lexical productions checked (Char, Name, the
+//!   XML declaration, attribute lists)
 //! - `chunk.rs`: a parse of part of a document in memory, for
 //!   [`ParallelParse`]
 //! - `pull/`: how the loop reads events, from bytes in memory
@@ -64,6 +66,7 @@ mod expat;
 mod gen;
 mod input;
 mod iterparse;
+mod lexical;
 mod parallel;
 mod parse;
 mod pull;

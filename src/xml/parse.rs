@@ -10,14 +10,14 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use quick_xml::events::attributes::Attributes;
 use quick_xml::events::Event;
 
 use crate::error::{Error, Result};
 use crate::stage::Flow;
 use crate::xml::chunk::{ChunkEnd, Stops};
-use crate::xml::event::{decode_attr, AttrProblem, Tag};
+use crate::xml::event::Tag;
 use crate::xml::input::{Src, XmlInput};
+use crate::xml::lexical::{self, Bad};
 use crate::xml::pull::slice::SlicePull;
 use crate::xml::pull::stream::StreamPull;
 use crate::xml::pull::{Ctx, Pull};
@@ -144,6 +144,10 @@ pub(crate) struct Doc {
     /// them; bytes in memory can, so there the names are not copied).
     pub(crate) keep_names: bool,
     pub(crate) seen_root: bool,
+    /// A DOCTYPE was read (there may be one, before the root).
+    pub(crate) seen_doctype: bool,
+    /// Some event was read (an XML declaration may only come first).
+    pub(crate) seen_any: bool,
     /// Open elements: (byte offset of `<`, end of the name in `names`).
     pub(crate) open: Vec<(u64, usize)>,
     pub(crate) names: Vec<u8>,
@@ -246,9 +250,11 @@ fn handle<'x, H: Handler>(
         Event::Text(e) => {
             if doc.open.is_empty() {
                 outside_root(&e, start, doc)?;
+                doc.seen_any = true;
                 return Ok(Step::Continue);
             }
             let text = decode_text(&e, ctx, start)?;
+            no_cdata_end(&e, start)?;
             Ok(flow(h.text(&text, ctx.text_ends)?))
         }
         Event::CData(e) => {
@@ -269,6 +275,19 @@ fn handle<'x, H: Handler>(
             Ok(flow(h.text(text, ctx.text_ends)?))
         }
         Event::Decl(e) => {
+            if doc.seen_any {
+                return Err(problem_at(
+                    start,
+                    "an XML declaration is allowed only at the very start of the document".into(),
+                ));
+            }
+            doc.seen_any = true;
+            // <?xml version="1.0"?>
+            //  ^^^^^ the content starts 2 bytes after `<`, the
+            //        pseudo-attributes 3 bytes into it
+            let raw: &[u8] = &e;
+            let s = checked_str(ctx, raw, start + 2, "an XML declaration")?;
+            lexical::check_declaration(&s[3..], false).map_err(|b| bad_at(start + 5, b))?;
             if let Some(Ok(enc)) = e.encoding() {
                 let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
                 if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
@@ -280,7 +299,61 @@ fn handle<'x, H: Handler>(
             }
             Ok(Step::Continue)
         }
-        Event::Comment(_) | Event::PI(_) | Event::DocType(_) => Ok(Step::Continue),
+        Event::Comment(e) => {
+            doc.seen_any = true;
+            // <!--...-->
+            //     ^ content starts 4 bytes after `<`
+            checked_str(ctx, &e, start + 4, "a comment")?;
+            if e.last() == Some(&b'-') {
+                // <!-- a --->: the `--` before `->` is in the comment.
+                return Err(problem_at(
+                    start + 4 + e.len() as u64 - 1,
+                    "`--` is not allowed in a comment".into(),
+                ));
+            }
+            Ok(Step::Continue)
+        }
+        Event::PI(e) => {
+            doc.seen_any = true;
+            // <?target data?>
+            //  ^ content starts 2 bytes after `<`
+            let s = checked_str(ctx, &e, start + 2, "a processing instruction")?;
+            let target = &s[..e.target().len()];
+            lexical::check_name(target, "processing instruction target")
+                .map_err(|b| bad_at(start + 2, b))?;
+            if target.eq_ignore_ascii_case("xml") {
+                let msg = if target == "xml" {
+                    "an XML declaration is allowed only at the very start of the document".into()
+                } else {
+                    format!("processing instruction target `{target}` is reserved")
+                };
+                return Err(problem_at(start, msg));
+            }
+            Ok(Step::Continue)
+        }
+        Event::DocType(e) => {
+            if doc.seen_root {
+                return Err(problem_at(
+                    start,
+                    "a DOCTYPE is allowed only before the root element".into(),
+                ));
+            }
+            if doc.seen_doctype {
+                return Err(problem_at(start, "a second DOCTYPE".into()));
+            }
+            doc.seen_doctype = true;
+            doc.seen_any = true;
+            // quick-xml gives what follows `<!DOCTYPE` and its spaces; the
+            // name is its first word.
+            let s = checked_str(ctx, &e, start, "the DOCTYPE")?;
+            let n = s
+                .bytes()
+                .position(|b| lexical::is_space(b) || b == b'[')
+                .unwrap_or(s.len());
+            lexical::check_name(&s[..n], "the DOCTYPE's root element")
+                .map_err(|_| problem_at(start, format!("bad DOCTYPE name `{}`", &s[..n])))?;
+            Ok(Step::Continue)
+        }
         Event::Eof => {
             if let Some(&(open, end)) = doc.open.last() {
                 let name = doc.keep_names.then(|| {
@@ -297,9 +370,8 @@ fn handle<'x, H: Handler>(
     }
 }
 
-/// Checks a start tag (name and attributes are UTF-8, attributes are
-/// well-formed, only one root element) and returns its content, the text
-/// between `<` and `>` (or `/>`).
+/// Checks a start tag (its name, its attributes, only one root element)
+/// and returns its content, the text between `<` and `>` (or `/>`).
 #[inline]
 fn start_tag<'e, 'x: 'e>(
     e: &'e quick_xml::events::BytesStart<'x>,
@@ -309,18 +381,14 @@ fn start_tag<'e, 'x: 'e>(
 ) -> Result<&'e str, Problem> {
     // <bus attr="v">
     //  ^ content starts 1 byte after `<`
-    let content = ctx.str(e).map_err(|err| {
-        problem_at(
-            start + 1 + err.valid_up_to() as u64,
-            "invalid UTF-8 in a tag (copipe reads UTF-8)".into(),
-        )
-    })?;
+    let content = checked_str(ctx, e, start + 1, "a tag")?;
     if doc.open.len() >= MAX_DEPTH {
         return Err(problem_at(
             start,
             format!("elements nested deeper than {MAX_DEPTH} levels"),
         ));
     }
+    doc.seen_any = true;
     if doc.open.is_empty() {
         if doc.seen_root {
             return Err(problem_at(
@@ -331,35 +399,124 @@ fn start_tag<'e, 'x: 'e>(
         doc.seen_root = true;
     }
     let name_len = e.name().as_ref().len();
+    lexical::check_name(&content[..name_len], "element").map_err(|b| bad_at(start + 1, b))?;
     if content.len() > name_len {
         check_attrs(content, name_len, start)?;
     }
     Ok(content)
 }
 
-/// Checks every attribute once, so that [`Attrs`](crate::xml::Attrs) can
-/// decode them later without failing.
+/// Checks the attribute list once (syntax, uniqueness, the references in
+/// values), so that [`Attrs`](crate::xml::Attrs) can decode them later
+/// without failing.
 #[cold]
 fn check_attrs(content: &str, name_len: usize, start: u64) -> Result<(), Problem> {
-    for attr in Attributes::new(content, name_len) {
-        let attr = attr.map_err(|e| {
-            use quick_xml::events::attributes::AttrError as A;
-            let pos = match &e {
-                A::ExpectedEq(p)
-                | A::ExpectedValue(p)
-                | A::UnquotedValue(p)
-                | A::ExpectedQuote(p, _)
-                | A::Duplicated(p, _) => *p,
-            };
-            problem_at(start + 1 + pos as u64, format!("bad attribute: {e}"))
-        })?;
-        decode_attr(attr).map_err(|p| {
-            let msg = match p {
-                AttrProblem::Utf8 => "invalid UTF-8 in an attribute".to_string(),
-                AttrProblem::Escape(m) => format!("bad reference in an attribute value: {m}"),
-            };
-            problem_at(start, msg)
-        })?;
+    lexical::check_attr_list(content, name_len, |a| {
+        let value = &content[a.value.0..a.value.1];
+        check_value_refs(value).map_err(|(i, m)| (a.value.0 + i, m))
+    })
+    .map_err(|b| bad_at(start + 1, b))
+}
+
+/// Checks every reference in an attribute value: `&` starts a reference
+/// that ends with `;`, to a legal character or a known entity.
+fn check_value_refs(value: &str) -> Result<(), Bad> {
+    for amp in memchr::memchr_iter(b'&', value.as_bytes()) {
+        let rest = &value[amp + 1..];
+        let Some(semi) = memchr::memchr(b';', rest.as_bytes()) else {
+            return Err((
+                amp,
+                "`&` must start a reference ending with `;` (write `&amp;`)".into(),
+            ));
+        };
+        let body = &rest[..semi];
+        match ref_target(body) {
+            Ok(_) => {}
+            Err(m) => return Err((amp, m)),
+        }
+    }
+    Ok(())
+}
+
+/// What `&body;` refers to: a character (checked to be a `Char`) or a
+/// predefined entity's text.
+fn ref_target(body: &str) -> Result<RefTarget<'_>, String> {
+    if let Some(num) = body.strip_prefix('#') {
+        let (digits, radix) = match num.strip_prefix('x') {
+            Some(h) => (h, 16),
+            None => (num, 10),
+        };
+        let ok = !digits.is_empty()
+            && digits.bytes().all(|b| {
+                if radix == 16 {
+                    b.is_ascii_hexdigit()
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        let c = if ok {
+            u32::from_str_radix(digits, radix)
+                .ok()
+                .and_then(char::from_u32)
+                .filter(|&c| is_xml_char(c))
+        } else {
+            None
+        };
+        return c
+            .map(RefTarget::Char)
+            .ok_or_else(|| format!("reference to invalid character `&{body};`"));
+    }
+    if let Err((_, m)) = lexical::check_name(body, "entity reference") {
+        return Err(m);
+    }
+    quick_xml::escape::resolve_predefined_entity(body)
+        .map(RefTarget::Text)
+        .ok_or_else(|| format!("undefined entity `&{body};`"))
+}
+
+/// What a reference stands for.
+enum RefTarget<'a> {
+    Char(char),
+    Text(&'a str),
+}
+
+/// `raw` as a `str` of `Char`s, starting at byte offset `at`; `what` says
+/// where in a message.
+#[inline(always)]
+fn checked_str<'e, 'x: 'e>(
+    ctx: Ctx<'x>,
+    raw: &'e [u8],
+    at: u64,
+    what: &str,
+) -> Result<&'e str, Problem> {
+    let s = ctx.str(raw).map_err(|err| {
+        problem_at(
+            at + err.valid_up_to() as u64,
+            format!("invalid UTF-8 in {what} (copipe reads UTF-8)"),
+        )
+    })?;
+    if !ctx.chars_ok {
+        lexical::check_chars(raw).map_err(|b| bad_at(at, b))?;
+    }
+    Ok(s)
+}
+
+/// A [`Bad`] found in bytes that start at byte offset `base`.
+#[cold]
+fn bad_at(base: u64, (i, msg): Bad) -> Problem {
+    problem_at(base + i as u64, msg)
+}
+
+/// `]]>` may not appear in character data (XML 1.0 [14]).
+#[inline(always)]
+fn no_cdata_end(raw: &[u8], start: u64) -> Result<(), Problem> {
+    for gt in memchr::memchr_iter(b'>', raw) {
+        if gt >= 2 && &raw[gt - 2..gt] == b"]]" {
+            return Err(problem_at(
+                start + gt as u64 - 2,
+                "`]]>` is not allowed in character data".into(),
+            ));
+        }
     }
     Ok(())
 }
@@ -390,12 +547,7 @@ fn outside_root_error(at: u64, doc: &Doc, what: &str) -> Problem {
 /// section 2.11), allocating only when there is a `\r`.
 #[inline(always)]
 fn decode_text<'e, 'x: 'e>(raw: &'e [u8], ctx: Ctx<'x>, at: u64) -> Result<Cow<'e, str>, Problem> {
-    let text = ctx.str(raw).map_err(|err| {
-        problem_at(
-            at + err.valid_up_to() as u64,
-            "invalid UTF-8 in text (copipe reads UTF-8)".into(),
-        )
-    })?;
+    let text = checked_str(ctx, raw, at, "text")?;
     if !ctx.may_have_cr || memchr::memchr(b'\r', raw).is_none() {
         return Ok(Cow::Borrowed(text));
     }
@@ -410,15 +562,10 @@ fn resolve_ref<'b>(
 ) -> Result<&'b str, Problem> {
     let name = std::str::from_utf8(e)
         .map_err(|_| problem_at(at, "invalid UTF-8 in a reference".into()))?;
-    if e.is_char_ref() {
-        let bad = || problem_at(at, format!("reference to invalid character `&{name};`"));
-        match e.resolve_char_ref() {
-            Ok(Some(c)) if is_xml_char(c) => Ok(c.encode_utf8(utf8)),
-            _ => Err(bad()),
-        }
-    } else {
-        quick_xml::escape::resolve_predefined_entity(name)
-            .ok_or_else(|| problem_at(at, format!("undefined entity `&{name};`")))
+    match ref_target(name) {
+        Ok(RefTarget::Char(c)) => Ok(c.encode_utf8(utf8)),
+        Ok(RefTarget::Text(t)) => Ok(t),
+        Err(m) => Err(problem_at(at, m)),
     }
 }
 

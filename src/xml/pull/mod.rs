@@ -28,6 +28,9 @@ pub(crate) struct Ctx<'x> {
     pub(crate) doc: Option<&'x str>,
     /// False when the input is known to hold no `\r`.
     pub(crate) may_have_cr: bool,
+    /// True when the event is known to hold only `Char`s (checked up
+    /// front with the rest of the input in memory).
+    pub(crate) chars_ok: bool,
     /// After character data: the next markup is certainly not character
     /// data (it is a tag, or the end of input).
     pub(crate) text_ends: bool,

@@ -31,6 +31,8 @@ pub(crate) struct SlicePull<'i> {
     checked_end: u64,
     /// False when the checked part holds no `\r`.
     may_have_cr: bool,
+    /// True when the checked part holds only `Char`s.
+    chars_ok: bool,
 }
 
 impl<'i> SlicePull<'i> {
@@ -96,6 +98,7 @@ impl<'i> SlicePull<'i> {
             doc: std::str::from_utf8(part).ok(),
             checked_end: end,
             may_have_cr: memchr::memchr(b'\r', part).is_some(),
+            chars_ok: crate::xml::lexical::bad_char(part).is_none(),
         }
     }
 }
@@ -145,6 +148,7 @@ impl Pull for SlicePull<'_> {
         let ctx = Ctx {
             doc: self.doc,
             may_have_cr: self.may_have_cr || p > self.checked_end,
+            chars_ok: self.chars_ok && p <= self.checked_end,
             text_ends,
         };
         Ok((ev, ctx))

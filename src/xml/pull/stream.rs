@@ -131,6 +131,7 @@ impl Pull for StreamPull<'_> {
         let ctx = Ctx {
             doc: None,
             may_have_cr: true,
+            chars_ok: false,
             text_ends,
         };
         Ok((ev, ctx))
