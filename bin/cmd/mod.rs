@@ -7,6 +7,7 @@
 //! - `echo.rs`: `copipe echo`, the scheduler's echo server
 //! - `serve_log.rs`: `copipe serve-log`, tail -f | grep over TCP
 //! - `worker.rs`: the hidden downstream half of a process bridge
+//! - `xml_input.rs`: how `copipe buses` chooses and opens its input
 
 pub(crate) mod buses;
 pub(crate) mod echo;
@@ -16,6 +17,7 @@ pub(crate) mod gen_log;
 pub(crate) mod serve_log;
 pub(crate) mod tail;
 pub(crate) mod worker;
+pub(crate) mod xml_input;
 
 /// True when the error chain holds a broken pipe: the reader of our output
 /// went away, which ends the command quietly with status 0.
