@@ -7,8 +7,8 @@
 //! each parser: expat-style, SAX-style and iterparse-style, from memory and
 //! streamed through a 1-byte read buffer, and by the parallel parse. A
 //! rejected document must get the same error (message, line, column, byte
-//! offset) on every path. [`EXCEPTIONS`] lists the tests whose outcome is
-//! deliberately different, with the reason for each.
+//! offset) on every path. `tests/w3c/exceptions.tsv` lists the tests whose
+//! outcome is knowingly different, each with a reason from [`EXCEPTIONS`].
 //!
 //! The per-category counts are printed (`cargo test --test w3c -- --nocapture`).
 
@@ -18,8 +18,42 @@ use std::path::{Path, PathBuf};
 use copipe::sinks::Count;
 use copipe::xml::{expat_parse, iterparse, sax_parse, EventHandler, ParallelParse, XmlInput};
 
-/// Tests whose outcome is deliberately not the suite's, and why.
-const EXCEPTIONS: &[(&str, &str)] = &[];
+/// Why a test's outcome is not (yet) the suite's: the reasons named in
+/// `tests/w3c/exceptions.tsv`, which lists each such test by id.
+const EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "dtd",
+        "not well-formed only in its DOCTYPE: the internal DTD subset is not parsed yet, \
+         so its markup declarations are not checked (issue 12, item 2)",
+    ),
+    (
+        "entity",
+        "uses a general entity declared in the internal subset; such entities are not \
+         expanded yet, so the reference is refused as undefined (issue 12, item 2)",
+    ),
+    (
+        "doctype-end",
+        "a `<` or `>` in a literal of the internal subset: quick-xml ends the DOCTYPE by \
+         counting `<` and `>`, so it misplaces the DOCTYPE's end (issue 12, item 2)",
+    ),
+    ("utf16", "UTF-16 is not decoded yet (issue 12, item 3)"),
+];
+
+/// The exceptions: test id -> reason key.
+fn exceptions() -> BTreeMap<String, String> {
+    let list = std::fs::read_to_string(suite_dir().join("exceptions.tsv")).unwrap();
+    list.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (id, reason) = l.split_once('\t').unwrap();
+            assert!(
+                EXCEPTIONS.iter().any(|(k, _)| *k == reason),
+                "unknown reason {reason}"
+            );
+            (id.to_string(), reason.to_string())
+        })
+        .collect()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -109,7 +143,7 @@ fn outcomes(bytes: &[u8]) -> Vec<(&'static str, Option<String>)> {
 
 #[test]
 fn w3c_standalone_xml_1_0() {
-    let exceptions: BTreeMap<&str, &str> = EXCEPTIONS.iter().copied().collect();
+    let exceptions = exceptions();
     // (kind, category) -> (rejected, accepted)
     let mut counts: BTreeMap<(Kind, String), (u32, u32)> = BTreeMap::new();
     let mut wrong = Vec::new();
@@ -135,7 +169,7 @@ fn w3c_standalone_xml_1_0() {
             c.1 += 1
         }
         let right = rejected == (case.kind == Kind::NotWf);
-        match (right, exceptions.contains_key(case.id.as_str())) {
+        match (right, exceptions.contains_key(&case.id)) {
             (true, false) | (false, true) => {}
             (true, true) => excepted_but_right.push(case.id.clone()),
             (false, false) => wrong.push(format!(
@@ -160,6 +194,13 @@ fn w3c_standalone_xml_1_0() {
     }
     for (kind, (r, a)) in &totals {
         println!("{:<8} {:<10} {:>8} {:>8}", format!("{kind:?}"), "all", r, a);
+    }
+    let mut per_reason: BTreeMap<&str, u32> = BTreeMap::new();
+    for r in exceptions.values() {
+        *per_reason.entry(r.as_str()).or_default() += 1;
+    }
+    for (r, n) in per_reason {
+        println!("exceptions: {n} x {r}");
     }
     for w in &wrong {
         println!("WRONG {w}");
