@@ -279,6 +279,8 @@ fn escape(v: &str, style: u8) -> String {
             ('&', _) => out.push_str("&amp;"),
             ('<', _) => out.push_str("&lt;"),
             ('>', 1) => out.push_str("&gt;"),
+            // `]]>` is not allowed in character data.
+            ('>', _) if out.ends_with("]]") => out.push_str("&gt;"),
             ('"', 1) => out.push_str("&quot;"),
             (c, 2) if !c.is_ascii() => out.push_str(&format!("&#x{:X};", c as u32)),
             (c, _) => out.push(c),

@@ -6,13 +6,11 @@
 //! between `records` and the chain, and a worker process can rebuild the
 //! same chain from the same arguments.
 
-use std::fs::File;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use anyhow::Context;
 use copipe::bridge::subprocess_flat;
 use copipe::bridge::ThreadBridgeBuilder;
 use copipe::xml::{
@@ -22,16 +20,7 @@ use copipe::xml::{
 };
 use copipe::{Lifecycle, Stage};
 
-/// The sample feed built into the binary, used when no FILE is given.
-static SAMPLE: &[u8] = include_bytes!("../../data/allroutes.xml");
-
-/// Files at least this large show a progress bar (when stderr is a
-/// terminal).
-const PROGRESS_BYTES: u64 = 64 << 20;
-
-/// Files larger than this are streamed rather than read whole, so memory
-/// stays bounded.
-const WHOLE_READ_MAX: u64 = 256 << 20;
+use super::xml_input::{open_input, Opened};
 
 /// Arguments of `copipe buses`.
 #[derive(Debug, clap::Args)]
@@ -46,8 +35,8 @@ const WHOLE_READ_MAX: u64 = 256 << 20;
 Example: copipe buses --route 22 --direction \"North Bound\"\n\
     (the North Bound #22 bus, the slowest moving object in the universe)")]
 pub(crate) struct Args {
-    /// The feed (allroutes.xml); `-` reads stdin. Without FILE, a sample
-    /// feed built into copipe is read.
+    /// The feed (allroutes.xml); `-` reads stdin. Without FILE, stdin if
+    /// a feed is piped in, else a sample feed built into copipe.
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
 
@@ -372,112 +361,6 @@ impl<F> Lifecycle for ByRoot<F> {
             None => Ok(()),
         }
     }
-}
-
-/// An opened input: a file read whole (which may be parsed in parallel),
-/// or a source for the sequential parsers.
-pub(crate) enum Opened {
-    Whole(Vec<u8>, PathBuf),
-    Input(XmlInput<'static>, Option<indicatif::ProgressBar>),
-}
-
-impl Opened {
-    /// The input for a sequential parse.
-    pub(crate) fn into_input(self) -> (XmlInput<'static>, Option<indicatif::ProgressBar>) {
-        match self {
-            Opened::Whole(bytes, path) => (XmlInput::from_vec(bytes).with_path(path), None),
-            Opened::Input(input, pb) => (input, pb),
-        }
-    }
-}
-
-/// Opens FILE (or stdin, or the built-in sample), with a progress bar when
-/// it is worth one.
-pub(crate) fn open_input(file: Option<&PathBuf>, threads: usize) -> anyhow::Result<Opened> {
-    let Some(path) = file else {
-        return Ok(Opened::Input(
-            XmlInput::from_bytes(SAMPLE).with_path("allroutes.xml (built-in sample)"),
-            None,
-        ));
-    };
-    if path.as_os_str() == "-" {
-        return Ok(Opened::Input(
-            XmlInput::from_reader(io::stdin()).with_path("<stdin>"),
-            None,
-        ));
-    }
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if size >= PROGRESS_BYTES && io::stderr().is_terminal() {
-        let pb = indicatif::ProgressBar::new(size);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        let input = XmlInput::from_reader(pb.wrap_read(f)).with_path(path);
-        return Ok(Opened::Input(input, Some(pb)));
-    }
-    if size > WHOLE_READ_MAX {
-        return Ok(Opened::Input(
-            XmlInput::from_reader(f).with_path(path),
-            None,
-        ));
-    }
-    let bytes = read_whole(&mut f, size, threads)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Opened::Whole(bytes, path.clone()))
-}
-
-/// Files at least this large are read by several threads at once.
-const SPLIT_READ_BYTES: u64 = 4 << 20;
-
-/// Reads the whole file, whose size was `size` when opened. Copying a
-/// large file out of the page cache costs CPU time (copies and page
-/// faults), so a large one is read in parts on `threads` threads, each
-/// part into its own range of one buffer.
-fn read_whole(f: &mut File, size: u64, threads: usize) -> io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let parts = if size >= SPLIT_READ_BYTES {
-        threads.clamp(1, 8)
-    } else {
-        1
-    };
-    let mut bytes = Vec::new();
-    if parts > 1 {
-        bytes = vec![0u8; size as usize];
-        let part = (bytes.len()).div_ceil(parts);
-        let results: Vec<io::Result<()>> = std::thread::scope(|scope| {
-            let file = &*f;
-            let readers: Vec<_> = bytes
-                .chunks_mut(part)
-                .enumerate()
-                .map(|(i, chunk)| {
-                    let at = (i * part) as u64;
-                    scope.spawn(move || file.read_exact_at(chunk, at))
-                })
-                .collect();
-            readers
-                .into_iter()
-                .map(|r| {
-                    r.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("a reading thread panicked")))
-                })
-                .collect()
-        });
-        match results.into_iter().find(|r| r.is_err()) {
-            // The file may have grown since: read on to its end below.
-            None => io::Seek::seek(f, io::SeekFrom::Start(size)).map(|_| ())?,
-            // It shrank: read it again from the start, the simple way.
-            Some(_) => {
-                bytes.clear();
-                io::Seek::seek(f, io::SeekFrom::Start(0))?;
-            }
-        }
-    }
-    io::Read::read_to_end(f, &mut bytes)?;
-    Ok(bytes)
 }
 
 /// One chunk's stages in a parallel parse: `records` and the chain, with

@@ -10,6 +10,7 @@
 //! - `completions.rs`: `copipe completions SHELL` and `copipe man`, from
 //!   the clap definitions
 //! - `worker.rs`: the hidden downstream half of a process bridge
+//! - `xml_input.rs`: how `copipe buses` chooses and opens its input
 
 pub(crate) mod buses;
 pub(crate) mod completions;
@@ -21,6 +22,7 @@ pub(crate) mod records;
 pub(crate) mod serve_log;
 pub(crate) mod tail;
 pub(crate) mod worker;
+pub(crate) mod xml_input;
 
 /// True when the error chain holds a broken pipe: the reader of our output
 /// went away, which ends the command quietly with status 0.

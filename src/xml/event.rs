@@ -260,7 +260,7 @@ pub(crate) fn decode_attr(
     let value = if value.contains('&') {
         match quick_xml::escape::unescape(&value) {
             Ok(v) => Cow::Owned(v.into_owned()),
-            Err(e) => return Err(AttrProblem::Escape(e.to_string())),
+            Err(_) => return Err(AttrProblem::Escape),
         }
     } else {
         value
@@ -272,7 +272,7 @@ pub(crate) fn decode_attr(
 #[derive(Debug)]
 pub(crate) enum AttrProblem {
     Utf8,
-    Escape(String),
+    Escape,
 }
 
 /// A stage that calls `f` with each event: the seed's

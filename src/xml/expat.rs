@@ -3,8 +3,10 @@
 
 use crate::error::Result;
 use crate::stage::{Flow, Stage};
+use crate::xml::chunk::{drive_chunk, ChunkEnd, ChunkSpec};
 use crate::xml::event::{Tag, XmlEvent};
-use crate::xml::input::{drive, drive_chunk, ChunkEnd, ChunkSpec, Handler, XmlInput};
+use crate::xml::input::XmlInput;
+use crate::xml::parse::{drive, Handler};
 use std::path::Path;
 
 /// Character data gathered before it is sent as one event: the seed's

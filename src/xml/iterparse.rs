@@ -6,7 +6,8 @@ use crate::error::Result;
 use crate::stage::{Flow, Stage};
 use crate::xml::buses::too_large;
 use crate::xml::event::Tag;
-use crate::xml::input::{drive, Handler, XmlInput};
+use crate::xml::input::XmlInput;
+use crate::xml::parse::{drive, Handler};
 use crate::xml::record::{Built, Record, RecordBuilder, MAX_RECORD_BYTES};
 
 const NONE: u32 = u32::MAX;

@@ -38,8 +38,15 @@
 //! Files:
 //!
 //! - `event.rs`: [`XmlEvent`], [`Tag`], [`Attrs`]
-//! - `input.rs`: [`XmlInput`], and the parse loop the three styles share
-//!   (checks, positions, line counting on streams)
+//! - `input.rs`: [`XmlInput`], where a source reads its document from
+//! - `parse.rs`: the parse loop the three styles share and its
+//!   well-formedness checks
+//! - `lexical.rs`: the lexical productions checked (Char, Name, the
+//!   XML declaration, attribute lists)
+//! - `chunk.rs`: a parse of part of a document in memory, for
+//!   [`ParallelParse`]
+//! - `pull/`: how the loop reads events, from bytes in memory
+//!   (`slice.rs`) or from a stream through a fixed buffer (`stream.rs`)
 //! - `expat.rs`: the expat-style source, [`expat_parse`]
 //! - `sax.rs`: the SAX-style source, [`sax_parse`], [`ContentHandler`],
 //!   [`EventHandler`]
@@ -55,12 +62,16 @@
 //! - `gen.rs`: [`generate_buses`], the feed generator
 
 mod buses;
+mod chunk;
 mod event;
 mod expat;
 mod gen;
 mod input;
 mod iterparse;
+mod lexical;
 mod parallel;
+mod parse;
+mod pull;
 mod record;
 mod sax;
 

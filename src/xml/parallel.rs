@@ -17,9 +17,10 @@ use quick_xml::Reader;
 
 use crate::error::{Error, Result};
 use crate::stage::Stage;
+use crate::xml::chunk::{ChunkEnd, ChunkSpec};
 use crate::xml::event::XmlEvent;
 use crate::xml::expat::expat_chunk;
-use crate::xml::input::{bom_len, ChunkEnd, ChunkSpec};
+use crate::xml::pull::slice::bom_len;
 
 /// The smallest and largest chunk chosen when the caller does not say.
 const AUTO_CHUNK_MIN: usize = 512 * 1024;

@@ -5,7 +5,8 @@
 use crate::error::Result;
 use crate::stage::{Flow, Stage};
 use crate::xml::event::{Tag, XmlEvent};
-use crate::xml::input::{drive, Handler, XmlInput};
+use crate::xml::input::XmlInput;
+use crate::xml::parse::{drive, Handler};
 
 /// Receives a document's content as owned values, like Python's
 /// `xml.sax.ContentHandler`.

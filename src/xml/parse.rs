@@ -1,0 +1,575 @@
+//! The parse loop the three source styles share, and its well-formedness
+//! checks.
+//!
+//! The loop reads quick-xml events, checks what quick-xml leaves to its
+//! caller (UTF-8, references, attributes, one root element, elements still
+//! open at the end), and hands names, attributes and pieces of character
+//! data to a private `Handler`: the expat-style, SAX-style and
+//! iterparse-style sources are three handlers.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use quick_xml::events::Event;
+
+use crate::error::{Error, Result};
+use crate::stage::Flow;
+use crate::xml::chunk::{ChunkEnd, Stops};
+use crate::xml::event::Tag;
+use crate::xml::input::{Src, XmlInput};
+use crate::xml::lexical::{self, Bad};
+use crate::xml::pull::slice::SlicePull;
+use crate::xml::pull::stream::StreamPull;
+use crate::xml::pull::{Ctx, Pull};
+
+/// The deepest nesting of elements accepted: the stack of open elements is
+/// bounded whatever the input.
+const MAX_DEPTH: usize = 4096;
+
+/// What the three source styles do with the checked pieces of a document.
+pub(crate) trait Handler {
+    /// A start tag (also sent for an empty element, followed by `end`).
+    fn start(&mut self, tag: &Tag<'_>) -> Result<Flow>;
+    /// One piece of character data: a text run, a CDATA section, or one
+    /// resolved reference. `ends` is true when the parser can see that no
+    /// character data follows at once (the next markup is a tag or the end
+    /// of input), so a coalescing handler may send without copying.
+    fn text(&mut self, piece: &str, ends: bool) -> Result<Flow>;
+    /// An end tag.
+    fn end(&mut self, name: &str) -> Result<Flow>;
+    /// True when the handler holds nothing between events (no character
+    /// data gathered and not yet sent), so that a fresh handler could take
+    /// over from here: the parallel parser only splits a document where
+    /// this holds.
+    fn at_rest(&self) -> bool {
+        true
+    }
+    /// The end of the stream (also before a parse error is returned, so
+    /// that everything already accepted is written out).
+    fn close(&mut self) -> Result<()>;
+}
+
+/// Parses `input`, feeding `handler`, under the source contract: a stage
+/// error returns at once; bad input closes the handler first and then
+/// returns the error; end of input and `Flow::Stop` close it.
+pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<()> {
+    let XmlInput {
+        src,
+        path,
+        capacity,
+        max_event,
+    } = input;
+    let outcome = match src {
+        Src::Bytes(bytes) => {
+            let mut pull = SlicePull::new(&bytes);
+            parse_loop(&mut pull, handler, Doc::default(), Stops::none())
+        }
+        Src::Reader(reader) => {
+            let mut pull = StreamPull::new(reader, capacity, max_event);
+            let doc = Doc {
+                keep_names: true,
+                ..Doc::default()
+            };
+            parse_loop(&mut pull, handler, doc, Stops::none())
+        }
+    };
+    finish(outcome, handler, path.as_deref()).map(|_| ())
+}
+
+/// Closes the handler as the source contract says and adds the path to an
+/// error.
+pub(crate) fn finish<H: Handler>(
+    outcome: Result<ChunkEnd, Fail>,
+    handler: &mut H,
+    path: Option<&Path>,
+) -> Result<ChunkEnd> {
+    let result = match outcome {
+        Ok(end) => handler.close().map(|()| end),
+        Err(Fail::Stage(e)) => Err(e),
+        Err(Fail::Input(e)) => {
+            // Bad input: what was accepted so far is still written out. An
+            // error while closing matters less than the input's own.
+            let _ = handler.close();
+            Err(e)
+        }
+    };
+    match (result, path) {
+        (Err(e), Some(p)) => Err(e.with_path(p)),
+        (r, _) => r,
+    }
+}
+
+/// Why the parse loop stopped early.
+pub(crate) enum Fail {
+    /// The input is bad (or could not be read).
+    Input(Error),
+    /// A stage failed.
+    Stage(Error),
+}
+
+/// A problem found while an event still borrows the reader: turned into
+/// an [`Error`] with its line and column once the borrow has ended.
+pub(crate) enum Problem {
+    /// Bad input at a byte offset (boxed: errors are rare, and a small
+    /// `Result` keeps the hot path in registers).
+    At(Box<(u64, String)>),
+    /// Input ends with elements still open: (offset of the innermost
+    /// one's `<`, end of input, its name if kept).
+    Unclosed(Box<(u64, u64, Option<String>)>),
+    Stage(Error),
+}
+
+#[cold]
+pub(crate) fn problem_at(offset: u64, msg: String) -> Problem {
+    Problem::At(Box::new((offset, msg)))
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Problem {
+        Problem::Stage(e)
+    }
+}
+
+/// One step of the loop.
+enum Step {
+    Continue,
+    Stop,
+    Eof,
+}
+
+/// The state the loop checks well-formedness with.
+#[derive(Default)]
+pub(crate) struct Doc {
+    /// Keep the names of open elements (a stream cannot look back at
+    /// them; bytes in memory can, so there the names are not copied).
+    pub(crate) keep_names: bool,
+    pub(crate) seen_root: bool,
+    /// A DOCTYPE was read (there may be one, before the root).
+    pub(crate) seen_doctype: bool,
+    /// Some event was read (an XML declaration may only come first).
+    pub(crate) seen_any: bool,
+    /// Open elements: (byte offset of `<`, end of the name in `names`).
+    pub(crate) open: Vec<(u64, usize)>,
+    pub(crate) names: Vec<u8>,
+}
+
+pub(crate) fn parse_loop<P: Pull, H: Handler>(
+    pull: &mut P,
+    h: &mut H,
+    mut doc: Doc,
+    mut stops: Stops<'_>,
+) -> Result<ChunkEnd, Fail> {
+    loop {
+        let start = pull.position();
+        if start >= stops.next {
+            // At rest in the root element's content: the element stack is
+            // the root alone (so quick-xml's stack of open names is too),
+            // and nothing is half-read.
+            if start == stops.next && doc.open.len() == 1 && h.at_rest() {
+                return Ok(ChunkEnd::Boundary(start));
+            }
+            if stops.give_up {
+                return Ok(ChunkEnd::Invalid);
+            }
+            stops.pass(start);
+        }
+        pull.settle(start);
+        let step = match pull.next() {
+            Ok((ev, ctx)) => handle(ev, ctx, start, &mut doc, h),
+            Err(e) => return Err(Fail::Input(pull.convert(e))),
+        };
+        match step {
+            Ok(Step::Continue) => {}
+            Ok(Step::Stop) | Ok(Step::Eof) => return Ok(ChunkEnd::Done),
+            Err(Problem::Stage(e)) => return Err(Fail::Stage(e)),
+            Err(Problem::At(b)) => {
+                let (offset, msg) = *b;
+                return Err(Fail::Input(pull.error_at(offset, msg)));
+            }
+            Err(Problem::Unclosed(b)) => {
+                let (open, eof, name) = *b;
+                let name = name.or_else(|| pull.name_at(open)).unwrap_or_default();
+                let msg = format!(
+                    "unexpected end of input: element `<{name}>` (opened at byte offset {open}) is not closed"
+                );
+                return Err(Fail::Input(pull.error_at(eof, msg)));
+            }
+        }
+    }
+}
+
+#[inline]
+fn flow(f: Flow) -> Step {
+    match f {
+        Flow::Continue => Step::Continue,
+        Flow::Stop => Step::Stop,
+    }
+}
+
+#[inline(always)]
+fn handle<'x, H: Handler>(
+    ev: Event<'x>,
+    ctx: Ctx<'x>,
+    start: u64,
+    doc: &mut Doc,
+    h: &mut H,
+) -> Result<Step, Problem> {
+    match ev {
+        Event::Start(e) => {
+            let content = start_tag(&e, ctx, start, doc)?;
+            let name = &content[..e.name().as_ref().len()];
+            if doc.keep_names {
+                doc.open.push((start, doc.names.len() + name.len()));
+                doc.names.extend_from_slice(name.as_bytes());
+            } else {
+                doc.open.push((start, 0));
+            }
+            Ok(flow(h.start(&Tag::raw(name, content))?))
+        }
+        Event::Empty(e) => {
+            let content = start_tag(&e, ctx, start, doc)?;
+            let name = &content[..e.name().as_ref().len()];
+            if h.start(&Tag::raw(name, content))?.is_stop() {
+                return Ok(Step::Stop);
+            }
+            Ok(flow(h.end(name)?))
+        }
+        Event::End(e) => {
+            // quick-xml has checked that the name matches its start tag,
+            // whose name was checked to be UTF-8.
+            let name = ctx
+                .str(e.name().0)
+                .map_err(|_| problem_at(start, "invalid UTF-8 in an end tag".into()))?;
+            doc.open.pop();
+            if doc.keep_names {
+                let begin = doc.open.last().map_or(0, |&(_, e)| e);
+                doc.names.truncate(begin);
+            }
+            Ok(flow(h.end(name)?))
+        }
+        Event::Text(e) => {
+            if doc.open.is_empty() {
+                outside_root(&e, start, doc)?;
+                doc.seen_any = true;
+                return Ok(Step::Continue);
+            }
+            let text = decode_text(&e, ctx, start)?;
+            no_cdata_end(&e, start)?;
+            Ok(flow(h.text(&text, ctx.text_ends)?))
+        }
+        Event::CData(e) => {
+            if doc.open.is_empty() {
+                return Err(outside_root_error(start, doc, "a CDATA section"));
+            }
+            // <![CDATA[...]]>
+            //          ^ content starts 9 bytes after `<`
+            let text = decode_text(&e, ctx, start + 9)?;
+            Ok(flow(h.text(&text, ctx.text_ends)?))
+        }
+        Event::GeneralRef(e) => {
+            if doc.open.is_empty() {
+                return Err(outside_root_error(start, doc, "a reference"));
+            }
+            let mut utf8 = [0u8; 4];
+            let text = resolve_ref(&e, start, &mut utf8)?;
+            Ok(flow(h.text(text, ctx.text_ends)?))
+        }
+        Event::Decl(e) => {
+            if doc.seen_any {
+                return Err(problem_at(
+                    start,
+                    "an XML declaration is allowed only at the very start of the document".into(),
+                ));
+            }
+            doc.seen_any = true;
+            // <?xml version="1.0"?>
+            //  ^^^^^ the content starts 2 bytes after `<`, the
+            //        pseudo-attributes 3 bytes into it
+            let raw: &[u8] = &e;
+            let s = checked_str(ctx, raw, start + 2, "an XML declaration")?;
+            lexical::check_declaration(&s[3..], false).map_err(|b| bad_at(start + 5, b))?;
+            if let Some(Ok(enc)) = e.encoding() {
+                let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
+                if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
+                    return Err(problem_at(
+                        start,
+                        format!("unsupported encoding `{enc}`: copipe reads UTF-8 (convert the file with iconv)"),
+                    ));
+                }
+            }
+            Ok(Step::Continue)
+        }
+        Event::Comment(e) => {
+            doc.seen_any = true;
+            // <!--...-->
+            //     ^ content starts 4 bytes after `<`
+            checked_str(ctx, &e, start + 4, "a comment")?;
+            if e.last() == Some(&b'-') {
+                // <!-- a --->: the `--` before `->` is in the comment.
+                return Err(problem_at(
+                    start + 4 + e.len() as u64 - 1,
+                    "`--` is not allowed in a comment".into(),
+                ));
+            }
+            Ok(Step::Continue)
+        }
+        Event::PI(e) => {
+            doc.seen_any = true;
+            // <?target data?>
+            //  ^ content starts 2 bytes after `<`
+            let s = checked_str(ctx, &e, start + 2, "a processing instruction")?;
+            let target = &s[..e.target().len()];
+            lexical::check_name(target, "processing instruction target")
+                .map_err(|b| bad_at(start + 2, b))?;
+            if target.eq_ignore_ascii_case("xml") {
+                let msg = if target == "xml" {
+                    "an XML declaration is allowed only at the very start of the document".into()
+                } else {
+                    format!("processing instruction target `{target}` is reserved")
+                };
+                return Err(problem_at(start, msg));
+            }
+            Ok(Step::Continue)
+        }
+        Event::DocType(e) => {
+            if doc.seen_root {
+                return Err(problem_at(
+                    start,
+                    "a DOCTYPE is allowed only before the root element".into(),
+                ));
+            }
+            if doc.seen_doctype {
+                return Err(problem_at(start, "a second DOCTYPE".into()));
+            }
+            doc.seen_doctype = true;
+            doc.seen_any = true;
+            // quick-xml gives what follows `<!DOCTYPE` and its spaces; the
+            // name is its first word.
+            let s = checked_str(ctx, &e, start, "the DOCTYPE")?;
+            let n = s
+                .bytes()
+                .position(|b| lexical::is_space(b) || b == b'[')
+                .unwrap_or(s.len());
+            lexical::check_name(&s[..n], "the DOCTYPE's root element")
+                .map_err(|_| problem_at(start, format!("bad DOCTYPE name `{}`", &s[..n])))?;
+            Ok(Step::Continue)
+        }
+        Event::Eof => {
+            if let Some(&(open, end)) = doc.open.last() {
+                let name = doc.keep_names.then(|| {
+                    let begin = doc.open.len().checked_sub(2).map_or(0, |i| doc.open[i].1);
+                    String::from_utf8_lossy(&doc.names[begin..end]).into_owned()
+                });
+                Err(Problem::Unclosed(Box::new((open, start, name))))
+            } else if !doc.seen_root {
+                Err(problem_at(start, "no element found".into()))
+            } else {
+                Ok(Step::Eof)
+            }
+        }
+    }
+}
+
+/// Checks a start tag (its name, its attributes, only one root element)
+/// and returns its content, the text between `<` and `>` (or `/>`).
+#[inline]
+fn start_tag<'e, 'x: 'e>(
+    e: &'e quick_xml::events::BytesStart<'x>,
+    ctx: Ctx<'x>,
+    start: u64,
+    doc: &mut Doc,
+) -> Result<&'e str, Problem> {
+    // <bus attr="v">
+    //  ^ content starts 1 byte after `<`
+    let content = checked_str(ctx, e, start + 1, "a tag")?;
+    if doc.open.len() >= MAX_DEPTH {
+        return Err(problem_at(
+            start,
+            format!("elements nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    doc.seen_any = true;
+    if doc.open.is_empty() {
+        if doc.seen_root {
+            return Err(problem_at(
+                start,
+                "junk after document element: a second root element".into(),
+            ));
+        }
+        doc.seen_root = true;
+    }
+    let name_len = e.name().as_ref().len();
+    lexical::check_name(&content[..name_len], "element").map_err(|b| bad_at(start + 1, b))?;
+    if content.len() > name_len {
+        check_attrs(content, name_len, start)?;
+    }
+    Ok(content)
+}
+
+/// Checks the attribute list once (syntax, uniqueness, the references in
+/// values), so that [`Attrs`](crate::xml::Attrs) can decode them later
+/// without failing.
+#[cold]
+fn check_attrs(content: &str, name_len: usize, start: u64) -> Result<(), Problem> {
+    lexical::check_attr_list(content, name_len, |a| {
+        let value = &content[a.value.0..a.value.1];
+        check_value_refs(value).map_err(|(i, m)| (a.value.0 + i, m))
+    })
+    .map_err(|b| bad_at(start + 1, b))
+}
+
+/// Checks every reference in an attribute value: `&` starts a reference
+/// that ends with `;`, to a legal character or a known entity.
+fn check_value_refs(value: &str) -> Result<(), Bad> {
+    for amp in memchr::memchr_iter(b'&', value.as_bytes()) {
+        let rest = &value[amp + 1..];
+        let Some(semi) = memchr::memchr(b';', rest.as_bytes()) else {
+            return Err((
+                amp,
+                "`&` must start a reference ending with `;` (write `&amp;`)".into(),
+            ));
+        };
+        let body = &rest[..semi];
+        match ref_target(body) {
+            Ok(_) => {}
+            Err(m) => return Err((amp, m)),
+        }
+    }
+    Ok(())
+}
+
+/// What `&body;` refers to: a character (checked to be a `Char`) or a
+/// predefined entity's text.
+fn ref_target(body: &str) -> Result<RefTarget<'_>, String> {
+    if let Some(num) = body.strip_prefix('#') {
+        let (digits, radix) = match num.strip_prefix('x') {
+            Some(h) => (h, 16),
+            None => (num, 10),
+        };
+        let ok = !digits.is_empty()
+            && digits.bytes().all(|b| {
+                if radix == 16 {
+                    b.is_ascii_hexdigit()
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        let c = if ok {
+            u32::from_str_radix(digits, radix)
+                .ok()
+                .and_then(char::from_u32)
+                .filter(|&c| is_xml_char(c))
+        } else {
+            None
+        };
+        return c
+            .map(RefTarget::Char)
+            .ok_or_else(|| format!("reference to invalid character `&{body};`"));
+    }
+    if let Err((_, m)) = lexical::check_name(body, "entity reference") {
+        return Err(m);
+    }
+    quick_xml::escape::resolve_predefined_entity(body)
+        .map(RefTarget::Text)
+        .ok_or_else(|| format!("undefined entity `&{body};`"))
+}
+
+/// What a reference stands for.
+enum RefTarget<'a> {
+    Char(char),
+    Text(&'a str),
+}
+
+/// `raw` as a `str` of `Char`s, starting at byte offset `at`; `what` says
+/// where in a message.
+#[inline(always)]
+fn checked_str<'e, 'x: 'e>(
+    ctx: Ctx<'x>,
+    raw: &'e [u8],
+    at: u64,
+    what: &str,
+) -> Result<&'e str, Problem> {
+    let s = ctx.str(raw).map_err(|err| {
+        problem_at(
+            at + err.valid_up_to() as u64,
+            format!("invalid UTF-8 in {what} (copipe reads UTF-8)"),
+        )
+    })?;
+    if !ctx.chars_ok {
+        lexical::check_chars(raw).map_err(|b| bad_at(at, b))?;
+    }
+    Ok(s)
+}
+
+/// A [`Bad`] found in bytes that start at byte offset `base`.
+#[cold]
+fn bad_at(base: u64, (i, msg): Bad) -> Problem {
+    problem_at(base + i as u64, msg)
+}
+
+/// `]]>` may not appear in character data (XML 1.0 [14]).
+#[inline(always)]
+fn no_cdata_end(raw: &[u8], start: u64) -> Result<(), Problem> {
+    for gt in memchr::memchr_iter(b'>', raw) {
+        if gt >= 2 && &raw[gt - 2..gt] == b"]]" {
+            return Err(problem_at(
+                start + gt as u64 - 2,
+                "`]]>` is not allowed in character data".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Character data outside the root element: whitespace is allowed and
+/// dropped (as expat does); anything else is an error.
+fn outside_root(raw: &[u8], start: u64, doc: &Doc) -> Result<(), Problem> {
+    match raw
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        None => Ok(()),
+        Some(i) => Err(outside_root_error(start + i as u64, doc, "text")),
+    }
+}
+
+fn outside_root_error(at: u64, doc: &Doc, what: &str) -> Problem {
+    let msg = if doc.seen_root {
+        format!("junk after document element: {what} after the root element")
+    } else {
+        format!("{what} before the root element")
+    };
+    problem_at(at, msg)
+}
+
+/// Decodes a run of text or CDATA starting at byte offset `at`: checks
+/// UTF-8 and normalises line ends (`\r\n` and `\r` become `\n`, XML 1.0
+/// section 2.11), allocating only when there is a `\r`.
+#[inline(always)]
+fn decode_text<'e, 'x: 'e>(raw: &'e [u8], ctx: Ctx<'x>, at: u64) -> Result<Cow<'e, str>, Problem> {
+    let text = checked_str(ctx, raw, at, "text")?;
+    if !ctx.may_have_cr || memchr::memchr(b'\r', raw).is_none() {
+        return Ok(Cow::Borrowed(text));
+    }
+    Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")))
+}
+
+/// Resolves `&name;` or `&#N;` starting at byte offset `at`.
+fn resolve_ref<'b>(
+    e: &'b quick_xml::events::BytesRef<'_>,
+    at: u64,
+    utf8: &'b mut [u8; 4],
+) -> Result<&'b str, Problem> {
+    let name = std::str::from_utf8(e)
+        .map_err(|_| problem_at(at, "invalid UTF-8 in a reference".into()))?;
+    match ref_target(name) {
+        Ok(RefTarget::Char(c)) => Ok(c.encode_utf8(utf8)),
+        Ok(RefTarget::Text(t)) => Ok(t),
+        Err(m) => Err(problem_at(at, m)),
+    }
+}
+
+/// The characters XML 1.0 allows (section 2.2).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}

@@ -1,0 +1,162 @@
+//! [`SlicePull`]: events borrowed from bytes in memory.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use crate::xml::pull::{line_col_in, Ctx, Pull, BOM};
+
+/// The length of the UTF-8 byte order mark at the start of `input`, if
+/// reading starts there.
+pub(crate) fn bom_len(input: &[u8], start: u64) -> u64 {
+    if start == 0 && input.starts_with(BOM) {
+        3
+    } else {
+        0
+    }
+}
+
+/// Events borrowed from bytes in memory: the whole input, or a part of
+/// it for the parallel parser.
+pub(crate) struct SlicePull<'i> {
+    /// The whole input (positions and line numbers count from its start).
+    input: &'i [u8],
+    /// The reader reads a suffix of `input`; `base` turns its positions
+    /// into offsets in `input`.
+    reader: Reader<&'i [u8]>,
+    base: u64,
+    /// The checked part of the input, when it is valid UTF-8 (checked once,
+    /// up front).
+    doc: Option<&'i str>,
+    /// The end of the checked part: events past it are checked one by one.
+    checked_end: u64,
+    /// False when the checked part holds no `\r`.
+    may_have_cr: bool,
+    /// True when the checked part holds only `Char`s.
+    chars_ok: bool,
+}
+
+impl<'i> SlicePull<'i> {
+    pub(crate) fn new(input: &'i [u8]) -> SlicePull<'i> {
+        SlicePull::range(input, 0, input.len() as u64)
+    }
+
+    /// Reads from `start`, which is 0 or the `<` of some markup; checks
+    /// `start..end` up front.
+    pub(crate) fn range(input: &'i [u8], start: u64, end: u64) -> SlicePull<'i> {
+        let mut reader = Reader::from_reader(input.get(start as usize..).unwrap_or_default());
+        reader.config_mut().check_comments = true;
+        // quick-xml skips a byte order mark without counting it: count it
+        // here, so that positions are offsets in the input.
+        let base = start + bom_len(input, start);
+        SlicePull::checked(input, reader, base, start, end)
+    }
+
+    /// Reads from `start` as if the reader had read everything from the
+    /// document's start to there, and `start` is in the content of the
+    /// root element whose `<` is at `root`. None if there is no start tag
+    /// at `root`.
+    pub(crate) fn inside_root(
+        input: &'i [u8],
+        root: u64,
+        start: u64,
+        end: u64,
+    ) -> Option<SlicePull<'i>> {
+        let mut reader = Reader::from_reader(input.get(root as usize..)?);
+        reader.config_mut().check_comments = true;
+        // Read the root's start tag, so that quick-xml's stack of open
+        // names holds it (it checks end tags against that stack), then
+        // move the reader on to `start`:
+        //
+        // <buses>...........<bus>
+        // ^root  ^after     ^start
+        //  reader positions count from `root`, so base = start - after.
+        match reader.read_event() {
+            Ok(Event::Start(_)) => {}
+            _ => return None,
+        }
+        let after = reader.buffer_position();
+        if root + after > start {
+            return None;
+        }
+        *reader.get_mut() = input.get(start as usize..)?;
+        Some(SlicePull::checked(input, reader, start - after, start, end))
+    }
+
+    fn checked(
+        input: &'i [u8],
+        reader: Reader<&'i [u8]>,
+        base: u64,
+        start: u64,
+        end: u64,
+    ) -> SlicePull<'i> {
+        let end = end.min(input.len() as u64).max(start);
+        let part = &input[start as usize..end as usize];
+        SlicePull {
+            input,
+            reader,
+            base,
+            doc: std::str::from_utf8(part).ok(),
+            checked_end: end,
+            may_have_cr: memchr::memchr(b'\r', part).is_some(),
+            chars_ok: crate::xml::lexical::bad_char(part).is_none(),
+        }
+    }
+}
+
+impl Pull for SlicePull<'_> {
+    fn name_at(&self, offset: u64) -> Option<String> {
+        // <bus attr="v">
+        //  ^^^ the name runs from after `<` to a space, `/` or `>`
+        let rest = self.input.get(offset as usize + 1..)?;
+        let end = rest
+            .iter()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
+            .unwrap_or(rest.len());
+        Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+
+    #[inline]
+    fn position(&self) -> u64 {
+        self.base + self.reader.buffer_position()
+    }
+    #[inline]
+    fn settle(&mut self, _at: u64) {}
+    // Always inlined: the event and context are returned in registers
+    // rather than through memory, a good part of the per-event cost.
+    #[inline(always)]
+    fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
+        let ev = self.reader.read_event()?;
+        let p = self.base + self.reader.buffer_position();
+        let text_ends = match ev {
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
+                // The reader stopped at the `<` of the next markup, at a
+                // `&`, or at the end. `<!` may be a CDATA section or a
+                // comment and `<?` a processing instruction, after which
+                // character data may go on.
+                let p = p as usize;
+                match self.input.get(p) {
+                    None => true,
+                    Some(b'<') => !matches!(self.input.get(p + 1), Some(b'!' | b'?')),
+                    Some(_) => false,
+                }
+            }
+            _ => false,
+        };
+        // An event that ends past the checked part may hold a `\r` (its
+        // UTF-8 is checked by `Ctx::str`, which sees it is not inside
+        // `doc`).
+        let ctx = Ctx {
+            doc: self.doc,
+            may_have_cr: self.may_have_cr || p > self.checked_end,
+            chars_ok: self.chars_ok && p <= self.checked_end,
+            text_ends,
+        };
+        Ok((ev, ctx))
+    }
+    fn line_col(&self, offset: u64) -> (u64, u64) {
+        line_col_in(self.input, offset)
+    }
+    fn error_position(&self) -> u64 {
+        self.base + self.reader.error_position()
+    }
+}
