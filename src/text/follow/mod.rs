@@ -1,34 +1,40 @@
 //! [`Follow`]: `tail -f` / `tail -F` done right.
 //!
-//! One loop reads every followed file to its end, pushes the complete lines,
-//! checks each file for truncation and (by name) replacement, calls `flush`
-//! on its target and waits: for inotify events when it can, polling when it
-//! cannot. A [`StopHandle`] (or a signal, see [`StopHandle::flag`]) ends the
-//! wait at once.
+//! - `core.rs`: the non-blocking follow core (identity, partial lines,
+//!   truncation, rotation, missing and bad paths, long lines, globs), which
+//!   both this blocking driver and [`sched::follow`](crate::sched::follow)
+//!   drive, so both give the same guarantees
+//! - `mod.rs` (this file): [`Follow`], the blocking driver: one loop steps
+//!   the core, calls `flush` on its target and waits, for inotify events
+//!   when it can, polling when it cannot. A [`StopHandle`] (or a signal, see
+//!   [`StopHandle::flag`]) ends the wait at once. With a checkpoint
+//!   ([`FollowBuilder::checkpoint`]) it is the checkpointed follow:
+//!   [`Follow::run_at`] pushes [`LineAt`]s and saves, after each accepted
+//!   flush, how far each file was read.
+
+mod core;
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::MetadataExt;
+use std::io;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use inotify::{Inotify, WatchDescriptor, WatchMask};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use self::core::{Config, Core, Fail, Tag};
 use super::block::{Block, SplitLines};
-use super::linebuf::LineBuf;
-use super::lines::{seek_last_lines, Start};
+use super::checkpoint::Registry;
+use super::lines::Start;
+use super::position::{LineAt, SourceFile};
 use super::DEFAULT_MAX_LINE_LEN;
 use crate::error::{Error, Result};
-use crate::stage::{Flow, Stage};
+use crate::stage::{Flow, Lifecycle, Stage};
 
-/// Bytes read at a time from a followed file.
-const CHUNK: usize = 128 * 1024;
+pub(crate) use self::core::{Config as CoreConfig, Core as FollowCore, Fail as CoreFail};
 
 const WAKER: Token = Token(0);
 const INOTIFY: Token = Token(1);
@@ -38,13 +44,16 @@ const OUTPUT: Token = Token(2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum FollowMode {
-    /// `tail -f`: follow the open file, wherever it is renamed to. The file
-    /// must exist at the start.
+    /// `tail -f`: follow the open file, wherever it is renamed to. A file
+    /// that cannot be opened at the start, or read later, is reported and
+    /// given up; the others keep being followed.
     #[default]
     Descriptor,
     /// `tail -F`: follow the *name*. When the name points to a new file
     /// (rotation), the old file is read to its end first and kept open a
-    /// while for lines written to it late; a missing file is waited for.
+    /// while for lines written to it late; a missing or unreadable file (a
+    /// directory, no permission, no descriptor left) is retried and
+    /// followed once it is a readable regular file again.
     Name,
 }
 
@@ -60,13 +69,23 @@ pub enum NoticeKind {
     /// The name now points to another file (rotation): the old one was read
     /// to its end and the new one is read from its start.
     Replaced,
-    /// A file that was missing (`-F`) now exists and is read from its start.
+    /// A file that could not be followed (`-F`) now can, and is read from
+    /// its start.
     Appeared,
-    /// The file cannot be opened (missing at the start, `-F`): waiting.
-    Missing,
+    /// The file cannot be followed: the [`detail`](Notice::detail) says why,
+    /// with the OS's reason (`No such file or directory`, `Is a
+    /// directory`, `Permission denied`, `Too many open files`). Said once
+    /// per change of reason; `-F` keeps retrying, `-f` gives the file up.
+    Unreadable,
     /// The name went away; the open file is still read until a new file
     /// appears under the name.
     Gone,
+    /// A line longer than the maximum was skipped; the detail names its
+    /// byte offset ([`Notice::offset`]). The lines after it are read.
+    LongLine,
+    /// What the checkpoint found at start-up (a file truncated or rotated
+    /// while copipe was down, a file it could not find): the detail says it.
+    Checkpoint,
 }
 
 /// A notice about one followed file: what happened and to which path.
@@ -74,6 +93,8 @@ pub enum NoticeKind {
 pub struct Notice<'a> {
     kind: NoticeKind,
     path: &'a Path,
+    detail: Option<&'a str>,
+    offset: Option<u64>,
 }
 
 impl<'a> Notice<'a> {
@@ -86,17 +107,30 @@ impl<'a> Notice<'a> {
     pub fn path(&self) -> &'a Path {
         self.path
     }
+
+    /// Why, for the kinds that carry a reason ([`NoticeKind::Unreadable`],
+    /// [`NoticeKind::LongLine`], [`NoticeKind::Checkpoint`]).
+    pub fn detail(&self) -> Option<&'a str> {
+        self.detail
+    }
+
+    /// The byte offset it is about ([`NoticeKind::LongLine`]).
+    pub fn offset(&self) -> Option<u64> {
+        self.offset
+    }
 }
 
 impl fmt::Display for Notice<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.path.display();
+        let d = self.detail.unwrap_or("");
         match self.kind {
             NoticeKind::Truncated => write!(f, "{p}: file truncated"),
             NoticeKind::Replaced => write!(f, "'{p}' has been replaced; following new file"),
             NoticeKind::Appeared => write!(f, "'{p}' has appeared; following new file"),
-            NoticeKind::Missing => write!(f, "cannot open '{p}' for reading: waiting for it"),
+            NoticeKind::Unreadable | NoticeKind::LongLine => write!(f, "{p}: {d}"),
             NoticeKind::Gone => write!(f, "'{p}' has become inaccessible; still reading it"),
+            NoticeKind::Checkpoint => write!(f, "{d}"),
         }
     }
 }
@@ -157,13 +191,14 @@ impl StopHandle {
 /// Builds a [`Follow`]. Made by [`Follow::builder`].
 pub struct FollowBuilder {
     paths: Vec<PathBuf>,
-    start: Start,
+    start: Option<Start>,
     mode: FollowMode,
     use_inotify: bool,
     poll_interval: Duration,
     rotate_grace: Duration,
     max_line: usize,
     output: Option<RawFd>,
+    checkpoint: Option<PathBuf>,
     notice: NoticeFn,
 }
 
@@ -176,16 +211,19 @@ impl fmt::Debug for FollowBuilder {
             .field("use_inotify", &self.use_inotify)
             .field("poll_interval", &self.poll_interval)
             .field("rotate_grace", &self.rotate_grace)
+            .field("checkpoint", &self.checkpoint)
             .finish_non_exhaustive()
     }
 }
 
 impl FollowBuilder {
     /// Where to start in each file that exists at the start: the last 10
-    /// lines by default. Files that appear later, and new files after a
-    /// rotation, are read from their beginning.
+    /// lines by default (with a [`checkpoint`](FollowBuilder::checkpoint),
+    /// the whole file). Files that appear later, and new files after a
+    /// rotation, are read from their beginning; a file the checkpoint
+    /// knows resumes where it was.
     pub fn start(mut self, start: Start) -> FollowBuilder {
-        self.start = start;
+        self.start = Some(start);
         self
     }
 
@@ -205,7 +243,8 @@ impl FollowBuilder {
 
     /// How often files are checked without inotify (100 ms by default).
     /// With inotify they are also re-checked every second, in case an event
-    /// was missed (a file system that does not report changes).
+    /// was missed (a file system that does not report changes), and so
+    /// that an unreadable path (`-F`) is retried.
     pub fn poll_interval(mut self, every: Duration) -> FollowBuilder {
         self.poll_interval = every;
         self
@@ -219,7 +258,9 @@ impl FollowBuilder {
     }
 
     /// The longest line accepted, in bytes with its terminator (16 MiB by
-    /// default); a longer one is an error naming the file and byte offset.
+    /// default). A longer line is reported once
+    /// ([`NoticeKind::LongLine`], with its file and byte offset) and
+    /// skipped; the lines after it are read.
     pub fn max_line_len(mut self, bytes: usize) -> FollowBuilder {
         self.max_line = bytes;
         self
@@ -232,6 +273,18 @@ impl FollowBuilder {
         self
     }
 
+    /// Keep a checkpoint at `path`: each file's copipe id and the offset
+    /// after the last line the target accepted, saved after each `flush`
+    /// of the target that returned `Ok` (at-least-once), so a restart
+    /// resumes where the last run's target left off. See
+    /// [`Follow::run_at`] for what a restart finds and what cannot be
+    /// guaranteed. Without [`start`](FollowBuilder::start), files seen for
+    /// the first time are read from their start.
+    pub fn checkpoint(mut self, path: impl AsRef<Path>) -> FollowBuilder {
+        self.checkpoint = Some(path.as_ref().to_path_buf());
+        self
+    }
+
     /// Where notices (truncation, rotation, ...) go; by default they are
     /// printed on stderr as `copipe: <notice>`.
     pub fn on_notice(mut self, f: impl FnMut(Notice<'_>) + Send + 'static) -> FollowBuilder {
@@ -239,36 +292,49 @@ impl FollowBuilder {
         self
     }
 
-    /// Opens the files and positions them.
+    /// Opens the files and positions them (from the checkpoint, if any).
     ///
     /// # Errors
     ///
-    /// In [`FollowMode::Descriptor`], a file that cannot be opened (the
-    /// error names it). In [`FollowMode::Name`] a missing file is waited
-    /// for instead. Also an error setting up the wait (epoll).
-    pub fn build(mut self) -> Result<Follow> {
+    /// In [`FollowMode::Descriptor`], when *no* file can be opened (the
+    /// first one's error, naming it); one bad file among good ones is
+    /// reported as a notice instead. A checkpoint that cannot be read or
+    /// parsed; a glob that is not valid; an error setting up the wait
+    /// (epoll).
+    pub fn build(self) -> Result<Follow> {
         if self.paths.is_empty() {
             return Err(Error::usage("follow needs at least one file"));
         }
+        let registry = Registry::load(self.checkpoint.clone())?;
+        let start = match (self.start, registry.is_durable()) {
+            (Some(s), _) => s,
+            (None, true) => Start::From(1),
+            (None, false) => Start::default(),
+        };
+        let core = Core::new(Config {
+            paths: self.paths,
+            start,
+            mode: self.mode,
+            use_inotify: self.use_inotify,
+            rotate_grace: self.rotate_grace,
+            max_line: self.max_line,
+            notice: self.notice,
+            registry,
+        })?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let stop = StopHandle {
             flag: Arc::new(AtomicBool::new(false)),
             waker,
         };
-        let mut inotify = if self.use_inotify {
-            Inotify::init().ok()
-        } else {
-            None
-        };
-        if let Some(ino) = &inotify {
-            let fd = ino.as_raw_fd();
+        let mut core = core;
+        if let Some(fd) = core.inotify_fd() {
             if poll
                 .registry()
                 .register(&mut SourceFd(&fd), INOTIFY, Interest::READABLE)
                 .is_err()
             {
-                inotify = None;
+                core = core.without_inotify();
             }
         }
         if let Some(fd) = self.output {
@@ -278,110 +344,14 @@ impl FollowBuilder {
                 .registry()
                 .register(&mut SourceFd(&fd), OUTPUT, Interest::WRITABLE);
         }
-        let mut files = Vec::with_capacity(self.paths.len());
-        for (i, path) in std::mem::take(&mut self.paths).into_iter().enumerate() {
-            let mut watched = Watched {
-                path,
-                cur: None,
-                retired: Vec::new(),
-                gone: false,
-            };
-            match File::open(&watched.path) {
-                Ok(file) => {
-                    let mut open = Open::new(file, i, self.max_line)
-                        .map_err(|e| Error::from(e).with_path(&watched.path))?;
-                    open.position(self.start)
-                        .map_err(|e| Error::from(e).with_path(&watched.path))?;
-                    watched.cur = Some(open);
-                }
-                Err(_) if self.mode == FollowMode::Name => {
-                    (self.notice)(Notice {
-                        kind: NoticeKind::Missing,
-                        path: &watched.path,
-                    });
-                }
-                Err(e) => return Err(Error::from(e).with_path(&watched.path)),
-            }
-            files.push(watched);
-        }
-        let mut follow = Follow {
-            files,
-            mode: self.mode,
+        Ok(Follow {
+            core,
             poll,
             events: Events::with_capacity(16),
-            inotify,
-            inotify_buf: vec![0; 4096],
             stop,
             poll_interval: self.poll_interval,
-            rotate_grace: self.rotate_grace,
-            max_line: self.max_line,
-            notice: self.notice,
-        };
-        for i in 0..follow.files.len() {
-            follow.watch(i);
-        }
-        Ok(follow)
-    }
-}
-
-/// One open file being read.
-#[derive(Debug)]
-struct Open {
-    file: File,
-    id: (u64, u64),
-    lb: LineBuf,
-    /// Where the next read starts.
-    pos: u64,
-    /// When a read last returned data (for retiring a rotated file).
-    last_data: Instant,
-    /// The inotify watch on this file, removed when the file is let go.
-    wd: Option<WatchDescriptor>,
-}
-
-impl Open {
-    fn new(file: File, index: usize, max_line: usize) -> io::Result<Open> {
-        let meta = file.metadata()?;
-        let mut lb = LineBuf::new(CHUNK, max_line);
-        lb.set_file(index);
-        Ok(Open {
-            file,
-            id: (meta.dev(), meta.ino()),
-            lb,
-            pos: 0,
-            last_data: Instant::now(),
-            wd: None,
         })
     }
-
-    fn position(&mut self, start: Start) -> io::Result<()> {
-        match start {
-            Start::Last(n) if self.file.metadata()?.is_file() => {
-                self.pos = seek_last_lines(&mut self.file, n)?;
-            }
-            // A pipe or device cannot seek back: it is read from here on.
-            Start::Last(_) => {}
-            Start::From(_) => self.lb.set_skip(start.skip()),
-        }
-        self.lb.reset(self.pos);
-        Ok(())
-    }
-}
-
-/// A followed name: the file open under it and older files it named.
-#[derive(Debug)]
-struct Watched {
-    path: PathBuf,
-    cur: Option<Open>,
-    /// Rotated-away files still read for late lines, oldest first.
-    retired: Vec<Open>,
-    /// The name was seen missing (reported once).
-    gone: bool,
-}
-
-/// Where a failure came from: our own input, or the target.
-enum Fail {
-    Input(Error),
-    Target(Error),
 }
 
 /// `tail -f` / `tail -F` as a source: pushes the lines of one or more files
@@ -400,7 +370,13 @@ enum Fail {
 ///   device and inode) drains the old file to its end before the new one is
 ///   read, and keeps reading the old one while it still grows (for
 ///   [`rotate_grace`](FollowBuilder::rotate_grace)), so lines written late
-///   into `log.1` are not lost. A missing file is waited for.
+///   into `log.1` are not lost. A missing or unreadable path is retried; a
+///   directory put in a file's place never ends the follow.
+/// - A path that cannot be followed is reported ([`NoticeKind::Unreadable`])
+///   and the others are followed. A line longer than
+///   [`max_line_len`](FollowBuilder::max_line_len) is reported and skipped.
+/// - A path whose file name holds a glob (`dir/*.log`) follows every file
+///   of that directory that matches, now and later, each by name.
 /// - It waits for inotify events (file and directory), with a polling
 ///   fallback, and calls `flush` on its target each time before it waits.
 /// - It ends when the target returns [`Flow::Stop`], when stopped through
@@ -435,25 +411,17 @@ enum Fail {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Follow {
-    files: Vec<Watched>,
-    mode: FollowMode,
+    core: Core,
     poll: Poll,
     events: Events,
-    inotify: Option<Inotify>,
-    inotify_buf: Vec<u8>,
     stop: StopHandle,
     poll_interval: Duration,
-    rotate_grace: Duration,
-    max_line: usize,
-    notice: NoticeFn,
 }
 
 impl fmt::Debug for Follow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Follow")
-            .field("files", &self.files)
-            .field("mode", &self.mode)
-            .field("inotify", &self.inotify.is_some())
+            .field("core", &self.core)
             .finish_non_exhaustive()
     }
 }
@@ -470,13 +438,14 @@ impl Follow {
                 .into_iter()
                 .map(|p| p.as_ref().to_path_buf())
                 .collect(),
-            start: Start::default(),
+            start: None,
             mode: FollowMode::default(),
             use_inotify: true,
             poll_interval: Duration::from_millis(100),
             rotate_grace: Duration::from_secs(10),
             max_line: DEFAULT_MAX_LINE_LEN,
             output: None,
+            checkpoint: None,
             notice: Box::new(|n| eprintln!("copipe: {n}")),
         }
     }
@@ -488,15 +457,22 @@ impl Follow {
 
     /// True when waits are driven by inotify (false: polling).
     pub fn uses_inotify(&self) -> bool {
-        self.inotify.is_some()
+        self.core.uses_inotify()
+    }
+
+    /// How many problems were reported so far: paths that could not be
+    /// followed and lines skipped as too long (for an exit status).
+    pub fn errors(&self) -> u64 {
+        self.core.errors()
     }
 
     /// Follows, sending each line to `target`, until stopped.
     ///
     /// # Errors
     ///
-    /// A read error or an over-long line, naming the file (the target is
-    /// closed first); or the target's error (not closed).
+    /// The target's error (the target is not closed); in
+    /// [`FollowMode::Descriptor`], "no files remaining" once every file was
+    /// given up (the target is closed first); an error of the wait itself.
     pub fn run<S>(&mut self, target: S) -> Result<()>
     where
         S: for<'a> Stage<&'a [u8]>,
@@ -514,10 +490,96 @@ impl Follow {
     where
         S: for<'a> Stage<Block<'a>>,
     {
+        self.core.set_tag(Tag::Name);
         match self.follow(&mut target) {
             Ok(()) => target.close(),
             Err(Fail::Input(e)) => {
                 target.close()?;
+                Err(e)
+            }
+            Err(Fail::Target(e)) => Err(e),
+        }
+    }
+
+    /// Follows, sending each line with its position ([`LineAt`]: the
+    /// file's copipe id and path, the byte offset of the line) to
+    /// `target`, until stopped. With a
+    /// [`checkpoint`](FollowBuilder::checkpoint) this is the checkpointed
+    /// follow:
+    ///
+    /// - after each `target.flush()` that returns `Ok` (the follow flushes
+    ///   before each wait, and `close` flushes), the checkpoint records per
+    ///   file the offset after the last line sent: lines the target has
+    ///   accepted. It is never written before the flush, so a crash (even
+    ///   `kill -9`) can only repeat lines sent after the last flush
+    ///   (at-least-once), never lose one.
+    /// - on restart each file resumes at its offset, found by device,
+    ///   inode and a fingerprint of its first bytes (see
+    ///   [`FINGERPRINT_LEN`](super::FINGERPRINT_LEN)); a file truncated
+    ///   while copipe was down is read from 0 (and said so); a file rotated
+    ///   while copipe was down is found among its siblings, drained from
+    ///   its offset, and then the new file is read from its start.
+    /// - a file truncated while followed gets a new id: the same offsets
+    ///   now hold other lines, so `id:offset` never names two lines.
+    ///
+    /// What cannot be guaranteed: a `copytruncate` rotation that copies
+    /// and truncates while copipe is down loses, for copipe, the lines
+    /// written between its last flush and the copy unless the copy is kept
+    /// beside the file (it has another inode, so it is not recognised);
+    /// and a truncated file refilled past the saved offset before the
+    /// restart, with the same first bytes, is resumed at the saved offset.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run`](Follow::run); also an error writing the checkpoint
+    /// (the target was flushed; nothing is lost, lines may repeat).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::{Flow, StageExt, from_fn};
+    /// use copipe::text::{Follow, LineAt};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = dir.path().join("app.log");
+    /// let ck = dir.path().join("app.ck");
+    /// std::fs::write(&log, "one\ntwo\n")?;
+    /// let mut seen = Vec::new();
+    /// Follow::builder([&log]).checkpoint(&ck).build()?.run_at(
+    ///     from_fn(|l: LineAt<'_>| {
+    ///         seen.push((l.offset, l.file.id.len()));
+    ///         Ok(Flow::Continue)
+    ///     })
+    ///     .take(2),
+    /// )?;
+    /// assert_eq!(seen, [(0, 32), (4, 32)]);
+    /// // A second run resumes after "two\n": nothing is read again.
+    /// std::fs::write(&log, "one\ntwo\nthree\n")?;
+    /// let mut again = Vec::new();
+    /// Follow::builder([&log]).checkpoint(&ck).build()?.run_at(
+    ///     from_fn(|l: LineAt<'_>| {
+    ///         again.push(l.bytes.to_vec());
+    ///         Ok(Flow::Continue)
+    ///     })
+    ///     .take(1),
+    /// )?;
+    /// assert_eq!(again, [b"three\n".to_vec()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_at<S>(&mut self, target: S) -> Result<()>
+    where
+        S: for<'a> Stage<LineAt<'a>>,
+    {
+        self.core.set_tag(Tag::Key);
+        let mut at = Positioned {
+            registry: Arc::clone(self.core.registry()),
+            cached: None,
+            target,
+        };
+        match self.follow(&mut at) {
+            Ok(()) => at.close(),
+            Err(Fail::Input(e)) => {
+                at.close()?;
                 Err(e)
             }
             Err(Fail::Target(e)) => Err(e),
@@ -529,10 +591,10 @@ impl Follow {
         S: for<'a> Stage<Block<'a>>,
     {
         loop {
-            for i in 0..self.files.len() {
-                if self.stop.is_stopped() || self.check(i, target)?.is_stop() {
-                    return Ok(());
-                }
+            let stop = self.stop.clone();
+            let (flow, _) = self.core.step(target, None, &move || stop.is_stopped())?;
+            if flow.is_stop() {
+                return Ok(());
             }
             target.flush().map_err(Fail::Target)?;
             if self.wait()?.is_stop() {
@@ -546,18 +608,12 @@ impl Follow {
         if self.stop.is_stopped() {
             return Ok(Flow::Stop);
         }
-        let mut timeout = if self.inotify.is_some() {
+        let period = if self.core.uses_inotify() {
             Duration::from_secs(1).max(self.poll_interval)
         } else {
             self.poll_interval
         };
-        let now = Instant::now();
-        for w in &self.files {
-            for r in &w.retired {
-                let due = (r.last_data + self.rotate_grace).saturating_duration_since(now);
-                timeout = timeout.min(due + Duration::from_millis(1));
-            }
-        }
+        let timeout = self.core.timeout(period);
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             // A signal: its handler may have set the stop flag.
@@ -569,215 +625,76 @@ impl Follow {
                 return Ok(Flow::Stop);
             }
         }
-        if let Some(ino) = &mut self.inotify {
-            // Drain every queued event: any event just means "check again".
-            loop {
-                match ino.read_events(&mut self.inotify_buf) {
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                }
-            }
-        }
+        self.core.drain_events();
         Ok(if self.stop.is_stopped() {
             Flow::Stop
         } else {
             Flow::Continue
         })
     }
+}
 
-    /// Watches file `i` (its current inode) and, by name, its directory.
-    fn watch(&mut self, i: usize) {
-        let Some(ino) = &mut self.inotify else {
-            return;
+/// Turns the core's blocks (tagged with registry keys) into [`LineAt`]s,
+/// notes what was sent, and saves the checkpoint after each flush the
+/// target accepted.
+struct Positioned<S> {
+    registry: Arc<Mutex<Registry>>,
+    /// The source of the last key seen (blocks come in runs of one file).
+    cached: Option<(usize, Arc<SourceFile>)>,
+    target: S,
+}
+
+impl<S> Positioned<S> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain data behind.
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<'a, S: for<'b> Stage<LineAt<'b>>> Stage<Block<'a>> for Positioned<S> {
+    fn send(&mut self, block: Block<'a>) -> Result<Flow> {
+        let key = block.file();
+        let source = match &self.cached {
+            Some((k, s)) if *k == key => Arc::clone(s),
+            _ => {
+                let Some(s) = self.lock().source(key) else {
+                    // Every open file has a key until it is let go.
+                    return Err(Error::usage("follow: a block of an unknown file"));
+                };
+                self.cached = Some((key, Arc::clone(&s)));
+                s
+            }
         };
-        let w = &mut self.files[i];
-        // A failed watch (the watch limit is reached) leaves the periodic
-        // re-check, which still sees every change, only later.
-        let wd = ino.watches().add(
-            &w.path,
-            WatchMask::MODIFY
-                | WatchMask::ATTRIB
-                | WatchMask::CLOSE_WRITE
-                | WatchMask::MOVE_SELF
-                | WatchMask::DELETE_SELF,
-        );
-        if let (Some(cur), Ok(wd)) = (&mut w.cur, wd) {
-            cur.wd = Some(wd);
-        }
-        if self.mode == FollowMode::Name {
-            let dir = match w.path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
+        let start = block.byte_offset();
+        let mut offset = start;
+        let mut flow = Flow::Continue;
+        for line in block.lines() {
+            let at = LineAt {
+                bytes: line,
+                file: &source,
+                offset,
             };
-            let _ = ino.watches().add(
-                dir,
-                WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MOVED_FROM | WatchMask::DELETE,
-            );
-        }
-    }
-
-    /// Reads file `i` (its rotated-away files first), handling truncation
-    /// and replacement.
-    fn check<S>(&mut self, i: usize, target: &mut S) -> std::result::Result<Flow, Fail>
-    where
-        S: for<'a> Stage<Block<'a>>,
-    {
-        let grace = self.rotate_grace;
-        let stop = &self.stop;
-        let w = &mut self.files[i];
-        // Rotated-away files: late lines first, then let go after the grace.
-        let mut r = 0;
-        while r < w.retired.len() {
-            if drain(&mut w.retired[r], &w.path, stop, target)?.is_stop() {
-                return Ok(Flow::Stop);
-            }
-            if w.retired[r].last_data.elapsed() >= grace {
-                let mut old = w.retired.remove(r);
-                unwatch(&mut self.inotify, old.wd.take());
-                if old.lb.finish(target).map_err(Fail::Target)?.is_stop() {
-                    return Ok(Flow::Stop);
-                }
-            } else {
-                r += 1;
+            offset += line.len() as u64;
+            if self.target.send(at)?.is_stop() {
+                flow = Flow::Stop;
+                break;
             }
         }
-        if let Some(cur) = &mut w.cur {
-            if drain(cur, &w.path, stop, target)?.is_stop() {
-                return Ok(Flow::Stop);
-            }
-            let len = cur
-                .file
-                .metadata()
-                .map_err(|e| Fail::Input(Error::from(e).with_path(&w.path)))?
-                .len();
-            if len < cur.pos {
-                // Lines before the event go out before the notice about it.
-                target.flush().map_err(Fail::Target)?;
-                (self.notice)(Notice {
-                    kind: NoticeKind::Truncated,
-                    path: &w.path,
-                });
-                if cur.lb.finish(target).map_err(Fail::Target)?.is_stop() {
-                    return Ok(Flow::Stop);
-                }
-                cur.file
-                    .seek(SeekFrom::Start(0))
-                    .map_err(|e| Fail::Input(Error::from(e).with_path(&w.path)))?;
-                cur.pos = 0;
-                cur.lb.reset(0);
-                if drain(cur, &w.path, stop, target)?.is_stop() {
-                    return Ok(Flow::Stop);
-                }
-            }
-        }
-        if self.mode == FollowMode::Name {
-            return self.check_name(i, target);
-        }
-        Ok(Flow::Continue)
-    }
-
-    /// By name: has the name gone, appeared, or been pointed at a new file?
-    fn check_name<S>(&mut self, i: usize, target: &mut S) -> std::result::Result<Flow, Fail>
-    where
-        S: for<'a> Stage<Block<'a>>,
-    {
-        let w = &mut self.files[i];
-        let meta = match fs::metadata(&w.path) {
-            Ok(m) => m,
-            Err(_) => {
-                if w.cur.is_some() && !w.gone {
-                    w.gone = true;
-                    // Lines before the event go out before the notice.
-                    target.flush().map_err(Fail::Target)?;
-                    (self.notice)(Notice {
-                        kind: NoticeKind::Gone,
-                        path: &w.path,
-                    });
-                }
-                return Ok(Flow::Continue);
-            }
-        };
-        let id = (meta.dev(), meta.ino());
-        if w.cur.as_ref().is_some_and(|c| c.id == id) {
-            return Ok(Flow::Continue);
-        }
-        let file = match File::open(&w.path) {
-            Ok(f) => f,
-            // Gone again between stat and open: look again next time.
-            Err(_) => return Ok(Flow::Continue),
-        };
-        let mut new = Open::new(file, i, self.max_line)
-            .map_err(|e| Fail::Input(Error::from(e).with_path(&w.path)))?;
-        let kind = match w.cur.take() {
-            Some(mut old) => {
-                // Rotation: everything in the old file comes first.
-                if drain(&mut old, &w.path, &self.stop, target)?.is_stop() {
-                    return Ok(Flow::Stop);
-                }
-                w.retired.push(old);
-                // Keep the number of open files bounded even if the file is
-                // replaced again and again within the grace period.
-                if w.retired.len() > 4 {
-                    let mut oldest = w.retired.remove(0);
-                    unwatch(&mut self.inotify, oldest.wd.take());
-                    if oldest.lb.finish(target).map_err(Fail::Target)?.is_stop() {
-                        return Ok(Flow::Stop);
-                    }
-                }
-                NoticeKind::Replaced
-            }
-            None => NoticeKind::Appeared,
-        };
-        w.gone = false;
-        target.flush().map_err(Fail::Target)?;
-        (self.notice)(Notice {
-            kind,
-            path: &w.path,
-        });
-        new.lb.reset(0);
-        let flow = drain(&mut new, &w.path, &self.stop, target)?;
-        w.cur = Some(new);
-        self.watch(i);
+        let sent = (offset - start) as usize;
+        self.lock().sent(key, start, &block.bytes()[..sent]);
         Ok(flow)
     }
 }
 
-/// Removes the watch on a file that is let go, so writes to it no longer
-/// wake the follow.
-fn unwatch(inotify: &mut Option<Inotify>, wd: Option<WatchDescriptor>) {
-    if let (Some(ino), Some(wd)) = (inotify, wd) {
-        // It may be gone already (the file was deleted): nothing to undo.
-        let _ = ino.watches().remove(wd);
+impl<S: Lifecycle> Lifecycle for Positioned<S> {
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()?;
+        self.lock().commit()
     }
-}
 
-/// Reads `open` to its current end, sending complete lines.
-fn drain<S>(
-    open: &mut Open,
-    path: &Path,
-    stop: &StopHandle,
-    target: &mut S,
-) -> std::result::Result<Flow, Fail>
-where
-    S: for<'a> Stage<Block<'a>>,
-{
-    loop {
-        let n = open
-            .lb
-            .read_from(&mut open.file)
-            .map_err(|e| Fail::Input(e.with_path(path)))?;
-        if n == 0 {
-            return Ok(Flow::Continue);
-        }
-        open.pos += n as u64;
-        open.last_data = Instant::now();
-        if open.lb.emit(target).map_err(Fail::Target)?.is_stop() {
-            return Ok(Flow::Stop);
-        }
-        if stop.is_stopped() {
-            return Ok(Flow::Stop);
-        }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()?;
+        self.lock().commit()
     }
 }
 
@@ -790,19 +707,31 @@ mod tests {
         let n = Notice {
             kind: NoticeKind::Truncated,
             path: Path::new("log"),
+            detail: None,
+            offset: None,
         };
         assert_eq!(n.to_string(), "log: file truncated");
         let n = Notice {
             kind: NoticeKind::Replaced,
             path: Path::new("log"),
+            detail: None,
+            offset: None,
         };
         assert_eq!(n.to_string(), "'log' has been replaced; following new file");
+        let n = Notice {
+            kind: NoticeKind::Unreadable,
+            path: Path::new("adir"),
+            detail: Some("Is a directory"),
+            offset: None,
+        };
+        assert_eq!(n.to_string(), "adir: Is a directory");
     }
 
     #[test]
     fn missing_file_is_an_error_naming_it_when_following_the_descriptor() {
         let dir = tempfile::tempdir().unwrap();
         let err = Follow::builder([dir.path().join("nope")])
+            .on_notice(|_| {})
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
