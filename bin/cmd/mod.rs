@@ -1,6 +1,8 @@
 //! The subcommands, one file each.
 //!
 //! - `tail.rs`: `copipe tail`, tail -f | grep
+//! - `durable.rs`: `copipe tail -F --checkpoint` and globs: the checkpointed
+//!   follow on stdout
 //! - `buses.rs`: `copipe buses`, the CTA bus XML pipeline
 //! - `gen.rs`: `copipe gen log|buses`, data generators, dispatching to
 //!   `gen_log.rs` and `gen_buses.rs`
@@ -9,6 +11,7 @@
 //! - `worker.rs`: the hidden downstream half of a process bridge
 
 pub(crate) mod buses;
+pub(crate) mod durable;
 pub(crate) mod echo;
 pub(crate) mod gen;
 pub(crate) mod gen_buses;

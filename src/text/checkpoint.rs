@@ -225,7 +225,7 @@ impl Registry {
                             name.display(),
                             p.display()
                         ));
-                    } else {
+                    } else if len > s.offset {
                         out.notices.push(format!(
                             "{}: rotated to '{}' while copipe was down; reading its rest first",
                             name.display(),
@@ -421,10 +421,11 @@ fn sibling_files(name: &Path) -> Vec<PathBuf> {
     let Ok(rd) = fs::read_dir(dir) else {
         return Vec::new();
     };
+    let base = name.parent().unwrap_or(Path::new(""));
     let mut out: Vec<PathBuf> = rd
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| dir.join(e.file_name()))
+        .map(|e| base.join(e.file_name()))
         .filter(|p| p.file_name() != name.file_name())
         .collect();
     out.sort();
