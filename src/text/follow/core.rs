@@ -146,6 +146,10 @@ struct Watched {
     bad: Option<String>,
     /// Given up (`-f`: it could not be opened or read).
     dead: bool,
+    /// Found by glob number `g`: when the name goes away for good, it is
+    /// dropped (and found again if it comes back), so date-named logs do
+    /// not pile up.
+    glob: Option<usize>,
 }
 
 /// A glob (`dir/*.log`): its directory is listed again when it changes,
@@ -376,6 +380,7 @@ impl Core {
             gone: false,
             bad: None,
             dead: false,
+            glob: None,
         });
         let path = self.files[i].path.clone();
         let opened = open_regular(&path);
@@ -522,10 +527,28 @@ impl Core {
             found.sort();
             for p in found {
                 self.globs[g].seen.insert(p.clone());
+                // A file rotated to a name the glob also matches
+                // (`app.log` -> `app.1.log`) is the file already being
+                // read: following it again would repeat its lines.
+                if let Ok(m) = fs::metadata(&p) {
+                    if self.is_open((m.dev(), m.ino())) {
+                        continue;
+                    }
+                }
                 // A file that appears later is read from its start.
                 let _ = self.add_name(p, initial);
+                if let Some(w) = self.files.last_mut() {
+                    w.glob = Some(g);
+                }
             }
         }
+    }
+
+    /// True when the file `id` (device, inode) is open under some name.
+    fn is_open(&self, id: (u64, u64)) -> bool {
+        self.files.iter().any(|w| {
+            w.cur.as_ref().is_some_and(|c| c.id == id) || w.retired.iter().any(|r| r.id == id)
+        })
     }
 
     /// Watches file `i` (its current inode) and, by name, its directory.
@@ -739,6 +762,9 @@ impl Core {
     where
         S: for<'a> Stage<Block<'a>> + ?Sized,
     {
+        if self.files[i].dead {
+            return Ok(Flow::Continue);
+        }
         // Rotated-away files: late lines first, then let go after the grace.
         let mut r = 0;
         while r < self.files[i].retired.len() {
@@ -855,6 +881,23 @@ impl Core {
         let path = self.files[i].path.clone();
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
+            Err(_) if self.files[i].glob.is_some() => {
+                // A name found by a glob is gone: its file is kept a while
+                // for late lines, then the name is dropped.
+                if let Some(old) = self.files[i].cur.take() {
+                    if self.retire(i, old, target)?.is_stop() {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                if self.files[i].retired.is_empty() {
+                    let w = &mut self.files[i];
+                    w.dead = true;
+                    if let Some(g) = w.glob {
+                        self.globs[g].seen.remove(&path);
+                    }
+                }
+                return Ok(Flow::Continue);
+            }
             Err(e) => {
                 let w = &mut self.files[i];
                 if w.cur.is_some() {
