@@ -250,7 +250,7 @@ fn an_over_long_line_is_reported_with_its_offset_and_skipped() {
             .start(Start::From(1))
             .max_line_len(100)
             .on_notice(move |n| {
-                let _ = ntx.send((n.kind(), n.offset(), n.to_string()));
+                let _ = ntx.send((n.kind(), n.byte_offset(), n.to_string()));
             }),
     );
     assert_eq!(r.line(), (0, "fine\n".into()));

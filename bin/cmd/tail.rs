@@ -362,7 +362,8 @@ where
         handle.stop();
     }
     follow.run_blocks(&mut *chain)?;
-    Ok(ExitCode::SUCCESS)
+    // A path that could not be followed was reported: grep's status 2.
+    Ok(ExitCode::from(if follow.errors() > 0 { 2 } else { 0 }))
 }
 
 /// Notes which file each block comes from, for [`Headers`].

@@ -239,7 +239,8 @@ impl Registry {
                 None => out.notices.push(format!(
                     "{}: the file checkpointed at byte offset {} was not found \
                      (rotated out of the directory, compressed or deleted while \
-                     copipe was down); lines written to it after that offset are lost",
+                     copipe was down); lines written to it after that offset, if any, \
+                     were not read",
                     name.display(),
                     s.offset
                 )),

@@ -260,25 +260,16 @@ impl Core {
             exhausted: false,
             scratch: Vec::new(),
         };
-        let mut first_err = None;
         for path in cfg.paths {
             if is_glob(&path) {
                 core.add_glob(&path)?;
                 continue;
             }
-            if let Some(e) = core.add_name(path, true) {
-                first_err.get_or_insert(e);
-            }
+            // A path that cannot be followed is reported (a notice), not
+            // an error: the others are followed.
+            core.add_name(path, true);
         }
         core.scan_globs(true);
-        if core.mode == FollowMode::Descriptor
-            && core.globs.is_empty()
-            && core.files.iter().all(|w| w.dead)
-        {
-            if let Some(e) = first_err {
-                return Err(e);
-            }
-        }
         Ok(core)
     }
 
@@ -348,12 +339,12 @@ impl Core {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn say(&mut self, kind: NoticeKind, path: &Path, detail: Option<&str>, offset: Option<u64>) {
+    fn say(&mut self, kind: NoticeKind, path: &Path, reason: Option<&str>, at: Option<u64>) {
         (self.notice)(Notice {
             kind,
             path,
-            detail,
-            offset,
+            reason,
+            byte_offset: at,
         });
     }
 
@@ -369,9 +360,9 @@ impl Core {
         self.files[i].bad = Some(why);
     }
 
-    /// Starts following `path`; returns the error when it cannot be
-    /// opened now (reported; `-F` retries it).
-    fn add_name(&mut self, path: PathBuf, initial: bool) -> Option<Error> {
+    /// Starts following `path`; when it cannot be opened now it is
+    /// reported (`-F` retries it, `-f` gives it up).
+    fn add_name(&mut self, path: PathBuf, initial: bool) {
         let i = self.files.len();
         self.files.push(Watched {
             path,
@@ -439,7 +430,7 @@ impl Core {
             }
             Err(e) => Some(with_path(e, &path)),
         };
-        if let Some(e) = &err {
+        if let Some(e) = err {
             let why = match e.kind() {
                 crate::error::ErrorKind::Io(io) => reason(io),
                 _ => e.to_string(),
@@ -450,7 +441,6 @@ impl Core {
             }
         }
         self.watch(i);
-        err
     }
 
     /// Adds a glob; its matches are followed by name.
@@ -536,7 +526,7 @@ impl Core {
                     }
                 }
                 // A file that appears later is read from its start.
-                let _ = self.add_name(p, initial);
+                self.add_name(p, initial);
                 if let Some(w) = self.files.last_mut() {
                     w.glob = Some(g);
                 }
@@ -618,7 +608,7 @@ impl Core {
             }
         }
         if self.mode == FollowMode::Descriptor && self.all_dead() {
-            return Err(Fail::Input(Error::usage("no files remaining")));
+            return Ok((Flow::Stop, false));
         }
         Ok((Flow::Continue, false))
     }

@@ -72,7 +72,7 @@ pub enum NoticeKind {
     /// A file that could not be followed (`-F`) now can, and is read from
     /// its start.
     Appeared,
-    /// The file cannot be followed: the [`detail`](Notice::detail) says why,
+    /// The file cannot be followed: the [`reason`](Notice::reason) says why,
     /// with the OS's reason (`No such file or directory`, `Is a
     /// directory`, `Permission denied`, `Too many open files`). Said once
     /// per change of reason; `-F` keeps retrying, `-f` gives the file up.
@@ -80,11 +80,11 @@ pub enum NoticeKind {
     /// The name went away; the open file is still read until a new file
     /// appears under the name.
     Gone,
-    /// A line longer than the maximum was skipped; the detail names its
-    /// byte offset ([`Notice::offset`]). The lines after it are read.
+    /// A line longer than the maximum was skipped; the reason names its
+    /// byte offset ([`Notice::byte_offset`]). The lines after it are read.
     LongLine,
     /// What the checkpoint found at start-up (a file truncated or rotated
-    /// while copipe was down, a file it could not find): the detail says it.
+    /// while copipe was down, a file it could not find): the reason says it.
     Checkpoint,
 }
 
@@ -93,8 +93,8 @@ pub enum NoticeKind {
 pub struct Notice<'a> {
     kind: NoticeKind,
     path: &'a Path,
-    detail: Option<&'a str>,
-    offset: Option<u64>,
+    reason: Option<&'a str>,
+    byte_offset: Option<u64>,
 }
 
 impl<'a> Notice<'a> {
@@ -108,22 +108,24 @@ impl<'a> Notice<'a> {
         self.path
     }
 
-    /// Why, for the kinds that carry a reason ([`NoticeKind::Unreadable`],
-    /// [`NoticeKind::LongLine`], [`NoticeKind::Checkpoint`]).
-    pub fn detail(&self) -> Option<&'a str> {
-        self.detail
+    /// Why, for the kinds that carry a reason: the OS's reason, once, for
+    /// [`NoticeKind::Unreadable`] (`Permission denied`); the message for
+    /// [`NoticeKind::LongLine`] and [`NoticeKind::Checkpoint`].
+    pub fn reason(&self) -> Option<&'a str> {
+        self.reason
     }
 
-    /// The byte offset it is about ([`NoticeKind::LongLine`]).
-    pub fn offset(&self) -> Option<u64> {
-        self.offset
+    /// The byte offset it is about ([`NoticeKind::LongLine`]: the skipped
+    /// line's first byte).
+    pub fn byte_offset(&self) -> Option<u64> {
+        self.byte_offset
     }
 }
 
 impl fmt::Display for Notice<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.path.display();
-        let d = self.detail.unwrap_or("");
+        let d = self.reason.unwrap_or("");
         match self.kind {
             NoticeKind::Truncated => write!(f, "{p}: file truncated"),
             NoticeKind::Replaced => write!(f, "'{p}' has been replaced; following new file"),
@@ -296,9 +298,9 @@ impl FollowBuilder {
     ///
     /// # Errors
     ///
-    /// In [`FollowMode::Descriptor`], when *no* file can be opened (the
-    /// first one's error, naming it); one bad file among good ones is
-    /// reported as a notice instead. A checkpoint that cannot be read or
+    /// Not for a file that cannot be followed: that is a notice
+    /// ([`NoticeKind::Unreadable`]), and `-f` goes on with the others (and
+    /// ends at once if there are none). A checkpoint that cannot be read or
     /// parsed; a glob that is not valid; an error setting up the wait
     /// (epoll).
     pub fn build(self) -> Result<Follow> {
@@ -470,9 +472,10 @@ impl Follow {
     ///
     /// # Errors
     ///
-    /// The target's error (the target is not closed); in
-    /// [`FollowMode::Descriptor`], "no files remaining" once every file was
-    /// given up (the target is closed first); an error of the wait itself.
+    /// The target's error (the target is not closed); an error of the wait
+    /// itself (the target is closed first). In [`FollowMode::Descriptor`],
+    /// once every file was given up (reported as notices), the follow ends
+    /// with `Ok`; [`errors`](Follow::errors) counts them.
     pub fn run<S>(&mut self, target: S) -> Result<()>
     where
         S: for<'a> Stage<&'a [u8]>,
@@ -707,33 +710,41 @@ mod tests {
         let n = Notice {
             kind: NoticeKind::Truncated,
             path: Path::new("log"),
-            detail: None,
-            offset: None,
+            reason: None,
+            byte_offset: None,
         };
         assert_eq!(n.to_string(), "log: file truncated");
         let n = Notice {
             kind: NoticeKind::Replaced,
             path: Path::new("log"),
-            detail: None,
-            offset: None,
+            reason: None,
+            byte_offset: None,
         };
         assert_eq!(n.to_string(), "'log' has been replaced; following new file");
         let n = Notice {
             kind: NoticeKind::Unreadable,
             path: Path::new("adir"),
-            detail: Some("Is a directory"),
-            offset: None,
+            reason: Some("Is a directory"),
+            byte_offset: None,
         };
         assert_eq!(n.to_string(), "adir: Is a directory");
     }
 
     #[test]
-    fn missing_file_is_an_error_naming_it_when_following_the_descriptor() {
+    fn missing_file_is_a_notice_and_the_follow_ends_with_nothing_left() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Follow::builder([dir.path().join("nope")])
-            .on_notice(|_| {})
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&said);
+        let mut f = Follow::builder([dir.path().join("nope")])
+            .on_notice(move |n| s.lock().unwrap().push(n.to_string()))
             .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("nope"), "{err}");
+            .unwrap();
+        f.run(crate::sinks::Null::new()).unwrap();
+        assert_eq!(f.errors(), 1);
+        let said = said.lock().unwrap();
+        assert!(
+            said[0].ends_with("nope: No such file or directory"),
+            "{said:?}"
+        );
     }
 }
