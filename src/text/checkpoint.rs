@@ -21,7 +21,10 @@
 //! sent after the last flush (at-least-once), never lose one. The file is
 //! replaced atomically: written to `PATH.tmp`, fsynced, renamed over
 //! `PATH`, and the directory fsynced, so a crash leaves the old or the new
-//! checkpoint, never a torn one.
+//! checkpoint, never a torn one. The write happens on a thread of its own
+//! (`Writer`), so the follow does not wait for the fsyncs; the file may
+//! trail the accepted offsets by one write (more repeats after a crash),
+//! never run ahead of them. A follow that ends waits for the last write.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -114,6 +117,9 @@ pub(crate) struct Resume {
 #[derive(Debug)]
 pub(crate) struct Registry {
     path: Option<PathBuf>,
+    /// Writes the checkpoint file on a thread of its own (made at the
+    /// first write).
+    writer: Option<Writer>,
     /// Loaded from the checkpoint, not yet matched to a name.
     saved: Vec<Saved>,
     entries: HashMap<usize, Entry>,
@@ -151,6 +157,7 @@ impl Registry {
         }
         Ok(Registry {
             path,
+            writer: None,
             saved,
             entries: HashMap::new(),
             next_key: 0,
@@ -388,9 +395,131 @@ impl Registry {
             files,
         })
         .map_err(|e| Error::usage(format!("cannot encode the checkpoint: {e}")))?;
-        write_atomic(path, &body).map_err(|e| Error::from(e).with_path(path))?;
+        let writer = self
+            .writer
+            .get_or_insert_with(|| Writer::spawn(path.clone()));
+        writer
+            .submit(body)
+            .map_err(|e| Error::from(e).with_path(path))?;
         self.dirty = false;
         Ok(())
+    }
+
+    /// Waits until the last checkpoint handed over is on disk.
+    ///
+    /// # Errors
+    ///
+    /// The error of a write, naming the checkpoint.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        match (&self.writer, &self.path) {
+            (Some(w), Some(path)) => w.sync().map_err(|e| Error::from(e).with_path(path)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The checkpoint writer: a thread that writes the newest checkpoint
+/// handed to it, atomically. The follow hands a checkpoint over after each
+/// accepted flush and goes on at once: the two fsyncs of an atomic write
+/// take milliseconds (tens under load), which the next line would otherwise
+/// wait for. A checkpoint handed over while one is being written replaces
+/// any other still waiting, so the file trails the follow by at most one
+/// write; it never runs ahead of what the target accepted, so a crash can
+/// repeat lines, never lose one.
+#[derive(Debug)]
+struct Writer {
+    path: PathBuf,
+    shared: Arc<(std::sync::Mutex<WriterState>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct WriterState {
+    /// The newest checkpoint not yet being written.
+    next: Option<Vec<u8>>,
+    /// A write is under way.
+    busy: bool,
+    /// The last write's error, reported at the next hand-over.
+    error: Option<io::Error>,
+    closed: bool,
+}
+
+impl Writer {
+    fn spawn(path: PathBuf) -> Writer {
+        let shared = Arc::new((
+            std::sync::Mutex::new(WriterState::default()),
+            std::sync::Condvar::new(),
+        ));
+        let s = Arc::clone(&shared);
+        let file = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("copipe-checkpoint".into())
+            .spawn(move || {
+                let (lock, cv) = &*s;
+                let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    match st.next.take() {
+                        Some(body) => {
+                            st.busy = true;
+                            drop(st);
+                            let r = write_atomic(&file, &body);
+                            st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                            st.busy = false;
+                            if let Err(e) = r {
+                                st.error = Some(e);
+                            }
+                            cv.notify_all();
+                        }
+                        None if st.closed => return,
+                        None => st = cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                    }
+                }
+            })
+            .ok();
+        Writer {
+            path,
+            shared,
+            thread,
+        }
+    }
+
+    /// Hands over a checkpoint; the error of an earlier write, if any.
+    fn submit(&self, body: Vec<u8>) -> io::Result<()> {
+        let (lock, cv) = &*self.shared;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = st.error.take() {
+            return Err(e);
+        }
+        if self.thread.is_none() {
+            // No thread could be made: write here.
+            drop(st);
+            return write_atomic(&self.path, &body);
+        }
+        st.next = Some(body);
+        cv.notify_all();
+        Ok(())
+    }
+
+    /// Waits until nothing is pending.
+    fn sync(&self) -> io::Result<()> {
+        let (lock, cv) = &*self.shared;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while st.next.is_some() || st.busy {
+            st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.error.take().map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.shared;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            // The pending checkpoint is written before the thread ends.
+            let _ = t.join();
+        }
     }
 }
 
@@ -527,6 +656,7 @@ mod tests {
         let k = r.add(&p, &f);
         r.sent(k, 0, b"one\n");
         r.commit().unwrap();
+        r.sync().unwrap();
         let id = r.source(k).unwrap().id.clone();
         let mut again = Registry::load(Some(ck)).unwrap();
         let res = again.resume(&p, Some(&f));

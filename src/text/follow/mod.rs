@@ -697,7 +697,10 @@ impl<S: Lifecycle> Lifecycle for Positioned<S> {
 
     fn close(&mut self) -> Result<()> {
         self.target.close()?;
-        self.lock().commit()
+        let mut reg = self.lock();
+        reg.commit()?;
+        // A follow that ends leaves its checkpoint on disk.
+        reg.sync()
     }
 }
 
