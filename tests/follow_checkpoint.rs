@@ -272,3 +272,28 @@ fn kill9_mid_stream_with_rotation_and_truncation_while_down_loses_nothing() {
     assert!(dup < 2000, "{dup} repeated; {notices:?} {notices2:?}");
     eprintln!("kill -9 with rotation and truncation while down: 0 lost, {dup} repeated");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_checkpointed_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("log"), lines("log", 0, 3)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_copipe"))
+        .current_dir(d)
+        .args(["tail", "-F", "log", "--checkpoint", "ck"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "log 0\n");
+    drop(out);
+    let end = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "still running after stdout closed");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
