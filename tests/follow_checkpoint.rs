@@ -297,3 +297,28 @@ fn a_closed_stdout_ends_the_checkpointed_follow() {
     }
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// The same inode, rewritten while copipe was down with other content,
+/// longer than the saved offset: the fingerprint of its first bytes tells
+/// it from the file checkpointed, and it is read from its start.
+#[test]
+fn rewritten_while_down_past_the_offset_is_told_by_its_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("log"), lines("old", 0, 5)).unwrap();
+    let mut seen = Vec::new();
+    let t = Tail::start(d, &["-F", "log", "--checkpoint", "ck"]);
+    t.until(&mut seen, |s| has(s, "old 4"));
+    t.term(&mut seen);
+    // Truncated and refilled in place (same inode), past the old offset.
+    fs::write(d.join("log"), lines("new", 0, 20)).unwrap();
+    let t = Tail::start(d, &["-F", "log", "--checkpoint", "ck"]);
+    t.until(&mut seen, |s| has(s, "new 19"));
+    let notices = t.term(&mut seen);
+    assert!(has(&seen, "new 0"), "{seen:?}");
+    assert_eq!(seen.len(), 25, "{seen:?}");
+    assert!(
+        notices.iter().any(|n| n.contains("first bytes differ")),
+        "{notices:?}"
+    );
+}
