@@ -108,6 +108,8 @@ pub(crate) fn run(opts: Opts) -> anyhow::Result<ExitCode> {
         last: None,
         select,
     };
+    // The one place the sink is chosen: any `Stage<LineAt>` whose `flush`
+    // returns once its lines are taken (a broker publisher) fits here.
     match follow.run_at(out) {
         Ok(()) => {}
         // stdout went away: the lines it did not take are not checkpointed.
@@ -147,8 +149,9 @@ impl Lifecycle for Matched {
 struct Stdout {
     buf: Vec<u8>,
     headers: bool,
-    /// The id of the file of the last line printed.
-    last: Option<String>,
+    /// The path of the last line printed (a truncated file keeps its
+    /// name, under a new id: no new header).
+    last: Option<PathBuf>,
     select: Option<Grep<Matched>>,
 }
 
@@ -191,13 +194,13 @@ impl<'a> Stage<LineAt<'a>> for Stdout {
                 return Ok(Flow::Continue);
             }
         }
-        if self.headers && self.last.as_deref() != Some(line.file.id.as_str()) {
+        if self.headers && self.last.as_deref() != Some(line.file.path.as_path()) {
             if self.last.is_some() {
                 self.buf.push(b'\n');
             }
             self.buf
                 .extend_from_slice(format!("==> {} <==\n", line.file.path.display()).as_bytes());
-            self.last = Some(line.file.id.clone());
+            self.last = Some(line.file.path.clone());
         }
         self.buf.extend_from_slice(line.bytes);
         if line.bytes.last() != Some(&b'\n') {
