@@ -1,6 +1,6 @@
 //! The `Follow` source through the library API, on real files: polling
 //! fallback, stop handle, notices, flush before each wait, several files,
-//! over-long lines. Waits are channel receives with a deadline.
+//! over-long lines skipped. Waits are channel receives with a deadline.
 
 use copipe::Lifecycle;
 use std::fs::{self, File, OpenOptions};
@@ -238,30 +238,36 @@ fn rotation_by_name_gives_up_the_old_file_after_the_grace() {
 }
 
 #[test]
-fn an_over_long_line_is_an_error_naming_file_and_offset() {
+fn an_over_long_line_is_reported_with_its_offset_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     let mut content = b"fine\n".to_vec();
     content.extend(std::iter::repeat_n(b'x', 1000));
     fs::write(&path, &content).unwrap();
+    let (ntx, notices) = mpsc::channel();
     let r = start(
         Follow::builder([&path])
             .start(Start::From(1))
-            .max_line_len(100),
+            .max_line_len(100)
+            .on_notice(move |n| {
+                let _ = ntx.send((n.kind(), n.byte_offset(), n.to_string()));
+            }),
     );
-    let err = r
-        .done
-        .recv_timeout(DEADLINE)
-        .expect("follow did not fail")
-        .unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.contains("log") && msg.contains("byte offset 5"),
-        "{msg}"
-    );
-    let got: Vec<Ev> = r.events.try_iter().collect();
-    // What came before was sent and the target closed.
-    assert_eq!(got, [Ev::Line(0, "fine\n".into()), Ev::Close]);
+    assert_eq!(r.line(), (0, "fine\n".into()));
+    let (kind, offset, text) = notices.recv_timeout(DEADLINE).unwrap();
+    assert_eq!((kind, offset), (NoticeKind::LongLine, Some(5)));
+    assert!(text.contains("log: line at byte offset 5"), "{text}");
+    // The rest of the long line arrives later; the next line is read.
+    append(&path, b"yyy\nafter\n");
+    assert_eq!(r.line(), (0, "after\n".into()));
+    // A second long line is reported too, once.
+    append(&path, &[b'z'; 300]);
+    append(&path, b"\nlast\n");
+    assert_eq!(r.line(), (0, "last\n".into()));
+    let (kind, offset, _) = notices.recv_timeout(DEADLINE).unwrap();
+    assert_eq!((kind, offset), (NoticeKind::LongLine, Some(1015)));
+    assert!(notices.try_recv().is_err());
+    r.stop();
 }
 
 #[test]

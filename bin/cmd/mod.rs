@@ -1,6 +1,8 @@
 //! The subcommands, one file each.
 //!
 //! - `tail.rs`: `copipe tail`, tail -f | grep
+//! - `durable.rs`: `copipe tail -F --checkpoint` and globs: the checkpointed
+//!   follow on stdout
 //! - `buses.rs`: `copipe buses`, the CTA bus XML pipeline
 //! - `records.rs`: `copipe records`, any record-shaped XML as CSV/TSV/JSON
 //! - `gen.rs`: `copipe gen log|buses`, data generators, dispatching to
@@ -14,6 +16,7 @@
 
 pub(crate) mod buses;
 pub(crate) mod completions;
+pub(crate) mod durable;
 pub(crate) mod echo;
 pub(crate) mod gen;
 pub(crate) mod gen_buses;

@@ -70,6 +70,11 @@ pub(crate) struct Args {
     /// bridge). The output is the same.
     #[arg(long, value_enum, default_value_t = Bridge::None)]
     bridge: Bridge,
+    /// With -F: keep how far each file was read in PATH (saved after each
+    /// flush of stdout), and resume there on the next run, across
+    /// rotation and truncation while copipe was down (see durable.rs).
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
 }
 
 /// Where `copipe tail`'s output stage runs.
@@ -82,6 +87,22 @@ enum Bridge {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if super::durable::wanted(
+        args.checkpoint.as_deref(),
+        &args.files,
+        args.follow || args.follow_name,
+    ) {
+        return super::durable::run(super::durable::Opts {
+            files: args.files,
+            follow: args.follow,
+            follow_name: args.follow_name,
+            lines: args.lines,
+            checkpoint: args.checkpoint,
+            patterns: args.patterns,
+            ignore_case: args.ignore_case,
+            invert: args.invert_match,
+        });
+    }
     // SIGINT/SIGTERM set `stop` (which ends a follow's wait at once, or a
     // static scan at its next chunk) and record which signal it was.
     let stop = Arc::new(AtomicBool::new(false));
@@ -341,7 +362,8 @@ where
         handle.stop();
     }
     follow.run_blocks(&mut *chain)?;
-    Ok(ExitCode::SUCCESS)
+    // A path that could not be followed was reported: grep's status 2.
+    Ok(ExitCode::from(if follow.errors() > 0 { 2 } else { 0 }))
 }
 
 /// Notes which file each block comes from, for [`Headers`].

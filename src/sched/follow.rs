@@ -1,68 +1,107 @@
-//! `follow`: tail -f as a task that sleeps in the scheduler until inotify
-//! says the file changed, instead of polling on a timer.
+//! `follow`: `tail -F` as a task that sleeps in the scheduler until inotify
+//! says a file changed, instead of polling on a timer. It drives the same
+//! follow core as [`text::Follow`](crate::text::Follow), so both give the
+//! same guarantees.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
 
-use inotify::{Inotify, WatchMask};
 use memchr::memchr;
 
-use crate::{Error, Flow, Result, Stage};
+use crate::text::follow::{CoreConfig, CoreFail, FollowCore};
+use crate::text::{Block, FollowMode, Start, DEFAULT_MAX_LINE_LEN};
+use crate::{Error, Flow, Lifecycle, Result, Stage};
 
 use super::poll::read_wait;
 use super::syscall::yield_now;
-
-/// A line longer than this is passed on in pieces of this size, so a file
-/// without newlines cannot make the follower buffer without bound.
-const MAX_LINE: usize = 1 << 20;
+use super::timer::sleep;
 
 /// Options of [`follow`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FollowOptions {
-    from_start: bool,
+    start: Start,
+    mode: FollowMode,
+    max_line: usize,
+    rotate_grace: Duration,
+    period: Duration,
+}
+
+impl Default for FollowOptions {
+    fn default() -> FollowOptions {
+        FollowOptions {
+            start: Start::Last(0),
+            mode: FollowMode::Name,
+            max_line: DEFAULT_MAX_LINE_LEN,
+            rotate_grace: Duration::from_secs(10),
+            period: Duration::from_secs(1),
+        }
+    }
 }
 
 impl FollowOptions {
-    /// The defaults: start at the end of the file, as `tail -f` with no
-    /// lines of context.
+    /// The defaults: by name (`tail -F`), starting at the end of each file
+    /// that exists (no lines of context).
     pub fn new() -> FollowOptions {
         FollowOptions::default()
     }
 
-    /// Start at the beginning of the file instead of its end.
+    /// Start at the beginning of the files instead of their end.
     pub fn from_start(mut self, yes: bool) -> FollowOptions {
-        self.from_start = yes;
+        self.start = if yes { Start::From(1) } else { Start::Last(0) };
+        self
+    }
+
+    /// Where to start in each file that exists at the start (`-n`).
+    pub fn start(mut self, start: Start) -> FollowOptions {
+        self.start = start;
+        self
+    }
+
+    /// Follow the names (`-F`, the default) or the open files (`-f`).
+    pub fn mode(mut self, mode: FollowMode) -> FollowOptions {
+        self.mode = mode;
+        self
+    }
+
+    /// The longest line accepted (16 MiB by default); a longer one is
+    /// reported with its file and byte offset and skipped.
+    pub fn max_line_len(mut self, bytes: usize) -> FollowOptions {
+        self.max_line = bytes;
+        self
+    }
+
+    /// How long a rotated-away file is kept open for late lines (10 s).
+    pub fn rotate_grace(mut self, grace: Duration) -> FollowOptions {
+        self.rotate_grace = grace;
         self
     }
 }
 
 /// Follows a file like `tail -F`, pushing each line (with its `\n`) into
 /// `target`, as a task: between bursts of writes the task waits in the
-/// scheduler for the inotify fd to become readable, so other tasks run
-/// and nothing polls.
+/// scheduler for the inotify fd to become readable (or for the periodic
+/// re-check, once a second), so other tasks run and nothing polls.
 ///
-/// - A line written in two parts arrives as one line.
-/// - If the file shrinks (`copytruncate`), reading restarts at 0 and a
-///   note goes to stderr.
-/// - If the file is renamed or replaced (rotation), the old file is read
-///   to its end, then the new one is followed from its start.
-/// - `target.flush()` is called each time the follower waits.
+/// The rules are those of [`text::Follow`](crate::text::Follow), from the
+/// same core: a line written in two parts arrives as one line; after
+/// truncation reading restarts at 0, the held partial line sent first, and
+/// a note goes to stderr; after rotation the old file is read to its end
+/// and kept open a while for late lines, then the new one is read from its
+/// start; a missing or unreadable file is waited for; a line longer than
+/// the maximum is reported and skipped. `target.flush()` is called each
+/// time the follower waits. At most 128 lines go out between turns of the
+/// other tasks.
 ///
 /// Runs until `target` returns `Flow::Stop` (then closes it and returns
 /// `Ok`), or until the task is killed.
 ///
-/// [`text::Follow`](crate::text::Follow) is the full `tail -F` source for
-/// a thread of its own (polling fallback, several files, notices); this
-/// is its scheduler form: it never blocks the thread, so it can share it
-/// with sockets and other tasks (`copipe serve-log`).
-///
 /// # Errors
 ///
-/// If the file cannot be opened or read (with its path), or inotify
-/// cannot be set up; or the target's error.
+/// If inotify and epoll cannot be set up; with [`FollowMode::Descriptor`],
+/// if no file can be opened; or the target's error.
 ///
 /// # Panics
 ///
@@ -88,142 +127,154 @@ impl FollowOptions {
 /// s.run()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub async fn follow<S>(path: impl AsRef<Path>, opts: FollowOptions, mut target: S) -> Result<()>
+pub async fn follow<S>(path: impl AsRef<Path>, opts: FollowOptions, target: S) -> Result<()>
 where
     S: for<'a> Stage<&'a [u8]>,
 {
-    let path = path.as_ref().to_path_buf();
-    let with_path = |e: io::Error| Error::from(e).with_path(&path);
-    let mut ino = Inotify::init().map_err(with_path)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    ino.watches()
-        .add(&dir, WatchMask::CREATE | WatchMask::MOVED_TO)
-        .map_err(|e| Error::from(e).with_path(&dir))?;
-    let mut file = File::open(&path).map_err(with_path)?;
-    let mut id = file_id(&file).map_err(with_path)?;
-    let file_mask = WatchMask::MODIFY
-        | WatchMask::ATTRIB
-        | WatchMask::MOVE_SELF
-        | WatchMask::DELETE_SELF
-        | WatchMask::CLOSE_WRITE;
-    ino.watches().add(&path, file_mask).map_err(with_path)?;
-    if !opts.from_start {
-        file.seek(SeekFrom::End(0)).map_err(with_path)?;
+    follow_files([path.as_ref().to_path_buf()], opts, target).await
+}
+
+/// [`follow`] over several files (and globs, `dir/*.log`), their lines
+/// interleaved as they arrive.
+///
+/// # Errors
+///
+/// As [`follow`].
+///
+/// # Panics
+///
+/// If awaited outside a task of a running [`Scheduler`](super::Scheduler).
+pub async fn follow_files<I, P, S>(paths: I, opts: FollowOptions, mut target: S) -> Result<()>
+where
+    I: IntoIterator<Item = P>,
+    P: AsRef<Path>,
+    S: for<'a> Stage<&'a [u8]>,
+{
+    let paths: Vec<PathBuf> = paths
+        .into_iter()
+        .map(|p| p.as_ref().to_path_buf())
+        .collect();
+    if paths.is_empty() {
+        return Err(Error::usage("follow needs at least one file"));
     }
-    let mut pending: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut events = [0u8; 4096];
+    let mut core = FollowCore::new(CoreConfig {
+        paths,
+        start: opts.start,
+        mode: opts.mode,
+        use_inotify: true,
+        rotate_grace: opts.rotate_grace,
+        max_line: opts.max_line,
+        notice: Box::new(|n| eprintln!("copipe: {n}")),
+        registry: crate::text::checkpoint::Registry::load(None)?,
+    })?;
+    let mut gather = Gather::default();
     loop {
-        // Read everything there is.
-        loop {
-            let n = file.read(&mut chunk).map_err(with_path)?;
-            if n == 0 {
-                break;
+        // One read (at most a chunk) per turn: the lines it completes are
+        // copied out and pushed BUDGET at a time, other tasks running in
+        // between.
+        let (flow, more) = core
+            .step(&mut gather, Some(1), &|| false)
+            .map_err(|f| match f {
+                CoreFail::Input(e) | CoreFail::Target(e) => e,
+            })?;
+        let mut b = 0;
+        while b < gather.blocks.len() {
+            let (start, end) = gather.blocks[b];
+            let (flow, used) = push_lines(&gather.buf[start..end], &mut target)?;
+            gather.blocks[b].0 += used;
+            if flow.is_stop() {
+                return target.close();
             }
-            // At most BUDGET lines go out before the other tasks (the
-            // consumers of these lines) get a turn, however big the
-            // backlog: a consumer with room for BUDGET lines keeps up.
-            let mut start = 0;
-            while start < n {
-                let (flow, used) = push_lines(&mut pending, &chunk[start..n], &mut target)?;
-                if flow == Flow::Stop {
-                    return target.close();
-                }
-                start += used;
-                yield_now().await;
+            if start + used == end {
+                b += 1;
             }
+            yield_now().await;
         }
-        // Truncated below what we read: start again at 0.
-        let pos = file.stream_position().map_err(with_path)?;
-        let len = file.metadata().map_err(with_path)?.len();
-        if len < pos {
-            eprintln!("copipe: {}: file truncated", path.display());
-            file.seek(SeekFrom::Start(0)).map_err(with_path)?;
-            pending.clear();
+        gather.buf.clear();
+        gather.blocks.clear();
+        if flow.is_stop() {
+            return target.close();
+        }
+        if more {
             continue;
         }
-        // Replaced (rotation): the old file is read to its end above; its
-        // unterminated last line is passed on, then the new file begins.
-        if let Ok(new) = File::open(&path) {
-            if file_id(&new).map_err(with_path)? != id {
-                if !pending.is_empty() {
-                    let line = std::mem::take(&mut pending);
-                    if target.send(&line)? == Flow::Stop {
-                        return target.close();
-                    }
-                }
-                file = new;
-                id = file_id(&file).map_err(with_path)?;
-                ino.watches().add(&path, file_mask).map_err(with_path)?;
-                continue;
-            }
-        }
         target.flush()?;
-        read_wait(ino.as_raw_fd()).await.map_err(with_path)?;
-        // Drain the events: what changed does not matter, only that
-        // something did.
-        loop {
-            match ino.read_events(&mut events) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(with_path(e)),
+        let timeout = core.timeout(opts.period);
+        match core.inotify_fd() {
+            Some(fd) => {
+                let mut io = pin!(read_wait(fd));
+                let mut t = pin!(sleep(timeout));
+                let r = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = io.as_mut().poll(cx) {
+                        return Poll::Ready(r);
+                    }
+                    if t.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    Poll::Pending
+                })
+                .await;
+                r.map_err(Error::from)?;
+                core.drain_events();
             }
+            None => sleep(timeout.min(Duration::from_millis(100))).await,
         }
     }
 }
 
-fn file_id(f: &File) -> io::Result<(u64, u64)> {
-    let m = f.metadata()?;
-    Ok((m.dev(), m.ino()))
+/// Collects the core's blocks so their lines can be pushed a budget at a
+/// time, with other tasks running in between. Blocks are kept apart: a
+/// final line without a newline (sent on truncation) must not run into
+/// the next block's first line.
+#[derive(Debug, Default)]
+struct Gather {
+    buf: Vec<u8>,
+    /// Each block's range in `buf`, its start moved as lines go out.
+    blocks: Vec<(usize, usize)>,
+}
+
+impl<'a> Stage<Block<'a>> for Gather {
+    fn send(&mut self, block: Block<'a>) -> Result<Flow> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(block.bytes());
+        self.blocks.push((start, self.buf.len()));
+        Ok(Flow::Continue)
+    }
+}
+
+impl Lifecycle for Gather {
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// How many lines [`follow`] pushes before it lets other tasks run (as
 /// tokio's cooperative budget, 128).
 pub(crate) const BUDGET: usize = 128;
 
-/// Splits `data` into lines, joining the first with what is pending from
-/// before, and pushes up to [`BUDGET`] of them. Returns how many bytes of
-/// `data` it used: all of it (the unterminated tail is kept pending), or,
-/// when the budget ran out, up to the end of the last line pushed.
-fn push_lines<S>(pending: &mut Vec<u8>, data: &[u8], target: &mut S) -> Result<(Flow, usize)>
+/// Pushes up to [`BUDGET`] lines of `data` (whole lines; a final piece
+/// without a newline is a line too: the core sends one only when it ends
+/// a file). Returns how many bytes it used.
+fn push_lines<S>(data: &[u8], target: &mut S) -> Result<(Flow, usize)>
 where
     S: for<'a> Stage<&'a [u8]>,
 {
-    let total = data.len();
-    let mut data = data;
-    let mut budget = BUDGET;
-    while let Some(i) = memchr(b'\n', data) {
-        if budget == 0 {
-            return Ok((Flow::Continue, total - data.len()));
+    let mut used = 0;
+    for _ in 0..BUDGET {
+        if used == data.len() {
+            break;
         }
-        budget -= 1;
-        let (line, rest) = data.split_at(i + 1);
-        data = rest;
-        let flow = if pending.is_empty() {
-            target.send(line)?
-        } else {
-            pending.extend_from_slice(line);
-            let flow = target.send(pending)?;
-            pending.clear();
-            flow
-        };
-        if flow == Flow::Stop {
-            return Ok((Flow::Stop, total - data.len()));
+        let end = memchr(b'\n', &data[used..]).map_or(data.len(), |i| used + i + 1);
+        let flow = target.send(&data[used..end])?;
+        used = end;
+        if flow.is_stop() {
+            return Ok((Flow::Stop, used));
         }
     }
-    pending.extend_from_slice(data);
-    while pending.len() >= MAX_LINE {
-        let rest = pending.split_off(MAX_LINE);
-        let flow = target.send(pending)?;
-        *pending = rest;
-        if flow == Flow::Stop {
-            return Ok((Flow::Stop, total));
-        }
-    }
-    Ok((Flow::Continue, total))
+    Ok((Flow::Continue, used))
 }
 
 #[cfg(test)]
@@ -233,21 +284,14 @@ mod tests {
     use crate::StageExt;
 
     #[test]
-    fn push_lines_joins_pending_and_stops_at_the_budget() {
-        let mut out = Collect::new();
-        let mut pending = b"par".to_vec();
-        let (flow, used) =
-            push_lines(&mut pending, b"tial\nnext", &mut (&mut out).with_owned()).unwrap();
-        assert_eq!((flow, used), (Flow::Continue, 9));
-        assert_eq!(pending, b"next");
-        assert_eq!(out.items(), [b"partial\n".to_vec()]);
-
+    fn push_lines_stops_at_the_budget() {
         let many: Vec<u8> = b"x\n".repeat(BUDGET + 5);
         let mut out = Collect::new();
-        pending.clear();
-        let (_, used) = push_lines(&mut pending, &many, &mut (&mut out).with_owned()).unwrap();
+        let (_, used) = push_lines(&many, &mut (&mut out).with_owned()).unwrap();
         assert_eq!(out.items().len(), BUDGET);
         assert_eq!(used, 2 * BUDGET, "the rest is left for after the yield");
-        assert!(pending.is_empty());
+        let (_, used) = push_lines(b"a\nb", &mut (&mut out).with_owned()).unwrap();
+        assert_eq!(used, 3);
+        assert_eq!(out.items().last().unwrap(), b"b");
     }
 }

@@ -6,8 +6,12 @@
 //! - `lines.rs`: [`Lines`], the source that reads lines from any reader;
 //!   [`Start`] (`-n N` / `-n +N`) and [`seek_last_lines`]
 //! - `linebuf.rs`: the bounded buffer both sources split lines in (private)
-//! - `follow.rs`: [`Follow`], `tail -f` / `tail -F` done right; [`StopHandle`],
-//!   [`Notice`]
+//! - `follow/`: [`Follow`], `tail -f` / `tail -F` done right, on one
+//!   non-blocking follow core (`follow/core.rs`) that the scheduler's
+//!   [`follow`](crate::sched::follow) drives too; [`StopHandle`], [`Notice`]
+//! - `checkpoint.rs`: the checkpointed follow's registry: file identity
+//!   (device, inode, [`FINGERPRINT_LEN`] first bytes), copipe file ids,
+//!   offsets accepted by the target, written atomically after each flush
 //! - `grep.rs`: [`Grep`], several patterns (any match passes), `-i`, `-v`,
 //!   with a literal fast path
 //! - `literal.rs`: [`Literal`], that fast path: `memchr::memmem` for long
@@ -38,7 +42,8 @@
 //! ```
 
 mod block;
-mod follow;
+pub(crate) mod checkpoint;
+pub(crate) mod follow;
 mod grep;
 mod linebuf;
 mod lines;
@@ -47,6 +52,7 @@ mod logsim;
 mod position;
 
 pub use block::{line_fn, Block, BlockLines, LineFn, SplitLines};
+pub use checkpoint::FINGERPRINT_LEN;
 pub use follow::{Follow, FollowBuilder, FollowMode, Notice, NoticeKind, StopHandle};
 pub use grep::{Grep, GrepBuilder};
 pub use lines::{seek_last_lines, Lines, Start};
