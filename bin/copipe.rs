@@ -24,6 +24,10 @@ enum Command {
     Tail(cmd::tail::Args),
     /// Print where the buses are, from a CTA bus tracker XML feed.
     Buses(cmd::buses::Args),
+    /// Consume a NATS JetStream stream as a durable pull consumer: each
+    /// batch printed (or passed on) before it is acked.
+    #[cfg(feature = "nats")]
+    Consume(cmd::consume::Args),
     /// Generate realistic test data: Apache access logs or bus XML feeds.
     Gen(cmd::gen::Args),
     /// A concurrent echo server on copipe's task scheduler.
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tail(args) => cmd::tail::run(args),
         Command::Buses(args) => cmd::buses::run(args),
+        #[cfg(feature = "nats")]
+        Command::Consume(args) => cmd::consume::run(args),
         Command::Gen(args) => cmd::gen::run(args),
         Command::Echo(args) => cmd::echo::run(args),
         Command::ServeLog(args) => cmd::serve_log::run(args),

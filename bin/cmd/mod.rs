@@ -4,11 +4,14 @@
 //! - `buses.rs`: `copipe buses`, the CTA bus XML pipeline
 //! - `gen.rs`: `copipe gen log|buses`, data generators, dispatching to
 //!   `gen_log.rs` and `gen_buses.rs`
+//! - `consume.rs`: `copipe consume`, a NATS JetStream durable consumer
 //! - `echo.rs`: `copipe echo`, the scheduler's echo server
 //! - `serve_log.rs`: `copipe serve-log`, tail -f | grep over TCP
 //! - `worker.rs`: the hidden downstream half of a process bridge
 
 pub(crate) mod buses;
+#[cfg(feature = "nats")]
+pub(crate) mod consume;
 pub(crate) mod echo;
 pub(crate) mod gen;
 pub(crate) mod gen_buses;
