@@ -25,8 +25,8 @@ use copipe::{Flow, Lifecycle, Stage};
 /// Connection options shared by every command that talks to NATS.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct NatsArgs {
-    /// The JetStream stream to use; created (file storage) when no stream
-    /// captures the subject. Default: COPIPE.
+    /// The JetStream stream to use: by default the one capturing the
+    /// subject, else COPIPE_SUBJECT (dots as _), created with file storage.
     #[arg(long, value_name = "NAME")]
     stream: Option<String>,
     /// NATS user (or give it in the URL: nats://USER:PASS@HOST:PORT/SUBJECT).
@@ -174,8 +174,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Some(to) => {
             let to = NatsUrl::parse(to)?;
-            // The destination's stream is the default one unless the
-            // subject is already captured: --stream names the source's.
+            // --stream names the source's stream; the destination's is
+            // the one capturing its subject, or its default.
             let mut to_config = config.clone();
             to_config.stream = None;
             let publisher = Publisher::connect(&to, &to_config)?;

@@ -80,6 +80,9 @@ impl<'a> Delivered<'a> {
 
     /// The value of header `name`, if it has one.
     pub fn header(&self, name: &str) -> Option<&'a str> {
+        // Parsed, not taken as is: received headers with a standard name
+        // (`Nats-Msg-Id`) are keyed by the standard form.
+        let name: async_nats::HeaderName = name.parse().ok()?;
         self.msg
             .headers
             .as_ref()

@@ -42,7 +42,9 @@
 //! let mut config = NatsConfig::default();
 //! config.stream = Some("LOGS".into());
 //! config.window = 512;
-//! assert_eq!(config.stream_name(), "LOGS");
+//! assert_eq!(config.stream_name("logs.web"), "LOGS");
+//! config.stream = None;
+//! assert_eq!(config.stream_name("logs.web"), "COPIPE_logs_web");
 //! # Ok::<(), copipe::Error>(())
 //! ```
 
@@ -59,7 +61,10 @@ use async_nats::jetstream::{self, stream};
 
 use crate::{Error, ErrorKind, Result};
 
-/// The stream name used when none is given (`--stream`).
+/// The prefix of the stream name used when none is given (`--stream`):
+/// the default stream of subject `logs.web` is `COPIPE_logs_web`, so each
+/// subject gets a stream of its own and the publisher's URL names the
+/// same stream for the consumer.
 pub const DEFAULT_STREAM: &str = "COPIPE";
 
 /// The default duplicate window of a stream copipe creates: a publish
@@ -223,7 +228,8 @@ pub struct NatsConfig {
     /// A client certificate and its key (PEM), for servers that verify
     /// clients.
     pub tls_client: Option<(PathBuf, PathBuf)>,
-    /// The stream to use or create; [`DEFAULT_STREAM`] when `None`.
+    /// The stream to use or create; when `None`, the stream that already
+    /// captures the subject, else `COPIPE_{subject}` (see [`DEFAULT_STREAM`]).
     pub stream: Option<String>,
     /// The duplicate window of a stream created here
     /// ([`DEFAULT_DUPLICATE_WINDOW`]). An existing stream keeps its own.
@@ -282,9 +288,26 @@ impl Default for NatsConfig {
 }
 
 impl NatsConfig {
-    /// The stream's name: the one set, or [`DEFAULT_STREAM`].
-    pub fn stream_name(&self) -> &str {
-        self.stream.as_deref().unwrap_or(DEFAULT_STREAM)
+    /// The name of the stream to create for `subject`: the one set, or
+    /// `COPIPE_` and the subject with every character that a stream name
+    /// cannot hold (`.`, `*`, `>`, ...) as `_`.
+    pub fn stream_name(&self, subject: &str) -> String {
+        match &self.stream {
+            Some(s) => s.clone(),
+            None => {
+                let tail: String = subject
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                format!("{DEFAULT_STREAM}_{tail}")
+            }
+        }
     }
 }
 
@@ -352,7 +375,8 @@ pub(crate) async fn ensure_stream(
     subject: &str,
     cfg: &NatsConfig,
 ) -> Result<String> {
-    let want = cfg.stream_name();
+    let want = cfg.stream_name(subject);
+    let want = want.as_str();
     // Two publishers starting at once may race to create it: look again.
     let mut last = String::new();
     for _ in 0..3 {
@@ -435,9 +459,11 @@ mod tests {
     fn debug_hides_secrets() {
         let u = NatsUrl::parse("nats://a:hunter2@h:1/s").unwrap();
         assert!(!format!("{u:?}").contains("hunter2"));
-        let mut c = NatsConfig::default();
-        c.password = Some("hunter2".into());
-        c.token = Some("hunter2".into());
+        let c = NatsConfig {
+            password: Some("hunter2".into()),
+            token: Some("hunter2".into()),
+            ..NatsConfig::default()
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }
