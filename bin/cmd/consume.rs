@@ -133,6 +133,11 @@ pub(crate) struct Args {
     /// written out).
     #[arg(long, value_name = "N", default_value_t = 256)]
     batch: usize,
+    /// How long the server waits for a delivered message's ack before it
+    /// delivers it again to any consumer of the durable, in seconds (set
+    /// when the durable is created; default 30).
+    #[arg(long, value_name = "SECONDS")]
+    ack_wait: Option<f64>,
     #[command(flatten)]
     nats: NatsArgs,
 }
@@ -152,6 +157,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         DeliverArg::New => Deliver::New,
     };
     opts.batch = args.batch.max(1);
+    if let Some(s) = args.ack_wait {
+        opts.ack_wait = Duration::try_from_secs_f64(s)
+            .map_err(|_| anyhow::anyhow!("--ack-wait: not a duration: {s}"))?;
+    }
     if let Some(s) = args.idle_exit {
         opts.idle_exit = Some(
             Duration::try_from_secs_f64(s)
