@@ -27,6 +27,10 @@ enum Command {
     /// Print any record-shaped XML (RSS items, sitemap urls, dump pages,
     /// bus feeds) as CSV, TSV or JSON lines, with filters.
     Records(cmd::records::Args),
+    /// Consume a NATS JetStream stream as a durable pull consumer: each
+    /// batch printed (or passed on) before it is acked.
+    #[cfg(feature = "nats")]
+    Consume(cmd::consume::Args),
     /// Generate realistic test data: Apache access logs or bus XML feeds.
     Gen(cmd::gen::Args),
     /// A concurrent echo server on copipe's task scheduler.
@@ -49,6 +53,8 @@ fn main() -> ExitCode {
         Command::Tail(args) => cmd::tail::run(args),
         Command::Buses(args) => cmd::buses::run(args),
         Command::Records(args) => cmd::records::run(args),
+        #[cfg(feature = "nats")]
+        Command::Consume(args) => cmd::consume::run(args),
         Command::Gen(args) => cmd::gen::run(args),
         Command::Echo(args) => cmd::echo::run(args),
         Command::ServeLog(args) => cmd::serve_log::run(args),

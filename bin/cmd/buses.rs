@@ -60,6 +60,15 @@ pub(crate) struct Args {
     /// and errors are the same either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+
+    /// Publish each record, as JSON, to NATS JetStream at
+    /// nats://[USER:PASS@]HOST:PORT/SUBJECT instead of printing it.
+    #[cfg(feature = "nats")]
+    #[arg(long, value_name = "URL")]
+    to: Option<String>,
+    #[cfg(feature = "nats")]
+    #[command(flatten)]
+    nats: super::consume::NatsArgs,
 }
 
 /// Where `copipe buses`' filters and output run.
@@ -423,6 +432,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
+    #[cfg(feature = "nats")]
+    if let Some(to) = &args.to {
+        let (out, stats) = super::consume::record_publisher(to, &args.nats, args.file.as_deref())?;
+        let (input, _) = open_input(args.file.as_ref(), 1)?.into_input();
+        let chain = ChainArgs {
+            format: Format::Json,
+            ..args.chain.clone()
+        };
+        feed(args.parser, input, build_chain(&chain, out))?;
+        let s = *stats.lock().unwrap_or_else(PoisonError::into_inner);
+        eprintln!(
+            "copipe: {} records acked ({} already in the stream)",
+            s.acked, s.duplicates
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let opened = open_input(args.file.as_ref(), threads)?;
     let known = match &opened {
         Opened::Whole(bytes, _) => Some(Dialect::sniff(bytes)),

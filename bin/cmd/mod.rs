@@ -7,6 +7,7 @@
 //! - `records.rs`: `copipe records`, any record-shaped XML as CSV/TSV/JSON
 //! - `gen.rs`: `copipe gen log|buses`, data generators, dispatching to
 //!   `gen_log.rs` and `gen_buses.rs`
+//! - `consume.rs`: `copipe consume`, a NATS JetStream durable consumer
 //! - `echo.rs`: `copipe echo`, the scheduler's echo server
 //! - `serve_log.rs`: `copipe serve-log`, tail -f | grep over TCP
 //! - `completions.rs`: `copipe completions SHELL` and `copipe man`, from
@@ -17,6 +18,8 @@
 pub(crate) mod buses;
 pub(crate) mod completions;
 pub(crate) mod durable;
+#[cfg(feature = "nats")]
+pub(crate) mod consume;
 pub(crate) mod echo;
 pub(crate) mod gen;
 pub(crate) mod gen_buses;

@@ -64,6 +64,8 @@
 //! ```
 
 pub(crate) mod flat;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod process;
 mod threaded;
 mod wire;
