@@ -38,5 +38,6 @@ def alive():
 
 sched = Scheduler()
 sched.new(alive())
-sched.new(server(45000))
+import os  # port: the port from $PORT (tests)
+sched.new(server(int(os.environ.get("PORT", 45000))))
 sched.mainloop()

@@ -30,5 +30,6 @@ def server(port):
         yield NewTask(handle_client(client,addr))
 
 sched = Scheduler()
-sched.new(server(45000))
+import os  # port: the port from $PORT (tests)
+sched.new(server(int(os.environ.get("PORT", 45000))))
 sched.mainloop()
