@@ -98,7 +98,7 @@ pub mod text;
 pub mod xml;
 
 pub use bridge::{recvfrom, sendto, subprocess, threaded, ProcessBridge, ThreadBridge};
-pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
+pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvCatching, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, TargetSet, Targets};
 pub use stage::{
