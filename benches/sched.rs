@@ -153,6 +153,9 @@ const SPAWNS: usize = 1_000_000;
 /// Seconds to spawn and complete 1M tasks (spawned by a task).
 fn copipe_spawn() -> f64 {
     let mut s = Scheduler::new().unwrap();
+    // `COPIPE_SEED_ORDER=1`: the seed's order (the parent requeued behind
+    // each child it spawns), to measure what `Scheduler::seed_order` costs.
+    s.seed_order(std::env::var_os("COPIPE_SEED_ORDER").is_some());
     let done = Rc::new(Cell::new(0usize));
     let d = Rc::clone(&done);
     let start = Instant::now();

@@ -8,11 +8,15 @@
 //! ```
 //!
 //! A line that matches two patterns is printed twice, as in the seed. The
-//! printer is closed when the last of the three handles closes. Reads the
-//! shipped `data/access-log` and exits; `--follow` follows it from its end.
+//! printer is closed when the last of the three handles closes. The
+//! broadcast passes one line at a time, so the output is the seed's, line
+//! by line; `--blocks` passes whole blocks (each grep handles a block
+//! before the next sees it, so within a block the output is grouped by
+//! pattern). Reads the shipped `data/access-log` and exits; `--follow`
+//! follows it from its end.
 //!
 //! ```text
-//! cargo run --example cobroadcast2 [-- --follow]
+//! cargo run --example cobroadcast2 [-- --follow] [-- --blocks]
 //! ```
 
 use std::io;
@@ -35,7 +39,9 @@ fn main() -> Result<(), copipe::Error> {
     if std::env::args().any(|a| a == "--follow") {
         let mut follow = Follow::builder([&path]).start(Start::Last(0)).build()?;
         follow.run_blocks(targets)
-    } else {
+    } else if std::env::args().any(|a| a == "--blocks") {
         Lines::open(&path)?.run_blocks(targets)
+    } else {
+        Lines::open(&path)?.run(targets)
     }
 }

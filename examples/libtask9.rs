@@ -2,13 +2,13 @@
 //! client, with a ticker task running meanwhile; the accept runs in its
 //! own task and reports on a channel, and `alt` waits for either that
 //! channel or `after(10 s)`. A blocking call (libtask9's `IOProc.iocall`)
-//! sends the greeting from a helper thread.
+//! sends the greeting from a helper thread. Durations are written as the
+//! seed's (`10 * SECOND`).
 //!
 //! Run with `cargo run --example libtask9 [SECONDS]`, then
 //! `nc 127.0.0.1 PORT` within the time.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use copipe::sched::{self, alt, Chan, Listener, Scheduler, Socket};
 
@@ -20,7 +20,7 @@ enum Outcome {
 async fn ticker() {
     loop {
         println!("tick from {}", sched::get_tid().await);
-        sched::sleep(Duration::from_secs(2)).await;
+        sched::sleep(2 * sched::SECOND).await;
     }
 }
 
@@ -37,7 +37,7 @@ async fn accept_task(listener: Listener, reply: Chan<(Socket, SocketAddr)>) {
     }
 }
 
-async fn iotest(secs: u64) -> copipe::Result<()> {
+async fn iotest(secs: u32) -> copipe::Result<()> {
     let ticker = sched::spawn(ticker()).await;
     let listener = Listener::bind("127.0.0.1:0".parse().expect("valid address"))?;
     println!(
@@ -48,7 +48,7 @@ async fn iotest(secs: u64) -> copipe::Result<()> {
     let acceptor = sched::spawn(accept_task(listener, clients.clone())).await;
     let outcome = alt()
         .recv(&clients, Outcome::Client)
-        .after(Duration::from_secs(secs), || Outcome::Timeout)
+        .after(secs * sched::SECOND, || Outcome::Timeout)
         .await;
     match outcome {
         Outcome::Client(Some((client, _))) => {

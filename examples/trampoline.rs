@@ -20,31 +20,20 @@
 
 use copipe::sched::{self, Scheduler};
 
+/// A subroutine.
 async fn add(x: i32, y: i32) -> i32 {
     x + y
 }
 
-/// A subroutine that itself makes system calls and calls another.
-async fn add_slowly(x: i32, y: i32) -> i32 {
-    let me = sched::get_tid().await;
-    println!("task {me}: adding {x} + {y}, letting others run meanwhile");
-    sched::yield_now().await;
-    add(x, y).await
-}
-
+/// A function that calls a subroutine.
 async fn main_task() {
     let r = add(2, 2).await;
     println!("{r}");
     sched::yield_now().await;
-    let r = add_slowly(20, 22).await;
-    println!("{r}");
 }
 
 fn main() -> copipe::Result<()> {
     let mut s = Scheduler::new()?;
     s.spawn(main_task());
-    s.spawn(async {
-        println!("another task runs while main_task's subroutine waits");
-    });
     s.run()
 }

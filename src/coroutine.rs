@@ -28,8 +28,11 @@
 //!   drop guard (forgotten on the normal path, so free) poisons the stage
 //!   on its way to the caller. `catch_unwind` + `resume_unwind` would do
 //!   the same and keep the panic's message for later errors, but puts the
-//!   poll behind one more call that is never inlined (measured with
-//!   `benches/instructions.sh`: 197 against 186 instructions per send).
+//!   poll behind one more call that is never inlined, which costs every
+//!   send a few instructions (`benches/instructions.sh` counts them).
+//! - [`Coroutine::throw`] leaves an error in the slot for the receive the
+//!   coroutine waits in: [`Inbox::recv_catching`] returns it, a plain
+//!   [`Inbox::recv`] leaves it there, and the stage then ends with it.
 
 use crate::Lifecycle;
 use std::cell::Cell;
@@ -233,6 +236,7 @@ where
         status: Cell::new(Status::Busy),
         flush_asked: Cell::new(false),
         flush_error: Cell::new(None),
+        thrown: Cell::new(None),
     });
     let fut = Box::pin(body(Inbox {
         slot: Rc::clone(&slot),
@@ -357,6 +361,38 @@ impl<T> Inbox<T> {
         }
     }
 
+    /// Waits for the next item like [`recv`](Inbox::recv), or for an error
+    /// thrown in with [`Coroutine::throw`]: `Ok(Some(item))`, `Ok(None)`
+    /// once closed, `Err(e)` for a thrown error, which the coroutine may
+    /// handle and go on (the seed's `try: line = (yield) except
+    /// RuntimeError:`), or return with `?` to end the stage with it.
+    ///
+    /// An error thrown while the coroutine waits in plain `recv` is not
+    /// caught: it ends the stage, and `throw` returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::{coroutine, Error, Flow, Inbox, Stage};
+    ///
+    /// let mut g = coroutine(|inbox: Inbox<String>| async move {
+    ///     loop {
+    ///         match inbox.recv_catching().await {
+    ///             Ok(Some(line)) => println!("{line}"),
+    ///             Ok(None) => return Ok(()),
+    ///             Err(e) => println!("caught: {e}"), // and go on
+    ///         }
+    ///     }
+    /// });
+    /// g.send("one".to_string())?;
+    /// assert_eq!(g.throw(Error::usage("You're hosed!"))?, Flow::Continue);
+    /// g.send("two".to_string())?;
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn recv_catching(&self) -> RecvCatching<'_, T> {
+        RecvCatching { slot: &self.slot }
+    }
+
     /// True once the stage has been closed: `recv` returns `None` from now
     /// on.
     pub fn is_closed(&self) -> bool {
@@ -382,6 +418,29 @@ impl<T> Future for Recv<'_, T> {
     #[inline]
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.slot.poll_item()
+    }
+}
+
+/// The future of [`Inbox::recv_catching`].
+#[must_use = "a receive does nothing unless awaited"]
+pub struct RecvCatching<'a, T> {
+    slot: &'a Slot<T>,
+}
+
+impl<T> fmt::Debug for RecvCatching<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvCatching").finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for RecvCatching<'_, T> {
+    type Output = Result<Option<T>>;
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<Option<T>>> {
+        if let Some(e) = self.slot.thrown.take() {
+            return Poll::Ready(Err(e));
+        }
+        self.slot.poll_item().map(Ok)
     }
 }
 
@@ -426,6 +485,9 @@ struct Slot<T> {
     flush_asked: Cell<bool>,
     /// What that closure returned, for `Lifecycle::flush` to return.
     flush_error: Cell<Option<Error>>,
+    /// The error [`Coroutine::throw`] injects, until a
+    /// [`Inbox::recv_catching`] takes it.
+    thrown: Cell<Option<Error>>,
 }
 
 /// One byte for the handshake between a call and the receive it resumes.
@@ -547,6 +609,7 @@ fn end<T, Fut>(fut: &mut Option<Pin<Box<Fut>>>, to: &mut Ended, slot: &Slot<T>, 
     *to = ended;
     slot.item.set(None);
     slot.flush_asked.set(false);
+    slot.thrown.set(None);
 }
 
 const POISONED: &str = "poisoned: the coroutine panicked during an earlier call \
@@ -638,6 +701,42 @@ where
         }
     }
 
+    /// Throws `err` into the coroutine at the receive it waits in (the
+    /// seed's `g.throw(RuntimeError, "You're hosed!")`) and runs it until
+    /// it waits again.
+    ///
+    /// If it waits in [`Inbox::recv_catching`], that receive returns
+    /// `Err(err)`: the coroutine may handle it and go on (`throw` returns
+    /// `Ok(Flow::Continue)`), return (`Ok(Flow::Stop)`), or return an
+    /// error, which `throw` returns. If it waits in plain
+    /// [`Inbox::recv`], the error is not caught: the stage ends, as a
+    /// generator does on an uncaught exception, and `throw` returns `err`.
+    ///
+    /// # Errors
+    ///
+    /// `err` itself if the coroutine did not catch it or has already
+    /// ended; the coroutine's error otherwise, as for `send`.
+    ///
+    /// # Examples
+    ///
+    /// See [`Inbox::recv_catching`].
+    pub fn throw(&mut self, err: Error) -> Result<Flow> {
+        if self.fut.is_none() {
+            self.finished()?;
+            return Err(err);
+        }
+        self.slot.thrown.set(Some(err));
+        let poll = self.resume(Status::Busy, None);
+        if let Some(uncaught) = self.slot.thrown.take() {
+            self.end(Ended::Returned);
+            return Err(uncaught);
+        }
+        match poll {
+            Some(poll) => self.settle(poll, false),
+            None => self.send_after_end(),
+        }
+    }
+
     /// `send` on a coroutine that has ended.
     #[cold]
     #[inline(never)]
@@ -668,8 +767,8 @@ impl<T, Fut> Drop for PoisonOnUnwind<'_, T, Fut> {
 /// The waker every coroutine stage polls with. It does nothing: a coroutine
 /// stage is resumed by the next call on it, never by a wake-up.
 ///
-/// `Waker::noop()` would do, but it is stable only since Rust 1.85 and the
-/// crate's MSRV is 1.80; a `Wake` impl is the safe equivalent.
+/// (A `Wake` impl rather than `Waker::noop()`: the same thing, kept
+/// from when the crate's MSRV predated it.)
 static NOOP_WAKER: LazyLock<Waker> = LazyLock::new(|| Waker::from(Arc::new(Noop)));
 
 struct Noop;

@@ -111,7 +111,7 @@ pub use bridge::{
     recvfrom, sendto, subprocess, threaded, threaded_flat, threaded_ref, ProcessBridge,
     ThreadBridge,
 };
-pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvFlushing};
+pub use coroutine::{coroutine, Coroutine, Inbox, Recv, RecvCatching, RecvFlushing};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{broadcast, Broadcast, Shared, TargetSet, Targets};
 pub use pipe::{pipe, Chain, Identity, Layer, Pipe};

@@ -699,3 +699,59 @@ proptest! {
         prop_assert_eq!(co_log.text(), st_log.text());
     }
 }
+
+/// Issue 15: `throw` raises an error at the coroutine's receive; one that
+/// waits in `recv_catching` handles it and goes on (the tutorial's
+/// `g.throw(RuntimeError, "You're hosed!")` caught inside the generator).
+#[test]
+fn a_thrown_error_can_be_caught_and_the_coroutine_goes_on() {
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let s = Rc::clone(&seen);
+    let mut g = coroutine(move |inbox: Inbox<String>| async move {
+        loop {
+            match inbox.recv_catching().await {
+                Ok(Some(line)) => s.borrow_mut().push(line),
+                Ok(None) => break,
+                Err(e) => s.borrow_mut().push(format!("caught: {e}")),
+            }
+        }
+        s.borrow_mut().push("closed".into());
+        Ok(())
+    });
+    assert_eq!(g.send("a".into()).unwrap(), Flow::Continue);
+    assert_eq!(
+        g.throw(Error::usage("You're hosed!")).unwrap(),
+        Flow::Continue
+    );
+    assert_eq!(g.send("b".into()).unwrap(), Flow::Continue);
+    g.close().unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        ["a", "caught: You're hosed!", "b", "closed"]
+    );
+}
+
+/// Issue 15: an error thrown into a coroutine that does not catch it (it
+/// waits in plain `recv`, or returns the error with `?`) ends the stage
+/// with that error; later sends answer `Stop`.
+#[test]
+fn an_uncaught_thrown_error_ends_the_stage_with_it() {
+    let mut plain = coroutine(|inbox: Inbox<u32>| async move {
+        while inbox.recv().await.is_some() {}
+        Ok(())
+    });
+    let err = plain.throw(Error::usage("You're hosed!")).unwrap_err();
+    assert_eq!(err.to_string(), "You're hosed!");
+    assert!(plain.is_finished());
+    assert_eq!(plain.send(1).unwrap(), Flow::Stop);
+
+    let mut passing = coroutine(|inbox: Inbox<u32>| async move {
+        while inbox.recv_catching().await?.is_some() {}
+        Ok(())
+    });
+    let err = passing.throw(Error::usage("You're hosed!")).unwrap_err();
+    assert_eq!(err.to_string(), "You're hosed!");
+    assert!(passing.is_finished());
+    // Thrown into a stage that has ended: the error comes straight back.
+    assert!(passing.throw(Error::usage("again")).is_err());
+}

@@ -1038,3 +1038,131 @@ fn follow_reads_a_rotated_file_to_its_end_then_the_new_one() {
         );
     });
 }
+
+/// Issue 15: a task in one proc waits in `alt` on values sent by a task of
+/// another proc, beside a local channel nobody sends on.
+#[test]
+fn alt_waits_on_a_cross_proc_channel_beside_a_local_one() {
+    bounded(20, || {
+        let (tx, rx) = sched::xchan::<u32>(1);
+        let producer = Proc::spawn("producer", move || async move {
+            for v in 1..=3 {
+                tx.send(v).await.unwrap();
+                sched::yield_now().await;
+            }
+        })
+        .unwrap();
+        let mut s = Scheduler::new().unwrap();
+        s.spawn(async move {
+            let local: Chan<u32> = Chan::new(0);
+            let mut got = Vec::new();
+            loop {
+                let r = alt()
+                    .recv(&local, |v| v.map(|v| v + 100))
+                    .xrecv(&rx, |v| v)
+                    .await;
+                match r {
+                    Some(v) => got.push(v),
+                    None => break, // the producer is gone
+                }
+            }
+            assert_eq!(got, [1, 2, 3]);
+        });
+        s.run().unwrap();
+        producer.join().unwrap();
+    });
+}
+
+/// Issue 15: the local side of a mixed alt wins when it is the one sent
+/// on, and the cross-proc side is withdrawn.
+#[test]
+fn a_mixed_alt_takes_the_local_value_when_it_comes_first() {
+    bounded(20, || {
+        let (tx, rx) = sched::xchan::<u32>(1);
+        let mut s = Scheduler::new().unwrap();
+        s.spawn(async move {
+            let local: Chan<u32> = Chan::new(0);
+            let l = local.clone();
+            sched::spawn(async move { l.send(7).await.unwrap() }).await;
+            let r = alt()
+                .recv(&local, |v| ("local", v))
+                .xrecv(&rx, |v| ("xchan", v))
+                .await;
+            assert_eq!(r, ("local", Some(7)));
+            tx.send(8).await.unwrap();
+            let r = alt()
+                .recv(&local, |v| ("local", v))
+                .xrecv(&rx, |v| ("xchan", v))
+                .await;
+            assert_eq!(r, ("xchan", Some(8)));
+        });
+        s.run().unwrap();
+    });
+}
+
+/// Issue 15: a non-blocking alt (libtask9's `canblock=False`) returns at
+/// once when nothing is ready, over local and cross-proc channels alike.
+#[test]
+fn a_nonblocking_alt_returns_at_once() {
+    bounded(20, || {
+        let (tx, rx) = sched::xchan::<u32>(1);
+        let mut s = Scheduler::new().unwrap();
+        s.spawn(async move {
+            let local: Chan<u32> = Chan::new(1);
+            let r = alt()
+                .recv(&local, Some)
+                .xrecv(&rx, Some)
+                .nonblocking(|| None)
+                .await;
+            assert_eq!(r, None);
+            tx.send(5).await.unwrap();
+            let r = alt()
+                .recv(&local, Some)
+                .xrecv(&rx, Some)
+                .nonblocking(|| None)
+                .await;
+            assert_eq!(r, Some(Some(5)));
+            assert_eq!(2 * sched::SECOND, Duration::from_secs(2));
+            assert_eq!(sched::MILLISECOND * 1000, sched::SECOND);
+        });
+        s.run().unwrap();
+    });
+}
+
+/// Issue 15: with `seed_order`, the seed's pyos6 order (the child runs
+/// before its parent resumes) and the exit hook's `Task N terminated`;
+/// without, copipe's default (the parent keeps running).
+#[test]
+fn seed_order_runs_the_child_first_and_on_exit_reports_each_end() {
+    bounded(20, || {
+        for seed in [true, false] {
+            let log = Rc::new(RefCell::new(Vec::<String>::new()));
+            let mut s = Scheduler::new().unwrap();
+            s.seed_order(seed);
+            let l = Rc::clone(&log);
+            s.on_exit(move |tid| l.borrow_mut().push(format!("Task {tid} terminated")));
+            let l = Rc::clone(&log);
+            s.spawn(async move {
+                let c = Rc::clone(&l);
+                let child = sched::spawn(async move {
+                    for _ in 0..2 {
+                        c.borrow_mut().push("I'm foo".into());
+                        sched::yield_now().await;
+                    }
+                })
+                .await;
+                l.borrow_mut().push("Waiting for child".into());
+                sched::wait(child).await.unwrap();
+                l.borrow_mut().push("Child done".into());
+            });
+            s.run().unwrap();
+            let first = if seed { "I'm foo" } else { "Waiting for child" };
+            let log = log.borrow();
+            assert_eq!(log[0], first, "seed_order({seed})");
+            assert_eq!(
+                log[log.len() - 3..],
+                ["Task 2 terminated", "Child done", "Task 1 terminated"]
+            );
+        }
+    });
+}

@@ -1,14 +1,21 @@
 //! `alt`: wait for the first of several channel operations (libtask9's
-//! `alt`, Go's `select`), with an optional timeout.
+//! `alt`, Go's `select`), on local channels and cross-proc ones, with an
+//! optional timeout or none at all (non-blocking).
+//!
+//! A local channel hands a value to a blocked alt directly (its waiter
+//! list holds the alt's shared core). A cross-proc channel cannot: its
+//! other end is on another thread, so the alt registers its task's waker
+//! there and tries the channel again each time it is woken.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::chan::{AltCore, Chan, Owner, RecvWaiter, SendWaiter, TryRecvError, TrySendError};
+use super::procs::{XReceiver, XSender};
 use super::scheduler::with_core;
 use super::timer::after;
 
@@ -17,7 +24,12 @@ trait AltOp<R> {
     /// Completes now if possible.
     fn try_now(&mut self) -> Option<R>;
     /// Blocks as the `index`th operation of `alt`.
-    fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize);
+    fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize, waker: &Waker);
+    /// Tries again after a wake (cross-proc operations, which nobody on
+    /// this thread completes for the alt); local ones return `None`.
+    fn retry(&mut self) -> Option<R> {
+        None
+    }
     /// The result of this operation, which fired.
     fn complete(&mut self) -> R;
     /// Withdraws a blocked operation that did not fire.
@@ -40,7 +52,7 @@ impl<T, R, F: FnOnce(Option<T>) -> R> AltOp<R> for RecvOp<'_, T, F> {
         self.f.take().map(|f| f(v))
     }
 
-    fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize) {
+    fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize, _: &Waker) {
         self.waiter = Some(self.ch.push_recv_waiter(Owner::Many(Rc::clone(alt)), index));
     }
 
@@ -82,7 +94,7 @@ impl<T, R, F: FnOnce(Result<(), T>) -> R> AltOp<R> for SendOp<'_, T, F> {
         self.f.take().map(|f| f(res))
     }
 
-    fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize) {
+    fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize, _: &Waker) {
         if let Some(v) = self.value.take() {
             self.waiter = Some(
                 self.ch
@@ -112,9 +124,74 @@ impl<T, R, F: FnOnce(Result<(), T>) -> R> AltOp<R> for SendOp<'_, T, F> {
     }
 }
 
+/// A receive on the other proc's end of an [`xchan`](super::xchan).
+struct XRecvOp<'a, T, F> {
+    rx: &'a XReceiver<T>,
+    f: Option<F>,
+}
+
+impl<T, R, F: FnOnce(Option<T>) -> R> AltOp<R> for XRecvOp<'_, T, F> {
+    fn try_now(&mut self) -> Option<R> {
+        let v = self.rx.try_recv_now()?;
+        self.f.take().map(|f| f(v))
+    }
+
+    fn enqueue(&mut self, _: &Rc<AltCore>, _: usize, waker: &Waker) {
+        self.rx.register_recv(waker);
+    }
+
+    fn retry(&mut self) -> Option<R> {
+        self.try_now()
+    }
+
+    fn complete(&mut self) -> R {
+        unreachable!("a cross-proc operation completes in retry, never by firing")
+    }
+
+    fn cancel(&mut self) {
+        // A stale waker in the channel's list costs one spurious wake at
+        // most, which every future of this module tolerates.
+    }
+}
+
+/// A send on an [`xchan`](super::xchan) whose receiver is on another proc.
+struct XSendOp<'a, T, F> {
+    tx: &'a XSender<T>,
+    value: Option<T>,
+    f: Option<F>,
+}
+
+impl<T, R, F: FnOnce(Result<(), T>) -> R> AltOp<R> for XSendOp<'_, T, F> {
+    fn try_now(&mut self) -> Option<R> {
+        let value = self.value.take()?;
+        match self.tx.try_send_now(value) {
+            Ok(res) => self.f.take().map(|f| f(res)),
+            Err(v) => {
+                self.value = Some(v);
+                None
+            }
+        }
+    }
+
+    fn enqueue(&mut self, _: &Rc<AltCore>, _: usize, waker: &Waker) {
+        self.tx.register_send(waker);
+    }
+
+    fn retry(&mut self) -> Option<R> {
+        self.try_now()
+    }
+
+    fn complete(&mut self) -> R {
+        unreachable!("a cross-proc operation completes in retry, never by firing")
+    }
+
+    fn cancel(&mut self) {}
+}
+
 /// Waits for the first of several send and receive operations (libtask9's
-/// `alt`), built with [`recv`](Alt::recv), [`send`](Alt::send) and
-/// [`after`](Alt::after).
+/// `alt`), built with [`recv`](Alt::recv), [`send`](Alt::send),
+/// [`xrecv`](Alt::xrecv), [`xsend`](Alt::xsend) and [`after`](Alt::after)
+/// (or [`nonblocking`](Alt::nonblocking)).
 ///
 /// Operations that can complete at once are tried in the order they were
 /// added, and the first wins; otherwise the task blocks on all of them and
@@ -210,22 +287,75 @@ impl<'a, R: 'a> Alt<'a, R> {
         self
     }
 
+    /// Adds a receive on a cross-proc channel (an [`xchan`](super::xchan)
+    /// whose senders may be tasks of other procs or plain threads); `f`
+    /// gets the value, or `None` once every sender is gone and the channel
+    /// is drained.
+    pub fn xrecv<T: std::marker::Send + 'a>(
+        mut self,
+        rx: &'a XReceiver<T>,
+        f: impl FnOnce(Option<T>) -> R + 'a,
+    ) -> Self {
+        self.ops.push(Box::new(XRecvOp { rx, f: Some(f) }));
+        self
+    }
+
+    /// Adds a send of `value` on a cross-proc channel; `f` gets `Ok(())`
+    /// once sent, or `Err(value)` if every receiver is gone.
+    pub fn xsend<T: std::marker::Send + 'a>(
+        mut self,
+        tx: &'a XSender<T>,
+        value: T,
+        f: impl FnOnce(Result<(), T>) -> R + 'a,
+    ) -> Self {
+        self.ops.push(Box::new(XSendOp {
+            tx,
+            value: Some(value),
+            f: Some(f),
+        }));
+        self
+    }
+
     /// Adds a timeout: if no operation completes within `dur`, the alt
     /// returns `f()`.
     pub fn after(mut self, dur: Duration, f: impl FnOnce() -> R + 'a) -> Self {
         self.timeout = Some((dur, Box::new(f)));
         self
     }
+
+    /// Makes the alt non-blocking (libtask9's `canblock=False`): if no
+    /// operation can complete at once, it returns `f()` at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::sched::{alt, Chan, Scheduler};
+    ///
+    /// let mut s = Scheduler::new()?;
+    /// s.spawn(async {
+    ///     let ch: Chan<u32> = Chan::new(1);
+    ///     let got = alt().recv(&ch, |v| v).nonblocking(|| None).await;
+    ///     assert_eq!(got, None); // nothing was ready
+    ///     ch.send(7).await.unwrap();
+    ///     let got = alt().recv(&ch, |v| v).nonblocking(|| None).await;
+    ///     assert_eq!(got, Some(7));
+    /// });
+    /// s.run()?;
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn nonblocking(self, f: impl FnOnce() -> R + 'a) -> Self {
+        self.after(Duration::ZERO, f)
+    }
 }
 
 impl<'a, R: 'a> Future for Alt<'a, R> {
     type Output = R;
 
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         let this = &mut *self;
         if let Some(core) = &this.core {
             let Some(fired) = core.fired.get() else {
-                return Poll::Pending;
+                return this.retry_cross_proc();
             };
             this.core = None;
             for (i, op) in this.ops.iter_mut().enumerate() {
@@ -249,9 +379,33 @@ impl<'a, R: 'a> Future for Alt<'a, R> {
         }
         let core = AltCore::new(with_core(|c| c.current()));
         for (i, op) in this.ops.iter_mut().enumerate() {
-            op.enqueue(&core, i);
+            op.enqueue(&core, i, cx.waker());
         }
         this.core = Some(core);
+        // A cross-proc value that came between the try and the
+        // registration woke nobody: look once more.
+        this.retry_cross_proc()
+    }
+}
+
+impl<R> Alt<'_, R> {
+    /// Tries the cross-proc operations of a blocked alt; if one completes,
+    /// the alt is marked fired (so no local channel hands it a value
+    /// meanwhile) and the others are withdrawn.
+    fn retry_cross_proc(&mut self) -> Poll<R> {
+        for i in 0..self.ops.len() {
+            if let Some(r) = self.ops[i].retry() {
+                if let Some(core) = self.core.take() {
+                    core.fired.set(Some(i));
+                }
+                for (j, op) in self.ops.iter_mut().enumerate() {
+                    if j != i {
+                        op.cancel();
+                    }
+                }
+                return Poll::Ready(r);
+            }
+        }
         Poll::Pending
     }
 }
@@ -267,7 +421,7 @@ impl<R> AltOp<R> for TimeoutRecv<'_, R> {
         None
     }
 
-    fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize) {
+    fn enqueue(&mut self, alt: &Rc<AltCore>, index: usize, _: &Waker) {
         // The channel is private to this op: the waiter needs no handle
         // beyond the channel itself, which is dropped with the op.
         let _ = self.ch.push_recv_waiter(Owner::Many(Rc::clone(alt)), index);

@@ -20,7 +20,9 @@
 //! | `yield Send(sock, b)`  | [`Socket::send_all`]`(b).await`         |
 //! | libtask9 `sleep`       | [`sleep`]`(dur).await`                  |
 //! | libtask9 `Channel`     | [`Chan`], [`xchan`] across threads      |
-//! | libtask9 `alt`/`after` | [`alt`], [`after`]                      |
+//! | libtask9 `alt`/`after` | [`alt`] (local and [`xchan`] ends), [`after`] |
+//! | libtask9 `canblock=False` | [`Alt::nonblocking`]                 |
+//! | libtask9 `Second`, ... | [`SECOND`], [`MILLISECOND`], ...        |
 //! | libtask9 `IOProc`      | [`blocking`]`(closure).await`           |
 //! | libtask9 procs         | [`Proc`]                                |
 //!
@@ -105,4 +107,4 @@ pub use procs::{xchan, Proc, XReceiver, XSender};
 pub use scheduler::Scheduler;
 pub use syscall::{get_tid, kill, spawn, wait, yield_now, Wait, YieldNow};
 pub use task::{TaskOutput, Tid};
-pub use timer::{after, sleep, Sleep};
+pub use timer::{after, sleep, Sleep, HOUR, MICROSECOND, MILLISECOND, MINUTE, NANOSECOND, SECOND};

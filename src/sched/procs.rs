@@ -326,6 +326,50 @@ impl<T: std::marker::Send> XReceiver<T> {
     }
 }
 
+impl<T> XReceiver<T> {
+    /// One non-blocking receive: `Some(Some(v))` a value, `Some(None)` the
+    /// channel is closed and drained, `None` nothing yet.
+    pub(super) fn try_recv_now(&self) -> Option<Option<T>> {
+        match self.rx.try_recv() {
+            Ok(v) => {
+                self.shared.send_waiting.wake_all();
+                Some(Some(v))
+            }
+            Err(TryRecvError::Disconnected) => Some(None),
+            Err(TryRecvError::Empty) => None,
+        }
+    }
+
+    /// Asks to be woken by the next send or the last sender's drop.
+    pub(super) fn register_recv(&self, w: &Waker) {
+        self.shared.recv_waiting.register(w);
+    }
+}
+
+impl<T> XSender<T> {
+    /// One non-blocking send: `Ok(Ok(()))` sent, `Ok(Err(v))` every
+    /// receiver is gone, `Err(v)` full.
+    pub(super) fn try_send_now(
+        &self,
+        value: T,
+    ) -> std::result::Result<std::result::Result<(), T>, T> {
+        match self.tx.try_send(value) {
+            Ok(()) => {
+                self.shared.recv_waiting.wake_all();
+                Ok(Ok(()))
+            }
+            Err(TrySendError::Disconnected(v)) => Ok(Err(v)),
+            Err(TrySendError::Full(v)) => Err(v),
+        }
+    }
+
+    /// Asks to be woken when a receive makes room or the last receiver
+    /// goes.
+    pub(super) fn register_send(&self, w: &Waker) {
+        self.shared.send_waiting.register(w);
+    }
+}
+
 /// The future of [`XReceiver::recv`].
 #[must_use = "a receive does nothing unless awaited"]
 pub struct XRecv<'a, T> {

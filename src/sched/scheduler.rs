@@ -154,6 +154,7 @@ pub(crate) struct ExitWait {
 }
 
 type FailureHandler = Box<dyn FnMut(Tid, &Error)>;
+type ExitHandler = Box<dyn FnMut(Tid)>;
 
 /// The scheduler's state, shared (through an `Rc`) by the [`Scheduler`]
 /// and the thread-local context.
@@ -175,6 +176,11 @@ pub(crate) struct Core {
     exit_waiting: RefCell<HashMap<u32, Vec<Rc<ExitWait>>>>,
     pub(crate) remote: Arc<Remote>,
     on_failure: RefCell<Option<FailureHandler>>,
+    /// Told of every task's end (see [`Scheduler::on_exit`]).
+    on_exit: RefCell<Option<ExitHandler>>,
+    /// System calls requeue the caller as the seed's do (see
+    /// [`Scheduler::seed_order`]).
+    seed_order: Cell<bool>,
     failures: Cell<u64>,
 }
 
@@ -188,6 +194,12 @@ impl Core {
         self.current
             .get()
             .expect("copipe::sched: system call outside a task")
+    }
+
+    /// True if system calls requeue the caller as the seed's do (see
+    /// [`Scheduler::seed_order`]).
+    pub(crate) fn is_seed_order(&self) -> bool {
+        self.seed_order.get()
     }
 
     pub(crate) fn spawn_boxed(&self, fut: TaskFuture) -> Tid {
@@ -420,6 +432,16 @@ impl Core {
             *w.outcome.borrow_mut() = Some(outcome);
             self.wake(w.waiter);
         }
+        // Taken out while it runs, so that it may itself reach the
+        // scheduler (a handler that spawns or prints through a task).
+        let handler = self.on_exit.borrow_mut().take();
+        if let Some(mut h) = handler {
+            h(tid);
+            let mut slot = self.on_exit.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(h);
+            }
+        }
     }
 
     fn report(&self, tid: Tid, err: &Error) {
@@ -555,6 +577,8 @@ impl Scheduler {
             exit_waiting: RefCell::new(HashMap::new()),
             remote,
             on_failure: RefCell::new(None),
+            on_exit: RefCell::new(None),
+            seed_order: Cell::new(false),
             failures: Cell::new(0),
         });
         Ok(Scheduler {
@@ -612,6 +636,73 @@ impl Scheduler {
     /// ```
     pub fn on_failure(&mut self, handler: impl FnMut(Tid, &Error) + 'static) {
         *self.core.on_failure.borrow_mut() = Some(Box::new(handler));
+    }
+
+    /// Sets the handler told of each task's end: a normal return, a kill
+    /// or a failure (after [`on_failure`](Scheduler::on_failure)'s
+    /// report). The seed's schedulers from pyos3 on print `Task N
+    /// terminated` here; a task that is waited for is reported before its
+    /// waiters resume.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use copipe::sched::{self, Scheduler};
+    ///
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// let mut s = Scheduler::new()?;
+    /// let l = Rc::clone(&log);
+    /// s.on_exit(move |tid| l.borrow_mut().push(format!("Task {tid} terminated")));
+    /// s.spawn(async {
+    ///     let child = sched::spawn(async { sched::yield_now().await }).await;
+    ///     sched::wait(child).await.unwrap();
+    /// });
+    /// s.run()?;
+    /// assert_eq!(*log.borrow(), ["Task 2 terminated", "Task 1 terminated"]);
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn on_exit(&mut self, handler: impl FnMut(Tid) + 'static) {
+        *self.core.on_exit.borrow_mut() = Some(Box::new(handler));
+    }
+
+    /// Makes system calls trap as the seed's do: [`spawn`](super::spawn),
+    /// [`get_tid`](super::get_tid), [`kill`](super::kill) and a
+    /// [`wait`](super::wait) on a task that is gone queue the caller
+    /// behind the ready tasks (the seed's `handle()` ends in
+    /// `schedule(self.task)`). So a new task runs before its parent
+    /// resumes (pyos6 prints `I'm foo` before `Waiting for child`).
+    ///
+    /// Off by default: then these calls return at once, the parent keeps
+    /// running and its children wait their turn, which spares a task
+    /// switch per call (`benches/sched.rs`, `spawn`), and a task that
+    /// starts many children has them all queued before any runs.
+    ///
+    /// # Examples
+    ///
+    /// The seed's pyos6 order: the child speaks first.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use copipe::sched::{self, Scheduler};
+    ///
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// let mut s = Scheduler::new()?;
+    /// s.seed_order(true);
+    /// let l = Rc::clone(&log);
+    /// s.spawn(async move {
+    ///     let c = Rc::clone(&l);
+    ///     sched::spawn(async move { c.borrow_mut().push("I'm foo") }).await;
+    ///     l.borrow_mut().push("Waiting for child");
+    /// });
+    /// s.run()?;
+    /// assert_eq!(*log.borrow(), ["I'm foo", "Waiting for child"]);
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn seed_order(&mut self, yes: bool) {
+        self.core.seed_order.set(yes);
     }
 
     /// How many tasks have failed so far.
@@ -789,6 +880,8 @@ impl Drop for Scheduler {
         let enter = Enter::new(&self.core).ok();
         let failed = self.core.failures.get();
         *self.core.on_failure.borrow_mut() = Some(Box::new(|_, _| {}));
+        // Tasks dropped with the scheduler did not end while it ran.
+        *self.core.on_exit.borrow_mut() = None;
         for tid in tids {
             self.core.kill(tid);
         }

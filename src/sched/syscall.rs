@@ -32,13 +32,19 @@ use super::task::{boxed, TaskOutput, Tid};
 /// # Ok::<(), copipe::Error>(())
 /// ```
 pub async fn get_tid() -> Tid {
-    with_core(|core| core.current())
+    let (tid, seed_order) = with_core(|core| (core.current(), core.is_seed_order()));
+    if seed_order {
+        yield_now().await;
+    }
+    tid
 }
 
 /// Starts a new task and returns its id (the seed's `NewTask`).
 ///
 /// The new task is queued behind the tasks already ready; the caller
-/// keeps running.
+/// keeps running, unless the scheduler was told
+/// [`seed_order`](super::Scheduler::seed_order): then the caller is queued
+/// behind the child and resumes after it has run.
 ///
 /// # Panics
 ///
@@ -63,7 +69,11 @@ where
     F::Output: TaskOutput,
 {
     let fut = boxed(fut);
-    with_core(|core| core.spawn_boxed(fut))
+    let (tid, seed_order) = with_core(|core| (core.spawn_boxed(fut), core.is_seed_order()));
+    if seed_order {
+        yield_now().await;
+    }
+    tid
 }
 
 /// Kills a task: drops its future, so its destructors run (the seed's
@@ -94,7 +104,11 @@ where
 /// # Ok::<(), copipe::Error>(())
 /// ```
 pub async fn kill(tid: Tid) -> bool {
-    with_core(|core| core.kill(tid))
+    let (killed, seed_order) = with_core(|core| (core.kill(tid), core.is_seed_order()));
+    if seed_order {
+        yield_now().await;
+    }
+    killed
 }
 
 /// Waits for a task to exit (the seed's `WaitTask`).

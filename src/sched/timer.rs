@@ -234,3 +234,17 @@ pub fn after(dur: Duration) -> Chan<Instant> {
     });
     ch
 }
+
+/// One nanosecond (libtask9's `Nanosecond`): durations read as in the
+/// seed, `10 * SECOND`.
+pub const NANOSECOND: Duration = Duration::from_nanos(1);
+/// One microsecond (libtask9's `Microsecond`).
+pub const MICROSECOND: Duration = Duration::from_micros(1);
+/// One millisecond (libtask9's `Millisecond`).
+pub const MILLISECOND: Duration = Duration::from_millis(1);
+/// One second (libtask9's `Second`): `sleep(2 * SECOND)`.
+pub const SECOND: Duration = Duration::from_secs(1);
+/// One minute (libtask9's `Minute`).
+pub const MINUTE: Duration = Duration::from_secs(60);
+/// One hour (libtask9's `Hour`).
+pub const HOUR: Duration = Duration::from_secs(3600);

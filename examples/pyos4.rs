@@ -1,4 +1,4 @@
-//! pyos2..pyos4: two tasks taking turns, each learning its task id.
+//! pyos4: system calls; each task learns its id with `GetTid`.
 //!
 //! ```text
 //! # pyos4.py                          // copipe
@@ -11,7 +11,7 @@
 //!                                     }
 //! ```
 //!
-//! Run with `cargo run --example pyos_turns`.
+//! Run with `cargo run --example pyos4`.
 
 use copipe::sched::{self, Scheduler};
 
@@ -33,6 +33,8 @@ async fn bar() {
 
 fn main() -> copipe::Result<()> {
     let mut s = Scheduler::new()?;
+    s.seed_order(true);
+    s.on_exit(|tid| println!("Task {tid} terminated"));
     s.spawn(foo());
     s.spawn(bar());
     s.run()
