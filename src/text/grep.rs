@@ -3,6 +3,7 @@
 use crate::Lifecycle;
 use memchr::{memchr, memchr_iter, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
+use regex_syntax::hir::{Hir, HirKind, Look};
 
 use super::block::Block;
 use super::literal::Literal;
@@ -21,15 +22,9 @@ enum Matcher {
     /// path for short lines) over the line or the block.
     Literal(Literal),
     /// Anything else: one regex for a line (without its terminator) and the
-    /// same alternation in multi-line mode for a whole block, whose hits are
+    /// same alternation with line anchors for a whole block, whose hits are
     /// widened to their line and checked with `line` when they cross it.
-    Regex {
-        line: Regex,
-        block: Regex,
-        /// False when a pattern uses `\A` or `\z`, which mean the block's
-        /// ends in the block regex: such a grep searches line by line.
-        block_ok: bool,
-    },
+    Regex { line: Regex, block: Regex },
 }
 
 /// Passes on the lines that match any of its patterns (the seed's `grep`,
@@ -160,15 +155,78 @@ impl GrepBuilder {
             .map(|p| format!("(?:{p})"))
             .collect::<Vec<_>>()
             .join("|");
-        let block_ok = !self
+        // The block regex runs on many lines at once, so every anchor that
+        // means "start/end of the text" in a pattern (`\A`, `\z`, and `^`/`$`
+        // outside multi-line mode, whatever inline flags say) is rewritten
+        // into its line form on the parsed pattern: it then matches at a
+        // line's bounds inside a block exactly where it matches the line
+        // alone. Everything else about the pattern is kept as written.
+        let block = self
             .patterns
             .iter()
-            .any(|p| p.contains(r"\A") || p.contains(r"\z"));
+            .map(|p| self.line_anchored(p).map(|h| format!("(?:{h})")))
+            .collect::<Result<Vec<_>>>()?
+            .join("|");
         Ok(Matcher::Regex {
             line: self.regex(&alternation, false)?,
-            block: self.regex(&alternation, true)?,
-            block_ok,
+            block: self.regex(&block, false)?,
         })
+    }
+
+    /// `pattern` parsed with the grep's flags, its text anchors turned into
+    /// line anchors, printed back as a pattern.
+    fn line_anchored(&self, pattern: &str) -> Result<String> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .case_insensitive(self.ignore_case)
+            .build()
+            .parse(pattern)
+            .map_err(|e| {
+                Error::new(ErrorKind::Pattern {
+                    pattern: pattern.to_string(),
+                    message: e.to_string().lines().last().unwrap_or("").to_string(),
+                })
+            })?;
+        Ok(line_anchors(hir).to_string())
+    }
+}
+
+/// `hir` with `Start`/`End` (text anchors) replaced by `StartLF`/`EndLF`
+/// (line anchors). Within a block, whose lines end with `\n`, a line
+/// anchor holds at a line's bounds exactly where a text anchor holds on the
+/// line alone (its terminator removed).
+fn line_anchors(hir: Hir) -> Hir {
+    match hir.into_kind() {
+        HirKind::Look(Look::Start) => Hir::look(Look::StartLF),
+        HirKind::Look(Look::End) => Hir::look(Look::EndLF),
+        HirKind::Repetition(mut r) => {
+            r.sub = Box::new(line_anchors(*r.sub));
+            Hir::repetition(r)
+        }
+        HirKind::Capture(mut c) => {
+            c.sub = Box::new(line_anchors(*c.sub));
+            Hir::capture(c)
+        }
+        HirKind::Concat(subs) => Hir::concat(subs.into_iter().map(line_anchors).collect()),
+        HirKind::Alternation(subs) => {
+            Hir::alternation(subs.into_iter().map(line_anchors).collect())
+        }
+        kind @ (HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_)) => {
+            rebuild(kind)
+        }
+    }
+}
+
+/// A leaf of the pattern, unchanged.
+fn rebuild(kind: HirKind) -> Hir {
+    match kind {
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(l) => Hir::literal(l.0),
+        HirKind::Class(c) => Hir::class(c),
+        HirKind::Look(l) => Hir::look(l),
+        // Only leaves are passed here (see `line_anchors`).
+        other => unreachable!("not a leaf: {other:?}"),
     }
 }
 
@@ -316,13 +374,6 @@ impl<S> Grep<S> {
         }
         Next::Done
     }
-
-    fn searches_blocks(&self) -> bool {
-        match &self.matcher {
-            Matcher::Regex { block_ok, .. } => *block_ok,
-            _ => true,
-        }
-    }
 }
 
 impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Grep<S> {
@@ -348,14 +399,6 @@ impl<S: Lifecycle> Lifecycle for Grep<S> {
 impl<'a, S: Stage<&'a [u8]>> Stage<Block<'a>> for Grep<S> {
     fn send(&mut self, block: Block<'a>) -> Result<Flow> {
         let hay = block.bytes();
-        if !self.searches_blocks() {
-            for line in block.lines() {
-                if self.send(line)?.is_stop() {
-                    return Ok(Flow::Stop);
-                }
-            }
-            return Ok(Flow::Continue);
-        }
         let mut pos = 0;
         let mut misses = 0;
         loop {
@@ -507,5 +550,127 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::Pattern { pattern, .. } if pattern == "a(b"));
         assert!(!err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn inline_flags_and_anchors_match_per_line_in_one_block() {
+        // Issue 13: `(?-m)^GET` printed one line per block, `(?-m:html$)`
+        // nothing.
+        let input = b"GET /a.html\nGET /b\nPOST /c.html\n";
+        assert_eq!(grep(input, &["(?-m)^GET"], false, false).len(), 2);
+        assert_eq!(grep(input, &["(?-m:html$)"], false, false).len(), 2);
+        assert_eq!(grep(input, &[r"\AGET", r"\z"], false, false).len(), 3);
+        assert_eq!(grep(input, &[r"(?s)GET.*b$"], false, false).len(), 1);
+        assert_eq!(grep(b"a\r\nb\r\n", &[r"(?R)a$"], false, false).len(), 0);
+        assert_eq!(grep(b"a\r\nb\r\n", &[r"(?mR)a$"], false, false).len(), 1);
+    }
+}
+
+/// Block search equals per-line search, whatever the pattern's flags and
+/// wherever the reads and blocks fall.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::sinks::Collect;
+    use crate::stage::StageExt;
+    use crate::testutil::Chunked;
+    use crate::text::linebuf::LineBuf;
+    use proptest::prelude::*;
+
+    fn atom() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "a",
+            "b",
+            "A",
+            ".",
+            "^",
+            "$",
+            r"\A",
+            r"\z",
+            r"\b",
+            r"\B",
+            "[^a]",
+            r"\s",
+            r"\r",
+            r"\n",
+            "[ab]",
+            r"\x00",
+            r"(?-u:\xFF)",
+            "",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    fn pattern() -> impl Strategy<Value = String> {
+        atom().prop_recursive(4, 24, 4, |inner| {
+            let flags = prop::sample::select(vec![
+                "", "?:", "?-m:", "?m:", "?s:", "?-s:", "?R:", "?i:", "?mR:", "?sm:",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 1..4).prop_map(|v| v.concat()),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}|{b}")),
+                (
+                    inner.clone(),
+                    prop::sample::select(vec!["*", "+", "?", "{0,2}"])
+                )
+                    .prop_map(|(a, r)| format!("(?:{a}){r}")),
+                (flags, inner.clone()).prop_map(|(f, a)| format!("({f}{a})")),
+                (
+                    prop::sample::select(vec!["(?-m)", "(?s)", "(?R)", "(?m)", "(?i)"]),
+                    inner
+                )
+                    .prop_map(|(f, a)| format!("{f}{a}")),
+            ]
+        })
+    }
+
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop::sample::select(vec![b'a', b'b', b'A', b'\n', b'\n', b'\r', b' ', 0, 0xff]),
+            0..120,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn block_search_equals_per_line_search(
+            patterns in prop::collection::vec(pattern(), 1..4),
+            text in input(),
+            chunk in 1usize..40,
+            read in 1usize..40,
+            ignore_case in any::<bool>(),
+            invert in any::<bool>(),
+        ) {
+            // The truth: each line alone, without its terminator.
+            let Ok(re) = RegexBuilder::new(
+                &patterns.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|"),
+            )
+            .unicode(false)
+            .case_insensitive(ignore_case)
+            .build() else {
+                return Ok(());
+            };
+            let want: Vec<Vec<u8>> = Block::new(&text, 0)
+                .lines()
+                .filter(|l| re.is_match(l.strip_suffix(b"\n").unwrap_or(l)) != invert)
+                .map(<[u8]>::to_vec)
+                .collect();
+            let mut out = Collect::new();
+            let mut grep = Grep::builder()
+                .patterns(patterns.iter().cloned())
+                .ignore_case(ignore_case)
+                .invert(invert)
+                .build((&mut out).owned())
+                .unwrap();
+            let mut lb = LineBuf::new(chunk, 1 << 20);
+            let mut r = Chunked(&text, read);
+            while lb.read_from(&mut r).unwrap() > 0 {
+                let _ = lb.emit(&mut grep).unwrap();
+            }
+            let _ = lb.finish(&mut grep).unwrap();
+            prop_assert_eq!(out.into_items(), want, "patterns {:?}", patterns);
+        }
     }
 }
