@@ -440,7 +440,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             format: Format::Json,
             ..args.chain.clone()
         };
-        feed(args.parser, input, build_chain(&chain, out))?;
+        feed(args.parser, input, None, |d| {
+            Ok(build_chain(&chain.for_dialect(d)?, out))
+        })?;
         let s = *stats.lock().unwrap_or_else(PoisonError::into_inner);
         eprintln!(
             "copipe: {} records acked ({} already in the stream)",
@@ -451,7 +453,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opened = open_input(args.file.as_ref(), threads)?;
     let known = match &opened {
         Opened::Whole(bytes, _) => Some(Dialect::sniff(bytes)),
-        Opened::Input(..) if args.file.is_none() => Some(Dialect::sniff(SAMPLE)),
         Opened::Input(..) => None,
     };
     if let (Opened::Whole(bytes, path), Some(dialect)) = (&opened, known) {

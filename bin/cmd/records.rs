@@ -16,7 +16,7 @@ use copipe::xml::{
 };
 use copipe::{Flow, Lifecycle, Stage};
 
-use super::buses::{open_input, Opened};
+use super::xml_input::{open_input, Opened};
 
 /// Arguments of `copipe records`.
 #[derive(Debug, clap::Args)]

@@ -58,7 +58,7 @@ enum Matcher {
 ///     .pattern("python")
 ///     .pattern(r"sw[a-z]g")
 ///     .ignore_case(true)
-///     .build((&mut out).owned())?;
+///     .build((&mut out).with_owned())?;
 /// for line in [&b"GET /Python/\n"[..], b"GET /ply/\n", b"GET /swig/\n"] {
 ///     grep.send(line)?;
 /// }
@@ -662,7 +662,7 @@ mod proptests {
                 .patterns(patterns.iter().cloned())
                 .ignore_case(ignore_case)
                 .invert(invert)
-                .build((&mut out).owned())
+                .build((&mut out).with_owned())
                 .unwrap();
             let mut lb = LineBuf::new(chunk, 1 << 20);
             let mut r = Chunked(&text, read);
