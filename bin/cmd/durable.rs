@@ -34,13 +34,21 @@ pub(crate) struct Opts {
     pub(crate) patterns: Vec<String>,
     pub(crate) ignore_case: bool,
     pub(crate) invert: bool,
+    /// `--to nats://HOST:PORT/SUBJECT`: publish the selected lines to
+    /// JetStream instead of printing them; the checkpoint then advances
+    /// only after the server acknowledged them.
+    #[cfg(feature = "nats")]
+    pub(crate) to: Option<(
+        copipe::bridge::nats::NatsUrl,
+        copipe::bridge::nats::NatsConfig,
+    )>,
 }
 
 /// True when `copipe tail` must run here: a checkpoint was asked for, or
 /// a file name holds a glob (only with -f/-F: a static tail leaves globs
 /// to the shell).
-pub(crate) fn wanted(checkpoint: Option<&Path>, files: &[PathBuf], follow: bool) -> bool {
-    checkpoint.is_some() || (follow && files.iter().any(|p| is_glob(p)))
+pub(crate) fn wanted(checkpoint: Option<&Path>, to: bool, files: &[PathBuf], follow: bool) -> bool {
+    checkpoint.is_some() || to || (follow && files.iter().any(|p| is_glob(p)))
 }
 
 /// A file name with glob characters (`*`, `?`, `[`, `{`): followed as a
@@ -63,7 +71,7 @@ fn lines_given() -> bool {
 pub(crate) fn run(opts: Opts) -> anyhow::Result<ExitCode> {
     if !opts.follow && !opts.follow_name {
         anyhow::bail!(
-            "--checkpoint needs -F (or -f): it records how far each followed file was read"
+            "--checkpoint and --to need -F (or -f): they follow files and record how far each was read"
         );
     }
     if opts.files.iter().any(|p| p.as_os_str() == "-") {
@@ -102,11 +110,31 @@ pub(crate) fn run(opts: Opts) -> anyhow::Result<ExitCode> {
                 .build(Matched::default())?,
         )
     };
-    let out = Stdout {
-        buf: Vec::new(),
-        headers: several,
-        last: None,
+    #[cfg(feature = "nats")]
+    if let Some((url, config)) = &opts.to {
+        let publisher = copipe::bridge::nats::Publisher::connect(url, config)?;
+        let mut out = Select {
+            select,
+            inner: publisher,
+        };
+        let result = follow.run_at(&mut out);
+        let stats = out.inner.stats();
+        eprintln!(
+            "copipe: {} lines acked by stream {} ({} already in the stream)",
+            stats.acked,
+            out.inner.stream(),
+            stats.duplicates
+        );
+        result?;
+        return Ok(exit_code(&follow, &signal));
+    }
+    let out = Select {
         select,
+        inner: Stdout {
+            buf: Vec::new(),
+            headers: several,
+            last: None,
+        },
     };
     // The one place the sink is chosen: any `Stage<LineAt>` whose `flush`
     // returns once its lines are taken (a broker publisher) fits here.
@@ -116,11 +144,44 @@ pub(crate) fn run(opts: Opts) -> anyhow::Result<ExitCode> {
         Err(e) if e.is_broken_pipe() => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(e.into()),
     }
-    Ok(match signal.load(Ordering::SeqCst) {
+    Ok(exit_code(&follow, &signal))
+}
+
+/// grep's rule: 2 when a path or a line was reported, 128+N on signal N.
+fn exit_code(follow: &Follow, signal: &AtomicUsize) -> ExitCode {
+    match signal.load(Ordering::SeqCst) {
         0 if follow.errors() > 0 => ExitCode::from(2),
         0 => ExitCode::SUCCESS,
         sig => ExitCode::from(128 + sig as u8),
-    })
+    }
+}
+
+/// Passes on the lines the patterns select (all of them without `-e`).
+struct Select<S> {
+    select: Option<Grep<Matched>>,
+    inner: S,
+}
+
+impl<'a, S: Stage<LineAt<'a>>> Stage<LineAt<'a>> for Select<S> {
+    fn send(&mut self, line: LineAt<'a>) -> Result<Flow> {
+        if let Some(grep) = &mut self.select {
+            grep.get_mut().0 = false;
+            let _ = grep.send(line.bytes)?;
+            if !grep.get_mut().0 {
+                return Ok(Flow::Continue);
+            }
+        }
+        self.inner.send(line)
+    }
+}
+
+impl<S: Lifecycle> Lifecycle for Select<S> {
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.inner.close()
+    }
 }
 
 /// Notes whether the line the [`Grep`] was given passed.
@@ -152,7 +213,6 @@ struct Stdout {
     /// The path of the last line printed (a truncated file keeps its
     /// name, under a new id: no new header).
     last: Option<PathBuf>,
-    select: Option<Grep<Matched>>,
 }
 
 impl Stdout {
@@ -187,13 +247,6 @@ fn os_reason(e: &io::Error) -> String {
 
 impl<'a> Stage<LineAt<'a>> for Stdout {
     fn send(&mut self, line: LineAt<'a>) -> Result<Flow> {
-        if let Some(grep) = &mut self.select {
-            grep.get_mut().0 = false;
-            let _ = grep.send(line.bytes)?;
-            if !grep.get_mut().0 {
-                return Ok(Flow::Continue);
-            }
-        }
         if self.headers && self.last.as_deref() != Some(line.file.path.as_path()) {
             if self.last.is_some() {
                 self.buf.push(b'\n');

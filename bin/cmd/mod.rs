@@ -17,9 +17,9 @@
 
 pub(crate) mod buses;
 pub(crate) mod completions;
-pub(crate) mod durable;
 #[cfg(feature = "nats")]
 pub(crate) mod consume;
+pub(crate) mod durable;
 pub(crate) mod echo;
 pub(crate) mod gen;
 pub(crate) mod gen_buses;

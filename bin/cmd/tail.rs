@@ -75,6 +75,16 @@ pub(crate) struct Args {
     /// rotation and truncation while copipe was down (see durable.rs).
     #[arg(long, value_name = "PATH")]
     checkpoint: Option<PathBuf>,
+    /// With -F/-f: publish the selected lines to NATS JetStream at
+    /// nats://[USER:PASS@]HOST:PORT/SUBJECT instead of printing them, each
+    /// with the id FILE-ID:OFFSET (a repeat after a crash is dropped by the
+    /// server); with --checkpoint, the checkpoint advances only after acks.
+    #[cfg(feature = "nats")]
+    #[arg(long, value_name = "URL")]
+    to: Option<String>,
+    #[cfg(feature = "nats")]
+    #[command(flatten)]
+    nats: super::consume::NatsArgs,
 }
 
 /// Where `copipe tail`'s output stage runs.
@@ -87,8 +97,19 @@ enum Bridge {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    #[cfg(feature = "nats")]
+    let to = match &args.to {
+        Some(url) => Some((
+            copipe::bridge::nats::NatsUrl::parse(url)?,
+            args.nats.config()?,
+        )),
+        None => None,
+    };
+    #[cfg(not(feature = "nats"))]
+    let to: Option<()> = None;
     if super::durable::wanted(
         args.checkpoint.as_deref(),
+        to.is_some(),
         &args.files,
         args.follow || args.follow_name,
     ) {
@@ -101,6 +122,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             patterns: args.patterns,
             ignore_case: args.ignore_case,
             invert: args.invert_match,
+            #[cfg(feature = "nats")]
+            to,
         });
     }
     // SIGINT/SIGTERM set `stop` (which ends a follow's wait at once, or a
