@@ -2,8 +2,8 @@
 //! Lost and duplicated messages are counted by content id (each line
 //! says which it is), every wait bounded.
 //!
-//! `kill -9` of `copipe tail -F --checkpoint --to` is not here: it needs
-//! the checkpointed follow and is added where the two are joined.
+//! `kill -9` of `copipe tail -F --checkpoint --to` mid-stream, with
+//! rotation and truncation while it is down, is the last test here.
 
 #![cfg(feature = "nats")]
 
@@ -466,4 +466,101 @@ impl Drop for KillOnDrop<'_> {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// How far the checkpoint says the file now at `dir/name` was shipped.
+fn checkpointed(dir: &Path, name: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(dir.join(name)).ok()?.ino();
+    let text = std::fs::read_to_string(dir.join("ck.json")).ok()?;
+    let ck: serde_json::Value = serde_json::from_str(&text).ok()?;
+    ck["files"]
+        .as_array()?
+        .iter()
+        .find_map(|f| (f["ino"].as_u64() == Some(ino)).then(|| f["offset"].as_u64())?)
+}
+
+fn append(path: &Path, lines: std::ops::Range<u64>) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for i in lines {
+        writeln!(f, "msg {i}").unwrap();
+    }
+}
+
+fn spawn_tail(dir: &Path, url: &str) -> std::process::Child {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "tail",
+            "-F",
+            "app.log",
+            "--checkpoint",
+            "ck.json",
+            "--to",
+            url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the checkpoint covers all of `app.log` as it is now.
+fn wait_shipped(dir: &Path) {
+    wait_for("the checkpoint to reach the end of app.log", 60, || {
+        let len = std::fs::metadata(dir.join("app.log")).map_or(0, |m| m.len());
+        checkpointed(dir, "app.log") == Some(len)
+    });
+}
+
+#[test]
+fn kill_9_of_a_checkpointed_tail_with_rotation_and_truncation_while_down_loses_nothing() {
+    let server = NatsServer::start();
+    let url = server.url("tailed");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let log = dir.join("app.log");
+    append(&log, 0..500);
+
+    // Mid-stream: lines are being appended and published when it dies.
+    let mut tail = spawn_tail(dir, &url);
+    for chunk in 0..25 {
+        let from = 500 + chunk * 100;
+        append(&log, from..from + 100);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wait_for("a first checkpoint", 60, || {
+        checkpointed(dir, "app.log").is_some_and(|o| o > 0)
+    });
+    tail.kill().unwrap(); // SIGKILL
+    tail.wait().unwrap();
+
+    // Down: more lines, then rotation (with a late write to the rotated
+    // file), then a new file.
+    append(&log, 3000..3500);
+    std::fs::rename(&log, dir.join("app.log.1")).unwrap();
+    append(&dir.join("app.log.1"), 3500..3600);
+    append(&log, 3600..4000);
+    let mut tail = spawn_tail(dir, &url);
+    wait_shipped(dir);
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+
+    // Down again: truncated and rewritten, shorter than before.
+    std::fs::write(&log, b"").unwrap();
+    append(&log, 4000..4200);
+    let mut tail = spawn_tail(dir, &url);
+    wait_shipped(dir);
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+
+    let counts = stream_counts(&url, "check-tail");
+    assert_eq!(lost_and_duplicated(&counts, 4200), (0, 0));
+    assert_eq!(counts.len(), 4200, "lines that were never written");
 }
