@@ -599,11 +599,13 @@ fn standard_input_as_dash() {
     );
     // The last 8 lines, then filtered (as for a file).
     assert_eq!(feed(&["-n", "8", "-e", "python", "-"]), "line 994 python\n");
+    // Issue 13: `-f -` reads the pipe to its end; nothing selected is 1.
     let out = Command::new(BIN)
         .args(["tail", "-f", "-"])
+        .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
