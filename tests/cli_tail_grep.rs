@@ -126,3 +126,33 @@ fn stdin_streams_each_line() {
         assert_eq!(child.wait().unwrap().code(), Some(0));
     }
 }
+
+/// The README's example: errors, but not healthchecks.
+#[test]
+fn drop_removes_lines_whatever_else_matches() {
+    let dir = dir_with(&[(
+        "app.log",
+        b"ERROR db down\nerror healthcheck failed\ninfo healthcheck ok\ninfo start\n",
+    )]);
+    let out = tail(
+        &[
+            "-n",
+            "+1",
+            "app.log",
+            "-i",
+            "-e",
+            "error",
+            "--drop",
+            "healthcheck",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.stdout, b"ERROR db down\n");
+    let out = tail(
+        &[
+            "-n", "+1", "app.log", "-v", "-e", "error", "--drop", "start",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.stdout, b"ERROR db down\ninfo healthcheck ok\n");
+}

@@ -56,6 +56,11 @@ pub(crate) struct Args {
     /// is kept. Without -e every line is kept.
     #[arg(short = 'e', long = "regexp", value_name = "PATTERN")]
     patterns: Vec<String>,
+    /// Never print a line matching PATTERN, whatever else matches (repeat
+    /// for several): `-e error --drop healthcheck` is "errors, but not
+    /// healthchecks". Applied after -e and -v.
+    #[arg(long = "drop", value_name = "PATTERN")]
+    drop: Vec<String>,
     /// Ignore ASCII case in patterns.
     #[arg(short = 'i', long)]
     ignore_case: bool,
@@ -224,7 +229,7 @@ where
 }
 
 /// The chain after the source.
-type Chain<O> = Tag<Grep<Selected<Headers<O>>>>;
+type Chain<O> = Tag<Grep<Grep<Selected<Headers<O>>>>>;
 
 /// Counts the selected lines for the exit status; with -q stops at the
 /// first and prints nothing.
@@ -266,15 +271,22 @@ where
         printed: None,
         target: out,
     };
-    let grep = Grep::builder()
-        .patterns(args.patterns.iter().cloned())
+    // --drop: a grep of its own after the selection, passing the lines
+    // that match none of its patterns (with none, it passes every line).
+    let drop = Grep::builder()
+        .patterns(args.drop.iter().cloned())
         .ignore_case(args.ignore_case)
-        .invert(args.invert_match)
+        .invert(!args.drop.is_empty())
         .build(Selected {
             status: Rc::clone(status),
             quiet: args.quiet,
             target: headers,
         })?;
+    let grep = Grep::builder()
+        .patterns(args.patterns.iter().cloned())
+        .ignore_case(args.ignore_case)
+        .invert(args.invert_match)
+        .build(drop)?;
     Ok(Tag {
         file,
         stopped: false,
@@ -331,7 +343,16 @@ where
         }
     };
     chain.file.set(i);
-    if args.files.len() > 1 && !args.quiet && chain.target.get_mut().target.announce(i)?.is_stop() {
+    if args.files.len() > 1
+        && !args.quiet
+        && chain
+            .target
+            .get_mut()
+            .get_mut()
+            .target
+            .announce(i)?
+            .is_stop()
+    {
         chain.stopped = true;
         return Ok(());
     }
