@@ -156,3 +156,18 @@ fn drop_removes_lines_whatever_else_matches() {
     );
     assert_eq!(out.stdout, b"ERROR db down\ninfo healthcheck ok\n");
 }
+
+#[test]
+fn patterns_file_and_fixed_strings() {
+    let dir = dir_with(&[
+        ("a.log", b"10.0.0.1 x\n10a0b0c1 y\n1.2.3.4 z\n"),
+        ("pats", b"10.0.0.1\n1.2.3.4\n"),
+    ]);
+    let out = tail(&["-n", "+1", "a.log", "--file", "pats"], dir.path());
+    assert_eq!(out.stdout, b"10.0.0.1 x\n10a0b0c1 y\n1.2.3.4 z\n");
+    let out = tail(
+        &["-n", "+1", "a.log", "--fixed-strings", "--file", "pats"],
+        dir.path(),
+    );
+    assert_eq!(out.stdout, b"10.0.0.1 x\n1.2.3.4 z\n");
+}

@@ -56,6 +56,13 @@ pub(crate) struct Args {
     /// is kept. Without -e every line is kept.
     #[arg(short = 'e', long = "regexp", value_name = "PATTERN")]
     patterns: Vec<String>,
+    /// Read patterns from FILE, one a line (`-` is standard input, read to
+    /// its end); they add to the -e patterns (grep -f).
+    #[arg(long = "file", value_name = "FILE")]
+    pattern_files: Vec<PathBuf>,
+    /// Patterns are fixed strings, not regexes (grep -F).
+    #[arg(long)]
+    fixed_strings: bool,
     /// Never print a line matching PATTERN, whatever else matches (repeat
     /// for several): `-e error --drop healthcheck` is "errors, but not
     /// healthchecks". Applied after -e and -v.
@@ -228,6 +235,33 @@ where
     }
 }
 
+/// The -e patterns, then those of each --file, escaped with
+/// --fixed-strings.
+fn patterns(args: &Args) -> Result<Vec<String>> {
+    let mut all = args.patterns.clone();
+    for path in &args.pattern_files {
+        let text = if path.as_os_str() == "-" {
+            let mut text = Vec::new();
+            io::Read::read_to_end(&mut io::stdin().lock(), &mut text)
+                .map_err(|e| Error::from(e).with_path(STDIN_NAME))?;
+            text
+        } else {
+            std::fs::read(path).map_err(|e| Error::from(e).with_path(path))?
+        };
+        let text = String::from_utf8_lossy(&text);
+        all.extend(
+            text.lines()
+                .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()),
+        );
+    }
+    if args.fixed_strings {
+        for p in &mut all {
+            *p = regex::escape(p);
+        }
+    }
+    Ok(all)
+}
+
 /// The chain after the source.
 type Chain<O> = Tag<Grep<Grep<Selected<Headers<O>>>>>;
 
@@ -283,7 +317,7 @@ where
             target: headers,
         })?;
     let grep = Grep::builder()
-        .patterns(args.patterns.iter().cloned())
+        .patterns(patterns(args)?)
         .ignore_case(args.ignore_case)
         .invert(args.invert_match)
         .build(drop)?;
