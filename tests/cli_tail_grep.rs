@@ -171,3 +171,14 @@ fn patterns_file_and_fixed_strings() {
     );
     assert_eq!(out.stdout, b"10.0.0.1 x\n1.2.3.4 z\n");
 }
+
+#[test]
+fn help_has_exit_status_and_differences() {
+    let out = tail(&["--help"], std::path::Path::new("/"));
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        help.contains("EXIT STATUS:\n  0  a line was selected"),
+        "{help}"
+    );
+    assert!(help.contains("DIFFERENCES FROM GREP AND TAIL:"), "{help}");
+}

@@ -31,6 +31,7 @@ use copipe::{Error, ErrorKind, Flow, Result, Stage};
 
 /// Arguments of `copipe tail`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Keep following the files as they grow (like tail -f: follows the
     /// open file, even when renamed; stops with SIGINT/SIGTERM).
@@ -93,6 +94,27 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value_t = Bridge::None)]
     bridge: Bridge,
 }
+
+/// The end of `copipe tail --help`: the exit status and where the flags
+/// differ from grep and tail.
+const AFTER_HELP: &str = "\
+EXIT STATUS:
+  0  a line was selected (with -q: even if an error occurred)
+  1  no line was selected
+  2  an error occurred (a file that cannot be read, a skipped long line,
+     a bad pattern, a write error)
+  128+N  ended by signal N (SIGINT: 130, SIGTERM: 143)
+  A follow that ends by itself (-f - at end of input, -q matched, stdout
+  closed) exits by the same rule.
+
+DIFFERENCES FROM GREP AND TAIL:
+  -f, -F and -n keep tail's meaning, so grep's -f and -F are the long
+  options --file and --fixed-strings (grep's -n, line numbers, is not
+  offered yet). -n picks input lines
+  before matching (as tail | grep). Patterns use the regex crate's syntax,
+  matched on bytes (as LC_ALL=C grep); -v inverts the selection and --drop
+  removes lines whatever else matched. Standard input (- or no FILE) is
+  streamed line by line from line N on (-n +N); -n N waits for its end.";
 
 /// Where `copipe tail`'s output stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
