@@ -161,7 +161,8 @@ fn last_lines_offset(file: &mut File, size: u64, n: u64) -> io::Result<u64> {
 /// line does not fit, up to [`max_line_len`](Lines::max_line_len) (16 MiB
 /// by default). A longer line stops the source with an error that names its
 /// byte offset, after everything before it has been sent and the target
-/// closed.
+/// closed; with [`skip_long_lines`](Lines::skip_long_lines) it is skipped
+/// and reported instead, and reading goes on.
 ///
 /// # Examples
 ///
