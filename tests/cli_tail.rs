@@ -633,3 +633,11 @@ fn named_pipe_is_read_as_a_stream() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, b"98\n99\n100\n");
 }
+
+/// Issue 13: `-x` and `--fixed-strings` as grep's `-x` and `-F`.
+#[test]
+fn whole_line_and_fixed_strings_equal_grep() {
+    same_as_grep(&["-x", "-e", "GET.*swig"], &["-x", "GET.*swig"]);
+    same_as_grep(&["-v", "-x", "-e", "GET.*"], &["-v", "-x", "GET.*"]);
+    same_as_grep(&["--fixed-strings", "-e", "python/"], &["-F", "python/"]);
+}

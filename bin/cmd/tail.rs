@@ -64,6 +64,9 @@ pub(crate) struct Args {
     /// Patterns are fixed strings, not regexes (grep -F).
     #[arg(long)]
     fixed_strings: bool,
+    /// Select only the lines that a pattern matches whole (grep -x).
+    #[arg(short = 'x', long)]
+    line_regexp: bool,
     /// Never print a line matching PATTERN, whatever else matches (repeat
     /// for several): `-e error --drop healthcheck` is "errors, but not
     /// healthchecks". Applied after -e and -v.
@@ -276,9 +279,13 @@ fn patterns(args: &Args) -> Result<Vec<String>> {
                 .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()),
         );
     }
-    if args.fixed_strings {
-        for p in &mut all {
+    for p in &mut all {
+        if args.fixed_strings {
             *p = regex::escape(p);
+        }
+        if args.line_regexp {
+            // Text anchors: the grep matches them at the line's bounds.
+            *p = format!(r"\A(?:{p})\z");
         }
     }
     Ok(all)
