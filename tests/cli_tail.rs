@@ -601,11 +601,13 @@ fn standard_input_as_dash() {
     );
     // The last 8 lines, then filtered (as for a file).
     assert_eq!(feed(&["-n", "8", "-e", "python", "-"]), "line 994 python\n");
+    // Issue 13: `-f -` reads the pipe to its end; nothing selected is 1.
     let out = Command::new(BIN)
         .args(["tail", "-f", "-"])
+        .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
@@ -632,4 +634,12 @@ fn named_pipe_is_read_as_a_stream() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, b"98\n99\n100\n");
+}
+
+/// Issue 13: `-x` and `--fixed-strings` as grep's `-x` and `-F`.
+#[test]
+fn whole_line_and_fixed_strings_equal_grep() {
+    same_as_grep(&["-x", "-e", "GET.*swig"], &["-x", "GET.*swig"]);
+    same_as_grep(&["-v", "-x", "-e", "GET.*"], &["-v", "-x", "GET.*"]);
+    same_as_grep(&["--fixed-strings", "-e", "python/"], &["-F", "python/"]);
 }

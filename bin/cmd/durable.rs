@@ -31,7 +31,11 @@ pub(crate) struct Opts {
     pub(crate) follow_name: bool,
     pub(crate) lines: Start,
     pub(crate) checkpoint: Option<PathBuf>,
+    /// The selection's patterns, as `copipe tail` built them (--file,
+    /// --fixed-strings and -x applied).
     pub(crate) patterns: Vec<String>,
+    /// `--drop`: a line matching any of these is never passed on.
+    pub(crate) drop: Vec<String>,
     pub(crate) ignore_case: bool,
     pub(crate) invert: bool,
     /// `--to nats://HOST:PORT/SUBJECT`: publish the selected lines to
@@ -99,15 +103,20 @@ pub(crate) fn run(opts: Opts) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
     }
     let several = opts.files.len() > 1 || opts.files.iter().any(|p| is_glob(p));
-    let select = if opts.patterns.is_empty() {
+    let select = if opts.patterns.is_empty() && opts.drop.is_empty() && !opts.invert {
         None
     } else {
+        let drop = Grep::builder()
+            .patterns(opts.drop.iter().cloned())
+            .ignore_case(opts.ignore_case)
+            .invert(!opts.drop.is_empty())
+            .build(Matched::default())?;
         Some(
             Grep::builder()
                 .patterns(opts.patterns.iter().cloned())
                 .ignore_case(opts.ignore_case)
                 .invert(opts.invert)
-                .build(Matched::default())?,
+                .build(drop)?,
         )
     };
     #[cfg(feature = "nats")]
@@ -158,16 +167,16 @@ fn exit_code(follow: &Follow, signal: &AtomicUsize) -> ExitCode {
 
 /// Passes on the lines the patterns select (all of them without `-e`).
 struct Select<S> {
-    select: Option<Grep<Matched>>,
+    select: Option<Grep<Grep<Matched>>>,
     inner: S,
 }
 
 impl<'a, S: Stage<LineAt<'a>>> Stage<LineAt<'a>> for Select<S> {
     fn send(&mut self, line: LineAt<'a>) -> Result<Flow> {
         if let Some(grep) = &mut self.select {
-            grep.get_mut().0 = false;
+            grep.get_mut().get_mut().0 = false;
             let _ = grep.send(line.bytes)?;
-            if !grep.get_mut().0 {
+            if !grep.get_mut().get_mut().0 {
                 return Ok(Flow::Continue);
             }
         }

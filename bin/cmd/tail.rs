@@ -27,10 +27,11 @@ use std::sync::Arc;
 use copipe::bridge::ThreadBridgeBuilder;
 use copipe::sinks::Printer;
 use copipe::text::{Block, Follow, FollowMode, Grep, Lines, Start};
-use copipe::{Error, Flow, Result, Stage};
+use copipe::{Error, ErrorKind, Flow, Result, Stage};
 
 /// Arguments of `copipe tail`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Keep following the files as they grow (like tail -f: follows the
     /// open file, even when renamed; stops with SIGINT/SIGTERM).
@@ -56,14 +57,39 @@ pub(crate) struct Args {
     /// is kept. Without -e every line is kept.
     #[arg(short = 'e', long = "regexp", value_name = "PATTERN")]
     patterns: Vec<String>,
+    /// Read patterns from FILE, one a line (`-` is standard input, read to
+    /// its end); they add to the -e patterns (grep -f).
+    #[arg(long = "file", value_name = "FILE")]
+    pattern_files: Vec<PathBuf>,
+    /// Patterns are fixed strings, not regexes (grep -F).
+    #[arg(long)]
+    fixed_strings: bool,
+    /// Select only the lines that a pattern matches whole (grep -x).
+    #[arg(short = 'x', long)]
+    line_regexp: bool,
+    /// Never print a line matching PATTERN, whatever else matches (repeat
+    /// for several): `-e error --drop healthcheck` is "errors, but not
+    /// healthchecks". Applied after -e and -v.
+    #[arg(long = "drop", value_name = "PATTERN")]
+    drop: Vec<String>,
     /// Ignore ASCII case in patterns.
     #[arg(short = 'i', long)]
     ignore_case: bool,
     /// Keep the lines matching no pattern.
     #[arg(short = 'v', long)]
     invert_match: bool,
-    /// The files to read; `-` is standard input (not with -f/-F).
-    #[arg(required = true, value_name = "FILE")]
+    /// Print nothing; exit 0 at the first selected line (even after an
+    /// error), 1 if none (grep -q).
+    #[arg(short = 'q', long = "quiet", visible_alias = "silent")]
+    quiet: bool,
+    /// The longest line read, in bytes with its newline; a longer line is
+    /// reported once (file and byte offset) and skipped, and every line
+    /// after it is still read.
+    #[arg(long, value_name = "BYTES", default_value_t = copipe::text::DEFAULT_MAX_LINE_LEN)]
+    max_line_len: usize,
+    /// The files to read; `-` or none is standard input (under -f/-F it is
+    /// read to its end, as a pipe).
+    #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Where the output stage runs: `none` (inline) or `thread` (the
     /// printer and its writes on a thread of their own, behind a thread
@@ -87,6 +113,27 @@ pub(crate) struct Args {
     nats: super::consume::NatsArgs,
 }
 
+/// The end of `copipe tail --help`: the exit status and where the flags
+/// differ from grep and tail.
+const AFTER_HELP: &str = "\
+EXIT STATUS:
+  0  a line was selected (with -q: even if an error occurred)
+  1  no line was selected
+  2  an error occurred (a file that cannot be read, a skipped long line,
+     a bad pattern, a write error)
+  128+N  ended by signal N (SIGINT: 130, SIGTERM: 143)
+  A follow that ends by itself (-f - at end of input, -q matched, stdout
+  closed) exits by the same rule.
+
+DIFFERENCES FROM GREP AND TAIL:
+  -f, -F and -n keep tail's meaning, so grep's -f and -F are the long
+  options --file and --fixed-strings (grep's -n, line numbers, is not
+  offered yet). -n picks input lines
+  before matching (as tail | grep). Patterns use the regex crate's syntax,
+  matched on bytes (as LC_ALL=C grep); -v inverts the selection and --drop
+  removes lines whatever else matched. Standard input (- or no FILE) is
+  streamed line by line from line N on (-n +N); -n N waits for its end.";
+
 /// Where `copipe tail`'s output stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Bridge {
@@ -96,7 +143,10 @@ enum Bridge {
     Thread,
 }
 
-pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    if args.files.is_empty() {
+        args.files.push(PathBuf::from("-"));
+    }
     #[cfg(feature = "nats")]
     let to = match &args.to {
         Some(url) => Some((
@@ -113,13 +163,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.files,
         args.follow || args.follow_name,
     ) {
+        let patterns = patterns(&args)?;
         return super::durable::run(super::durable::Opts {
             files: args.files,
             follow: args.follow,
             follow_name: args.follow_name,
             lines: args.lines,
             checkpoint: args.checkpoint,
-            patterns: args.patterns,
+            patterns,
+            drop: args.drop,
             ignore_case: args.ignore_case,
             invert: args.invert_match,
             #[cfg(feature = "nats")]
@@ -134,10 +186,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
     }
+    let status = Rc::new(Status::default());
 
     // The output stage: the printer, behind a bridge or not.
-    let mut code = match args.bridge {
-        Bridge::None => drive(&args, &stop, Printer::new(io::stdout().lock()))?,
+    let result = match args.bridge {
+        Bridge::None => drive(&args, &stop, &status, Printer::new(io::stdout().lock())),
         Bridge::Thread => {
             // Lines are appended to one buffer per batch and lent to the
             // printer straight from it (no allocation per line; 1.6x the
@@ -145,21 +198,92 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             // scan where every line matched). Each `flush` (a following
             // source flushes before it waits) carries the partial batch,
             // so a live line is not held back.
-            let out = ThreadBridgeBuilder::new()
+            ThreadBridgeBuilder::new()
                 .name("copipe-tail-out")
-                .spawn_flat::<[u8], _>(Printer::new(io::stdout()))?;
-            drive(&args, &stop, out)?
+                .spawn_flat::<[u8], _>(Printer::new(io::stdout()))
+                .map_err(anyhow::Error::from)
+                .and_then(|out| drive(&args, &stop, &status, out))
         }
     };
-    match signal.load(Ordering::SeqCst) {
-        0 => {}
-        sig => code = ExitCode::from(128 + sig as u8),
+    if let Err(e) = result {
+        // A closed stdout ends the run quietly; the exit status follows
+        // grep's rule on what was selected before.
+        if !super::is_broken_pipe(&e) {
+            status.error(&message_of(&e));
+        }
     }
-    Ok(code)
+    if let sig @ 1.. = signal.load(Ordering::SeqCst) {
+        return Ok(ExitCode::from(128 + sig as u8));
+    }
+    Ok(status.exit_code(args.quiet))
+}
+
+/// What the run selected and whether anything went wrong, for grep's exit
+/// status.
+#[derive(Debug, Default)]
+struct Status {
+    selected: Cell<u64>,
+    failed: Cell<bool>,
+}
+
+impl Status {
+    /// Reports one problem on stderr (`copipe: PATH: reason`) and marks the
+    /// run as failed.
+    fn error(&self, message: &str) {
+        eprintln!("copipe: {message}");
+        self.failed.set(true);
+    }
+
+    /// GNU grep's rule: with -q a selected line wins over an error; else an
+    /// error gives 2, a selected line 0, nothing 1.
+    fn exit_code(&self, quiet: bool) -> ExitCode {
+        let selected = self.selected.get() > 0;
+        if quiet && selected {
+            ExitCode::SUCCESS
+        } else if self.failed.get() {
+            ExitCode::from(2)
+        } else if selected {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// One line for an error: `PATH: reason` with the OS reason once, and
+/// `write error: stdout: reason` for the output.
+fn message_of(e: &anyhow::Error) -> String {
+    if let Some(ce) = e.downcast_ref::<Error>() {
+        return copipe_message(ce);
+    }
+    if let Some(io) = e.downcast_ref::<io::Error>() {
+        return format!("write error: stdout: {}", os_reason(io));
+    }
+    format!("{e:#}")
+}
+
+/// [`message_of`] for a copipe error: an input error carries its path; an
+/// I/O error without one comes from the output.
+fn copipe_message(e: &Error) -> String {
+    match (e.kind(), e.path()) {
+        (ErrorKind::Io(io), Some(path)) => format!("{}: {}", path.display(), os_reason(io)),
+        (ErrorKind::Io(io), None) => format!("write error: stdout: {}", os_reason(io)),
+        _ => e.to_string(),
+    }
+}
+
+/// The OS's reason without Rust's ` (os error N)` suffix, as grep and tail
+/// print it.
+fn os_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 /// Builds the chain in front of `out` and runs the source into it.
-fn drive<O>(args: &Args, stop: &Arc<AtomicBool>, out: O) -> anyhow::Result<ExitCode>
+fn drive<O>(args: &Args, stop: &Arc<AtomicBool>, status: &Rc<Status>, out: O) -> anyhow::Result<()>
 where
     O: for<'a> Stage<&'a [u8]>,
 {
@@ -174,16 +298,78 @@ where
             }
         })
         .collect();
-    let mut chain = chain(args, names, out)?;
+    let mut chain = chain(args, names, status, out)?;
     if args.follow || args.follow_name {
-        follow(args, stop, &mut chain)
+        follow(args, stop, status, &mut chain)
     } else {
-        read(args, stop, &mut chain)
+        read(args, stop, status, &mut chain)
+    }
+}
+
+/// The -e patterns, then those of each --file, escaped with
+/// --fixed-strings.
+fn patterns(args: &Args) -> Result<Vec<String>> {
+    let mut all = args.patterns.clone();
+    for path in &args.pattern_files {
+        let text = if path.as_os_str() == "-" {
+            let mut text = Vec::new();
+            io::Read::read_to_end(&mut io::stdin().lock(), &mut text)
+                .map_err(|e| Error::from(e).with_path(STDIN_NAME))?;
+            text
+        } else {
+            std::fs::read(path).map_err(|e| Error::from(e).with_path(path))?
+        };
+        let text = String::from_utf8_lossy(&text);
+        all.extend(
+            text.lines()
+                .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()),
+        );
+    }
+    for p in &mut all {
+        if args.fixed_strings {
+            *p = regex::escape(p);
+        }
+        if args.line_regexp {
+            // Text anchors: the grep matches them at the line's bounds.
+            *p = format!(r"\A(?:{p})\z");
+        }
+    }
+    Ok(all)
+}
+
+/// The chain after the source.
+type Chain<O> = Tag<Grep<Grep<Selected<Headers<O>>>>>;
+
+/// Counts the selected lines for the exit status; with -q stops at the
+/// first and prints nothing.
+struct Selected<S> {
+    status: Rc<Status>,
+    quiet: bool,
+    target: S,
+}
+
+impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Selected<S> {
+    #[inline]
+    fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
+        self.status.selected.set(self.status.selected.get() + 1);
+        if self.quiet {
+            return Ok(Flow::Stop);
+        }
+        self.target.send(line)
+    }
+}
+
+impl<S: Lifecycle> Lifecycle for Selected<S> {
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
     }
 }
 
 /// The one place the stages after the source are built.
-fn chain<O>(args: &Args, names: Vec<String>, out: O) -> Result<Tag<Grep<Headers<O>>>>
+fn chain<O>(args: &Args, names: Vec<String>, status: &Rc<Status>, out: O) -> Result<Chain<O>>
 where
     O: for<'a> Stage<&'a [u8]>,
 {
@@ -194,11 +380,22 @@ where
         printed: None,
         target: out,
     };
+    // --drop: a grep of its own after the selection, passing the lines
+    // that match none of its patterns (with none, it passes every line).
+    let drop = Grep::builder()
+        .patterns(args.drop.iter().cloned())
+        .ignore_case(args.ignore_case)
+        .invert(!args.drop.is_empty())
+        .build(Selected {
+            status: Rc::clone(status),
+            quiet: args.quiet,
+            target: headers,
+        })?;
     let grep = Grep::builder()
-        .patterns(args.patterns.iter().cloned())
+        .patterns(patterns(args)?)
         .ignore_case(args.ignore_case)
         .invert(args.invert_match)
-        .build(headers)?;
+        .build(drop)?;
     Ok(Tag {
         file,
         stopped: false,
@@ -206,99 +403,173 @@ where
     })
 }
 
-/// Static tail: each file once, in order.
+/// Static tail: each file once, in order. A file that cannot be read is
+/// reported (`copipe: PATH: reason`) and the others are still read; the
+/// run then exits 2 (policy a).
 fn read<O>(
     args: &Args,
     stop: &Arc<AtomicBool>,
-    chain: &mut Tag<Grep<Headers<O>>>,
-) -> anyhow::Result<ExitCode>
+    status: &Rc<Status>,
+    chain: &mut Chain<O>,
+) -> anyhow::Result<()>
 where
     O: for<'a> Stage<&'a [u8]>,
 {
-    let mut code = ExitCode::SUCCESS;
     for (i, path) in args.files.iter().enumerate() {
         if stop.load(Ordering::SeqCst) || chain.stopped {
             break;
         }
-        if path.as_os_str() == "-" {
-            chain.file.set(i);
-            if args.files.len() > 1 && chain.target.get_mut().announce(i)?.is_stop() {
-                break;
-            }
-            read_stream(
-                io::stdin().lock(),
-                Path::new(STDIN_NAME),
-                args.lines,
-                i,
-                stop,
-                chain,
-            )?;
-            continue;
-        }
-        let lines = match open_positioned(path, args.lines) {
-            Ok(l) => l,
-            Err(e) => {
-                // Like tail: report the file, go on with the others, fail
-                // at the end.
-                chain.flush()?;
-                eprintln!("copipe: {e}");
-                code = ExitCode::from(2);
-                continue;
-            }
-        };
-        chain.file.set(i);
-        if args.files.len() > 1 && chain.target.get_mut().announce(i)?.is_stop() {
-            break;
-        }
-        let lines = match lines {
-            Ok(lines) => lines,
-            Err(pipe) => {
-                // A named pipe or a device cannot seek: read it as a stream.
-                read_stream(pipe, path, args.lines, i, stop, chain)?;
-                continue;
-            }
-        };
-        lines
-            .file_index(i)
-            .stop_flag(Arc::clone(stop))
-            .run_blocks(KeepOpen(&mut *chain))?;
+        read_one(args, stop, status, chain, i, path)?;
     }
     chain.close()?;
-    Ok(code)
+    Ok(())
 }
 
-/// Opens `path`: a regular file positioned at `start`, or (`Err`) any other
-/// kind of file, to be read as a stream.
-fn open_positioned(path: &Path, start: Start) -> Result<std::result::Result<Lines<File>, File>> {
-    let file = File::open(path).map_err(|e| Error::from(e).with_path(path))?;
-    if file.metadata().is_ok_and(|m| m.is_file()) {
-        Ok(Ok(Lines::new(file).with_path(path).start(start)?))
+/// Reads file `i` into the chain. An error of the input is reported and
+/// `Ok` returned; an error of the output is returned.
+fn read_one<O>(
+    args: &Args,
+    stop: &Arc<AtomicBool>,
+    status: &Rc<Status>,
+    chain: &mut Chain<O>,
+    i: usize,
+    path: &Path,
+) -> anyhow::Result<()>
+where
+    O: for<'a> Stage<&'a [u8]>,
+{
+    let opened = if path.as_os_str() == "-" {
+        Ok(Input::Stdin)
     } else {
-        Ok(Err(file))
+        open_positioned(path, args.lines)
+    };
+    let input = match opened {
+        Ok(input) => input,
+        Err(e) => {
+            chain.flush()?;
+            status.error(&copipe_message(&e));
+            return Ok(());
+        }
+    };
+    chain.file.set(i);
+    if args.files.len() > 1
+        && !args.quiet
+        && chain
+            .target
+            .get_mut()
+            .get_mut()
+            .target
+            .announce(i)?
+            .is_stop()
+    {
+        chain.stopped = true;
+        return Ok(());
+    }
+    let result = match input {
+        Input::Stdin => read_stream(
+            io::stdin().lock(),
+            Path::new(STDIN_NAME),
+            args,
+            i,
+            stop,
+            status,
+            chain,
+        ),
+        // A named pipe, a device or a /proc file cannot seek back: read it
+        // forward (policy e).
+        Input::Stream(file) => read_stream(file, path, args, i, stop, status, chain),
+        Input::Seekable(lines) => configure(lines, args, path, status)
+            .file_index(i)
+            .stop_flag(Arc::clone(stop))
+            .run_blocks(KeepOpen(&mut *chain)),
+    };
+    match result {
+        // An error naming a path is the input's: report it, go on.
+        Err(e) if e.path().is_some() && !e.is_broken_pipe() => {
+            chain.flush()?;
+            status.error(&copipe_message(&e));
+            Ok(())
+        }
+        other => Ok(other?),
     }
 }
 
-/// Standard input (`-`) or a pipe: read once; its last N lines are kept in
-/// memory (N lines at most), since a pipe cannot seek back.
+/// The line source's settings shared by every input: the line length
+/// limit, and skipping (and reporting) a longer line (policy d).
+fn configure<R: io::Read>(
+    lines: Lines<R>,
+    args: &Args,
+    path: &Path,
+    status: &Rc<Status>,
+) -> Lines<R> {
+    let status = Rc::clone(status);
+    let name = path.display().to_string();
+    lines
+        .max_line_len(args.max_line_len)
+        .skip_long_lines(move |offset, max| {
+            status.error(&format!(
+                "{name}: line at byte offset {offset} is longer than {max} bytes \
+                 (--max-line-len): skipped"
+            ));
+        })
+}
+
+/// An input, opened.
+enum Input {
+    /// Standard input.
+    Stdin,
+    /// A regular file, positioned at its start line.
+    Seekable(Lines<File>),
+    /// Anything that cannot seek back, read forward.
+    Stream(File),
+}
+
+/// Opens `path`: a regular file positioned at `start`, or any other kind of
+/// file (or a regular file that reports no size, as /proc files do), to be
+/// read as a stream. A directory is an error.
+fn open_positioned(path: &Path, start: Start) -> Result<Input> {
+    let file = File::open(path).map_err(|e| Error::from(e).with_path(path))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::from(e).with_path(path))?;
+    if meta.is_dir() {
+        let e = io::Error::from_raw_os_error(libc::EISDIR);
+        return Err(Error::from(e).with_path(path));
+    }
+    if meta.is_file() && meta.len() > 0 {
+        Ok(Input::Seekable(
+            Lines::new(file).with_path(path).start(start)?,
+        ))
+    } else {
+        Ok(Input::Stream(file))
+    }
+}
+
+/// Standard input or a pipe: read once, forward. From line N on (`-n +N`),
+/// each line goes out as soon as it is read (the output is flushed when a
+/// read comes back short); the last N lines are kept in a ring of N lines
+/// and sent at the end, as tail does.
 fn read_stream<R, O>(
     reader: R,
     name: &Path,
-    start: Start,
+    args: &Args,
     i: usize,
     stop: &Arc<AtomicBool>,
-    chain: &mut Tag<Grep<Headers<O>>>,
-) -> anyhow::Result<()>
+    status: &Rc<Status>,
+    chain: &mut Chain<O>,
+) -> Result<()>
 where
     R: io::Read,
     O: for<'a> Stage<&'a [u8]>,
 {
-    let lines = Lines::new(reader)
+    let lines = configure(Lines::new(reader), args, name, status)
         .with_path(name)
         .file_index(i)
         .stop_flag(Arc::clone(stop));
-    match start {
+    match args.lines {
         Start::From(n) => lines
             .skip_lines(n.saturating_sub(1))
+            .stream(true)
             .run_blocks(KeepOpen(&mut *chain))?,
         Start::Last(n) => {
             let mut last = LastLines {
@@ -351,26 +622,38 @@ impl Lifecycle for LastLines {
     }
 }
 
-/// Follow (-f / -F) until stopped.
+/// Follow (-f / -F) until stopped. Standard input (`-`) is read to its
+/// end first, as a pipe; the files are then followed.
 fn follow<O>(
     args: &Args,
     stop: &Arc<AtomicBool>,
-    chain: &mut Tag<Grep<Headers<O>>>,
-) -> anyhow::Result<ExitCode>
+    status: &Rc<Status>,
+    chain: &mut Chain<O>,
+) -> anyhow::Result<()>
 where
     O: for<'a> Stage<&'a [u8]>,
 {
-    if args.files.iter().any(|p| p.as_os_str() == "-") {
-        anyhow::bail!("cannot follow standard input (`-`): give a file name");
+    let mut files = Vec::new();
+    for (i, path) in args.files.iter().enumerate() {
+        if path.as_os_str() == "-" {
+            read_one(args, stop, status, chain, i, path)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if files.is_empty() || chain.stopped || stop.load(Ordering::SeqCst) {
+        chain.close()?;
+        return Ok(());
     }
     let mode = if args.follow_name {
         FollowMode::Name
     } else {
         FollowMode::Descriptor
     };
-    let mut follow = Follow::builder(&args.files)
+    let mut follow = Follow::builder(&files)
         .start(args.lines)
         .mode(mode)
+        .max_line_len(args.max_line_len)
         .watch_output(io::stdout().as_raw_fd())
         .build()?;
     let handle = follow.stop_handle();
@@ -384,9 +667,47 @@ where
     if stop.load(Ordering::SeqCst) {
         handle.stop();
     }
-    follow.run_blocks(&mut *chain)?;
-    // A path that could not be followed was reported: grep's status 2.
-    Ok(ExitCode::from(if follow.errors() > 0 { 2 } else { 0 }))
+    if files.len() == args.files.len() {
+        follow.run_blocks(&mut *chain)?;
+    } else {
+        // Blocks of the followed files are numbered from 0 among them;
+        // headers name them among all the files.
+        let map: Vec<usize> = (0..args.files.len())
+            .filter(|&i| args.files[i].as_os_str() != "-")
+            .collect();
+        follow.run_blocks(Renumber {
+            map,
+            target: &mut *chain,
+        })?;
+    }
+    // The core reported each path it could not follow (and each long line
+    // it skipped) as a notice: grep's status 2.
+    if follow.errors() > 0 {
+        status.failed.set(true);
+    }
+    Ok(())
+}
+
+/// Maps the file index of a block from the followed files to all files.
+struct Renumber<S> {
+    map: Vec<usize>,
+    target: S,
+}
+
+impl<'a, S: Stage<Block<'a>>> Stage<Block<'a>> for Renumber<S> {
+    fn send(&mut self, block: Block<'a>) -> Result<Flow> {
+        let i = self.map[block.file()];
+        self.target.send(block.with_file(i))
+    }
+}
+
+impl<S: Lifecycle> Lifecycle for Renumber<S> {
+    fn flush(&mut self) -> Result<()> {
+        self.target.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.target.close()
+    }
 }
 
 /// Notes which file each block comes from, for [`Headers`].

@@ -36,6 +36,15 @@ pub(crate) struct LineBuf {
     max_line: usize,
     chunk: usize,
     file: usize,
+    /// Skip a line longer than `max_line` (and note it) instead of failing.
+    skip_long: bool,
+    /// Dropping the rest of a long line, up to and including its `\n`.
+    discarding: bool,
+    /// Byte offset of a long line skipped and not yet reported.
+    long_line: Option<u64>,
+    /// The last read filled less than the free space: a pipe or terminal
+    /// had nothing more to give at that moment.
+    short_read: bool,
 }
 
 impl LineBuf {
@@ -53,7 +62,36 @@ impl LineBuf {
             max_line,
             chunk,
             file: 0,
+            skip_long: false,
+            discarding: false,
+            long_line: None,
+            short_read: false,
         }
+    }
+
+    /// Skips a line longer than the maximum instead of failing: the line is
+    /// dropped up to and including its `\n`, every line after it is still
+    /// read, and [`LineBuf::take_long_line`] reports its byte offset once.
+    pub(crate) fn set_skip_long_lines(&mut self, yes: bool) {
+        self.skip_long = yes;
+    }
+
+    /// The byte offset of a line skipped for its length since the last
+    /// call, if any (see [`LineBuf::set_skip_long_lines`]).
+    pub(crate) fn take_long_line(&mut self) -> Option<u64> {
+        self.long_line.take()
+    }
+
+    /// The longest line accepted, terminator included.
+    pub(crate) fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    /// True when the last read returned less than it could have: on a pipe
+    /// or a terminal, the next read would probably wait, so a streaming
+    /// source flushes its target then.
+    pub(crate) fn was_short_read(&self) -> bool {
+        self.short_read
     }
 
     pub(crate) fn set_file(&mut self, file: usize) {
@@ -85,20 +123,52 @@ impl LineBuf {
     /// I/O error naming the line's byte offset).
     pub(crate) fn read_from<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<usize> {
         if self.end >= self.max_line {
-            return Err(self.too_long());
+            if !self.skip_long {
+                return Err(self.too_long());
+            }
+            // Too long: note it, drop what is held, drop the rest of the
+            // line as it comes.
+            self.long_line = Some(self.offset);
+            self.discarding = true;
+            self.drop_front(self.end);
         }
         if self.end == self.buf.len() {
             self.grow();
         }
         loop {
+            let free = self.buf.len() - self.end;
             match r.read(&mut self.buf[self.end..]) {
                 Ok(n) => {
+                    self.short_read = n < free;
                     self.end += n;
+                    if self.discarding {
+                        self.discard_to_newline();
+                    }
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// Drops `buf[..n]`: its bytes are counted as read and never sent.
+    fn drop_front(&mut self, n: usize) {
+        self.buf.copy_within(n..self.end, 0);
+        self.end -= n;
+        self.scanned = 0;
+        self.offset += n as u64;
+    }
+
+    /// While a long line is being dropped: drops up to and including its
+    /// `\n`, or everything held if the newline has not come yet.
+    fn discard_to_newline(&mut self) {
+        match memchr::memchr(b'\n', &self.buf[..self.end]) {
+            Some(i) => {
+                self.discarding = false;
+                self.drop_front(i + 1);
+            }
+            None => self.drop_front(self.end),
         }
     }
 
@@ -161,6 +231,11 @@ impl LineBuf {
     where
         S: for<'b> Stage<Block<'b>> + ?Sized,
     {
+        if self.discarding {
+            // The input ended inside a long line: nothing of it is sent.
+            self.discarding = false;
+            self.drop_front(self.end);
+        }
         if self.end == 0 {
             return Ok(Flow::Continue);
         }
@@ -265,6 +340,27 @@ mod tests {
         }
         assert!(lb.buf.len() <= 4, "{}", lb.buf.len());
         assert_eq!(out.items().len(), 2);
+    }
+
+    #[test]
+    fn long_line_is_skipped_once_and_the_rest_still_read() {
+        for read in 1..12 {
+            let input = b"ok\n0123456789abcdef\nnext\nxxxxxxxxxxxxxxxxxxxx";
+            let mut out = Collect::new();
+            let mut split = SplitLines::new((&mut out).with_owned());
+            let mut lb = LineBuf::new(4, 8);
+            lb.set_skip_long_lines(true);
+            let mut r = Chunked(input, read);
+            let mut long = Vec::new();
+            while lb.read_from(&mut r).unwrap() > 0 {
+                long.extend(lb.take_long_line());
+                let _ = lb.emit(&mut split).unwrap();
+            }
+            long.extend(lb.take_long_line());
+            let _ = lb.finish(&mut split).unwrap();
+            assert_eq!(out.into_items(), [&b"ok\n"[..], b"next\n"], "read {read}");
+            assert_eq!(long, [3, 25], "read {read}");
+        }
     }
 
     #[test]

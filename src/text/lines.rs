@@ -161,7 +161,8 @@ fn last_lines_offset(file: &mut File, size: u64, n: u64) -> io::Result<u64> {
 /// line does not fit, up to [`max_line_len`](Lines::max_line_len) (16 MiB
 /// by default). A longer line stops the source with an error that names its
 /// byte offset, after everything before it has been sent and the target
-/// closed.
+/// closed; with [`skip_long_lines`](Lines::skip_long_lines) it is skipped
+/// and reported instead, and reading goes on.
 ///
 /// # Examples
 ///
@@ -183,6 +184,18 @@ pub struct Lines<R> {
     offset: u64,
     file: usize,
     stop: Option<Arc<AtomicBool>>,
+    long_lines: Option<LongLines>,
+    stream: bool,
+}
+
+/// What a [`Lines`] does with a line longer than its maximum: calls this
+/// with the line's byte offset and the maximum, and goes on.
+struct LongLines(Box<dyn FnMut(u64, usize)>);
+
+impl fmt::Debug for LongLines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LongLines(..)")
+    }
 }
 
 impl<R: Read> Lines<R> {
@@ -196,12 +209,49 @@ impl<R: Read> Lines<R> {
             offset: 0,
             file: 0,
             stop: None,
+            long_lines: None,
+            stream: false,
         }
     }
 
     /// Sets the longest line accepted, in bytes with its terminator.
     pub fn max_line_len(mut self, bytes: usize) -> Lines<R> {
         self.max_line = bytes;
+        self
+    }
+
+    /// Skips a line longer than [`max_line_len`](Lines::max_line_len)
+    /// instead of stopping: `report` is called once with its byte offset and
+    /// the maximum, and every line after it is still read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use copipe::{StageExt, sinks::Collect};
+    /// use copipe::text::Lines;
+    ///
+    /// let skipped = Rc::new(RefCell::new(Vec::new()));
+    /// let seen = Rc::clone(&skipped);
+    /// let mut out = Collect::new();
+    /// Lines::new(&b"a\nvery long\nb\n"[..])
+    ///     .max_line_len(4)
+    ///     .skip_long_lines(move |offset, _max| seen.borrow_mut().push(offset))
+    ///     .run((&mut out).owned())?;
+    /// assert_eq!(out.items(), &[b"a\n".to_vec(), b"b\n".to_vec()]);
+    /// assert_eq!(*skipped.borrow(), [2]);
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn skip_long_lines(mut self, report: impl FnMut(u64, usize) + 'static) -> Lines<R> {
+        self.long_lines = Some(LongLines(Box::new(report)));
+        self
+    }
+
+    /// Streams: flushes the target each time a read returns less than it
+    /// asked for (a pipe or terminal has nothing more for now), so a line
+    /// goes out as soon as it is read rather than when a chunk fills.
+    pub fn stream(mut self, yes: bool) -> Lines<R> {
+        self.stream = yes;
         self
     }
 
@@ -258,6 +308,7 @@ impl<R: Read> Lines<R> {
         lb.reset(self.offset);
         lb.set_skip(self.skip);
         lb.set_file(self.file);
+        lb.set_skip_long_lines(self.long_lines.is_some());
         loop {
             if self
                 .stop
@@ -277,11 +328,17 @@ impl<R: Read> Lines<R> {
                     });
                 }
             };
+            if let (Some(offset), Some(report)) = (lb.take_long_line(), &mut self.long_lines) {
+                (report.0)(offset, lb.max_line());
+            }
             if n == 0 {
                 break;
             }
             if lb.emit(&mut target)?.is_stop() {
                 return target.close();
+            }
+            if self.stream && lb.was_short_read() {
+                target.flush()?;
             }
         }
         if lb.finish(&mut target)?.is_stop() {

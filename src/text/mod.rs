@@ -61,6 +61,7 @@ pub use logsim::LogSim;
 pub use position::{LineAt, SourceFile};
 
 /// The largest line a source accepts by default: 16 MiB. A longer line is
-/// an error that names its byte offset (see [`Lines::max_line_len`]), so a
-/// hostile input cannot make a source grow its buffer without bound.
+/// an error that names its byte offset, or is skipped and reported (see
+/// [`Lines::max_line_len`] and [`Lines::skip_long_lines`]), so a hostile
+/// input cannot make a source grow its buffer without bound.
 pub const DEFAULT_MAX_LINE_LEN: usize = 16 * 1024 * 1024;
