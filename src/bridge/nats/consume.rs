@@ -335,6 +335,10 @@ async fn client_loop(
     let mut last_message = Instant::now();
     let mut away_since: Option<Instant> = None;
     loop {
+        // A consumer dropped without `run`: nobody will take a batch.
+        if replies.is_closed() {
+            return Ok(());
+        }
         let wait = opts
             .idle_exit
             .map_or(Duration::from_secs(1), |d| d.min(Duration::from_secs(1)))
