@@ -112,9 +112,20 @@ bad! {
     unclosed_comment("<a><!-- x") => (1, 4, 3, "comment not closed");
     unclosed_cdata("<a><![CDATA[x") => (1, 4, 3, "CDATA not closed");
     double_hyphen_in_comment("<a><!-- a -- b --></a>") => (1, 11, 10, "`--`");
-    duplicate_attribute("<a x=\"1\" x=\"2\"/>") => (1, 10, 9, "bad attribute");
-    unquoted_attribute("<a x=1/>") => (1, 6, 5, "bad attribute");
-    bad_entity_in_attribute("<a x=\"&nope;\"/>") => (1, 1, 0, "bad reference in an attribute value");
+    duplicate_attribute("<a x=\"1\" x=\"2\"/>") => (1, 10, 9, "duplicate attribute `x`");
+    unquoted_attribute("<a x=1/>") => (1, 6, 5, "the value of attribute `x` must be in quotes");
+    bad_entity_in_attribute("<a x=\"&nope;\"/>") => (1, 7, 6, "undefined entity `&nope;`");
+    // Issue 12: what quick-xml let through.
+    no_space_between_attributes("<r a=\"1\"b=\"2\"/>") => (1, 9, 8, "separated by whitespace");
+    lt_in_attribute("<r a=\"<\"/>") => (1, 7, 6, "`<` is not allowed in an attribute value");
+    bad_char_ref_in_attribute("<r a=\"&#x1f;\"/>") => (1, 7, 6, "reference to invalid character");
+    form_feed_in_text("<r>a\x0cb</r>") => (1, 5, 4, "illegal character U+000C");
+    bad_element_name("<.doc/>") => (1, 2, 1, "not a valid XML name");
+    cdata_end_in_text("<r>a]]>b</r>") => (1, 5, 4, "`]]>` is not allowed");
+    decl_without_version("<?xml encoding=\"UTF-8\"?><r/>") => (1, 7, 6, "unexpected `encoding` in the XML declaration");
+    decl_not_at_start(" <?xml version=\"1.0\"?><r/>") => (1, 2, 1, "only at the very start");
+    reserved_pi_target("<?XML x?><r/>") => (1, 1, 0, "is reserved");
+    doctype_after_root("<r/><!DOCTYPE r>") => (1, 5, 4, "only before the root element");
     unsupported_encoding("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>") => (1, 1, 0, "unsupported encoding `iso-8859-1`");
     too_deep("<a>".repeat(5000)) => (1, 12289, 12288, "nested deeper than 4096");
 }

@@ -24,14 +24,10 @@ pub(crate) fn is_space(b: u8) -> bool {
 /// UTF-8 check has already refused them).
 #[inline]
 pub(crate) fn bad_char(bytes: &[u8]) -> Option<usize> {
-    // A branch-free pass over 32-byte blocks (vectorised by the compiler)
-    // finds whether any control byte is there at all; documents almost
-    // never hold one.
+    // A branch-free pass (vectorised by the compiler) finds whether any
+    // control byte is there at all; documents almost never hold one.
     let control = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
-    let mut any = false;
-    for block in bytes.chunks(32) {
-        any |= block.iter().fold(false, |a, &b| a | control(b));
-    }
+    let any = bytes.iter().fold(0u8, |a, &b| a | u8::from(control(b))) != 0;
     let ctl = if any {
         bytes.iter().position(|&b| control(b))
     } else {
@@ -140,9 +136,40 @@ pub(crate) fn name_len(s: &str) -> usize {
     s.len()
 }
 
+/// `NameStartChar` and `NameChar` for each ASCII byte (bit 0: may start
+/// a name, bit 1: may continue one); bytes past ASCII are 0 and take the
+/// slow path.
+const NAME_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() || c == b'_' || c == b':' {
+            t[b] = 3;
+        } else if c.is_ascii_digit() || c == b'-' || c == b'.' {
+            t[b] = 2;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// Checks that all of `s` is one `Name`; `what` names it in the message.
-#[inline]
+#[inline(always)]
 pub(crate) fn check_name(s: &str, what: &str) -> Result<(), Bad> {
+    // ASCII fast path: one table lookup per byte.
+    if let Some((&first, rest)) = s.as_bytes().split_first() {
+        if NAME_BYTES[first as usize] & 1 != 0
+            && rest.iter().all(|&c| NAME_BYTES[c as usize] & 2 != 0)
+        {
+            return Ok(());
+        }
+    }
+    check_name_slow(s, what)
+}
+
+#[inline(never)]
+fn check_name_slow(s: &str, what: &str) -> Result<(), Bad> {
     let n = name_len(s);
     if n == s.len() && n > 0 {
         return Ok(());

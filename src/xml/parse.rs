@@ -254,7 +254,7 @@ fn handle<'x, H: Handler>(
                 return Ok(Step::Continue);
             }
             let text = decode_text(&e, ctx, start)?;
-            no_cdata_end(&e, start)?;
+            no_cdata_end(&e, ctx, start)?;
             Ok(flow(h.text(&text, ctx.text_ends)?))
         }
         Event::CData(e) => {
@@ -507,9 +507,18 @@ fn bad_at(base: u64, (i, msg): Bad) -> Problem {
     problem_at(base + i as u64, msg)
 }
 
-/// `]]>` may not appear in character data (XML 1.0 [14]).
+/// `]]>` may not appear in character data (XML 1.0 [14]). Text rarely
+/// holds a `>` at all, so a plain loop (no call) looks for one first.
 #[inline(always)]
-fn no_cdata_end(raw: &[u8], start: u64) -> Result<(), Problem> {
+fn no_cdata_end(raw: &[u8], ctx: Ctx<'_>, start: u64) -> Result<(), Problem> {
+    if ctx.no_cdata_close || !raw.contains(&b'>') {
+        return Ok(());
+    }
+    cdata_end_in_text(raw, start)
+}
+
+#[cold]
+fn cdata_end_in_text(raw: &[u8], start: u64) -> Result<(), Problem> {
     for gt in memchr::memchr_iter(b'>', raw) {
         if gt >= 2 && &raw[gt - 2..gt] == b"]]" {
             return Err(problem_at(

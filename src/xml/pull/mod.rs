@@ -31,6 +31,9 @@ pub(crate) struct Ctx<'x> {
     /// True when the event is known to hold only `Char`s (checked up
     /// front with the rest of the input in memory).
     pub(crate) chars_ok: bool,
+    /// True when the event is known to hold no `]]>` (the input in memory
+    /// holds none at all).
+    pub(crate) no_cdata_close: bool,
     /// After character data: the next markup is certainly not character
     /// data (it is a tag, or the end of input).
     pub(crate) text_ends: bool,

@@ -33,6 +33,8 @@ pub(crate) struct SlicePull<'i> {
     may_have_cr: bool,
     /// True when the checked part holds only `Char`s.
     chars_ok: bool,
+    /// True when the checked part holds no `]]>`.
+    no_cdata_close: bool,
 }
 
 impl<'i> SlicePull<'i> {
@@ -99,6 +101,7 @@ impl<'i> SlicePull<'i> {
             checked_end: end,
             may_have_cr: memchr::memchr(b'\r', part).is_some(),
             chars_ok: crate::xml::lexical::bad_char(part).is_none(),
+            no_cdata_close: memchr::memmem::find(part, b"]]>").is_none(),
         }
     }
 }
@@ -149,6 +152,7 @@ impl Pull for SlicePull<'_> {
             doc: self.doc,
             may_have_cr: self.may_have_cr || p > self.checked_end,
             chars_ok: self.chars_ok && p <= self.checked_end,
+            no_cdata_close: self.no_cdata_close && p <= self.checked_end,
             text_ends,
         };
         Ok((ev, ctx))

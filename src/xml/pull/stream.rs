@@ -132,6 +132,7 @@ impl Pull for StreamPull<'_> {
             doc: None,
             may_have_cr: true,
             chars_ok: false,
+            no_cdata_close: false,
             text_ends,
         };
         Ok((ev, ctx))
