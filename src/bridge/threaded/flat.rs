@@ -18,8 +18,8 @@ use crate::Lifecycle;
 /// lends it straight from the batch). The bridge's batches are those
 /// buffers, beside item Vecs that stay empty:
 /// [`FlatThreadBridge<B>`](super::FlatThreadBridge). Also the
-/// mode of a [`ProcessBridge`](super::ProcessBridge) that sends flat
-/// frames ([`subprocess_flat`](super::subprocess_flat)).
+/// mode of a [`ProcessBridge`](crate::bridge::ProcessBridge) that sends flat
+/// frames ([`subprocess_flat`](crate::bridge::subprocess_flat)).
 pub struct Flattened<B: ?Sized> {
     _never: std::convert::Infallible,
     _b: std::marker::PhantomData<fn(&B)>,
@@ -76,9 +76,9 @@ where
 /// [`ThreadBridge`] that accepts `&B` too and passes them over flattened
 /// into bytes ([`Flattened`]), with the default options.
 ///
-/// Like [`threaded_ref`], the bridge is invisible to the stages on either
+/// Like [`threaded_ref`](crate::threaded_ref), the bridge is invisible to the stages on either
 /// side and allocates nothing per item once warm; the difference is how
-/// items travel. [`threaded_ref`] copies each item into an owned slot
+/// items travel. [`threaded_ref`](crate::threaded_ref) copies each item into an owned slot
 /// (for a [`Record`](crate::xml::Record), three buffers); this appends its
 /// [`Flat`] form to one byte buffer and one `String` per batch (for a
 /// record, its values in the `String`, their lengths in the bytes, and its

@@ -9,7 +9,7 @@ use crate::Lifecycle;
 /// Mode of a bridge made by [`threaded`] / [`ThreadBridgeBuilder::spawn`]:
 /// the producer sends owned items `T`, which move to the worker, and the
 /// worker's target receives them by value. Also the default mode of a
-/// [`ProcessBridge`](super::ProcessBridge): any serde item, a frame each.
+/// [`ProcessBridge`](crate::bridge::ProcessBridge): any serde item, a frame each.
 #[derive(Debug)]
 pub enum ByValue {}
 
@@ -39,11 +39,16 @@ impl<T, S: Stage<T>> Deliver<T> for Moving<S> {
 }
 
 /// Runs `target` on a new thread behind a [`ThreadBridge`] with the default
-/// options: batches of [`DEFAULT_BATCH_SIZE`] (more for small items), [`Policy::Block`], thread
-/// name [`DEFAULT_THREAD_NAME`] (the seed's `threaded(target)`).
+/// options: batches of [`DEFAULT_BATCH_SIZE`](crate::bridge::DEFAULT_BATCH_SIZE)
+/// (more for small items), [`Policy::Block`](crate::bridge::Policy::Block),
+/// thread name [`DEFAULT_THREAD_NAME`](crate::bridge::DEFAULT_THREAD_NAME)
+/// (the seed's `threaded(target)`).
 ///
-/// Items must be owned and `Send`; put [`StageExt::owned`] in front of the
-/// bridge for borrowed items such as the lines of a line source.
+/// Items must be owned and `Send`; put `pipe().owned()` ([`StageExt::with_owned`])
+/// in front of the bridge for borrowed items such as the lines of a line
+/// source, or use [`threaded_ref`](crate::threaded_ref) /
+/// [`threaded_flat`](crate::threaded_flat) (see the table in
+/// [`bridge`](crate::bridge)).
 ///
 /// # Panics
 ///
