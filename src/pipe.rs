@@ -291,7 +291,7 @@ mod tests {
         let mut out = Collect::new();
         let mut p = pipe()
             .map(|x: u32| x + 1)
-            .filter(|x: &u32| x % 2 == 0)
+            .filter(|x: &u32| x.is_multiple_of(2))
             .take(2)
             .into(&mut out);
         let mut flows = Vec::new();

@@ -439,7 +439,7 @@ fn shaped_record(i: u64) -> Record {
     for (k, name) in shape.iter().enumerate() {
         r.set(name, &format!("{i}-{k}{}", "é".repeat((i % 3) as usize)));
     }
-    if i % 11 == 0 && !shape.is_empty() {
+    if i.is_multiple_of(11) && !shape.is_empty() {
         // A replaced value: the record's text is not back to back.
         r.set(shape[0], "replaced");
     }

@@ -795,7 +795,11 @@ fn hosted_stages_form_a_working_cycle() {
             step_in.clone(),
             from_fn(move |n: u64| {
                 p.borrow_mut().push(n);
-                to_route.send(if n % 2 == 0 { n / 2 } else { 3 * n + 1 })
+                to_route.send(if n.is_multiple_of(2) {
+                    n / 2
+                } else {
+                    3 * n + 1
+                })
             }),
         ));
         let mut back = Outlet::new(step_in.clone());

@@ -208,7 +208,7 @@ fn pipe_reads_as_the_iterator_chain() {
     let mut out = Collect::new();
     let mut p = pipe()
         .map(|x: u32| x + 1)
-        .filter(|x: &u32| x % 2 == 0)
+        .filter(|x: &u32| x.is_multiple_of(2))
         .into(&mut out);
     for x in 0..6 {
         assert_eq!(p.send(x).unwrap(), Flow::Continue);
@@ -225,7 +225,7 @@ fn sink_side_combinators_read_from_the_sink_back() {
     {
         let mut chain = (&mut out)
             .with_map(|x: u32| x * 10)
-            .with_filter(|x: &u32| x % 2 == 0) // sees x before the map
+            .with_filter(|x: &u32| x.is_multiple_of(2)) // sees x before the map
             .with_inspect(|_: &u32| seen += 1)
             .with_take(5);
         for x in 0..100 {

@@ -96,7 +96,7 @@ fn routes() -> Vec<Route> {
             } else if EAST_WEST.contains(&name.as_str()) {
                 false
             } else {
-                h.next() % 2 == 0
+                h.next().is_multiple_of(2)
             };
             let weight = if BUSY.contains(&name.as_str()) { 6 } else { 1 };
             let (lat, lon) = match name.as_str() {
@@ -231,7 +231,7 @@ fn pick_bus<'r>(rng: &mut Rng, routes: &'r [Route], total_weight: u64) -> Bus<'r
             }
         })
         .unwrap_or(&routes[0]); // the weights sum to total_weight
-    let forward = rng.next() % 2 == 0;
+    let forward = rng.next().is_multiple_of(2);
     let direction = match (route.north_south, forward) {
         (true, true) => "North Bound",
         (true, false) => "South Bound",

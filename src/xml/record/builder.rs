@@ -284,7 +284,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(k, name)| {
-                if round % 5 == 0 && k == 0 {
+                if round.is_multiple_of(5) && k == 0 {
                     format!("n{round}")
                 } else {
                     name.to_string()
