@@ -13,7 +13,7 @@ use memchr::memchr;
 
 use crate::text::follow::{CoreConfig, CoreFail, FollowCore};
 use crate::text::{Block, FollowMode, Start, DEFAULT_MAX_LINE_LEN};
-use crate::{Error, Flow, Lifecycle, Result, Stage};
+use crate::{end_source, Error, Flow, Lifecycle, Result, SourceEnd, Stage};
 
 use super::poll::read_wait;
 use super::syscall::yield_now;
@@ -172,11 +172,13 @@ where
         // One read (at most a chunk) per turn: the lines it completes are
         // copied out and pushed BUDGET at a time, other tasks running in
         // between.
-        let (flow, more) = core
-            .step(&mut gather, Some(1), &|| false)
-            .map_err(|f| match f {
-                CoreFail::Input(e) | CoreFail::Target(e) => e,
-            })?;
+        let (flow, more) = match core.step(&mut gather, Some(1), &|| false) {
+            Ok(stepped) => stepped,
+            // The source contract: what the target accepted is still
+            // output (closed), and the input's error is the one returned.
+            Err(CoreFail::Input(e)) => return end_source(&mut target, SourceEnd::Input(e)),
+            Err(CoreFail::Target(e)) => return Err(e),
+        };
         let mut b = 0;
         while b < gather.blocks.len() {
             let (start, end) = gather.blocks[b];

@@ -32,7 +32,7 @@ use super::lines::Start;
 use super::position::{LineAt, SourceFile};
 use super::DEFAULT_MAX_LINE_LEN;
 use crate::error::{Error, Result};
-use crate::stage::{Flow, Lifecycle, Stage};
+use crate::stage::{end_source, Flow, Lifecycle, SourceEnd, Stage};
 
 pub(crate) use self::core::{Config as CoreConfig, Core as FollowCore, Fail as CoreFail};
 
@@ -494,14 +494,12 @@ impl Follow {
         S: for<'a> Stage<Block<'a>>,
     {
         self.core.set_tag(Tag::Name);
-        match self.follow(&mut target) {
-            Ok(()) => target.close(),
-            Err(Fail::Input(e)) => {
-                target.close()?;
-                Err(e)
-            }
-            Err(Fail::Target(e)) => Err(e),
-        }
+        let end = match self.follow(&mut target) {
+            Ok(()) => SourceEnd::Done,
+            Err(Fail::Input(e)) => SourceEnd::Input(e),
+            Err(Fail::Target(e)) => SourceEnd::Target(e),
+        };
+        end_source(&mut target, end)
     }
 
     /// Follows, sending each line with its position ([`LineAt`]: the
@@ -579,14 +577,12 @@ impl Follow {
             cached: None,
             target,
         };
-        match self.follow(&mut at) {
-            Ok(()) => at.close(),
-            Err(Fail::Input(e)) => {
-                at.close()?;
-                Err(e)
-            }
-            Err(Fail::Target(e)) => Err(e),
-        }
+        let end = match self.follow(&mut at) {
+            Ok(()) => SourceEnd::Done,
+            Err(Fail::Input(e)) => SourceEnd::Input(e),
+            Err(Fail::Target(e)) => SourceEnd::Target(e),
+        };
+        end_source(&mut at, end)
     }
 
     fn follow<S>(&mut self, target: &mut S) -> std::result::Result<(), Fail>
