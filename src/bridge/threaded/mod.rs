@@ -99,12 +99,10 @@ pub const DEFAULT_BATCH_SIZE: usize = 256;
 ///
 /// More than [`DEFAULT_BATCH_SIZE`] because a flattened item is small (a
 /// bus record ~120 bytes, a batch of 1024 ~125 KiB) and every batch may
-/// cost a wake-up of the worker: in the bus pipeline of
-/// `benches/bridges.rs`, whose worker waits for most batches, batches of
-/// 1024 records took 0-4% less time than batches of 256 (per-round
-/// medians of five interleaved runs), and 64 took 7-17% more. 4096 was
-/// within 3% of 1024 either way (ahead in 3 of 5 runs), for four times
-/// the memory per batch.
+/// cost a wake-up of the worker, so fewer, larger batches save wake-ups
+/// while a batch of 1024 still fits in cache; larger batches gain nothing
+/// more and cost memory. The batch-size sweep of the bus pipeline in
+/// `benches/bridges.rs` shows it.
 pub const DEFAULT_FLAT_BATCH_SIZE: usize = 1024;
 
 /// A [`Flattened`] bridge sends its batch once the batch's bytes reach this
