@@ -98,7 +98,8 @@ pub(crate) struct Args {
     bridge: Bridge,
     /// With -F: keep how far each file was read in PATH (saved after each
     /// flush of stdout), and resume there on the next run, across
-    /// rotation and truncation while copipe was down (see durable.rs).
+    /// rotation and truncation while copipe was down (the README's "Across
+    /// machines" says what is and is not guaranteed).
     #[arg(long, value_name = "PATH")]
     checkpoint: Option<PathBuf>,
     /// With -F/-f: publish the selected lines to NATS JetStream at
