@@ -29,6 +29,8 @@ use copipe::sinks::Printer;
 use copipe::text::{Block, Follow, FollowMode, Grep, Lines, Start};
 use copipe::{Error, ErrorKind, Flow, Result, Stage};
 
+use super::tail_grep::{Opts, Rich};
+
 /// Arguments of `copipe tail`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
@@ -82,6 +84,60 @@ pub(crate) struct Args {
     /// error), 1 if none (grep -q).
     #[arg(short = 'q', long = "quiet", visible_alias = "silent")]
     quiet: bool,
+    /// Select only the lines where a match is a whole word: no letter,
+    /// digit or `_` just before or after it (grep -w).
+    #[arg(short = 'w', long)]
+    word_regexp: bool,
+    /// Print only the number of selected lines of each file (grep -c;
+    /// `FILE:N` with several files).
+    #[arg(short = 'c', long)]
+    count: bool,
+    /// Stop reading a file after NUM selected lines (grep -m); under -f
+    /// that file is followed no further, and the run ends once every file
+    /// reached NUM.
+    #[arg(short = 'm', long, value_name = "NUM")]
+    max_count: Option<u64>,
+    /// Print only the matching parts of a line, each on its own line
+    /// (grep -o).
+    #[arg(short = 'o', long)]
+    only_matching: bool,
+    /// Print grep's `FILE:` before each line instead of tail's
+    /// `==> FILE <==` headers (grep -H).
+    #[arg(short = 'H', long)]
+    with_filename: bool,
+    /// Never print file names: neither `FILE:` nor tail's headers (grep -h).
+    #[arg(long, conflicts_with = "with_filename")]
+    no_filename: bool,
+    /// Print the line's number in its file before it (grep -n's `N:`),
+    /// also when -n N starts from the end and under -f.
+    #[arg(long)]
+    line_number: bool,
+    /// Print NUM lines after each selected line (grep -A; `--` between
+    /// groups).
+    #[arg(short = 'A', long, value_name = "NUM")]
+    after_context: Option<u64>,
+    /// Print NUM lines before each selected line (grep -B).
+    #[arg(short = 'B', long, value_name = "NUM")]
+    before_context: Option<u64>,
+    /// Print NUM lines before and after each selected line (grep -C).
+    #[arg(short = 'C', long, value_name = "NUM")]
+    context: Option<u64>,
+    /// Color matches, file names, line numbers and separators as GNU grep
+    /// does by default: always, never, or auto (stdout is a terminal and
+    /// NO_COLOR is unset).
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto")]
+    color: Option<ColorWhen>,
+    /// One JSON object per output line (ripgrep's --json shape: type
+    /// match/context, path, line_number, absolute_offset, the line as
+    /// `text`, or base64 `bytes` when not UTF-8, and submatches).
+    #[arg(long)]
+    json: bool,
+    /// Process a file containing NUL bytes as text (grep -a). Without it a
+    /// static file with a NUL byte prints `copipe: FILE: binary file
+    /// matches` (on stderr, as GNU grep 3.8) instead of the lines from the
+    /// block holding it on; following never suppresses lines.
+    #[arg(short = 'a', long)]
+    text: bool,
     /// The longest line read, in bytes with its newline; a longer line is
     /// reported once (file and byte offset) and skipped, and every line
     /// after it is still read.
@@ -133,6 +189,17 @@ DIFFERENCES FROM GREP AND TAIL:
   matched on bytes (as LC_ALL=C grep); -v inverts the selection and --drop
   removes lines whatever else matched. Standard input (- or no FILE) is
   streamed line by line from line N on (-n +N); -n N waits for its end.";
+
+/// When --color colors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    /// When stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
 
 /// Where `copipe tail`'s output stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -221,8 +288,8 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
 /// What the run selected and whether anything went wrong, for grep's exit
 /// status.
 #[derive(Debug, Default)]
-struct Status {
-    selected: Cell<u64>,
+pub(crate) struct Status {
+    pub(crate) selected: Cell<u64>,
     failed: Cell<bool>,
 }
 
@@ -338,14 +405,105 @@ fn patterns(args: &Args) -> Result<Vec<String>> {
 }
 
 /// The chain after the source.
-type Chain<O> = Tag<Grep<Grep<Selected<Headers<O>>>>>;
+type Chain<O> = Tag<Body<O>>;
+
+/// What follows the source: the plain grep and printer, or, when a grep
+/// output option is asked for, [`Rich`] (the plain path then does no
+/// per-line work for options it does not use).
+enum Body<O> {
+    Plain(Grep<Grep<Selected<Headers<O>>>>),
+    Rich(Rich<O>),
+}
+
+impl<O: for<'a> Stage<&'a [u8]>> Body<O> {
+    /// Writes file `i`'s header (static tail), if headers are printed.
+    fn announce(&mut self, i: usize) -> Result<Flow> {
+        match self {
+            Body::Plain(g) => g.get_mut().get_mut().target.announce(i),
+            Body::Rich(r) => r.announce(i),
+        }
+    }
+
+    /// True when a `Stop` ends the whole run, not just one file (-m).
+    fn is_finished(&self) -> bool {
+        match self {
+            Body::Plain(_) => true,
+            Body::Rich(r) => r.is_finished(),
+        }
+    }
+}
+
+impl<'a, O: for<'b> Stage<&'b [u8]>> Stage<Block<'a>> for Body<O> {
+    #[inline]
+    fn send(&mut self, block: Block<'a>) -> Result<Flow> {
+        match self {
+            Body::Plain(g) => g.send(block),
+            Body::Rich(r) => r.send(block),
+        }
+    }
+}
+
+impl<O: for<'b> Stage<&'b [u8]>> Lifecycle for Body<O> {
+    fn flush(&mut self) -> Result<()> {
+        match self {
+            Body::Plain(g) => g.flush(),
+            Body::Rich(r) => r.flush(),
+        }
+    }
+    fn close(&mut self) -> Result<()> {
+        match self {
+            Body::Plain(g) => g.close(),
+            Body::Rich(r) => r.close(),
+        }
+    }
+}
+
+/// True when an option only [`Rich`] implements is asked for.
+fn wants_rich(args: &Args) -> bool {
+    args.word_regexp
+        || args.count
+        || args.max_count.is_some()
+        || args.only_matching
+        || args.with_filename
+        || args.no_filename
+        || args.line_number
+        || args.after_context.is_some()
+        || args.before_context.is_some()
+        || args.context.is_some()
+        || use_color(args)
+        || args.json
+}
+
+/// --color: always, or auto with stdout a terminal and NO_COLOR unset.
+fn use_color(args: &Args) -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    match args.color {
+        Some(ColorWhen::Always) => true,
+        Some(ColorWhen::Auto) => !no_color && io::IsTerminal::is_terminal(&io::stdout()),
+        _ => false,
+    }
+}
 
 /// Counts the selected lines for the exit status; with -q stops at the
 /// first and prints nothing.
 struct Selected<S> {
     status: Rc<Status>,
     quiet: bool,
+    binary: Rc<Binary>,
     target: S,
+}
+
+/// grep's binary files, for a static tail without -a: from the first
+/// block holding a NUL byte on, the file's lines are not printed; its
+/// first selected line there ends the file with `copipe: FILE: binary
+/// file matches` on stderr (GNU grep 3.8's wording). Following never
+/// suppresses lines.
+#[derive(Debug, Default)]
+pub(crate) struct Binary {
+    /// The current file is binary from here on.
+    pub(crate) muted: Cell<bool>,
+    /// A line was selected while muted: the message is due.
+    pub(crate) hit: Cell<bool>,
 }
 
 impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Selected<S> {
@@ -353,6 +511,10 @@ impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Selected<S> {
     fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
         self.status.selected.set(self.status.selected.get() + 1);
         if self.quiet {
+            return Ok(Flow::Stop);
+        }
+        if self.binary.muted.get() {
+            self.binary.hit.set(true);
             return Ok(Flow::Stop);
         }
         self.target.send(line)
@@ -373,6 +535,51 @@ fn chain<O>(args: &Args, names: Vec<String>, status: &Rc<Status>, out: O) -> Res
 where
     O: for<'a> Stage<&'a [u8]>,
 {
+    let binary = Rc::new(Binary::default());
+    // Binary detection applies to a static tail only, without -a.
+    let detect = (!args.text && !args.follow && !args.follow_name).then(|| BinaryCheck {
+        names: names.clone(),
+        current: None,
+        state: Rc::clone(&binary),
+    });
+    if wants_rich(args) {
+        let several = names.len() > 1;
+        let opts = Opts {
+            patterns: patterns(args)?,
+            drop: args.drop.clone(),
+            ignore_case: args.ignore_case,
+            invert: args.invert_match,
+            word: args.word_regexp,
+            count: args.count,
+            max: args.max_count,
+            only: args.only_matching,
+            with_name: args.with_filename || (several && args.count && !args.no_filename),
+            headers: several
+                && !args.with_filename
+                && !args.no_filename
+                && !args.count
+                && !args.json,
+            line_number: args.line_number,
+            before: args.before_context.or(args.context).unwrap_or(0),
+            after: args.after_context.or(args.context).unwrap_or(0),
+            color: use_color(args),
+            json: args.json,
+            quiet: args.quiet,
+            follow: args.follow || args.follow_name,
+            start: args.lines,
+        };
+        let paths = args
+            .files
+            .iter()
+            .map(|p| (p.as_os_str() != "-").then(|| p.clone()))
+            .collect();
+        return Ok(Tag {
+            file: Rc::new(Cell::new(0)),
+            stopped: false,
+            binary: detect,
+            target: Body::Rich(Rich::new(opts, names, paths, status, &binary, out)?),
+        });
+    }
     let file = Rc::new(Cell::new(0));
     let headers = Headers {
         names,
@@ -389,6 +596,7 @@ where
         .build(Selected {
             status: Rc::clone(status),
             quiet: args.quiet,
+            binary: Rc::clone(&binary),
             target: headers,
         })?;
     let grep = Grep::builder()
@@ -399,7 +607,8 @@ where
     Ok(Tag {
         file,
         stopped: false,
-        target: grep,
+        binary: detect,
+        target: Body::Plain(grep),
     })
 }
 
@@ -452,16 +661,7 @@ where
         }
     };
     chain.file.set(i);
-    if args.files.len() > 1
-        && !args.quiet
-        && chain
-            .target
-            .get_mut()
-            .get_mut()
-            .target
-            .announce(i)?
-            .is_stop()
-    {
+    if args.files.len() > 1 && !args.quiet && chain.target.announce(i)?.is_stop() {
         chain.stopped = true;
         return Ok(());
     }
@@ -483,15 +683,22 @@ where
             .stop_flag(Arc::clone(stop))
             .run_blocks(KeepOpen(&mut *chain)),
     };
-    match result {
+    let result = match result {
         // An error naming a path is the input's: report it, go on.
         Err(e) if e.path().is_some() && !e.is_broken_pipe() => {
             chain.flush()?;
             status.error(&copipe_message(&e));
             Ok(())
         }
-        other => Ok(other?),
+        other => other,
+    };
+    result?;
+    if let Body::Rich(r) = &mut chain.target {
+        if !args.follow && !args.follow_name && r.end_file(i)?.is_stop() {
+            chain.stopped = true;
+        }
     }
+    Ok(())
 }
 
 /// The line source's settings shared by every input: the line length
@@ -575,10 +782,19 @@ where
             let mut last = LastLines {
                 keep: usize::try_from(n).unwrap_or(usize::MAX),
                 lines: VecDeque::new(),
+                offset: 0,
+                count: 0,
             };
             lines.run(&mut last)?;
-            for line in &last.lines {
-                if chain.send(Block::new(line, 0).with_file(i))?.is_stop() {
+            if let (Body::Rich(r), Some((offset, _))) = (&mut chain.target, last.lines.front()) {
+                // True line numbers: the lines kept are the last ones read.
+                r.set_next_line(i, *offset, last.count - last.lines.len() as u64 + 1);
+            }
+            for (offset, line) in &last.lines {
+                if chain
+                    .send(Block::new(line, *offset).with_file(i))?
+                    .is_stop()
+                {
                     break;
                 }
             }
@@ -590,25 +806,31 @@ where
 /// How tail names standard input in headers and errors.
 const STDIN_NAME: &str = "standard input";
 
-/// Keeps the last `keep` lines, reusing their buffers.
+/// Keeps the last `keep` lines with their byte offsets, reusing their
+/// buffers, and counts the lines read.
 struct LastLines {
     keep: usize,
-    lines: VecDeque<Vec<u8>>,
+    lines: VecDeque<(u64, Vec<u8>)>,
+    offset: u64,
+    count: u64,
 }
 
 impl<'a> Stage<&'a [u8]> for LastLines {
     fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
+        let offset = self.offset;
+        self.offset += line.len() as u64;
+        self.count += 1;
         if self.keep == 0 {
             return Ok(Flow::Continue);
         }
-        let mut buf = if self.lines.len() == self.keep {
+        let (_, mut buf) = if self.lines.len() == self.keep {
             self.lines.pop_front().unwrap_or_default()
         } else {
-            Vec::new()
+            (0, Vec::new())
         };
         buf.clear();
         buf.extend_from_slice(line);
-        self.lines.push_back(buf);
+        self.lines.push_back((offset, buf));
         Ok(Flow::Continue)
     }
 }
@@ -715,19 +937,45 @@ struct Tag<S> {
     file: Rc<Cell<usize>>,
     /// The chain answered `Stop` (stdout closed).
     stopped: bool,
+    /// Binary file detection (static tail without -a).
+    binary: Option<BinaryCheck>,
     target: S,
 }
 
-impl<'a, S: Stage<Block<'a>>> Stage<Block<'a>> for Tag<S> {
+/// Looks for a NUL byte in each block of a file until one is found.
+struct BinaryCheck {
+    names: Vec<String>,
+    current: Option<usize>,
+    state: Rc<Binary>,
+}
+
+impl<'a, O: for<'b> Stage<&'b [u8]>> Stage<Block<'a>> for Tag<Body<O>> {
     fn send(&mut self, block: Block<'a>) -> Result<Flow> {
         self.file.set(block.file());
+        if let Some(check) = &mut self.binary {
+            if check.current != Some(block.file()) {
+                check.current = Some(block.file());
+                check.state.muted.set(false);
+            }
+            if !check.state.muted.get() && memchr::memchr(0, block.bytes()).is_some() {
+                check.state.muted.set(true);
+            }
+        }
         let flow = self.target.send(block)?;
-        self.stopped |= flow.is_stop();
+        if let Some(check) = &self.binary {
+            if check.state.hit.replace(false) {
+                // This file ends here; the others are still read.
+                self.target.flush()?;
+                eprintln!("copipe: {}: binary file matches", check.names[block.file()]);
+                return Ok(Flow::Stop);
+            }
+        }
+        self.stopped |= flow.is_stop() && self.target.is_finished();
         Ok(flow)
     }
 }
 
-impl<S: Lifecycle> Lifecycle for Tag<S> {
+impl<O: for<'b> Stage<&'b [u8]>> Lifecycle for Tag<Body<O>> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
