@@ -181,6 +181,12 @@ fn help_has_exit_status_and_differences() {
         "{help}"
     );
     assert!(help.contains("DIFFERENCES FROM GREP AND TAIL:"), "{help}");
+    assert!(!help.contains("not offered yet"), "{help}");
+    assert!(help.contains("--line-number"), "{help}");
+    assert!(
+        help.contains("following (-f/-F) never suppresses lines"),
+        "{help}"
+    );
 }
 
 /// Two generated logs for the grep comparisons (issue 13, item 3): access
@@ -524,4 +530,99 @@ fn json_lines_round_trip() {
         .unwrap();
     assert_eq!(format!("{matches}\n").as_bytes(), &grep.stdout[..]);
     assert!(non_utf8 > 0, "the log has lines that are not UTF-8");
+}
+
+/// The lines `child` prints, read on a thread, each awaited with a
+/// deadline (so a missing line fails the test instead of hanging it).
+fn output_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 || tx.send(line).is_err() {
+            break;
+        }
+    });
+    rx
+}
+
+fn expect(rx: &std::sync::mpsc::Receiver<String>, lines: &[&str]) {
+    for want in lines {
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no line {want:?}"));
+        assert_eq!(got, *want);
+    }
+}
+
+fn append(path: &std::path::Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// Line numbers (true ones, with -n N from the end) and after-context
+/// under -f, with appends; grep's `--` between groups.
+#[test]
+fn line_numbers_and_context_under_follow() {
+    let dir = dir_with(&[("f.log", b"l1\nl2 x\nl3\n")]);
+    let path = dir.path().join("f.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "tail",
+            "-f",
+            "-n",
+            "2",
+            "--line-number",
+            "-A",
+            "1",
+            "-e",
+            "x",
+        ])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = output_lines(&mut child);
+    expect(&rx, &["2:l2 x\n", "3-l3\n"]);
+    append(&path, b"l4\nl5 x\nl6\n");
+    expect(&rx, &["--\n", "5:l5 x\n", "6-l6\n"]);
+    append(&path, b"l7 x\n");
+    expect(&rx, &["7:l7 x\n"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// -m under -f: each file stops at NUM selected lines; the run ends (0)
+/// once every file has.
+#[test]
+fn max_count_ends_a_follow_when_every_file_reached_it() {
+    let dir = dir_with(&[("a.log", b"a x\nb\n"), ("b.log", b"c\n")]);
+    let mut child = Command::new(BIN)
+        .args([
+            "tail",
+            "-f",
+            "-n",
+            "+1",
+            "-m",
+            "2",
+            "--no-filename",
+            "-e",
+            "x",
+        ])
+        .args(["a.log", "b.log"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = output_lines(&mut child);
+    expect(&rx, &["a x\n"]);
+    append(&dir.path().join("a.log"), b"x2\nx3\n");
+    expect(&rx, &["x2\n"]);
+    append(&dir.path().join("b.log"), b"x b1\n");
+    expect(&rx, &["x b1\n"]);
+    append(&dir.path().join("a.log"), b"x4\n");
+    append(&dir.path().join("b.log"), b"x b2\n");
+    expect(&rx, &["x b2\n"]);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).is_err());
 }

@@ -178,17 +178,28 @@ EXIT STATUS:
   2  an error occurred (a file that cannot be read, a skipped long line,
      a bad pattern, a write error)
   128+N  ended by signal N (SIGINT: 130, SIGTERM: 143)
-  A follow that ends by itself (-f - at end of input, -q matched, stdout
-  closed) exits by the same rule.
+  A follow that ends by itself (-f - at end of input, -q matched, -m
+  reached in every file, stdout closed) exits by the same rule.
 
 DIFFERENCES FROM GREP AND TAIL:
-  -f, -F and -n keep tail's meaning, so grep's -f and -F are the long
-  options --file and --fixed-strings (grep's -n, line numbers, is not
-  offered yet). -n picks input lines
-  before matching (as tail | grep). Patterns use the regex crate's syntax,
-  matched on bytes (as LC_ALL=C grep); -v inverts the selection and --drop
-  removes lines whatever else matched. Standard input (- or no FILE) is
-  streamed line by line from line N on (-n +N); -n N waits for its end.";
+  -f, -F and -n keep tail's meaning, so grep's -f, -F and -n are the long
+  options --file, --fixed-strings and --line-number, and grep's -h is
+  --no-filename. -n picks input lines before matching (as tail | grep);
+  -c, -m, context and --line-number apply to those lines, and line numbers
+  are the file's own, also when -n N starts from the end. Several files get
+  tail's ==> FILE <== headers unless -H (grep's FILE: prefix), -c or
+  --no-filename is given. Patterns use the regex crate's syntax, matched on
+  bytes (as LC_ALL=C grep); with several patterns -o takes the leftmost
+  match and, at one start, the first pattern given (grep: the longest).
+  -v inverts the selection and --drop removes lines whatever else matched.
+  Binary files: a static file with a NUL byte prints
+  `copipe: FILE: binary file matches` (grep 3.8's wording) from the block
+  holding the NUL on, unless -a; following (-f/-F) never suppresses lines.
+  Under -f, -m stops following each file at NUM selected lines and ends the
+  run once every file reached it; -c prints its counts when the follow
+  ends; after-context does not carry over to lines of another file.
+  Standard input (- or no FILE) is streamed line by line from line N on
+  (-n +N); -n N waits for its end.";
 
 /// When --color colors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -410,9 +421,12 @@ type Chain<O> = Tag<Body<O>>;
 /// What follows the source: the plain grep and printer, or, when a grep
 /// output option is asked for, [`Rich`] (the plain path then does no
 /// per-line work for options it does not use).
+// One per run: keeping the plain stages inline (not boxed) saves an
+// indirection on every block of the plain path.
+#[allow(clippy::large_enum_variant)]
 enum Body<O> {
     Plain(Grep<Grep<Selected<Headers<O>>>>),
-    Rich(Rich<O>),
+    Rich(Box<Rich<O>>),
 }
 
 impl<O: for<'a> Stage<&'a [u8]>> Body<O> {
@@ -577,7 +591,9 @@ where
             file: Rc::new(Cell::new(0)),
             stopped: false,
             binary: detect,
-            target: Body::Rich(Rich::new(opts, names, paths, status, &binary, out)?),
+            target: Body::Rich(Box::new(Rich::new(
+                opts, names, paths, status, &binary, out,
+            )?)),
         });
     }
     let file = Rc::new(Cell::new(0));

@@ -76,6 +76,8 @@ struct FileState {
 pub(crate) struct Rich<O> {
     opts: Opts,
     line: Option<Regex>,
+    /// -w: the patterns anchored at both ends, to try a shorter match.
+    exact: Option<Regex>,
     drop: Option<Regex>,
     names: Vec<String>,
     /// Each file's path, to count the lines before a start that is not
@@ -149,10 +151,21 @@ where
     ) -> Result<Rich<O>> {
         let line = compile(&opts.patterns, opts.ignore_case)?;
         let drop = compile(&opts.drop, opts.ignore_case)?;
+        let exact = if opts.word && !opts.patterns.is_empty() {
+            let anchored: Vec<String> = opts
+                .patterns
+                .iter()
+                .map(|p| format!(r"\A(?:{p})\z"))
+                .collect();
+            compile(&anchored, opts.ignore_case)?
+        } else {
+            None
+        };
         let files = names.iter().map(|_| FileState::default()).collect();
         Ok(Rich {
             opts,
             line,
+            exact,
             drop,
             names,
             paths,
@@ -210,15 +223,7 @@ where
 
     /// True when a pattern matches all of `text`.
     fn matches_exactly(&self, text: &[u8]) -> bool {
-        let Some(re) = &self.line else { return true };
-        // A whole-text match among the leftmost matches at 0: check with
-        // an anchored search of each pattern's alternation.
-        let anchored = format!(r"\A(?:{})\z", re.as_str());
-        RegexBuilder::new(&anchored)
-            .unicode(false)
-            .case_insensitive(self.opts.ignore_case)
-            .build()
-            .is_ok_and(|r| r.is_match(text))
+        self.exact.as_ref().is_none_or(|r| r.is_match(text))
     }
 
     /// Whether `body` matches a pattern (before -v).
