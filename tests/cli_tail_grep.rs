@@ -626,3 +626,24 @@ fn max_count_ends_a_follow_when_every_file_reached_it() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).is_err());
 }
+
+/// Plain tail (no pattern) prints a file with NUL bytes as it is, and
+/// following never suppresses lines.
+#[test]
+fn plain_tail_and_follow_print_nul_lines() {
+    let dir = dir_with(&[("bin.log", b"a\0b\nc\n")]);
+    let out = tail(&["-n", "+1", "bin.log"], dir.path());
+    assert_eq!(out.stdout, b"a\0b\nc\n");
+    let mut child = Command::new(BIN)
+        .args(["tail", "-f", "-n", "+1", "-e", "b", "bin.log"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = output_lines(&mut child);
+    expect(&rx, &["a\0b\n"]);
+    append(&dir.path().join("bin.log"), b"\0b\n");
+    expect(&rx, &["\0b\n"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -132,10 +132,11 @@ pub(crate) struct Args {
     /// `text`, or base64 `bytes` when not UTF-8, and submatches).
     #[arg(long)]
     json: bool,
-    /// Process a file containing NUL bytes as text (grep -a). Without it a
-    /// static file with a NUL byte prints `copipe: FILE: binary file
-    /// matches` (on stderr, as GNU grep 3.8) instead of the lines from the
-    /// block holding it on; following never suppresses lines.
+    /// Process a file containing NUL bytes as text (grep -a). Without it,
+    /// when patterns select lines in a static file whose first block or a
+    /// selected line holds a NUL byte, `copipe: FILE: binary file matches`
+    /// (GNU grep 3.8's wording, on stderr) replaces the file's lines from
+    /// there on. Following (-f/-F) never suppresses lines.
     #[arg(short = 'a', long)]
     text: bool,
     /// The longest line read, in bytes with its newline; a longer line is
@@ -192,9 +193,11 @@ DIFFERENCES FROM GREP AND TAIL:
   bytes (as LC_ALL=C grep); with several patterns -o takes the leftmost
   match and, at one start, the first pattern given (grep: the longest).
   -v inverts the selection and --drop removes lines whatever else matched.
-  Binary files: a static file with a NUL byte prints
-  `copipe: FILE: binary file matches` (grep 3.8's wording) from the block
-  holding the NUL on, unless -a; following (-f/-F) never suppresses lines.
+  Binary files (patterns given, no -a): a NUL byte in a static file's first
+  block (grep: first buffer) or in a selected line replaces its lines from
+  there on with `copipe: FILE: binary file matches` (grep 3.8's wording);
+  later NULs in unselected lines are not looked for. Following (-f/-F)
+  never suppresses lines; plain tail (no pattern) prints every file.
   Under -f, -m stops following each file at NUM selected lines and ends the
   run once every file reached it; -c prints its counts when the follow
   ends; after-context does not carry over to lines of another file.
@@ -518,6 +521,21 @@ pub(crate) struct Binary {
     pub(crate) muted: Cell<bool>,
     /// A line was selected while muted: the message is due.
     pub(crate) hit: Cell<bool>,
+    /// Detection is on (static tail with patterns, without -a).
+    pub(crate) on: Cell<bool>,
+}
+
+impl Binary {
+    /// True when the selected `line` is not to be printed: its file is
+    /// binary (a NUL in its first block, or in this or an earlier selected
+    /// line).
+    #[inline]
+    pub(crate) fn is_binary(&self, line: &[u8]) -> bool {
+        if self.on.get() && !self.muted.get() && memchr::memchr(0, line).is_some() {
+            self.muted.set(true);
+        }
+        self.muted.get()
+    }
 }
 
 impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Selected<S> {
@@ -527,7 +545,7 @@ impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Selected<S> {
         if self.quiet {
             return Ok(Flow::Stop);
         }
-        if self.binary.muted.get() {
+        if self.binary.is_binary(line) {
             self.binary.hit.set(true);
             return Ok(Flow::Stop);
         }
@@ -550,8 +568,13 @@ where
     O: for<'a> Stage<&'a [u8]>,
 {
     let binary = Rc::new(Binary::default());
-    // Binary detection applies to a static tail only, without -a.
-    let detect = (!args.text && !args.follow && !args.follow_name).then(|| BinaryCheck {
+    // Binary detection applies to a static tail that selects (patterns
+    // given: without them it is tail, which prints any file), without -a.
+    let selects = !args.patterns.is_empty() || !args.pattern_files.is_empty();
+    binary
+        .on
+        .set(selects && !args.text && !args.follow && !args.follow_name);
+    let detect = binary.on.get().then(|| BinaryCheck {
         names: names.clone(),
         current: None,
         state: Rc::clone(&binary),
@@ -969,12 +992,16 @@ impl<'a, O: for<'b> Stage<&'b [u8]>> Stage<Block<'a>> for Tag<Body<O>> {
     fn send(&mut self, block: Block<'a>) -> Result<Flow> {
         self.file.set(block.file());
         if let Some(check) = &mut self.binary {
+            // A file's first block is searched for a NUL byte (as grep
+            // looks at its first buffer); later blocks are not, so the plain
+            // path pays nothing per block: a selected line holding a NUL
+            // switches the file to binary there (see `Selected`).
             if check.current != Some(block.file()) {
                 check.current = Some(block.file());
-                check.state.muted.set(false);
-            }
-            if !check.state.muted.get() && memchr::memchr(0, block.bytes()).is_some() {
-                check.state.muted.set(true);
+                check
+                    .state
+                    .muted
+                    .set(memchr::memchr(0, block.bytes()).is_some());
             }
         }
         let flow = self.target.send(block)?;

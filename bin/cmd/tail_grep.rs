@@ -498,7 +498,7 @@ where
             if self.opts.count {
                 return Ok(Flow::Continue);
             }
-            if self.binary.muted.get() {
+            if self.binary.is_binary(line) {
                 // A binary file: grep's message instead of its lines.
                 self.binary.hit.set(true);
                 self.files[i].done = true;
