@@ -184,7 +184,7 @@ fn help_has_exit_status_and_differences() {
     assert!(!help.contains("not offered yet"), "{help}");
     assert!(help.contains("--line-number"), "{help}");
     assert!(
-        help.contains("following (-f/-F) never suppresses lines"),
+        help.contains("Following (-f/-F)\n  never suppresses lines"),
         "{help}"
     );
 }
