@@ -244,6 +244,12 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         &args.files,
         args.follow || args.follow_name,
     ) {
+        if wants_rich(&args) {
+            anyhow::bail!(
+                "-w, -c, -m, -o, -H, --no-filename, --line-number, -A/-B/-C, --color and \
+                 --json are not available with --checkpoint, --to or a glob"
+            );
+        }
         let patterns = patterns(&args)?;
         return super::durable::run(super::durable::Opts {
             files: args.files,
@@ -506,7 +512,8 @@ fn use_color(args: &Args) -> bool {
 struct Selected<S> {
     status: Rc<Status>,
     quiet: bool,
-    binary: Rc<Binary>,
+    /// Binary detection, when on (`None`: no test per line).
+    binary: Option<Rc<Binary>>,
     target: S,
 }
 
@@ -545,9 +552,11 @@ impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Selected<S> {
         if self.quiet {
             return Ok(Flow::Stop);
         }
-        if self.binary.is_binary(line) {
-            self.binary.hit.set(true);
-            return Ok(Flow::Stop);
+        if let Some(binary) = &self.binary {
+            if binary.is_binary(line) {
+                binary.hit.set(true);
+                return Ok(Flow::Stop);
+            }
         }
         self.target.send(line)
     }
@@ -635,7 +644,7 @@ where
         .build(Selected {
             status: Rc::clone(status),
             quiet: args.quiet,
-            binary: Rc::clone(&binary),
+            binary: binary.on.get().then(|| Rc::clone(&binary)),
             target: headers,
         })?;
     let grep = Grep::builder()
