@@ -434,7 +434,9 @@ type Chain<O> = Tag<Body<O>>;
 // indirection on every block of the plain path.
 #[allow(clippy::large_enum_variant)]
 enum Body<O> {
-    Plain(Grep<Grep<Selected<Headers<O>>>>),
+    Plain(Grep<Grep<Selected<Headers<O>, NoBinaryTest>>>),
+    /// The same, testing selected lines for binary data.
+    Checked(Grep<Grep<Selected<Headers<O>, Rc<Binary>>>>),
     Rich(Box<Rich<O>>),
 }
 
@@ -443,6 +445,7 @@ impl<O: for<'a> Stage<&'a [u8]>> Body<O> {
     fn announce(&mut self, i: usize) -> Result<Flow> {
         match self {
             Body::Plain(g) => g.get_mut().get_mut().target.announce(i),
+            Body::Checked(g) => g.get_mut().get_mut().target.announce(i),
             Body::Rich(r) => r.announce(i),
         }
     }
@@ -450,7 +453,7 @@ impl<O: for<'a> Stage<&'a [u8]>> Body<O> {
     /// True when a `Stop` ends the whole run, not just one file (-m).
     fn is_finished(&self) -> bool {
         match self {
-            Body::Plain(_) => true,
+            Body::Plain(_) | Body::Checked(_) => true,
             Body::Rich(r) => r.is_finished(),
         }
     }
@@ -461,6 +464,7 @@ impl<'a, O: for<'b> Stage<&'b [u8]>> Stage<Block<'a>> for Body<O> {
     fn send(&mut self, block: Block<'a>) -> Result<Flow> {
         match self {
             Body::Plain(g) => g.send(block),
+            Body::Checked(g) => g.send(block),
             Body::Rich(r) => r.send(block),
         }
     }
@@ -470,12 +474,14 @@ impl<O: for<'b> Stage<&'b [u8]>> Lifecycle for Body<O> {
     fn flush(&mut self) -> Result<()> {
         match self {
             Body::Plain(g) => g.flush(),
+            Body::Checked(g) => g.flush(),
             Body::Rich(r) => r.flush(),
         }
     }
     fn close(&mut self) -> Result<()> {
         match self {
             Body::Plain(g) => g.close(),
+            Body::Checked(g) => g.close(),
             Body::Rich(r) => r.close(),
         }
     }
@@ -497,24 +503,57 @@ fn wants_rich(args: &Args) -> bool {
         || args.json
 }
 
-/// --color: always, or auto with stdout a terminal and NO_COLOR unset.
+/// --color: always, or auto with stdout a terminal (not TERM=dumb) and
+/// NO_COLOR unset. Colors are grep's defaults; GREP_COLORS is not read.
 fn use_color(args: &Args) -> bool {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     match args.color {
         Some(ColorWhen::Always) => true,
-        Some(ColorWhen::Auto) => !no_color && io::IsTerminal::is_terminal(&io::stdout()),
+        Some(ColorWhen::Auto) => {
+            // As grep: a terminal that is not `dumb`.
+            let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+            !no_color && !dumb && io::IsTerminal::is_terminal(&io::stdout())
+        }
         _ => false,
     }
 }
 
 /// Counts the selected lines for the exit status; with -q stops at the
 /// first and prints nothing.
-struct Selected<S> {
+struct Selected<S, B> {
     status: Rc<Status>,
     quiet: bool,
-    /// Binary detection, when on (`None`: no test per line).
-    binary: Option<Rc<Binary>>,
+    binary: B,
     target: S,
+}
+
+/// How [`Selected`] tests a line for binary data: not at all (the plain
+/// path then pays nothing per line), or by grep's NUL rule ([`Binary`]).
+trait BinaryTest {
+    /// True when the selected `line` must not be printed; the message is
+    /// then due.
+    fn is_binary(&self, line: &[u8]) -> bool;
+}
+
+/// No binary detection.
+struct NoBinaryTest;
+
+impl BinaryTest for NoBinaryTest {
+    #[inline]
+    fn is_binary(&self, _: &[u8]) -> bool {
+        false
+    }
+}
+
+impl BinaryTest for Rc<Binary> {
+    #[inline]
+    fn is_binary(&self, line: &[u8]) -> bool {
+        let binary = Binary::is_binary(self, line);
+        if binary {
+            self.hit.set(true);
+        }
+        binary
+    }
 }
 
 /// grep's binary files, for a static tail without -a: from the first
@@ -545,24 +584,21 @@ impl Binary {
     }
 }
 
-impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Selected<S> {
+impl<'a, S: Stage<&'a [u8]>, B: BinaryTest> Stage<&'a [u8]> for Selected<S, B> {
     #[inline]
     fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
         self.status.selected.set(self.status.selected.get() + 1);
         if self.quiet {
             return Ok(Flow::Stop);
         }
-        if let Some(binary) = &self.binary {
-            if binary.is_binary(line) {
-                binary.hit.set(true);
-                return Ok(Flow::Stop);
-            }
+        if self.binary.is_binary(line) {
+            return Ok(Flow::Stop);
         }
         self.target.send(line)
     }
 }
 
-impl<S: Lifecycle> Lifecycle for Selected<S> {
+impl<S: Lifecycle, B> Lifecycle for Selected<S, B> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -635,6 +671,26 @@ where
         printed: None,
         target: out,
     };
+    let target = if binary.on.get() {
+        Body::Checked(plain(args, status, headers, Rc::clone(&binary))?)
+    } else {
+        Body::Plain(plain(args, status, headers, NoBinaryTest)?)
+    };
+    Ok(Tag {
+        file,
+        stopped: false,
+        binary: detect,
+        target,
+    })
+}
+
+/// The plain chain: the selection, then --drop, then `headers`.
+fn plain<O, B>(
+    args: &Args,
+    status: &Rc<Status>,
+    headers: Headers<O>,
+    binary: B,
+) -> Result<Grep<Grep<Selected<Headers<O>, B>>>> {
     // --drop: a grep of its own after the selection, passing the lines
     // that match none of its patterns (with none, it passes every line).
     let drop = Grep::builder()
@@ -644,20 +700,14 @@ where
         .build(Selected {
             status: Rc::clone(status),
             quiet: args.quiet,
-            binary: binary.on.get().then(|| Rc::clone(&binary)),
+            binary,
             target: headers,
         })?;
-    let grep = Grep::builder()
+    Grep::builder()
         .patterns(patterns(args)?)
         .ignore_case(args.ignore_case)
         .invert(args.invert_match)
-        .build(drop)?;
-    Ok(Tag {
-        file,
-        stopped: false,
-        binary: detect,
-        target: Body::Plain(grep),
-    })
+        .build(drop)
 }
 
 /// Static tail: each file once, in order. A file that cannot be read is
