@@ -434,9 +434,9 @@ type Chain<O> = Tag<Body<O>>;
 // indirection on every block of the plain path.
 #[allow(clippy::large_enum_variant)]
 enum Body<O> {
-    Plain(Grep<Grep<Selected<Headers<O>, NoBinaryTest>>>),
+    Plain(Plain<O, NoBinaryTest>),
     /// The same, testing selected lines for binary data.
-    Checked(Grep<Grep<Selected<Headers<O>, Rc<Binary>>>>),
+    Checked(Plain<O, Rc<Binary>>),
     Rich(Box<Rich<O>>),
 }
 
@@ -684,13 +684,16 @@ where
     })
 }
 
-/// The plain chain: the selection, then --drop, then `headers`.
+/// The plain chain: the selection, then --drop, then the headers.
+type Plain<O, B> = Grep<Grep<Selected<Headers<O>, B>>>;
+
+/// Builds the plain chain in front of `headers`.
 fn plain<O, B>(
     args: &Args,
     status: &Rc<Status>,
     headers: Headers<O>,
     binary: B,
-) -> Result<Grep<Grep<Selected<Headers<O>, B>>>> {
+) -> Result<Plain<O, B>> {
     // --drop: a grep of its own after the selection, passing the lines
     // that match none of its patterns (with none, it passes every line).
     let drop = Grep::builder()
