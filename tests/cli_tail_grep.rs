@@ -181,4 +181,469 @@ fn help_has_exit_status_and_differences() {
         "{help}"
     );
     assert!(help.contains("DIFFERENCES FROM GREP AND TAIL:"), "{help}");
+    assert!(!help.contains("not offered yet"), "{help}");
+    assert!(help.contains("--line-number"), "{help}");
+    assert!(
+        help.contains("Following (-f/-F)\n  never suppresses lines"),
+        "{help}"
+    );
+}
+
+/// Two generated logs for the grep comparisons (issue 13, item 3): access
+/// lines with invalid UTF-8 about one line in 50, plus lines with CR, NUL,
+/// words glued to `_` and digits, and (first log) a last line without a
+/// newline.
+fn grep_logs() -> &'static std::path::Path {
+    static LOGS: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, lines, seed) in [("a.log", "3000", "7"), ("b.log", "700", "9")] {
+            let out = Command::new(BIN)
+                .args(["gen", "log", "--lines", lines, "--seed", seed])
+                .args(["--invalid-utf8-every", "50", "-o"])
+                .arg(dir.path().join(name))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        let mut a = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("a.log"))
+            .unwrap();
+        a.write_all(
+            b"GET /python/x\r\nfoo\0bar python swig\nswig_python pythonic python2 python\n\
+              \xff python\xfe\r\nGET /python/last caf\xe9 swig",
+        )
+        .unwrap();
+        let mut b = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("b.log"))
+            .unwrap();
+        b.write_all(b"python swig\r\n\0 swig\n").unwrap();
+        dir
+    })
+    .path()
+}
+
+/// `copipe tail -n +1 ARGS` prints exactly what `LC_ALL=C grep -a GREP_ARGS`
+/// prints, with the same exit status.
+fn same_as_grep(ours: &[&str], theirs: &[&str]) {
+    let dir = grep_logs();
+    let mut args = vec!["-n", "+1", "-a"];
+    args.extend_from_slice(ours);
+    let mine = tail(&args, dir);
+    let grep = Command::new("grep")
+        .arg("-a")
+        .args(theirs)
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .env_remove("GREP_COLORS")
+        .output()
+        .unwrap();
+    assert!(!grep.stdout.is_empty(), "{theirs:?} should print something");
+    assert_eq!(
+        String::from_utf8_lossy(&mine.stderr),
+        String::from_utf8_lossy(&grep.stderr),
+        "{ours:?}"
+    );
+    assert!(
+        mine.stdout == grep.stdout,
+        "{ours:?}: output differs from grep:\n{}\n---- grep:\n{}",
+        String::from_utf8_lossy(&mine.stdout),
+        String::from_utf8_lossy(&grep.stdout)
+    );
+    assert_eq!(mine.status.code(), grep.status.code(), "{ours:?}");
+}
+
+#[test]
+fn word_count_max_and_only_matching_equal_grep() {
+    same_as_grep(&["-w", "-e", "python", "a.log"], &["-w", "python", "a.log"]);
+    same_as_grep(&["-w", "-e", "pyth.n", "a.log"], &["-w", "pyth.n", "a.log"]);
+    same_as_grep(
+        &["-w", "-e", "python|swig", "a.log"],
+        &["-wE", "python|swig", "a.log"],
+    );
+    same_as_grep(&["-c", "-e", "python", "a.log"], &["-c", "python", "a.log"]);
+    same_as_grep(
+        &["-c", "-v", "-e", "python", "a.log"],
+        &["-cv", "python", "a.log"],
+    );
+    same_as_grep(
+        &["-c", "-e", "swig", "a.log", "b.log"],
+        &["-c", "swig", "a.log", "b.log"],
+    );
+    same_as_grep(
+        &["-m", "5", "-e", "python", "a.log"],
+        &["-m5", "python", "a.log"],
+    );
+    same_as_grep(
+        &["-m", "2", "-H", "-e", "swig", "a.log", "b.log"],
+        &["-m2", "-H", "swig", "a.log", "b.log"],
+    );
+    same_as_grep(
+        &["-c", "-m", "7", "-e", "GET", "a.log"],
+        &["-c", "-m7", "GET", "a.log"],
+    );
+    same_as_grep(
+        &["-o", "-e", "pyth[a-z]*", "a.log"],
+        &["-o", "pyth[a-z]*", "a.log"],
+    );
+    same_as_grep(
+        &["-o", "-w", "-e", "python", "a.log"],
+        &["-ow", "python", "a.log"],
+    );
+    same_as_grep(
+        &["-o", "-i", "-e", "GET /[a-z]+", "a.log"],
+        &["-oiE", "GET /[a-z]+", "a.log"],
+    );
+}
+
+#[test]
+fn file_names_and_line_numbers_equal_grep() {
+    same_as_grep(&["-H", "-e", "swig", "a.log"], &["-H", "swig", "a.log"]);
+    same_as_grep(
+        &["-H", "-e", "swig", "a.log", "b.log"],
+        &["swig", "a.log", "b.log"],
+    );
+    same_as_grep(
+        &["--no-filename", "-e", "swig", "a.log", "b.log"],
+        &["-h", "swig", "a.log", "b.log"],
+    );
+    same_as_grep(
+        &["--line-number", "-e", "swig", "a.log"],
+        &["-n", "swig", "a.log"],
+    );
+    same_as_grep(
+        &["--line-number", "-H", "-v", "-e", "GET", "a.log", "b.log"],
+        &["-n", "-v", "GET", "a.log", "b.log"],
+    );
+}
+
+#[test]
+fn context_equals_grep() {
+    same_as_grep(
+        &["-A", "2", "-e", "swig", "a.log"],
+        &["-A2", "swig", "a.log"],
+    );
+    same_as_grep(
+        &["-B", "3", "-e", "swig", "a.log"],
+        &["-B3", "swig", "a.log"],
+    );
+    same_as_grep(
+        &[
+            "-C",
+            "1",
+            "--line-number",
+            "-H",
+            "-e",
+            "swig",
+            "a.log",
+            "b.log",
+        ],
+        &["-C1", "-n", "swig", "a.log", "b.log"],
+    );
+    same_as_grep(
+        &["-C", "2", "-v", "--line-number", "-e", "GET", "a.log"],
+        &["-C2", "-n", "-v", "GET", "a.log"],
+    );
+    same_as_grep(
+        &["-m", "3", "-A", "2", "-e", "swig", "a.log"],
+        &["-m3", "-A2", "swig", "a.log"],
+    );
+}
+
+#[test]
+fn color_always_equals_grep() {
+    same_as_grep(
+        &["--color=always", "-e", "swig|python", "a.log"],
+        &["--color=always", "-E", "swig|python", "a.log"],
+    );
+    same_as_grep(
+        &[
+            "--color=always",
+            "--line-number",
+            "-H",
+            "-C",
+            "1",
+            "-e",
+            "swig",
+            "a.log",
+            "b.log",
+        ],
+        &["--color=always", "-n", "-C1", "swig", "a.log", "b.log"],
+    );
+    same_as_grep(
+        &["--color=always", "-o", "-e", "swig|python", "a.log"],
+        &["--color=always", "-oE", "swig|python", "a.log"],
+    );
+    same_as_grep(
+        &["--color=always", "-v", "-A", "1", "-e", "GET", "a.log"],
+        &["--color=always", "-v", "-A1", "GET", "a.log"],
+    );
+    // auto on a pipe, and NO_COLOR with auto: no escapes.
+    for no_color in [false, true] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["tail", "-n", "+1", "-a", "--color", "-e", "swig", "a.log"])
+            .current_dir(grep_logs());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.stdout.contains(&0x1b) && !out.stdout.is_empty());
+    }
+}
+
+/// Line numbers are the file's, also when -n N starts from the end, and
+/// on standard input.
+#[test]
+fn line_numbers_from_the_end_are_true_file_line_numbers() {
+    let dir = grep_logs();
+    let grep = Command::new("grep")
+        .args(["-an", "", "a.log"])
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    let all: Vec<&[u8]> = grep.stdout.split_inclusive(|&b| b == b'\n').collect();
+    let last: Vec<u8> = all[all.len() - 25..].concat();
+    let out = tail(&["-a", "-n", "25", "--line-number", "a.log"], dir);
+    assert!(
+        out.stdout == last,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut child = Command::new(BIN)
+        .args(["tail", "-a", "-n", "25", "--line-number"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let content = std::fs::read(dir.join("a.log")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&content));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.stdout == last,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Without -a, a static file with a NUL byte gives grep 3.8's message
+/// instead of its lines; the exit status is grep's.
+#[test]
+fn binary_file_matches_as_grep() {
+    let dir = dir_with(&[
+        ("bin.log", b"a python\nb\0 python\nc python\n"),
+        ("text.log", b"python 1\npython 2\n"),
+    ]);
+    for (ours, theirs) in [
+        (&["-e", "python", "bin.log"][..], &["python", "bin.log"][..]),
+        (
+            &["-e", "python", "text.log", "bin.log", "-H"],
+            &["python", "text.log", "bin.log"],
+        ),
+        (
+            &["-c", "-e", "python", "bin.log"],
+            &["-c", "python", "bin.log"],
+        ),
+        (&["-e", "zzz", "bin.log"], &["zzz", "bin.log"]),
+        (
+            &["--line-number", "-e", "python", "bin.log"],
+            &["-n", "python", "bin.log"],
+        ),
+    ] {
+        let mut args = vec!["-n", "+1"];
+        args.extend_from_slice(ours);
+        let mine = tail(&args, dir.path());
+        let grep = Command::new("grep")
+            .args(theirs)
+            .current_dir(dir.path())
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap();
+        assert_eq!(mine.stdout, grep.stdout, "{ours:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&mine.stderr).replace("copipe:", "grep:"),
+            String::from_utf8_lossy(&grep.stderr),
+            "{ours:?}"
+        );
+        assert_eq!(mine.status.code(), grep.status.code(), "{ours:?}");
+    }
+    // -a prints the lines.
+    let out = tail(&["-a", "-n", "+1", "-e", "python", "bin.log"], dir.path());
+    assert_eq!(out.stdout, b"a python\nb\0 python\nc python\n");
+}
+
+/// --json: one object per line, bytes round-tripped (base64 when the line
+/// is not UTF-8), offsets and line numbers true.
+#[test]
+fn json_lines_round_trip() {
+    use base64::Engine as _;
+    let dir = grep_logs();
+    let content = std::fs::read(dir.join("a.log")).unwrap();
+    let args = [
+        "-a", "-n", "+1", "--json", "-C", "1", "-e", "python", "a.log",
+    ];
+    let out = tail(&args, dir);
+    assert_eq!(out.status.code(), Some(0));
+    let (mut matches, mut non_utf8) = (0, 0);
+    for line in out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+        let data = &v["data"];
+        assert_eq!(data["path"]["text"], "a.log");
+        let lines = &data["lines"];
+        let bytes = match (lines["text"].as_str(), lines["bytes"].as_str()) {
+            (Some(text), None) => text.as_bytes().to_vec(),
+            (None, Some(b64)) => {
+                non_utf8 += 1;
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap()
+            }
+            other => panic!("lines: {other:?}"),
+        };
+        let offset = usize::try_from(data["absolute_offset"].as_u64().unwrap()).unwrap();
+        assert_eq!(&content[offset..offset + bytes.len()], &bytes[..]);
+        let number = data["line_number"].as_u64().unwrap();
+        let newlines = content[..offset].iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(number, newlines as u64 + 1);
+        if v["type"] == "match" {
+            matches += 1;
+            let subs = data["submatches"].as_array().unwrap();
+            assert!(!subs.is_empty());
+            for s in subs {
+                let start = usize::try_from(s["start"].as_u64().unwrap()).unwrap();
+                let end = usize::try_from(s["end"].as_u64().unwrap()).unwrap();
+                assert_eq!(&bytes[start..end], b"python");
+            }
+        } else {
+            assert_eq!(v["type"], "context");
+        }
+    }
+    let grep = Command::new("grep")
+        .args(["-ac", "python", "a.log"])
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    assert_eq!(format!("{matches}\n").as_bytes(), &grep.stdout[..]);
+    assert!(non_utf8 > 0, "the log has lines that are not UTF-8");
+}
+
+/// The lines `child` prints, read on a thread, each awaited with a
+/// deadline (so a missing line fails the test instead of hanging it).
+fn output_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 || tx.send(line).is_err() {
+            break;
+        }
+    });
+    rx
+}
+
+fn expect(rx: &std::sync::mpsc::Receiver<String>, lines: &[&str]) {
+    for want in lines {
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no line {want:?}"));
+        assert_eq!(got, *want);
+    }
+}
+
+fn append(path: &std::path::Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// Line numbers (true ones, with -n N from the end) and after-context
+/// under -f, with appends; grep's `--` between groups.
+#[test]
+fn line_numbers_and_context_under_follow() {
+    let dir = dir_with(&[("f.log", b"l1\nl2 x\nl3\n")]);
+    let path = dir.path().join("f.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "tail",
+            "-f",
+            "-n",
+            "2",
+            "--line-number",
+            "-A",
+            "1",
+            "-e",
+            "x",
+        ])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = output_lines(&mut child);
+    expect(&rx, &["2:l2 x\n", "3-l3\n"]);
+    append(&path, b"l4\nl5 x\nl6\n");
+    expect(&rx, &["--\n", "5:l5 x\n", "6-l6\n"]);
+    append(&path, b"l7 x\n");
+    expect(&rx, &["7:l7 x\n"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// -m under -f: each file stops at NUM selected lines; the run ends (0)
+/// once every file has.
+#[test]
+fn max_count_ends_a_follow_when_every_file_reached_it() {
+    let dir = dir_with(&[("a.log", b"a x\nb\n"), ("b.log", b"c\n")]);
+    let mut child = Command::new(BIN)
+        .args([
+            "tail",
+            "-f",
+            "-n",
+            "+1",
+            "-m",
+            "2",
+            "--no-filename",
+            "-e",
+            "x",
+        ])
+        .args(["a.log", "b.log"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = output_lines(&mut child);
+    expect(&rx, &["a x\n"]);
+    append(&dir.path().join("a.log"), b"x2\nx3\n");
+    expect(&rx, &["x2\n"]);
+    append(&dir.path().join("b.log"), b"x b1\n");
+    expect(&rx, &["x b1\n"]);
+    append(&dir.path().join("a.log"), b"x4\n");
+    append(&dir.path().join("b.log"), b"x b2\n");
+    expect(&rx, &["x b2\n"]);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).is_err());
+}
+
+/// Plain tail (no pattern) prints a file with NUL bytes as it is, and
+/// following never suppresses lines.
+#[test]
+fn plain_tail_and_follow_print_nul_lines() {
+    let dir = dir_with(&[("bin.log", b"a\0b\nc\n")]);
+    let out = tail(&["-n", "+1", "bin.log"], dir.path());
+    assert_eq!(out.stdout, b"a\0b\nc\n");
+    let mut child = Command::new(BIN)
+        .args(["tail", "-f", "-n", "+1", "-e", "b", "bin.log"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = output_lines(&mut child);
+    expect(&rx, &["a\0b\n"]);
+    append(&dir.path().join("bin.log"), b"\0b\n");
+    expect(&rx, &["\0b\n"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -1,6 +1,8 @@
 //! The subcommands, one file each.
 //!
 //! - `tail.rs`: `copipe tail`, tail -f | grep
+//! - `tail_grep.rs`: grep's output options for `copipe tail` (-c -o -w -m, line
+//!   numbers, context, color, JSON)
 //! - `durable.rs`: `copipe tail -F --checkpoint` and globs: the checkpointed
 //!   follow on stdout
 //! - `buses.rs`: `copipe buses`, the CTA bus XML pipeline
@@ -27,6 +29,7 @@ pub(crate) mod gen_log;
 pub(crate) mod records;
 pub(crate) mod serve_log;
 pub(crate) mod tail;
+pub(crate) mod tail_grep;
 pub(crate) mod worker;
 pub(crate) mod xml_input;
 

@@ -29,6 +29,8 @@ use copipe::sinks::Printer;
 use copipe::text::{Block, Follow, FollowMode, Grep, Lines, Start};
 use copipe::{Error, ErrorKind, Flow, Result, Stage};
 
+use super::tail_grep::{Opts, Rich};
+
 /// Arguments of `copipe tail`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
@@ -82,6 +84,61 @@ pub(crate) struct Args {
     /// error), 1 if none (grep -q).
     #[arg(short = 'q', long = "quiet", visible_alias = "silent")]
     quiet: bool,
+    /// Select only the lines where a match is a whole word: no letter,
+    /// digit or `_` just before or after it (grep -w).
+    #[arg(short = 'w', long)]
+    word_regexp: bool,
+    /// Print only the number of selected lines of each file (grep -c;
+    /// `FILE:N` with several files).
+    #[arg(short = 'c', long)]
+    count: bool,
+    /// Stop reading a file after NUM selected lines (grep -m); under -f
+    /// that file is followed no further, and the run ends once every file
+    /// reached NUM.
+    #[arg(short = 'm', long, value_name = "NUM")]
+    max_count: Option<u64>,
+    /// Print only the matching parts of a line, each on its own line
+    /// (grep -o).
+    #[arg(short = 'o', long)]
+    only_matching: bool,
+    /// Print grep's `FILE:` before each line instead of tail's
+    /// `==> FILE <==` headers (grep -H).
+    #[arg(short = 'H', long)]
+    with_filename: bool,
+    /// Never print file names: neither `FILE:` nor tail's headers (grep -h).
+    #[arg(long, conflicts_with = "with_filename")]
+    no_filename: bool,
+    /// Print the line's number in its file before it (grep -n's `N:`),
+    /// also when -n N starts from the end and under -f.
+    #[arg(long)]
+    line_number: bool,
+    /// Print NUM lines after each selected line (grep -A; `--` between
+    /// groups).
+    #[arg(short = 'A', long, value_name = "NUM")]
+    after_context: Option<u64>,
+    /// Print NUM lines before each selected line (grep -B).
+    #[arg(short = 'B', long, value_name = "NUM")]
+    before_context: Option<u64>,
+    /// Print NUM lines before and after each selected line (grep -C).
+    #[arg(short = 'C', long, value_name = "NUM")]
+    context: Option<u64>,
+    /// Color matches, file names, line numbers and separators as GNU grep
+    /// does by default: always, never, or auto (stdout is a terminal and
+    /// NO_COLOR is unset).
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto")]
+    color: Option<ColorWhen>,
+    /// One JSON object per output line (ripgrep's --json shape: type
+    /// match/context, path, line_number, absolute_offset, the line as
+    /// `text`, or base64 `bytes` when not UTF-8, and submatches).
+    #[arg(long)]
+    json: bool,
+    /// Process a file containing NUL bytes as text (grep -a). Without it,
+    /// when patterns select lines in a static file whose first block or a
+    /// selected line holds a NUL byte, `copipe: FILE: binary file matches`
+    /// (GNU grep 3.8's wording, on stderr) replaces the file's lines from
+    /// there on. Following (-f/-F) never suppresses lines.
+    #[arg(short = 'a', long)]
+    text: bool,
     /// The longest line read, in bytes with its newline; a longer line is
     /// reported once (file and byte offset) and skipped, and every line
     /// after it is still read.
@@ -123,17 +180,41 @@ EXIT STATUS:
   2  an error occurred (a file that cannot be read, a skipped long line,
      a bad pattern, a write error)
   128+N  ended by signal N (SIGINT: 130, SIGTERM: 143)
-  A follow that ends by itself (-f - at end of input, -q matched, stdout
-  closed) exits by the same rule.
+  A follow that ends by itself (-f - at end of input, -q matched, -m
+  reached in every file, stdout closed) exits by the same rule.
 
 DIFFERENCES FROM GREP AND TAIL:
-  -f, -F and -n keep tail's meaning, so grep's -f and -F are the long
-  options --file and --fixed-strings (grep's -n, line numbers, is not
-  offered yet). -n picks input lines
-  before matching (as tail | grep). Patterns use the regex crate's syntax,
-  matched on bytes (as LC_ALL=C grep); -v inverts the selection and --drop
-  removes lines whatever else matched. Standard input (- or no FILE) is
-  streamed line by line from line N on (-n +N); -n N waits for its end.";
+  -f, -F and -n keep tail's meaning, so grep's -f, -F and -n are the long
+  options --file, --fixed-strings and --line-number, and grep's -h is
+  --no-filename. -n picks input lines before matching (as tail | grep);
+  -c, -m, context and --line-number apply to those lines, and line numbers
+  are the file's own, also when -n N starts from the end. Several files get
+  tail's ==> FILE <== headers unless -H (grep's FILE: prefix), -c or
+  --no-filename is given. Patterns use the regex crate's syntax, matched on
+  bytes (as LC_ALL=C grep); with several patterns -o takes the leftmost
+  match and, at one start, the first pattern given (grep: the longest).
+  -v inverts the selection and --drop removes lines whatever else matched.
+  Binary files (patterns given, no -a): a NUL byte in a static file's first
+  block (grep: first buffer) or in a selected line replaces its lines from
+  there on with `copipe: FILE: binary file matches` (grep 3.8's wording);
+  later NULs in unselected lines are not looked for. Following (-f/-F)
+  never suppresses lines; plain tail (no pattern) prints every file.
+  Under -f, -m stops following each file at NUM selected lines and ends the
+  run once every file reached it; -c prints its counts when the follow
+  ends; after-context does not carry over to lines of another file.
+  Standard input (- or no FILE) is streamed line by line from line N on
+  (-n +N); -n N waits for its end.";
+
+/// When --color colors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    /// When stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
 
 /// Where `copipe tail`'s output stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -164,6 +245,12 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         &args.files,
         args.follow || args.follow_name,
     ) {
+        if wants_rich(&args) {
+            anyhow::bail!(
+                "-w, -c, -m, -o, -H, --no-filename, --line-number, -A/-B/-C, --color and \
+                 --json are not available with --checkpoint, --to or a glob"
+            );
+        }
         let patterns = patterns(&args)?;
         return super::durable::run(super::durable::Opts {
             files: args.files,
@@ -222,8 +309,8 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
 /// What the run selected and whether anything went wrong, for grep's exit
 /// status.
 #[derive(Debug, Default)]
-struct Status {
-    selected: Cell<u64>,
+pub(crate) struct Status {
+    pub(crate) selected: Cell<u64>,
     failed: Cell<bool>,
 }
 
@@ -339,28 +426,180 @@ fn patterns(args: &Args) -> Result<Vec<String>> {
 }
 
 /// The chain after the source.
-type Chain<O> = Tag<Grep<Grep<Selected<Headers<O>>>>>;
+type Chain<O> = Tag<Body<O>>;
+
+/// What follows the source: the plain grep and printer, or, when a grep
+/// output option is asked for, [`Rich`] (the plain path then does no
+/// per-line work for options it does not use).
+// One per run: keeping the plain stages inline (not boxed) saves an
+// indirection on every block of the plain path.
+#[allow(clippy::large_enum_variant)]
+enum Body<O> {
+    Plain(Plain<O, NoBinaryTest>),
+    /// The same, testing selected lines for binary data.
+    Checked(Plain<O, Rc<Binary>>),
+    Rich(Box<Rich<O>>),
+}
+
+impl<O: for<'a> Stage<&'a [u8]>> Body<O> {
+    /// Writes file `i`'s header (static tail), if headers are printed.
+    fn announce(&mut self, i: usize) -> Result<Flow> {
+        match self {
+            Body::Plain(g) => g.get_mut().get_mut().target.announce(i),
+            Body::Checked(g) => g.get_mut().get_mut().target.announce(i),
+            Body::Rich(r) => r.announce(i),
+        }
+    }
+
+    /// True when a `Stop` ends the whole run, not just one file (-m).
+    fn is_finished(&self) -> bool {
+        match self {
+            Body::Plain(_) | Body::Checked(_) => true,
+            Body::Rich(r) => r.is_finished(),
+        }
+    }
+}
+
+impl<'a, O: for<'b> Stage<&'b [u8]>> Stage<Block<'a>> for Body<O> {
+    #[inline]
+    fn send(&mut self, block: Block<'a>) -> Result<Flow> {
+        match self {
+            Body::Plain(g) => g.send(block),
+            Body::Checked(g) => g.send(block),
+            Body::Rich(r) => r.send(block),
+        }
+    }
+}
+
+impl<O: for<'b> Stage<&'b [u8]>> Lifecycle for Body<O> {
+    fn flush(&mut self) -> Result<()> {
+        match self {
+            Body::Plain(g) => g.flush(),
+            Body::Checked(g) => g.flush(),
+            Body::Rich(r) => r.flush(),
+        }
+    }
+    fn close(&mut self) -> Result<()> {
+        match self {
+            Body::Plain(g) => g.close(),
+            Body::Checked(g) => g.close(),
+            Body::Rich(r) => r.close(),
+        }
+    }
+}
+
+/// True when an option only [`Rich`] implements is asked for.
+fn wants_rich(args: &Args) -> bool {
+    args.word_regexp
+        || args.count
+        || args.max_count.is_some()
+        || args.only_matching
+        || args.with_filename
+        || args.no_filename
+        || args.line_number
+        || args.after_context.is_some()
+        || args.before_context.is_some()
+        || args.context.is_some()
+        || use_color(args)
+        || args.json
+}
+
+/// --color: always, or auto with stdout a terminal (not TERM=dumb) and
+/// NO_COLOR unset. Colors are grep's defaults; GREP_COLORS is not read.
+fn use_color(args: &Args) -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    match args.color {
+        Some(ColorWhen::Always) => true,
+        Some(ColorWhen::Auto) => {
+            // As grep: a terminal that is not `dumb`.
+            let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+            !no_color && !dumb && io::IsTerminal::is_terminal(&io::stdout())
+        }
+        _ => false,
+    }
+}
 
 /// Counts the selected lines for the exit status; with -q stops at the
 /// first and prints nothing.
-struct Selected<S> {
+struct Selected<S, B> {
     status: Rc<Status>,
     quiet: bool,
+    binary: B,
     target: S,
 }
 
-impl<'a, S: Stage<&'a [u8]>> Stage<&'a [u8]> for Selected<S> {
+/// How [`Selected`] tests a line for binary data: not at all (the plain
+/// path then pays nothing per line), or by grep's NUL rule ([`Binary`]).
+trait BinaryTest {
+    /// True when the selected `line` must not be printed; the message is
+    /// then due.
+    fn is_binary(&self, line: &[u8]) -> bool;
+}
+
+/// No binary detection.
+struct NoBinaryTest;
+
+impl BinaryTest for NoBinaryTest {
+    #[inline]
+    fn is_binary(&self, _: &[u8]) -> bool {
+        false
+    }
+}
+
+impl BinaryTest for Rc<Binary> {
+    #[inline]
+    fn is_binary(&self, line: &[u8]) -> bool {
+        let binary = Binary::is_binary(self, line);
+        if binary {
+            self.hit.set(true);
+        }
+        binary
+    }
+}
+
+/// grep's binary files, for a static tail without -a: from the first
+/// block holding a NUL byte on, the file's lines are not printed; its
+/// first selected line there ends the file with `copipe: FILE: binary
+/// file matches` on stderr (GNU grep 3.8's wording). Following never
+/// suppresses lines.
+#[derive(Debug, Default)]
+pub(crate) struct Binary {
+    /// The current file is binary from here on.
+    pub(crate) muted: Cell<bool>,
+    /// A line was selected while muted: the message is due.
+    pub(crate) hit: Cell<bool>,
+    /// Detection is on (static tail with patterns, without -a).
+    pub(crate) on: Cell<bool>,
+}
+
+impl Binary {
+    /// True when the selected `line` is not to be printed: its file is
+    /// binary (a NUL in its first block, or in this or an earlier selected
+    /// line).
+    #[inline]
+    pub(crate) fn is_binary(&self, line: &[u8]) -> bool {
+        if self.on.get() && !self.muted.get() && memchr::memchr(0, line).is_some() {
+            self.muted.set(true);
+        }
+        self.muted.get()
+    }
+}
+
+impl<'a, S: Stage<&'a [u8]>, B: BinaryTest> Stage<&'a [u8]> for Selected<S, B> {
     #[inline]
     fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
         self.status.selected.set(self.status.selected.get() + 1);
         if self.quiet {
             return Ok(Flow::Stop);
         }
+        if self.binary.is_binary(line) {
+            return Ok(Flow::Stop);
+        }
         self.target.send(line)
     }
 }
 
-impl<S: Lifecycle> Lifecycle for Selected<S> {
+impl<S: Lifecycle, B> Lifecycle for Selected<S, B> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
@@ -374,6 +613,58 @@ fn chain<O>(args: &Args, names: Vec<String>, status: &Rc<Status>, out: O) -> Res
 where
     O: for<'a> Stage<&'a [u8]>,
 {
+    let binary = Rc::new(Binary::default());
+    // Binary detection applies to a static tail that selects (patterns
+    // given: without them it is tail, which prints any file), without -a.
+    let selects = !args.patterns.is_empty() || !args.pattern_files.is_empty();
+    binary
+        .on
+        .set(selects && !args.text && !args.follow && !args.follow_name);
+    let detect = binary.on.get().then(|| BinaryCheck {
+        names: names.clone(),
+        current: None,
+        state: Rc::clone(&binary),
+    });
+    if wants_rich(args) {
+        let several = names.len() > 1;
+        let opts = Opts {
+            patterns: patterns(args)?,
+            drop: args.drop.clone(),
+            ignore_case: args.ignore_case,
+            invert: args.invert_match,
+            word: args.word_regexp,
+            count: args.count,
+            max: args.max_count,
+            only: args.only_matching,
+            with_name: args.with_filename || (several && args.count && !args.no_filename),
+            headers: several
+                && !args.with_filename
+                && !args.no_filename
+                && !args.count
+                && !args.json,
+            line_number: args.line_number,
+            before: args.before_context.or(args.context).unwrap_or(0),
+            after: args.after_context.or(args.context).unwrap_or(0),
+            color: use_color(args),
+            json: args.json,
+            quiet: args.quiet,
+            follow: args.follow || args.follow_name,
+            start: args.lines,
+        };
+        let paths = args
+            .files
+            .iter()
+            .map(|p| (p.as_os_str() != "-").then(|| p.clone()))
+            .collect();
+        return Ok(Tag {
+            file: Rc::new(Cell::new(0)),
+            stopped: false,
+            binary: detect,
+            target: Body::Rich(Box::new(Rich::new(
+                opts, names, paths, status, &binary, out,
+            )?)),
+        });
+    }
     let file = Rc::new(Cell::new(0));
     let headers = Headers {
         names,
@@ -381,6 +672,29 @@ where
         printed: None,
         target: out,
     };
+    let target = if binary.on.get() {
+        Body::Checked(plain(args, status, headers, Rc::clone(&binary))?)
+    } else {
+        Body::Plain(plain(args, status, headers, NoBinaryTest)?)
+    };
+    Ok(Tag {
+        file,
+        stopped: false,
+        binary: detect,
+        target,
+    })
+}
+
+/// The plain chain: the selection, then --drop, then the headers.
+type Plain<O, B> = Grep<Grep<Selected<Headers<O>, B>>>;
+
+/// Builds the plain chain in front of `headers`.
+fn plain<O, B>(
+    args: &Args,
+    status: &Rc<Status>,
+    headers: Headers<O>,
+    binary: B,
+) -> Result<Plain<O, B>> {
     // --drop: a grep of its own after the selection, passing the lines
     // that match none of its patterns (with none, it passes every line).
     let drop = Grep::builder()
@@ -390,18 +704,14 @@ where
         .build(Selected {
             status: Rc::clone(status),
             quiet: args.quiet,
+            binary,
             target: headers,
         })?;
-    let grep = Grep::builder()
+    Grep::builder()
         .patterns(patterns(args)?)
         .ignore_case(args.ignore_case)
         .invert(args.invert_match)
-        .build(drop)?;
-    Ok(Tag {
-        file,
-        stopped: false,
-        target: grep,
-    })
+        .build(drop)
 }
 
 /// Static tail: each file once, in order. A file that cannot be read is
@@ -453,16 +763,7 @@ where
         }
     };
     chain.file.set(i);
-    if args.files.len() > 1
-        && !args.quiet
-        && chain
-            .target
-            .get_mut()
-            .get_mut()
-            .target
-            .announce(i)?
-            .is_stop()
-    {
+    if args.files.len() > 1 && !args.quiet && chain.target.announce(i)?.is_stop() {
         chain.stopped = true;
         return Ok(());
     }
@@ -484,15 +785,22 @@ where
             .stop_flag(Arc::clone(stop))
             .run_blocks(KeepOpen(&mut *chain)),
     };
-    match result {
+    let result = match result {
         // An error naming a path is the input's: report it, go on.
         Err(e) if e.path().is_some() && !e.is_broken_pipe() => {
             chain.flush()?;
             status.error(&copipe_message(&e));
             Ok(())
         }
-        other => Ok(other?),
+        other => other,
+    };
+    result?;
+    if let Body::Rich(r) = &mut chain.target {
+        if !args.follow && !args.follow_name && r.end_file(i)?.is_stop() {
+            chain.stopped = true;
+        }
     }
+    Ok(())
 }
 
 /// The line source's settings shared by every input: the line length
@@ -576,10 +884,19 @@ where
             let mut last = LastLines {
                 keep: usize::try_from(n).unwrap_or(usize::MAX),
                 lines: VecDeque::new(),
+                offset: 0,
+                count: 0,
             };
             lines.run(&mut last)?;
-            for line in &last.lines {
-                if chain.send(Block::new(line, 0).with_file(i))?.is_stop() {
+            if let (Body::Rich(r), Some((offset, _))) = (&mut chain.target, last.lines.front()) {
+                // True line numbers: the lines kept are the last ones read.
+                r.set_next_line(i, *offset, last.count - last.lines.len() as u64 + 1);
+            }
+            for (offset, line) in &last.lines {
+                if chain
+                    .send(Block::new(line, *offset).with_file(i))?
+                    .is_stop()
+                {
                     break;
                 }
             }
@@ -591,25 +908,31 @@ where
 /// How tail names standard input in headers and errors.
 const STDIN_NAME: &str = "standard input";
 
-/// Keeps the last `keep` lines, reusing their buffers.
+/// Keeps the last `keep` lines with their byte offsets, reusing their
+/// buffers, and counts the lines read.
 struct LastLines {
     keep: usize,
-    lines: VecDeque<Vec<u8>>,
+    lines: VecDeque<(u64, Vec<u8>)>,
+    offset: u64,
+    count: u64,
 }
 
 impl<'a> Stage<&'a [u8]> for LastLines {
     fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
+        let offset = self.offset;
+        self.offset += line.len() as u64;
+        self.count += 1;
         if self.keep == 0 {
             return Ok(Flow::Continue);
         }
-        let mut buf = if self.lines.len() == self.keep {
+        let (_, mut buf) = if self.lines.len() == self.keep {
             self.lines.pop_front().unwrap_or_default()
         } else {
-            Vec::new()
+            (0, Vec::new())
         };
         buf.clear();
         buf.extend_from_slice(line);
-        self.lines.push_back(buf);
+        self.lines.push_back((offset, buf));
         Ok(Flow::Continue)
     }
 }
@@ -716,19 +1039,49 @@ struct Tag<S> {
     file: Rc<Cell<usize>>,
     /// The chain answered `Stop` (stdout closed).
     stopped: bool,
+    /// Binary file detection (static tail without -a).
+    binary: Option<BinaryCheck>,
     target: S,
 }
 
-impl<'a, S: Stage<Block<'a>>> Stage<Block<'a>> for Tag<S> {
+/// Looks for a NUL byte in each block of a file until one is found.
+struct BinaryCheck {
+    names: Vec<String>,
+    current: Option<usize>,
+    state: Rc<Binary>,
+}
+
+impl<'a, O: for<'b> Stage<&'b [u8]>> Stage<Block<'a>> for Tag<Body<O>> {
     fn send(&mut self, block: Block<'a>) -> Result<Flow> {
         self.file.set(block.file());
+        if let Some(check) = &mut self.binary {
+            // A file's first block is searched for a NUL byte (as grep
+            // looks at its first buffer); later blocks are not, so the plain
+            // path pays nothing per block: a selected line holding a NUL
+            // switches the file to binary there (see `Selected`).
+            if check.current != Some(block.file()) {
+                check.current = Some(block.file());
+                check
+                    .state
+                    .muted
+                    .set(memchr::memchr(0, block.bytes()).is_some());
+            }
+        }
         let flow = self.target.send(block)?;
-        self.stopped |= flow.is_stop();
+        if let Some(check) = &self.binary {
+            if check.state.hit.replace(false) {
+                // This file ends here; the others are still read.
+                self.target.flush()?;
+                eprintln!("copipe: {}: binary file matches", check.names[block.file()]);
+                return Ok(Flow::Stop);
+            }
+        }
+        self.stopped |= flow.is_stop() && self.target.is_finished();
         Ok(flow)
     }
 }
 
-impl<S: Lifecycle> Lifecycle for Tag<S> {
+impl<O: for<'b> Stage<&'b [u8]>> Lifecycle for Tag<Body<O>> {
     fn flush(&mut self) -> Result<()> {
         self.target.flush()
     }
