@@ -68,6 +68,7 @@ pub(crate) fn drive_chunk<H: Handler>(
                     seen_any: true,
                     open: vec![(root, 0)],
                     names: Vec::new(),
+                    ..Doc::default()
                 };
                 parse_loop(&mut pull, handler, doc, Stops::new(&spec))
             }

@@ -43,6 +43,7 @@
 //!   well-formedness checks
 //! - `lexical.rs`: the lexical productions checked (Char, Name, the
 //!   XML declaration, attribute lists)
+//! - `dtd.rs`: the DOCTYPE's internal subset checked, and its entities
 //! - `chunk.rs`: a parse of part of a document in memory, for
 //!   [`ParallelParse`]
 //! - `pull/`: how the loop reads events, from bytes in memory
@@ -63,6 +64,7 @@
 
 mod buses;
 mod chunk;
+mod dtd;
 mod event;
 mod expat;
 mod gen;

@@ -239,6 +239,11 @@ fn find_root(bytes: &[u8], boundary: &str) -> Option<(u64, usize)> {
                 }
                 return Some((at, (bom + reader.buffer_position()) as usize));
             }
+            // A DOCTYPE with an external ID or an internal subset may
+            // declare entities: such a document is parsed in one piece.
+            Ok(Event::DocType(e)) if e.iter().any(|&b| b == b'[' || b.is_ascii_whitespace()) => {
+                return None
+            }
             Ok(Event::Eof | Event::Empty(_) | Event::End(_)) | Err(_) => return None,
             Ok(_) => {}
         }

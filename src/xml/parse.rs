@@ -15,6 +15,7 @@ use quick_xml::events::Event;
 use crate::error::{Error, Result};
 use crate::stage::Flow;
 use crate::xml::chunk::{ChunkEnd, Stops};
+use crate::xml::dtd::{self, Dtd, Entity};
 use crate::xml::event::Tag;
 use crate::xml::input::{Src, XmlInput};
 use crate::xml::lexical::{self, Bad};
@@ -135,6 +136,8 @@ enum Step {
     Continue,
     Stop,
     Eof,
+    /// A DOCTYPE's content (parsed once the event's end is known).
+    Doctype(Box<str>),
 }
 
 /// The state the loop checks well-formedness with.
@@ -151,6 +154,10 @@ pub(crate) struct Doc {
     /// Open elements: (byte offset of `<`, end of the name in `names`).
     pub(crate) open: Vec<(u64, usize)>,
     pub(crate) names: Vec<u8>,
+    /// What the DOCTYPE declared, if there was one.
+    pub(crate) dtd: Option<Box<Dtd>>,
+    /// The XML declaration says `standalone="yes"`.
+    pub(crate) standalone: bool,
 }
 
 pub(crate) fn parse_loop<P: Pull, H: Handler>(
@@ -181,6 +188,15 @@ pub(crate) fn parse_loop<P: Pull, H: Handler>(
         match step {
             Ok(Step::Continue) => {}
             Ok(Step::Stop) | Ok(Step::Eof) => return Ok(ChunkEnd::Done),
+            Ok(Step::Doctype(content)) => {
+                // <!DOCTYPE r [...]>
+                //           ^ content, ending just before the final `>`
+                let base = pull.position() - 1 - content.len() as u64;
+                match dtd::parse(&content, base) {
+                    Ok(d) => doc.dtd = Some(Box::new(d)),
+                    Err((offset, msg)) => return Err(Fail::Input(pull.error_at(offset, msg))),
+                }
+            }
             Err(Problem::Stage(e)) => return Err(Fail::Stage(e)),
             Err(Problem::At(b)) => {
                 let (offset, msg) = *b;
@@ -271,7 +287,10 @@ fn handle<'x, H: Handler>(
                 return Err(outside_root_error(start, doc, "a reference"));
             }
             let mut utf8 = [0u8; 4];
-            let text = resolve_ref(&e, start, &mut utf8)?;
+            let text = match resolve_ref(&e, start, &mut utf8) {
+                Ok(text) => text,
+                Err(p) => return expand(&e, start, doc, h, p),
+            };
             Ok(flow(h.text(text, ctx.text_ends)?))
         }
         Event::Decl(e) => {
@@ -288,6 +307,7 @@ fn handle<'x, H: Handler>(
             let raw: &[u8] = &e;
             let s = checked_str(ctx, raw, start + 2, "an XML declaration")?;
             lexical::check_declaration(&s[3..], false).map_err(|b| bad_at(start + 5, b))?;
+            doc.standalone = dtd::is_standalone(s);
             if let Some(Ok(enc)) = e.encoding() {
                 let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
                 if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
@@ -352,7 +372,7 @@ fn handle<'x, H: Handler>(
                 .unwrap_or(s.len());
             lexical::check_name(&s[..n], "the DOCTYPE's root element")
                 .map_err(|_| problem_at(start, format!("bad DOCTYPE name `{}`", &s[..n])))?;
-            Ok(Step::Continue)
+            Ok(Step::Doctype(s.into()))
         }
         Event::Eof => {
             if let Some(&(open, end)) = doc.open.last() {
@@ -401,7 +421,7 @@ fn start_tag<'e, 'x: 'e>(
     let name_len = e.name().as_ref().len();
     lexical::check_name(&content[..name_len], "element").map_err(|b| bad_at(start + 1, b))?;
     if content.len() > name_len {
-        check_attrs(content, name_len, start)?;
+        check_attrs(content, name_len, start, doc.dtd.as_deref())?;
     }
     Ok(content)
 }
@@ -410,17 +430,22 @@ fn start_tag<'e, 'x: 'e>(
 /// values), so that [`Attrs`](crate::xml::Attrs) can decode them later
 /// without failing.
 #[cold]
-fn check_attrs(content: &str, name_len: usize, start: u64) -> Result<(), Problem> {
+fn check_attrs(
+    content: &str,
+    name_len: usize,
+    start: u64,
+    dtd: Option<&Dtd>,
+) -> Result<(), Problem> {
     lexical::check_attr_list(content, name_len, |a| {
         let value = &content[a.value.0..a.value.1];
-        check_value_refs(value).map_err(|(i, m)| (a.value.0 + i, m))
+        check_value_refs(value, dtd).map_err(|(i, m)| (a.value.0 + i, m))
     })
     .map_err(|b| bad_at(start + 1, b))
 }
 
 /// Checks every reference in an attribute value: `&` starts a reference
 /// that ends with `;`, to a legal character or a known entity.
-fn check_value_refs(value: &str) -> Result<(), Bad> {
+fn check_value_refs(value: &str, dtd: Option<&Dtd>) -> Result<(), Bad> {
     for amp in memchr::memchr_iter(b'&', value.as_bytes()) {
         let rest = &value[amp + 1..];
         let Some(semi) = memchr::memchr(b';', rest.as_bytes()) else {
@@ -432,7 +457,17 @@ fn check_value_refs(value: &str) -> Result<(), Bad> {
         let body = &rest[..semi];
         match ref_target(body) {
             Ok(_) => {}
-            Err(m) => return Err((amp, m)),
+            Err(m) => {
+                if let Some(dtd) = dtd {
+                    let mut seen = Vec::new();
+                    match value_entity_ok(body, dtd, &mut seen) {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(m) => return Err((amp, m)),
+                    }
+                }
+                return Err((amp, m));
+            }
         }
     }
     Ok(())
@@ -581,4 +616,140 @@ fn resolve_ref<'b>(
 /// The characters XML 1.0 allows (section 2.2).
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Whether `&name;` may stand in an attribute value: Ok(true) if declared
+/// (or skipped, see the `dtd` module), Ok(false) if undeclared, an error if
+/// its replacement text holds a `<` or a bad reference.
+fn value_entity_ok(name: &str, dtd: &Dtd, seen: &mut Vec<String>) -> Result<bool, String> {
+    match dtd.entities.get(name) {
+        None => Ok(dtd.may_skip),
+        Some(Entity::External) => Err(format!(
+            "reference to external entity `&{name};` in an attribute value"
+        )),
+        Some(Entity::Unparsed) => Err(format!("reference to unparsed entity `&{name};`")),
+        Some(Entity::Internal(text)) => {
+            if seen.iter().any(|s| s == name) {
+                return Err(format!("recursive reference to entity `&{name};`"));
+            }
+            if text.contains('<') {
+                return Err(format!(
+                    "entity `&{name};` holds a `<`, which is not allowed in an attribute value"
+                ));
+            }
+            seen.push(name.to_string());
+            for amp in memchr::memchr_iter(b'&', text.as_bytes()) {
+                let rest = &text[amp + 1..];
+                let Some(semi) = rest.find(';') else {
+                    return Err(format!(
+                        "the replacement text of entity `&{name};` holds a bare `&`"
+                    ));
+                };
+                let body = &rest[..semi];
+                if ref_target(body).is_ok() {
+                    continue;
+                }
+                if !value_entity_ok(body, dtd, seen)? {
+                    return Err(format!("undefined entity `&{body};`"));
+                }
+            }
+            seen.pop();
+            Ok(true)
+        }
+    }
+}
+
+/// Expands a reference to a general entity declared in the DOCTYPE (the
+/// reference `e` at byte offset `at`; `undefined` is the error to return
+/// if it is not declared and may not be skipped).
+#[cold]
+fn expand<H: Handler>(
+    e: &[u8],
+    at: u64,
+    doc: &mut Doc,
+    h: &mut H,
+    undefined: Problem,
+) -> Result<Step, Problem> {
+    let Ok(name) = std::str::from_utf8(e) else {
+        return Err(undefined);
+    };
+    let Some(dtd) = doc.dtd.as_deref_mut() else {
+        return Err(undefined);
+    };
+    let text = match dtd.entities.get(name) {
+        None if dtd.may_skip && !doc.standalone => return Ok(Step::Continue),
+        None => return Err(undefined),
+        // As expat without an external-entity handler: skipped.
+        Some(Entity::External) => return Ok(Step::Continue),
+        Some(Entity::Unparsed) => {
+            return Err(problem_at(
+                at,
+                format!("reference to unparsed entity `&{name};`"),
+            ))
+        }
+        Some(Entity::Internal(text)) => text.clone(),
+    };
+    if dtd.stack.iter().any(|s| s == name) {
+        return Err(problem_at(
+            at,
+            format!("recursive reference to entity `&{name};`"),
+        ));
+    }
+    if dtd.stack.len() >= dtd::MAX_DEPTH {
+        return Err(problem_at(
+            at,
+            format!(
+                "entity references nested deeper than {} levels",
+                dtd::MAX_DEPTH
+            ),
+        ));
+    }
+    dtd.count(text.len(), at).map_err(|m| problem_at(at, m))?;
+    if !text.contains(['<', '&']) {
+        return Ok(flow(h.text(&text, false)?));
+    }
+    dtd.stack.push(name.to_string());
+    let mut sub = Doc {
+        seen_root: true,
+        seen_doctype: true,
+        seen_any: true,
+        open: vec![(at, 0)],
+        dtd: doc.dtd.take(),
+        standalone: doc.standalone,
+        ..Doc::default()
+    };
+    let outcome = balanced(&text, at, &mut sub, h);
+    doc.dtd = sub.dtd.take();
+    if let Some(d) = doc.dtd.as_deref_mut() {
+        d.stack.pop();
+    }
+    outcome.map_err(|p| match p {
+        Problem::At(b) if !b.1.contains("entity") || b.0 != at => problem_at(
+            at,
+            format!("in the replacement text of entity `&{name};`: {}", b.1),
+        ),
+        other => other,
+    })
+}
+
+/// Parses an entity's replacement text as balanced content (XML 1.0
+/// section 4.3.2): every element it opens, it closes.
+fn balanced<H: Handler>(text: &str, at: u64, sub: &mut Doc, h: &mut H) -> Result<Step, Problem> {
+    let mut pull = SlicePull::new(text.as_bytes());
+    loop {
+        let (ev, mut ctx) = pull.next().map_err(|e| problem_at(at, e.to_string()))?;
+        // Character data may follow the reference.
+        ctx.text_ends = false;
+        if matches!(ev, Event::Eof) {
+            if sub.open.len() != 1 {
+                return Err(problem_at(at, "an element is not closed".into()));
+            }
+            return Ok(Step::Continue);
+        }
+        match handle(ev, ctx, at, sub, h)? {
+            Step::Continue => {}
+            Step::Doctype(_) => return Err(problem_at(at, "a DOCTYPE".into())),
+            other => return Ok(other),
+        }
+    }
 }
