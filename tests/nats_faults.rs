@@ -148,10 +148,9 @@ fn kill_9_of_the_server_mid_stream_loses_and_duplicates_nothing() {
     let stats = publisher.join().unwrap();
     eprintln!("single server: killed at {at_kill} acked; {stats:?}");
     assert!(at_kill < N, "the server was killed after the end");
-    assert!(
-        stats.retries > 0,
-        "nothing was in flight at the kill: {stats:?}"
-    );
+    // Whether a publish was in flight at the kill (re-sent: `retries`) or
+    // the client held the rest until it reconnected depends on timing; the
+    // guarantee below holds either way.
 
     let counts = stream_counts(&url, "check");
     assert_eq!(lost_and_duplicated(&counts, N), (0, 0), "{stats:?}");
