@@ -8,56 +8,17 @@ use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A running `copipe tail` whose stdout lines and stderr notices arrive on
-/// channels.
-struct Tail {
-    child: Child,
-    lines: Receiver<String>,
-    notices: Receiver<String>,
-}
+#[path = "common/tail_proc.rs"]
+mod tail_proc;
+use tail_proc::Tail;
 
 impl Tail {
-    fn start(dir: &Path, args: &[&str]) -> Tail {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_copipe"))
-            .current_dir(dir)
-            .arg("tail")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let (etx, notices) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            for l in BufReader::new(err).lines() {
-                let Ok(l) = l else { break };
-                let _ = etx.send(l);
-            }
-        });
-        Tail {
-            child,
-            lines,
-            notices,
-        }
-    }
-
     /// Reads lines until `done` says enough, within the deadline.
     fn until(&self, seen: &mut Vec<String>, done: impl Fn(&[String]) -> bool) {
         let end = Instant::now() + DEADLINE;

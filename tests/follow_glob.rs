@@ -3,42 +3,18 @@
 //! checkpoint each file resumes on its own. Waits are bounded.
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-struct Tail {
-    child: Child,
-    lines: Receiver<String>,
-}
+#[path = "common/tail_proc.rs"]
+mod tail_proc;
+use tail_proc::Tail;
 
 impl Tail {
-    fn start(dir: &Path, args: &[&str]) -> Tail {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_copipe"))
-            .current_dir(dir)
-            .arg("tail")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(|l| l.ok()) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Tail { child, lines }
-    }
-
     /// Collects file lines (not headers) until `last` is seen.
     fn until(&self, seen: &mut Vec<String>, last: &str) {
         let end = Instant::now() + DEADLINE;

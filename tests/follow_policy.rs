@@ -7,54 +7,17 @@
 //! read. Waits are bounded by a deadline.
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-struct Tail {
-    child: Child,
-    lines: Receiver<String>,
-    notices: Receiver<String>,
-}
+#[path = "common/tail_proc.rs"]
+mod tail_proc;
+use tail_proc::Tail;
 
 impl Tail {
-    fn start(dir: &Path, args: &[&str]) -> Tail {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_copipe"))
-            .current_dir(dir)
-            .arg("tail")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(|l| l.ok()) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let (etx, notices) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            for l in BufReader::new(err).lines().map_while(|l| l.ok()) {
-                let _ = etx.send(l);
-            }
-        });
-        Tail {
-            child,
-            lines,
-            notices,
-        }
-    }
-
     /// The next stdout line that is not a `==> name <==` header or blank.
     fn line(&self) -> String {
         loop {

@@ -234,7 +234,7 @@ impl Stdout {
             .and_then(|()| out.flush())
             .map_err(|e| {
                 let kind = e.kind();
-                let msg = format!("write error: stdout: {}", os_reason(&e));
+                let msg = format!("write error: stdout: {}", super::tail::os_reason(&e));
                 if kind == io::ErrorKind::BrokenPipe {
                     Error::from(e)
                 } else {
@@ -243,14 +243,6 @@ impl Stdout {
             })?;
         self.buf.clear();
         Ok(())
-    }
-}
-
-fn os_reason(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

@@ -362,7 +362,7 @@ fn copipe_message(e: &Error) -> String {
 
 /// The OS's reason without Rust's ` (os error N)` suffix, as grep and tail
 /// print it.
-fn os_reason(e: &io::Error) -> String {
+pub(crate) fn os_reason(e: &io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error ") {
         Some(i) => text[..i].to_string(),

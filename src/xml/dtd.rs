@@ -610,7 +610,7 @@ pub(crate) fn char_ref(num: &str) -> Option<char> {
     u32::from_str_radix(digits, radix)
         .ok()
         .and_then(char::from_u32)
-        .filter(|&c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..))
+        .filter(|&c| crate::xml::parse::is_xml_char(c))
 }
 
 #[cfg(test)]

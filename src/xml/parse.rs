@@ -477,27 +477,7 @@ fn check_value_refs(value: &str, dtd: Option<&Dtd>) -> Result<(), Bad> {
 /// predefined entity's text.
 fn ref_target(body: &str) -> Result<RefTarget<'_>, String> {
     if let Some(num) = body.strip_prefix('#') {
-        let (digits, radix) = match num.strip_prefix('x') {
-            Some(h) => (h, 16),
-            None => (num, 10),
-        };
-        let ok = !digits.is_empty()
-            && digits.bytes().all(|b| {
-                if radix == 16 {
-                    b.is_ascii_hexdigit()
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        let c = if ok {
-            u32::from_str_radix(digits, radix)
-                .ok()
-                .and_then(char::from_u32)
-                .filter(|&c| is_xml_char(c))
-        } else {
-            None
-        };
-        return c
+        return dtd::char_ref(num)
             .map(RefTarget::Char)
             .ok_or_else(|| format!("reference to invalid character `&{body};`"));
     }
@@ -614,7 +594,7 @@ fn resolve_ref<'b>(
 }
 
 /// The characters XML 1.0 allows (section 2.2).
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
