@@ -12,6 +12,7 @@
 //! - `consume.rs`: `copipe consume`, a NATS JetStream durable consumer
 //! - `echo.rs`: `copipe echo`, the scheduler's echo server
 //! - `serve_log.rs`: `copipe serve-log`, tail -f | grep over TCP
+//! - `select.rs`: the line selection options shared by `tail` and `serve-log`
 //! - `completions.rs`: `copipe completions SHELL` and `copipe man`, from
 //!   the clap definitions
 //! - `worker.rs`: the hidden downstream half of a process bridge
@@ -27,6 +28,7 @@ pub(crate) mod gen;
 pub(crate) mod gen_buses;
 pub(crate) mod gen_log;
 pub(crate) mod records;
+pub(crate) mod select;
 pub(crate) mod serve_log;
 pub(crate) mod tail;
 pub(crate) mod tail_grep;

@@ -29,6 +29,7 @@ use copipe::sinks::Printer;
 use copipe::text::{Block, Follow, FollowMode, Grep, Lines, Start};
 use copipe::{Error, ErrorKind, Flow, Result, Stage};
 
+use super::select::{SelectArgs, STDIN_NAME};
 use super::tail_grep::{Opts, Rich};
 
 /// Arguments of `copipe tail`.
@@ -54,40 +55,14 @@ pub(crate) struct Args {
         allow_hyphen_values = true
     )]
     lines: Start,
-    /// Keep only the lines matching PATTERN (regex crate syntax, on the
-    /// line without its newline). Repeat for several: a line matching any
-    /// is kept. Without -e every line is kept.
-    #[arg(short = 'e', long = "regexp", value_name = "PATTERN")]
-    patterns: Vec<String>,
-    /// Read patterns from FILE, one a line (`-` is standard input, read to
-    /// its end); they add to the -e patterns (grep -f).
-    #[arg(long = "file", value_name = "FILE")]
-    pattern_files: Vec<PathBuf>,
-    /// Patterns are fixed strings, not regexes (grep -F).
-    #[arg(long)]
-    fixed_strings: bool,
-    /// Select only the lines that a pattern matches whole (grep -x).
-    #[arg(short = 'x', long)]
-    line_regexp: bool,
-    /// Never print a line matching PATTERN, whatever else matches (repeat
-    /// for several): `-e error --drop healthcheck` is "errors, but not
-    /// healthchecks". Applied after -e and -v.
-    #[arg(long = "drop", value_name = "PATTERN")]
-    drop: Vec<String>,
-    /// Ignore ASCII case in patterns.
-    #[arg(short = 'i', long)]
-    ignore_case: bool,
-    /// Keep the lines matching no pattern.
-    #[arg(short = 'v', long)]
-    invert_match: bool,
+    /// The selection: -e, --file, --fixed-strings, -x, --drop, -i, -v, -w
+    /// (shared with `copipe serve-log`).
+    #[command(flatten)]
+    select: SelectArgs,
     /// Print nothing; exit 0 at the first selected line (even after an
     /// error), 1 if none (grep -q).
     #[arg(short = 'q', long = "quiet", visible_alias = "silent")]
     quiet: bool,
-    /// Select only the lines where a match is a whole word: no letter,
-    /// digit or `_` just before or after it (grep -w).
-    #[arg(short = 'w', long)]
-    word_regexp: bool,
     /// Print only the number of selected lines of each file (grep -c;
     /// `FILE:N` with several files).
     #[arg(short = 'c', long)]
@@ -251,7 +226,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
                  --json are not available with --checkpoint, --to or a glob"
             );
         }
-        let patterns = patterns(&args)?;
+        let patterns = args.select.all_patterns()?;
         return super::durable::run(super::durable::Opts {
             files: args.files,
             follow: args.follow,
@@ -259,9 +234,9 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             lines: args.lines,
             checkpoint: args.checkpoint,
             patterns,
-            drop: args.drop,
-            ignore_case: args.ignore_case,
-            invert: args.invert_match,
+            drop: args.select.drop,
+            ignore_case: args.select.ignore_case,
+            invert: args.select.invert_match,
             #[cfg(feature = "nats")]
             to,
         });
@@ -394,37 +369,6 @@ where
     }
 }
 
-/// The -e patterns, then those of each --file, escaped with
-/// --fixed-strings.
-fn patterns(args: &Args) -> Result<Vec<String>> {
-    let mut all = args.patterns.clone();
-    for path in &args.pattern_files {
-        let text = if path.as_os_str() == "-" {
-            let mut text = Vec::new();
-            io::Read::read_to_end(&mut io::stdin().lock(), &mut text)
-                .map_err(|e| Error::from(e).with_path(STDIN_NAME))?;
-            text
-        } else {
-            std::fs::read(path).map_err(|e| Error::from(e).with_path(path))?
-        };
-        let text = String::from_utf8_lossy(&text);
-        all.extend(
-            text.lines()
-                .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()),
-        );
-    }
-    for p in &mut all {
-        if args.fixed_strings {
-            *p = regex::escape(p);
-        }
-        if args.line_regexp {
-            // Text anchors: the grep matches them at the line's bounds.
-            *p = format!(r"\A(?:{p})\z");
-        }
-    }
-    Ok(all)
-}
-
 /// The chain after the source.
 type Chain<O> = Tag<Body<O>>;
 
@@ -490,7 +434,7 @@ impl<O: for<'b> Stage<&'b [u8]>> Lifecycle for Body<O> {
 
 /// True when an option only [`Rich`] implements is asked for.
 fn wants_rich(args: &Args) -> bool {
-    args.word_regexp
+    args.select.word_regexp
         || args.count
         || args.max_count.is_some()
         || args.only_matching
@@ -616,7 +560,7 @@ where
     let binary = Rc::new(Binary::default());
     // Binary detection applies to a static tail that selects (patterns
     // given: without them it is tail, which prints any file), without -a.
-    let selects = !args.patterns.is_empty() || !args.pattern_files.is_empty();
+    let selects = args.select.selects();
     binary
         .on
         .set(selects && !args.text && !args.follow && !args.follow_name);
@@ -628,11 +572,11 @@ where
     if wants_rich(args) {
         let several = names.len() > 1;
         let opts = Opts {
-            patterns: patterns(args)?,
-            drop: args.drop.clone(),
-            ignore_case: args.ignore_case,
-            invert: args.invert_match,
-            word: args.word_regexp,
+            patterns: args.select.all_patterns()?,
+            drop: args.select.drop.clone(),
+            ignore_case: args.select.ignore_case,
+            invert: args.select.invert_match,
+            word: args.select.word_regexp,
             count: args.count,
             max: args.max_count,
             only: args.only_matching,
@@ -695,23 +639,15 @@ fn plain<O, B>(
     headers: Headers<O>,
     binary: B,
 ) -> Result<Plain<O, B>> {
-    // --drop: a grep of its own after the selection, passing the lines
-    // that match none of its patterns (with none, it passes every line).
-    let drop = Grep::builder()
-        .patterns(args.drop.iter().cloned())
-        .ignore_case(args.ignore_case)
-        .invert(!args.drop.is_empty())
-        .build(Selected {
+    args.select.grep(
+        args.select.all_patterns()?,
+        Selected {
             status: Rc::clone(status),
             quiet: args.quiet,
             binary,
             target: headers,
-        })?;
-    Grep::builder()
-        .patterns(patterns(args)?)
-        .ignore_case(args.ignore_case)
-        .invert(args.invert_match)
-        .build(drop)
+        },
+    )
 }
 
 /// Static tail: each file once, in order. A file that cannot be read is
@@ -904,9 +840,6 @@ where
     }
     Ok(())
 }
-
-/// How tail names standard input in headers and errors.
-const STDIN_NAME: &str = "standard input";
 
 /// Keeps the last `keep` lines with their byte offsets, reusing their
 /// buffers, and counts the lines read.

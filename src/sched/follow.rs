@@ -144,11 +144,33 @@ where
 /// # Panics
 ///
 /// If awaited outside a task of a running [`Scheduler`](super::Scheduler).
-pub async fn follow_files<I, P, S>(paths: I, opts: FollowOptions, mut target: S) -> Result<()>
+pub async fn follow_files<I, P, S>(paths: I, opts: FollowOptions, target: S) -> Result<()>
 where
     I: IntoIterator<Item = P>,
     P: AsRef<Path>,
     S: for<'a> Stage<&'a [u8]>,
+{
+    follow_lines_at(paths, opts, LineBytes(target)).await
+}
+
+/// [`follow_files`], each line pushed as a [`Block`] of that one line, with
+/// its byte offset in its file and the file's index among `paths`: a
+/// reader that must know where each line is (to resume, or to read the
+/// file itself up to the line the follower reached). After truncation or
+/// rotation the offsets start again at 0.
+///
+/// # Errors
+///
+/// As [`follow`].
+///
+/// # Panics
+///
+/// If awaited outside a task of a running [`Scheduler`](super::Scheduler).
+pub async fn follow_lines_at<I, P, S>(paths: I, opts: FollowOptions, mut target: S) -> Result<()>
+where
+    I: IntoIterator<Item = P>,
+    P: AsRef<Path>,
+    S: for<'a> Stage<Block<'a>>,
 {
     let paths: Vec<PathBuf> = paths
         .into_iter()
@@ -181,9 +203,10 @@ where
         };
         let mut b = 0;
         while b < gather.blocks.len() {
-            let (start, end) = gather.blocks[b];
-            let (flow, used) = push_lines(&gather.buf[start..end], &mut target)?;
+            let (start, end, at) = gather.blocks[b];
+            let (flow, used) = push_lines(&gather.buf[start..end], at, &mut target)?;
             gather.blocks[b].0 += used;
+            gather.blocks[b].2 .0 += used as u64;
             if flow.is_stop() {
                 return target.close();
             }
@@ -231,15 +254,17 @@ where
 #[derive(Debug, Default)]
 struct Gather {
     buf: Vec<u8>,
-    /// Each block's range in `buf`, its start moved as lines go out.
-    blocks: Vec<(usize, usize)>,
+    /// Each block's range in `buf`, its start moved as lines go out, and
+    /// the block's place: the file's offset of that start, the file index.
+    blocks: Vec<(usize, usize, (u64, usize))>,
 }
 
 impl<'a> Stage<Block<'a>> for Gather {
     fn send(&mut self, block: Block<'a>) -> Result<Flow> {
         let start = self.buf.len();
         self.buf.extend_from_slice(block.bytes());
-        self.blocks.push((start, self.buf.len()));
+        self.blocks
+            .push((start, self.buf.len(), (block.byte_offset(), block.file())));
         Ok(Flow::Continue)
     }
 }
@@ -259,24 +284,46 @@ pub(crate) const BUDGET: usize = 128;
 
 /// Pushes up to [`BUDGET`] lines of `data` (whole lines; a final piece
 /// without a newline is a line too: the core sends one only when it ends
-/// a file). Returns how many bytes it used.
-fn push_lines<S>(data: &[u8], target: &mut S) -> Result<(Flow, usize)>
+/// a file), each as a block of its own at its offset (`at`: the offset of
+/// `data` and its file index). Returns how many bytes it used.
+fn push_lines<S>(data: &[u8], at: (u64, usize), target: &mut S) -> Result<(Flow, usize)>
 where
-    S: for<'a> Stage<&'a [u8]>,
+    S: for<'a> Stage<Block<'a>>,
 {
+    let (offset, file) = at;
     let mut used = 0;
     for _ in 0..BUDGET {
         if used == data.len() {
             break;
         }
         let end = memchr(b'\n', &data[used..]).map_or(data.len(), |i| used + i + 1);
-        let flow = target.send(&data[used..end])?;
+        let line = Block::new(&data[used..end], offset + used as u64).with_file(file);
+        let flow = target.send(line)?;
         used = end;
         if flow.is_stop() {
             return Ok((Flow::Stop, used));
         }
     }
     Ok((Flow::Continue, used))
+}
+
+/// Passes on the bytes of each one-line block.
+struct LineBytes<S>(S);
+
+impl<'a, S: for<'b> Stage<&'b [u8]>> Stage<Block<'a>> for LineBytes<S> {
+    #[inline]
+    fn send(&mut self, line: Block<'a>) -> Result<Flow> {
+        self.0.send(line.bytes())
+    }
+}
+
+impl<S: Lifecycle> Lifecycle for LineBytes<S> {
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.close()
+    }
 }
 
 #[cfg(test)]
@@ -289,11 +336,41 @@ mod tests {
     fn push_lines_stops_at_the_budget() {
         let many: Vec<u8> = b"x\n".repeat(BUDGET + 5);
         let mut out = Collect::new();
-        let (_, used) = push_lines(&many, &mut (&mut out).with_owned()).unwrap();
+        let (_, used) = push_lines(&many, (0, 0), &mut LineBytes((&mut out).with_owned())).unwrap();
         assert_eq!(out.items().len(), BUDGET);
         assert_eq!(used, 2 * BUDGET, "the rest is left for after the yield");
-        let (_, used) = push_lines(b"a\nb", &mut (&mut out).with_owned()).unwrap();
+        let (_, used) =
+            push_lines(b"a\nb", (7, 0), &mut LineBytes((&mut out).with_owned())).unwrap();
         assert_eq!(used, 3);
         assert_eq!(out.items().last().unwrap(), b"b");
+    }
+
+    #[test]
+    fn push_lines_gives_each_line_its_offset_and_file() {
+        let mut at = Vec::new();
+        struct Places<'v>(&'v mut Vec<(u64, usize, Vec<u8>)>);
+        impl<'a> Stage<Block<'a>> for Places<'_> {
+            fn send(&mut self, b: Block<'a>) -> Result<Flow> {
+                self.0.push((b.byte_offset(), b.file(), b.bytes().to_vec()));
+                Ok(Flow::Continue)
+            }
+        }
+        impl Lifecycle for Places<'_> {
+            fn flush(&mut self) -> Result<()> {
+                Ok(())
+            }
+            fn close(&mut self) -> Result<()> {
+                Ok(())
+            }
+        }
+        let _ = push_lines(b"ab\nc\nd", (10, 2), &mut Places(&mut at)).unwrap();
+        assert_eq!(
+            at,
+            [
+                (10, 2, b"ab\n".to_vec()),
+                (13, 2, b"c\n".to_vec()),
+                (15, 2, b"d".to_vec())
+            ]
+        );
     }
 }

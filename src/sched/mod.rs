@@ -80,8 +80,8 @@
 //! - `host.rs`: [`host`] a [`Stage`](crate::Stage) in a task fed by a
 //!   channel, and [`Outlet`] into a channel, so graphs can have cycles
 //! - `net.rs`: [`Listener`] and [`Socket`], the seed's sockwrap
-//! - `follow.rs`: [`follow`], [`follow_files`]: tail -F as a task woken by
-//!   inotify, on the same follow core as `text::Follow`
+//! - `follow.rs`: [`follow`], [`follow_files`], [`follow_lines_at`]: tail -F
+//!   as a task woken by inotify, on the same follow core as `text::Follow`
 
 mod alt;
 mod blocking;
@@ -99,7 +99,7 @@ mod timer;
 pub use alt::{alt, Alt};
 pub use blocking::{blocking, Blocking};
 pub use chan::{Chan, Recv, Send, SendError, TryRecvError, TrySendError};
-pub use follow::{follow, follow_files, FollowOptions};
+pub use follow::{follow, follow_files, follow_lines_at, FollowOptions};
 pub use host::{host, Outlet};
 pub use net::{Listener, Readable, SendAll, Socket, SocketRecv, SocketSend};
 pub use poll::{read_wait, write_wait, IoWait};
