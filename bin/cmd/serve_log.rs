@@ -176,9 +176,14 @@ struct Selector {
     chain: Chain,
 }
 
+// One per server: the plain greps inline, as in tail.
+#[allow(clippy::large_enum_variant)]
 enum Chain {
+    /// No pattern, no --drop, no -v: every line.
     All,
+    /// tail's plain path.
     Plain(Grep<Grep<Hit>>),
+    /// -w: tail's grep options stage.
     Word(Box<Rich<Hit>>),
 }
 
