@@ -262,14 +262,17 @@ fn a_slow_client_is_dropped_with_a_whole_last_line_and_the_others_get_everything
         "128",
     ]);
     // A slow client that reads nothing with a tiny receive buffer, then two
-    // fast clients that read everything. The server accepts in order, so
-    // once the last fast one gets a line, the others are live too.
+    // fast clients that read everything (and one that goes away). The
+    // server accepts in order, so once the last fast one gets a line, the
+    // others are live too.
     let slow = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     slow.set_recv_buffer_size(4096).unwrap();
     slow.connect(&server.addr.into()).unwrap();
     let mut slow = TcpStream::from(slow);
     slow.set_read_timeout(Some(TIMEOUT)).unwrap();
     let mut other = connect(server.addr);
+    // A client that goes away while live (closed before the bulk below).
+    let gone = TcpStream::connect(server.addr).unwrap();
     let mut fast = connect(server.addr);
 
     // Lines written before the server has made a client live are not sent
@@ -306,9 +309,10 @@ fn a_slow_client_is_dropped_with_a_whole_last_line_and_the_others_get_everything
         }
     }
 
+    drop(gone);
     // Lots of lines, two thirds of them selected: the slow client falls
-    // behind and is dropped; the fast ones, read by their own threads, get
-    // every selected line, in order.
+    // behind and is dropped, the vanished one fails its writes; the fast
+    // ones, read by their own threads, get every selected line, in order.
     const LINES: usize = 30_000;
     let mut want = Vec::new();
     let mut text = String::new();
