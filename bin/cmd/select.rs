@@ -30,8 +30,8 @@ pub(crate) struct SelectArgs {
     /// Select only the lines that a pattern matches whole (grep -x).
     #[arg(short = 'x', long)]
     pub(crate) line_regexp: bool,
-    /// Never print a line matching PATTERN, whatever else matches (repeat
-    /// for several): `-e error --drop healthcheck` is "errors, but not
+    /// Drop every line matching PATTERN, whatever else matches (repeat for
+    /// several): `-e error --drop healthcheck` is "errors, but not
     /// healthchecks". Applied after -e and -v.
     #[arg(long = "drop", value_name = "PATTERN")]
     pub(crate) drop: Vec<String>,
