@@ -246,6 +246,93 @@ fn from_start_gives_each_client_the_file_then_the_live_lines() {
 }
 
 #[test]
+fn after_a_truncation_a_new_client_gets_the_new_file_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let old: String = (0..2_000).map(|i| format!("old line {i}\n")).collect();
+    std::fs::write(&path, &old).unwrap();
+    let server = start(&[path.to_str().unwrap(), "--port", "0", "--from-start"]);
+    // A client that is live before the truncation: the follower has read
+    // the new lines once it has them.
+    let mut first = connect(server.addr);
+    assert_eq!(read_lines(&mut first, 2_000).len(), 2_000);
+    // Truncated, then written again, shorter than before.
+    let new: Vec<String> = (0..100).map(|i| format!("new {i}\n")).collect();
+    std::fs::write(&path, new.concat()).unwrap();
+    let got = read_lines(&mut first, 100);
+    assert!(got == new, "the live client gets the new lines");
+    // A client connecting now gets the new file from its start, then the
+    // live lines.
+    let mut second = connect(server.addr);
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(log, "new live").unwrap();
+    let mut want = new.clone();
+    want.push("new live\n".to_string());
+    let got = read_lines(&mut second, want.len());
+    assert!(got == want, "the new client: {got:?}");
+    assert_eq!(read_lines(&mut first, 1), ["new live\n"]);
+}
+
+#[test]
+fn a_truncation_during_a_catch_up_goes_on_with_the_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    // Far more than the socket buffers hold: a client that does not read
+    // stalls its catch-up part way.
+    const OLD: usize = 200_000;
+    let old_line = |i: usize| format!("old line {i:06} {}\n", "y".repeat(80));
+    let old: String = (0..OLD).map(old_line).collect();
+    std::fs::write(&path, &old).unwrap();
+    let server = start(&[path.to_str().unwrap(), "--port", "0", "--from-start"]);
+    let slow = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    slow.set_recv_buffer_size(4096).unwrap();
+    slow.connect(&server.addr.into()).unwrap();
+    let slow = TcpStream::from(slow);
+    slow.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut slow = BufReader::new(slow);
+    // Time for its catch-up to start (not a condition of the test: the
+    // lines it gets must have the same shape at any point of the catch-up).
+    std::thread::sleep(Duration::from_millis(300));
+    let new: Vec<String> = (0..100).map(|i| format!("new {i}\n")).collect();
+    std::fs::write(&path, new.concat()).unwrap();
+    // A client connecting after the truncation gets the new file only.
+    let mut watcher = connect(server.addr);
+    assert!(read_lines(&mut watcher, 100) == new, "the watcher");
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(log, "new live").unwrap();
+    assert_eq!(read_lines(&mut watcher, 1), ["new live\n"]);
+    // The slow client: old lines from the start, whole and in order, then
+    // the new file from its start, then the live line.
+    let mut got = Vec::new();
+    loop {
+        let line = read_lines(&mut slow, 1);
+        assert_eq!(line.len(), 1, "after {} lines the stream ended", got.len());
+        let done = line[0] == "new live\n";
+        got.push(line.into_iter().next().unwrap());
+        if done {
+            break;
+        }
+    }
+    let k = got.iter().take_while(|l| l.starts_with("old")).count();
+    assert!(
+        k < OLD,
+        "the catch-up was cut by the truncation ({k} old lines)"
+    );
+    for (i, l) in got[..k].iter().enumerate() {
+        assert_eq!(*l, old_line(i), "old line {i}");
+    }
+    let mut want = new.clone();
+    want.push("new live\n".to_string());
+    assert!(got[k..] == want[..], "after the old lines: {:?}", &got[k..]);
+}
+
+#[test]
 fn a_slow_client_is_dropped_with_a_whole_last_line_and_the_others_get_everything() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");

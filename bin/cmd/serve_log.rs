@@ -10,9 +10,10 @@
 //!
 //! With `--from-start` a new client's task first reads the file itself,
 //! from byte 0 up to `live_end`, through the same selection; once it has
-//! reached `live_end` (checked and registered with no await in between, on
-//! the one scheduler thread) it joins the live clients, so the next line it
-//! gets is the one starting at `live_end`: none lost, none twice.
+//! reached `live_end` and the follower has read all there was (checked and
+//! registered with no await in between, on the one scheduler thread) it
+//! joins the live clients, so the next line it gets is the one starting at
+//! `live_end`: none lost, none twice.
 //!
 //! A live client whose queue is full is dropped: its task cuts what it
 //! still had to write after the end of the line in progress, writes one
@@ -117,6 +118,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         select: RefCell::new(select),
         live_end: Cell::new(0),
         generation: Cell::new(0),
+        follower_idle: Cell::new(false),
         queue: args.queue as usize, // at most 2^24, by the parser
     });
     let addr = SocketAddr::new(args.addr, args.port);
@@ -149,6 +151,12 @@ struct Shared {
     /// Counts the follower's restarts at a lower offset (truncation,
     /// rotation): a catch-up reading the old file starts again.
     generation: Cell<u64>,
+    /// The follower has read all there was (it flushed before waiting): a
+    /// catch-up that reached `live_end` may join. While the follower is
+    /// still reading a backlog (the whole file, with --from-start, at the
+    /// start) a client goes on reading the file at its own pace instead of
+    /// getting the backlog pushed at disk speed into its queue.
+    follower_idle: Cell<bool>,
     queue: usize,
 }
 
@@ -343,23 +351,30 @@ async fn catch_up(shared: &Rc<Shared>, client: &Rc<Client>, sock: &Socket) -> io
                 carry.clear();
                 continue;
             }
+            if !shared.follower_idle.get() {
+                // The follower is pushing a backlog (it yields every 128
+                // lines): let it, and read on from the file.
+                sched::yield_now().await;
+                continue;
+            }
             shared.clients.borrow_mut().push(Rc::clone(client));
             return Ok(());
         }
         let want = CHUNK.min(usize::try_from(end - pos).unwrap_or(CHUNK));
-        let got = match &file {
-            Some(f) => f.read_at(&mut chunk[..want], pos).unwrap_or(0),
-            None => 0,
-        };
-        if got == 0 {
+        let full = file
+            .as_ref()
+            .is_some_and(|f| read_full_at(f, &mut chunk[..want], pos));
+        if !full {
             // The file is shorter than what the follower read: it was just
-            // truncated or replaced and the follower will say so.
+            // truncated or replaced, and the follower will find out (a
+            // new generation). Nothing of it is sent until then.
             sched::sleep(Duration::from_millis(50)).await;
             if file.is_none() {
                 file = File::open(&shared.path).ok();
             }
             continue;
         }
+        let got = want;
         pos += got as u64;
         out.clear();
         let mut data = &chunk[..got];
@@ -398,6 +413,21 @@ async fn catch_up(shared: &Rc<Shared>, client: &Rc<Client>, sock: &Socket) -> io
             sock.send_all(&out).await?;
         }
     }
+}
+
+/// Fills `buf` from `file` at `offset`; false if the file ends first (or
+/// cannot be read).
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> bool {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => return false,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Sends the live lines, as many as are queued in one write. When the
@@ -503,6 +533,7 @@ impl<'a> Stage<Block<'a>> for Broadcast {
         let shared = &self.shared;
         let offset = line.byte_offset();
         let bytes = line.bytes();
+        shared.follower_idle.set(false);
         if offset < shared.live_end.get() {
             // The follower started again lower down: truncation or rotation.
             shared.generation.set(shared.generation.get() + 1);
@@ -539,10 +570,13 @@ impl<'a> Stage<Block<'a>> for Broadcast {
 }
 
 impl Lifecycle for Broadcast {
+    /// The follower flushes before it waits: it has read all there was.
     fn flush(&mut self) -> copipe::Result<()> {
+        self.shared.follower_idle.set(true);
         Ok(())
     }
     fn close(&mut self) -> copipe::Result<()> {
+        self.shared.follower_idle.set(true);
         for c in self.shared.clients.borrow().iter() {
             c.lines.close();
         }
