@@ -277,6 +277,35 @@ fn after_a_truncation_a_new_client_gets_the_new_file_from_its_start() {
 }
 
 #[test]
+fn after_a_rotation_a_new_client_gets_the_new_file_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, "old 0\nold 1\n").unwrap();
+    let server = start(&[path.to_str().unwrap(), "--port", "0", "--from-start"]);
+    let mut first = connect(server.addr);
+    assert_eq!(read_lines(&mut first, 2), ["old 0\n", "old 1\n"]);
+    // Rotated: renamed away, a new file in its place.
+    std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+    std::fs::write(&path, "new 0\nnew 1\nnew 2\n").unwrap();
+    assert_eq!(
+        read_lines(&mut first, 3),
+        ["new 0\n", "new 1\n", "new 2\n"],
+        "the live client follows the name"
+    );
+    let mut second = connect(server.addr);
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(log, "new live").unwrap();
+    assert_eq!(
+        read_lines(&mut second, 4),
+        ["new 0\n", "new 1\n", "new 2\n", "new live\n"]
+    );
+    assert_eq!(read_lines(&mut first, 1), ["new live\n"]);
+}
+
+#[test]
 fn a_truncation_during_a_catch_up_goes_on_with_the_new_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
