@@ -91,4 +91,4 @@ pub use record::{
     element_records, field_matches, filter_where, record_writer, Check, ElementRecords,
     FieldMatches, FieldTally, FilterWhere, Record, RecordFormat, RecordMemo, RecordWriter, Where,
 };
-pub use sax::{sax_parse, ContentHandler, EventHandler};
+pub use sax::{sax_parse, ContentHandler, EventHandler, ExpatSplit};

@@ -193,3 +193,89 @@ where
         self.target.close()
     }
 }
+
+/// A [`ContentHandler`] that cuts character data as expat (Python's
+/// `xml.sax`) reports it, and hands the pieces on to `H`: each newline is
+/// a piece of its own, as is each run of text between newlines. So
+/// `"\n  "` arrives as `"\n"` and `"  "`, where [`sax_parse`] gives it
+/// whole.
+///
+/// It does not cut where expat cuts a run at the end of a chunk fed to it
+/// (`xml.sax.parse` feeds 65,516 bytes at a time): copipe's parser does not see
+/// the document in chunks.
+///
+/// # Examples
+///
+/// ```
+/// use copipe::xml::{sax_parse, ContentHandler, ExpatSplit, XmlInput};
+/// use copipe::{Flow, Result};
+///
+/// #[derive(Default)]
+/// struct Texts(Vec<String>);
+///
+/// impl ContentHandler for Texts {
+///     fn start_element(&mut self, _: String, _: Vec<(String, String)>) -> Result<Flow> {
+///         Ok(Flow::Continue)
+///     }
+///     fn characters(&mut self, text: String) -> Result<Flow> {
+///         self.0.push(text);
+///         Ok(Flow::Continue)
+///     }
+///     fn end_element(&mut self, _: String) -> Result<Flow> {
+///         Ok(Flow::Continue)
+///     }
+/// }
+///
+/// let mut h = ExpatSplit::new(Texts::default());
+/// sax_parse(XmlInput::from_bytes(b"<a>\n  <b>x\n\ny</b></a>"), &mut h)?;
+/// assert_eq!(h.into_inner().0, ["\n", "  ", "x", "\n", "\n", "y"]);
+/// # Ok::<(), copipe::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ExpatSplit<H> {
+    inner: H,
+}
+
+impl<H> ExpatSplit<H> {
+    /// Cuts the character data `inner` receives.
+    pub fn new(inner: H) -> ExpatSplit<H> {
+        ExpatSplit { inner }
+    }
+
+    /// The inner handler, back.
+    pub fn into_inner(self) -> H {
+        self.inner
+    }
+}
+
+impl<H: ContentHandler> ContentHandler for ExpatSplit<H> {
+    fn start_element(&mut self, name: String, attrs: Vec<(String, String)>) -> Result<Flow> {
+        self.inner.start_element(name, attrs)
+    }
+    fn characters(&mut self, text: String) -> Result<Flow> {
+        // The common cases whole, without copying: no newline, or a lone one.
+        if text.len() <= 1 || !text.contains('\n') {
+            return self.inner.characters(text);
+        }
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            let cut = match rest.find('\n') {
+                Some(0) => 1,
+                Some(i) => i,
+                None => rest.len(),
+            };
+            let (piece, tail) = rest.split_at(cut);
+            if self.inner.characters(piece.to_owned())?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            rest = tail;
+        }
+        Ok(Flow::Continue)
+    }
+    fn end_element(&mut self, name: String) -> Result<Flow> {
+        self.inner.end_element(name)
+    }
+    fn close(&mut self) -> Result<()> {
+        self.inner.close()
+    }
+}

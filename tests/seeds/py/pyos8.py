@@ -204,3 +204,43 @@ def Recv(sock,maxbytes):
 # ------------------------------------------------------------
 
 # Look at the echoserver.py script for an example
+
+# port: the seed has no main program here (its programs are echoserver.py
+# and echoserver2.py). This one (tests/seeds/NOTES.md) is pyos7's main
+# with the library calls Accept, Recv and Send run through the
+# trampoline, client included. The iotask never ends, so neither does
+# mainloop: record.sh stops it.
+if __name__ == "__main__":
+    from socket import *
+
+    def handle_client(client):
+        while True:
+            data = yield Recv(client, 65536)
+            if not data:
+                break
+            yield Send(client, data)
+        client.close()
+        print("Client closed")
+
+    def server(sock):
+        print("Server starting")
+        client, addr = yield Accept(sock)
+        yield NewTask(handle_client(client))
+        sock.close()
+
+    def client(addr):
+        sock = socket(AF_INET, SOCK_STREAM)
+        sock.connect(addr)
+        for msg in [b"hello", b"world"]:
+            yield Send(sock, msg)
+            data = yield Recv(sock, 65536)
+            print("Got", data.decode())
+        sock.close()
+
+    sock = socket(AF_INET, SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(5)
+    sched = Scheduler()
+    sched.new(server(sock))
+    sched.new(client(sock.getsockname()))
+    sched.mainloop()
