@@ -50,31 +50,85 @@ fn main() {
     let path = tmp.path().join("access.log");
     write_log(&path, lines);
 
+    let publish_only = args.iter().any(|a| a == "--publish-only");
     let mut pub_copipe = Vec::new();
     let mut pub_raw = Vec::new();
     let mut con_copipe = Vec::new();
     let mut con_raw = Vec::new();
+    let load_before = loadavg();
     for r in 0..rounds {
-        let subject = format!("bench.raw{r}");
-        pub_raw.push(rate(
-            lines,
-            raw_publish(&server.url(&subject), &path, lines),
-        ));
-        let subject = format!("bench.copipe{r}");
-        pub_copipe.push(rate(
-            lines,
-            copipe_publish(&server.url(&subject), &path, lines),
-        ));
+        // Which side goes first alternates too.
+        let sides: [bool; 2] = if r % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for copipe in sides {
+            if copipe {
+                let url = server.url(&format!("bench.copipe{r}"));
+                pub_copipe.push(timed(lines, || copipe_publish(&url, &path, lines)));
+            } else {
+                let url = server.url(&format!("bench.raw{r}"));
+                pub_raw.push(timed(lines, || raw_publish(&url, &path, lines)));
+            }
+        }
+        if publish_only {
+            continue;
+        }
         // Both consume the stream the raw publisher filled.
         let url = server.url(&format!("bench.raw{r}"));
-        con_copipe.push(rate(lines, copipe_consume(&url, &format!("c{r}"), lines)));
-        con_raw.push(rate(lines, raw_consume(&url, &format!("r{r}"), lines)));
+        con_copipe.push(timed(lines, || {
+            copipe_consume(&url, &format!("c{r}"), lines)
+        }));
+        con_raw.push(timed(lines, || raw_consume(&url, &format!("r{r}"), lines)));
     }
-    let uptime = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("nats bench: {lines} lines x {rounds} rounds, window {WINDOW}, batch {BATCH}");
-    println!("load average (/proc/loadavg): {}", uptime.trim());
+    println!(
+        "load average (/proc/loadavg) before: {}, after: {}",
+        load_before,
+        loadavg()
+    );
     report("publish, acked", &pub_copipe, &pub_raw);
-    report("consume, explicit acks", &con_copipe, &con_raw);
+    if !publish_only {
+        report("consume, explicit acks", &con_copipe, &con_raw);
+    }
+}
+
+fn loadavg() -> String {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// This process's CPU time so far (user + system, all threads, ended ones
+/// included), from /proc/self/stat in clock ticks of 10 ms.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// One round: its rate (messages per second of wall clock) and the
+/// client process's CPU time per message.
+struct Round {
+    rate: f64,
+    cpu_us: f64,
+}
+
+fn timed(n: u64, f: impl FnOnce() -> Duration) -> Round {
+    let cpu = cpu_time();
+    let wall = f();
+    let cpu = cpu_time().saturating_sub(cpu);
+    Round {
+        rate: rate(n, wall),
+        cpu_us: cpu.as_secs_f64() * 1e6 / n as f64,
+    }
 }
 
 fn rate(n: u64, d: Duration) -> f64 {
@@ -87,16 +141,25 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn report(what: &str, copipe: &[f64], raw: &[f64]) {
-    let (c, r) = (median(copipe), median(raw));
+fn report(what: &str, copipe: &[Round], raw: &[Round]) {
+    let rates = |v: &[Round]| v.iter().map(|x| x.rate).collect::<Vec<_>>();
+    let cpus = |v: &[Round]| v.iter().map(|x| x.cpu_us).collect::<Vec<_>>();
+    let (c, r) = (median(&rates(copipe)), median(&rates(raw)));
     println!(
         "{what:24} copipe {:>9.0} msg/s   raw async-nats {:>9.0} msg/s   ratio {:.2}x   \
          (rounds copipe {:?}, raw {:?})",
         c,
         r,
         c / r,
-        copipe.iter().map(|x| x.round()).collect::<Vec<_>>(),
-        raw.iter().map(|x| x.round()).collect::<Vec<_>>(),
+        rates(copipe).iter().map(|x| x.round()).collect::<Vec<_>>(),
+        rates(raw).iter().map(|x| x.round()).collect::<Vec<_>>(),
+    );
+    let (c, r) = (median(&cpus(copipe)), median(&cpus(raw)));
+    println!(
+        "{:24} client CPU (user+sys, all threads) per message: copipe {c:.2} us, \
+         raw {r:.2} us, ratio {:.2}x",
+        "",
+        c / r
     );
 }
 

@@ -287,3 +287,122 @@ fn tls_with_a_private_ca() {
         &[],
     ));
 }
+
+/// A client certificate and key signed by the CA in `dir` (made by
+/// [`make_tls`]), for TLS client authentication, as `NAME.pem` and
+/// `NAME-key.pem`.
+fn make_client_cert(dir: &Path, name: &str, ca: &str) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is needed for the TLS test");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = format!("{name}-key.pem");
+    let csr = format!("{name}.csr");
+    let pem = format!("{name}.pem");
+    let subj = format!("/CN={name}");
+    run(&[
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subj, "-keyout", &key, "-out", &csr,
+    ]);
+    std::fs::write(
+        dir.join("client-ext.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let ca_pem = format!("{ca}.pem");
+    let ca_key = format!("{ca}-key.pem");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_pem,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client-ext.cnf",
+        "-out",
+        &pem,
+    ]);
+}
+
+/// Asserts a refusal said in one line naming the connection.
+fn assert_refused_in_one_line(out: &Output) {
+    assert_refused(out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn tls_with_a_client_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_tls(dir);
+    make_client_cert(dir, "client", "ca");
+    // A second CA, unknown to the server, and a client certificate it signed.
+    let other = dir.join("other");
+    std::fs::create_dir(&other).unwrap();
+    make_tls(&other);
+    make_client_cert(&other, "stranger", "ca");
+    let d = dir.display();
+    let server = NatsServer::with_config(&format!(
+        "tls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\", \
+         ca_file: \"{d}/ca.pem\", verify: true, timeout: 5 }}"
+    ));
+    let ca = dir.join("ca.pem");
+    let (cert, key) = (dir.join("client.pem"), dir.join("client-key.pem"));
+    let mut config = NatsConfig::default();
+    config.tls_ca = Some(ca.clone());
+    config.tls_client = Some((cert.clone(), key.clone()));
+    config.connect_timeout = Duration::from_secs(10);
+    publish3(&server.url("auth"), &config).unwrap();
+    let tls_args = [
+        "--nats-tls-ca",
+        ca.to_str().unwrap(),
+        "--nats-tls-cert",
+        cert.to_str().unwrap(),
+        "--nats-tls-key",
+        key.to_str().unwrap(),
+    ];
+    assert_consumed(&consume(&server.url("auth"), &tls_args));
+
+    // Without a client certificate: refused, by the library and the CLI,
+    // with one line of error.
+    let mut no_cert = config.clone();
+    no_cert.tls_client = None;
+    let err = publish3(&server.url("auth"), &no_cert)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nats: cannot connect"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_refused_in_one_line(&consume(&server.url("auth"), &tls_args[..2]));
+
+    // A certificate from a CA the server does not trust: refused too.
+    let (cert, key) = (other.join("stranger.pem"), other.join("stranger-key.pem"));
+    let mut stranger = config.clone();
+    stranger.tls_client = Some((cert.clone(), key.clone()));
+    assert!(publish3(&server.url("auth"), &stranger).is_err());
+    assert_refused_in_one_line(&consume(
+        &server.url("auth"),
+        &[
+            "--nats-tls-ca",
+            ca.to_str().unwrap(),
+            "--nats-tls-cert",
+            cert.to_str().unwrap(),
+            "--nats-tls-key",
+            key.to_str().unwrap(),
+        ],
+    ));
+}

@@ -54,6 +54,13 @@ pub(crate) struct NatsArgs {
     /// CA certificates (PEM) to trust; requires TLS.
     #[arg(long, value_name = "FILE")]
     nats_tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) to present, for a server that verifies
+    /// clients (`verify: true`); requires TLS and --nats-tls-key.
+    #[arg(long, value_name = "FILE", requires = "nats_tls_key")]
+    nats_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --nats-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "nats_tls_cert")]
+    nats_tls_key: Option<PathBuf>,
     /// Duplicate window, in seconds, of a stream created here (default
     /// 7200): a publish repeated within it is dropped by the server.
     #[arg(long, value_name = "SECONDS")]
@@ -77,6 +84,7 @@ impl NatsArgs {
         c.token = self.nats_token.clone();
         c.creds = self.nats_creds.clone();
         c.tls_ca = self.nats_tls_ca.clone();
+        c.tls_client = self.nats_tls_cert.clone().zip(self.nats_tls_key.clone());
         if let Some(w) = self.duplicate_window {
             c.duplicate_window = Duration::from_secs(w);
         }

@@ -226,7 +226,7 @@ pub struct NatsConfig {
     /// A PEM file of CA certificates to trust; setting it requires TLS.
     pub tls_ca: Option<PathBuf>,
     /// A client certificate and its key (PEM), for servers that verify
-    /// clients.
+    /// clients; setting it requires TLS.
     pub tls_client: Option<(PathBuf, PathBuf)>,
     /// The stream to use or create; when `None`, the stream that already
     /// captures the subject, else `COPIPE_{subject}` (see [`DEFAULT_STREAM`]).
@@ -352,7 +352,9 @@ pub(crate) async fn connect(url: &NatsUrl, cfg: &NatsConfig) -> Result<async_nat
         o = o.add_root_certificates(ca.clone()).require_tls(true);
     }
     if let Some((cert, key)) = &cfg.tls_client {
-        o = o.add_client_certificate(cert.clone(), key.clone());
+        o = o
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
     }
     if url.scheme == "tls" {
         o = o.require_tls(true);

@@ -2,8 +2,10 @@
 //! window of outstanding acks, the client on a thread of its own.
 
 use std::collections::VecDeque;
+use std::future::{Future, IntoFuture};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::thread::JoinHandle;
@@ -11,6 +13,8 @@ use std::time::Instant;
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use async_nats::{HeaderMap, Subject};
+use bytes::Bytes;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::mpsc;
 
 use super::{connect, ensure_stream, headers, nats_error, runtime, NatsConfig, NatsUrl};
@@ -68,7 +72,9 @@ pub struct Publisher {
     batch_size: usize,
     thread: Option<JoinHandle<Result<()>>>,
     stream: String,
-    host: String,
+    host: Arc<str>,
+    /// The headers of the file published last, with its path as given.
+    file: Option<(PathBuf, Arc<FileHeaders>)>,
     stats: Arc<Counters>,
 }
 
@@ -92,11 +98,69 @@ struct Counters {
     retries: AtomicU64,
 }
 
-/// One message on its way: its headers (with its id) and payload.
-#[derive(Debug, Clone)]
+/// One message on its way: its payload, the headers of its first
+/// publish, and what rebuilds them for a re-send.
+///
+/// The headers are built on the caller's thread, once: the client's
+/// thread, which also runs the connection, only moves them into the
+/// publish, so the common case (acked at the first attempt) costs one
+/// header map, as a raw client loop does (see `benches/nats.rs`).
+#[derive(Debug)]
 struct Outgoing {
-    headers: HeaderMap,
-    payload: Vec<u8>,
+    first: Option<HeaderMap>,
+    again: Again,
+    payload: Bytes,
+}
+
+/// What a re-send rebuilds its headers from.
+#[derive(Debug)]
+enum Again {
+    /// A line or item of a file: shared per file, no copy per message.
+    At(Arc<FileHeaders>, u64),
+    /// Headers given by the caller.
+    Map(HeaderMap),
+}
+
+/// The per-file part of a message's headers, kept while consecutive
+/// messages come from the same file.
+#[derive(Debug)]
+struct FileHeaders {
+    id: String,
+    path: String,
+    host: Arc<str>,
+}
+
+impl FileHeaders {
+    fn headers(&self, position: u64) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(headers::MSG_ID, format!("{}:{position}", self.id));
+        h.insert(headers::HOST, &*self.host);
+        h.insert(headers::PATH, self.path.as_str());
+        h.insert(headers::OFFSET, position.to_string());
+        h.insert(headers::FILE_ID, self.id.as_str());
+        h
+    }
+}
+
+impl Outgoing {
+    /// The headers for the next attempt.
+    fn headers(&mut self) -> HeaderMap {
+        match (self.first.take(), &self.again) {
+            (Some(h), _) => h,
+            (None, Again::At(f, position)) => f.headers(*position),
+            (None, Again::Map(h)) => h.clone(),
+        }
+    }
+
+    fn msg_id(&self) -> String {
+        match &self.again {
+            Again::At(f, position) => format!("{}:{position}", f.id),
+            Again::Map(h) => h
+                .get(headers::MSG_ID)
+                .map_or("?", |v| v.as_str())
+                .to_string(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -137,7 +201,8 @@ impl Publisher {
             batch_size: (window / 4).clamp(1, 64),
             thread: Some(thread),
             stream,
-            host: hostname(),
+            host: hostname().into(),
+            file: None,
             stats,
         })
     }
@@ -166,15 +231,24 @@ impl Publisher {
     ///
     /// An earlier publish failed (see the type's docs).
     pub fn publish(&mut self, file: &SourceFile, position: u64, payload: &[u8]) -> Result<()> {
-        let mut h = HeaderMap::new();
-        h.insert(headers::MSG_ID, format!("{}:{position}", file.id));
-        h.insert(headers::HOST, self.host.as_str());
-        h.insert(headers::PATH, header_safe(&file.path.to_string_lossy()));
-        h.insert(headers::OFFSET, position.to_string());
-        h.insert(headers::FILE_ID, file.id.as_str());
+        let f = match &self.file {
+            Some((path, f)) if f.id == file.id && path.as_os_str() == file.path.as_os_str() => {
+                Arc::clone(f)
+            }
+            _ => {
+                let f = Arc::new(FileHeaders {
+                    id: file.id.clone(),
+                    path: header_safe(&file.path.to_string_lossy()),
+                    host: Arc::clone(&self.host),
+                });
+                self.file = Some((file.path.clone(), Arc::clone(&f)));
+                f
+            }
+        };
         self.push(Outgoing {
-            headers: h,
-            payload: payload.to_vec(),
+            first: Some(f.headers(position)),
+            again: Again::At(f, position),
+            payload: Bytes::copy_from_slice(payload),
         })
     }
 
@@ -199,8 +273,9 @@ impl Publisher {
             }
         }
         self.push(Outgoing {
-            headers: h,
-            payload: payload.to_vec(),
+            first: Some(h.clone()),
+            again: Again::Map(h),
+            payload: Bytes::copy_from_slice(payload),
         })
     }
 
@@ -290,17 +365,32 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
-/// One publish awaiting its ack.
+/// One publish awaiting its ack: the message (for a re-send) and when
+/// it was first sent. Its ack is the entry at the same place in the
+/// ordered set of ack futures.
 struct Pending {
     msg: Outgoing,
     first: Instant,
-    ack: tokio::task::JoinHandle<
-        std::result::Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
-    >,
 }
+
+/// An ack on its way, or the error of a publish that could not be sent.
+type Ack = Pin<
+    Box<
+        dyn Future<
+                Output = std::result::Result<
+                    jetstream::publish::PublishAck,
+                    jetstream::context::PublishError,
+                >,
+            > + Send,
+    >,
+>;
 
 /// The client's side: publish what comes in, keep at most `window` acks
 /// outstanding, answer flushes when all before them are acked.
+///
+/// The acks are awaited in one ordered set polled by this task (no task
+/// spawned per message): every outstanding ack's timeout runs at once, and
+/// they are taken oldest first, as the server sends them.
 async fn client_loop(
     url: NatsUrl,
     cfg: NatsConfig,
@@ -322,16 +412,18 @@ async fn client_loop(
     let subject = Subject::from(url.subject());
     let mut queue: VecDeque<Outgoing> = VecDeque::new();
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut acks: FuturesOrdered<Ack> = FuturesOrdered::new();
     let mut flushes: Vec<std_mpsc::SyncSender<()>> = Vec::new();
     let mut open = true;
     loop {
         while pending.len() < window {
-            let Some(msg) = queue.pop_front() else { break };
-            let ack = publish(&js, &subject, &msg).await;
+            let Some(mut msg) = queue.pop_front() else {
+                break;
+            };
+            acks.push_back(publish(&js, &subject, &mut msg).await);
             pending.push_back(Pending {
                 msg,
                 first: Instant::now(),
-                ack,
             });
         }
         if queue.is_empty() && pending.is_empty() {
@@ -346,12 +438,10 @@ async fn client_loop(
         }
         tokio::select! {
             biased;
-            // The oldest publish is the one to wait for: acks come in order.
-            r = async { (&mut pending.front_mut().expect("guarded: not empty").ack).await },
-                if !pending.is_empty() =>
-            {
+            // Acks come in the order sent: the oldest is yielded first.
+            Some(r) = acks.next(), if !pending.is_empty() => {
                 let retry = match r {
-                    Ok(Ok(ack)) => {
+                    Ok(ack) => {
                         stats.acked.fetch_add(1, Ordering::Relaxed);
                         if ack.duplicate {
                             stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -359,7 +449,7 @@ async fn client_loop(
                         pending.pop_front();
                         continue;
                     }
-                    Ok(Err(e)) => match e.kind() {
+                    Err(e) => match e.kind() {
                         // The server is away, restarting or electing a
                         // leader: send it again (same id) while time is left.
                         PublishErrorKind::TimedOut
@@ -367,7 +457,6 @@ async fn client_loop(
                         | PublishErrorKind::StreamNotFound => e,
                         _ => return Err(nats_error(&format!("publish to `{}` failed", url.subject()), e)),
                     },
-                    Err(e) => return Err(nats_error("ack task failed", e)),
                 };
                 let front = pending.front_mut().expect("guarded: not empty");
                 if front.first.elapsed() >= cfg.server_timeout {
@@ -376,7 +465,7 @@ async fn client_loop(
                             "no ack from {} for message {} within {:?} (server away?); \
                              it and the messages after it are not known to be stored",
                             url.server(),
-                            front.msg.headers.get(headers::MSG_ID).map_or("?", |v| v.as_str()),
+                            front.msg.msg_id(),
                             cfg.server_timeout
                         ),
                         retry,
@@ -386,7 +475,7 @@ async fn client_loop(
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
                 stats.retries.fetch_add(1, Ordering::Relaxed);
-                front.ack = publish(&js, &subject, &front.msg).await;
+                acks.push_front(publish(&js, &subject, &mut front.msg).await);
             }
             cmd = rx.recv(), if open && queue.is_empty() => match cmd {
                 Some(Cmd::Batch(v)) => queue.extend(v),
@@ -397,29 +486,17 @@ async fn client_loop(
     }
 }
 
-/// Sends one publish and returns a task that resolves to its ack. A
-/// publish that cannot even be handed to the connection in time resolves
-/// to that error, so that the caller's retry covers both.
-async fn publish(
-    js: &jetstream::Context,
-    subject: &Subject,
-    msg: &Outgoing,
-) -> tokio::task::JoinHandle<
-    std::result::Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
-> {
+/// Sends one publish and returns its ack on its way. A publish that cannot
+/// even be handed to the connection in time resolves to that error, so
+/// that the caller's retry covers both.
+async fn publish(js: &jetstream::Context, subject: &Subject, msg: &mut Outgoing) -> Ack {
     let sent = js
-        .publish_with_headers(
-            subject.clone(),
-            msg.headers.clone(),
-            msg.payload.clone().into(),
-        )
+        .publish_with_headers(subject.clone(), msg.headers(), msg.payload.clone())
         .await;
-    tokio::spawn(async move {
-        match sent {
-            Ok(ack) => ack.await,
-            Err(e) => Err(e),
-        }
-    })
+    match sent {
+        Ok(ack) => ack.into_future(),
+        Err(e) => Box::pin(std::future::ready(Err(e))),
+    }
 }
 
 /// A header value must be one line: control characters become `?`.
