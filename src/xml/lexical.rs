@@ -202,23 +202,10 @@ impl NameCache {
     #[inline(always)]
     fn words(b: &[u8]) -> (u64, u64) {
         let n = b.len();
-        let w8 = |i: usize| {
-            u64::from_le_bytes([
-                b[i],
-                b[i + 1],
-                b[i + 2],
-                b[i + 3],
-                b[i + 4],
-                b[i + 5],
-                b[i + 6],
-                b[i + 7],
-            ])
-        };
-        let w4 = |i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
         if n >= 8 {
-            (w8(0), w8(n - 8))
+            (word8(b, 0), word8(b, n - 8))
         } else if n >= 4 {
-            (w4(0), w4(n - 4))
+            (word4(b, 0), word4(b, n - 4))
         } else {
             let short = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
             (short, 0)
@@ -243,6 +230,22 @@ impl NameCache {
         *slot = (n, lo, hi);
         Ok(())
     }
+}
+
+/// The 8 bytes of `b` from `i` as a word (one load).
+#[inline(always)]
+fn word8(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The 4 bytes of `b` from `i` as a word (one load).
+#[inline(always)]
+fn word4(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[i..i + 4]);
+    u64::from(u32::from_le_bytes(w))
 }
 
 #[inline(never)]
