@@ -168,6 +168,86 @@ pub(crate) fn check_name(s: &str, what: &str) -> Result<(), Bad> {
     check_name_slow(s, what)
 }
 
+/// Element names already found valid, so that a document that repeats a
+/// few names (a feed does, millions of times) checks each one once.
+///
+/// Direct-mapped: a slot holds one name of 1 to [`NameCache::WIDE`] bytes
+/// as its length and two words that together cover every byte of it (see
+/// [`NameCache::words`]), so a hit is two compares with no call. A slot is
+/// filled only after the full check passed, and a hit needs the same
+/// length and both words equal, that is the same name: the cache accepts
+/// exactly what [`check_name`] accepts. A miss or a collision checks the
+/// name in full.
+pub(crate) struct NameCache {
+    slots: [(usize, u64, u64); NameCache::SLOTS],
+}
+
+impl Default for NameCache {
+    fn default() -> NameCache {
+        NameCache {
+            // Length 0 never hits: an empty name is not cached.
+            slots: [(0, 0, 0); NameCache::SLOTS],
+        }
+    }
+}
+
+impl NameCache {
+    const WIDE: usize = 16;
+    const SLOTS: usize = 64;
+
+    /// Two words holding every byte of `b` (1 to 16 bytes): the first and
+    /// last 8 bytes (overlapping when shorter than 16), the first and last
+    /// 4, or bytes 0, n/2 and n-1 of a name shorter than 4. With the
+    /// length, they tell names apart exactly.
+    #[inline(always)]
+    fn words(b: &[u8]) -> (u64, u64) {
+        let n = b.len();
+        if n >= 8 {
+            (word8(b, 0), word8(b, n - 8))
+        } else if n >= 4 {
+            (word4(b, 0), word4(b, n - 4))
+        } else {
+            let short = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
+            (short, 0)
+        }
+    }
+
+    /// Checks `s` as [`check_name`] does, remembering it when valid.
+    #[inline(always)]
+    pub(crate) fn check(&mut self, s: &str, what: &str) -> Result<(), Bad> {
+        let b = s.as_bytes();
+        let n = b.len();
+        if n == 0 || n > Self::WIDE {
+            return check_name(s, what);
+        }
+        let (lo, hi) = Self::words(b);
+        let mix = (lo ^ hi.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = &mut self.slots[(mix >> 58) as usize];
+        if *slot == (n, lo, hi) {
+            return Ok(());
+        }
+        check_name(s, what)?;
+        *slot = (n, lo, hi);
+        Ok(())
+    }
+}
+
+/// The 8 bytes of `b` from `i` as a word (one load).
+#[inline(always)]
+fn word8(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The 4 bytes of `b` from `i` as a word (one load).
+#[inline(always)]
+fn word4(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[i..i + 4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
 #[inline(never)]
 fn check_name_slow(s: &str, what: &str) -> Result<(), Bad> {
     let n = name_len(s);
@@ -433,6 +513,67 @@ mod tests {
         assert!(check_name("b/", "x").is_err());
         assert!(check_name("a\u{B7}", "x").is_ok());
         assert!(check_name("\u{B7}a", "x").is_err());
+    }
+
+    /// Names from an alphabet of name bytes, bytes no name may hold or
+    /// start with, and wide characters, short enough to collide in the
+    /// cache's slots and long enough to pass its width.
+    fn name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop::sample::select(vec![
+            "a",
+            "b",
+            "Z",
+            "_",
+            ":",
+            "-",
+            ".",
+            "1",
+            "9",
+            " ",
+            "/",
+            "<",
+            "\u{B7}",
+            "é",
+            "\u{300}",
+            "\u{2070}",
+            "\u{FFFF}",
+            "\u{1F600}",
+        ]);
+        prop::collection::vec(piece, 0..30).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The cache never accepts a name the full check refuses (nor the
+        /// reverse), whatever came before it: same result, same message.
+        #[test]
+        fn name_cache_agrees_with_check_name(
+            names in proptest::collection::vec(name(), 1..64),
+            again in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..64),
+        ) {
+            let mut cache = NameCache::default();
+            let order = names.iter().chain(again.iter().map(|i| &names[i.index(names.len())]));
+            for n in order {
+                proptest::prop_assert_eq!(cache.check(n, "element"), check_name(n, "element"), "{:?}", n);
+            }
+        }
+    }
+
+    #[test]
+    fn name_cache_hits_only_the_same_name() {
+        let mut cache = NameCache::default();
+        assert!(cache.check("bus", "x").is_ok());
+        assert!(cache.check("bus", "x").is_ok());
+        // Same length, first and last byte (same slot), not a name.
+        assert!(cache.check("b.s", "x").is_ok());
+        assert!(cache.check("b s", "x").is_err());
+        assert!(cache.check("b<s", "x").is_err());
+        assert!(cache.check("", "x").is_err());
+        let long = "a".repeat(40);
+        assert!(cache.check(&long, "x").is_ok());
+        assert!(cache.check(&format!("{long}/"), "x").is_err());
     }
 
     #[test]

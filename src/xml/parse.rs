@@ -158,6 +158,8 @@ pub(crate) struct Doc {
     pub(crate) dtd: Option<Box<Dtd>>,
     /// The XML declaration says `standalone="yes"`.
     pub(crate) standalone: bool,
+    /// Element names already checked against `Name`.
+    pub(crate) known_names: lexical::NameCache,
 }
 
 pub(crate) fn parse_loop<P: Pull, H: Handler>(
@@ -287,9 +289,12 @@ fn handle<'x, H: Handler>(
                 return Err(outside_root_error(start, doc, "a reference"));
             }
             let mut utf8 = [0u8; 4];
-            let text = match resolve_ref(&e, start, &mut utf8) {
-                Ok(text) => text,
-                Err(p) => return expand(&e, start, doc, h, p),
+            let text = match predefined(&e) {
+                Some(text) => text,
+                None => match resolve_ref(&e, start, &mut utf8) {
+                    Ok(text) => text,
+                    Err(p) => return expand(&e, start, doc, h, p),
+                },
             };
             Ok(flow(h.text(text, ctx.text_ends)?))
         }
@@ -392,7 +397,7 @@ fn handle<'x, H: Handler>(
 
 /// Checks a start tag (its name, its attributes, only one root element)
 /// and returns its content, the text between `<` and `>` (or `/>`).
-#[inline]
+#[inline(always)]
 fn start_tag<'e, 'x: 'e>(
     e: &'e quick_xml::events::BytesStart<'x>,
     ctx: Ctx<'x>,
@@ -419,7 +424,9 @@ fn start_tag<'e, 'x: 'e>(
         doc.seen_root = true;
     }
     let name_len = e.name().as_ref().len();
-    lexical::check_name(&content[..name_len], "element").map_err(|b| bad_at(start + 1, b))?;
+    doc.known_names
+        .check(&content[..name_len], "element")
+        .map_err(|b| bad_at(start + 1, b))?;
     if content.len() > name_len {
         check_attrs(content, name_len, start, doc.dtd.as_deref())?;
     }
@@ -576,6 +583,21 @@ fn decode_text<'e, 'x: 'e>(raw: &'e [u8], ctx: Ctx<'x>, at: u64) -> Result<Cow<'
         return Ok(Cow::Borrowed(text));
     }
     Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")))
+}
+
+/// The text of a reference to one of the five predefined entities, matched
+/// on its bytes: the common references need no UTF-8, `Name` or table
+/// look-up (what [`resolve_ref`] would give for them).
+#[inline(always)]
+fn predefined(name: &[u8]) -> Option<&'static str> {
+    match name {
+        b"lt" => Some("<"),
+        b"gt" => Some(">"),
+        b"amp" => Some("&"),
+        b"quot" => Some("\""),
+        b"apos" => Some("'"),
+        _ => None,
+    }
 }
 
 /// Resolves `&name;` or `&#N;` starting at byte offset `at`.

@@ -32,7 +32,7 @@ pub(crate) struct Ctx<'x> {
     /// front with the rest of the input in memory).
     pub(crate) chars_ok: bool,
     /// True when the event is known to hold no `]]>` (the input in memory
-    /// holds none at all).
+    /// holds none between the event's start and end).
     pub(crate) no_cdata_close: bool,
     /// After character data: the next markup is certainly not character
     /// data (it is a tag, or the end of input).

@@ -33,8 +33,23 @@ pub(crate) struct SlicePull<'i> {
     may_have_cr: bool,
     /// True when the checked part holds only `Char`s.
     chars_ok: bool,
-    /// True when the checked part holds no `]]>`.
-    no_cdata_close: bool,
+    /// The offset of the first `]]>` of the checked part at or after the
+    /// start of some earlier text (`u64::MAX` when there is none): text
+    /// that starts after that and ends before it needs no search for `]]>`.
+    next_cdata_close: u64,
+}
+
+/// Finds `]]>`, built once.
+static CDATA_CLOSE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"]]>"));
+
+/// The offset of the first `]]>` in `input[from..end]`, or `u64::MAX`.
+#[cold]
+fn cdata_close_from(input: &[u8], from: u64, end: u64) -> u64 {
+    input
+        .get(from as usize..end as usize)
+        .and_then(|part| CDATA_CLOSE.find(part))
+        .map_or(u64::MAX, |i| from + i as u64)
 }
 
 impl<'i> SlicePull<'i> {
@@ -101,7 +116,24 @@ impl<'i> SlicePull<'i> {
             checked_end: end,
             may_have_cr: memchr::memchr(b'\r', part).is_some(),
             chars_ok: crate::xml::lexical::bad_char(part).is_none(),
-            no_cdata_close: memchr::memmem::find(part, b"]]>").is_none(),
+            next_cdata_close: cdata_close_from(input, start, end),
+        }
+    }
+}
+
+impl SlicePull<'_> {
+    /// After character data that ends at `p`: true when the reader stopped
+    /// at the `<` of a tag or at the end, so no character data follows at
+    /// once. It stopped at the `<` of the next markup, at a `&`, or at the
+    /// end; `<!` may be a CDATA section or a comment and `<?` a processing
+    /// instruction, after which character data may go on.
+    #[inline(always)]
+    fn ends_text(&self, p: u64) -> bool {
+        let p = p as usize;
+        match self.input.get(p) {
+            None => true,
+            Some(b'<') => !matches!(self.input.get(p + 1), Some(b'!' | b'?')),
+            Some(_) => false,
         }
     }
 }
@@ -128,31 +160,37 @@ impl Pull for SlicePull<'_> {
     // rather than through memory, a good part of the per-event cost.
     #[inline(always)]
     fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
+        let from = self.base + self.reader.buffer_position();
         let ev = self.reader.read_event()?;
         let p = self.base + self.reader.buffer_position();
-        let text_ends = match ev {
-            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
-                // The reader stopped at the `<` of the next markup, at a
-                // `&`, or at the end. `<!` may be a CDATA section or a
-                // comment and `<?` a processing instruction, after which
-                // character data may go on.
-                let p = p as usize;
-                match self.input.get(p) {
-                    None => true,
-                    Some(b'<') => !matches!(self.input.get(p + 1), Some(b'!' | b'?')),
-                    Some(_) => false,
+        let (text_ends, no_cdata_close) = match ev {
+            Event::Text(_) => {
+                // The text runs from `from` to `p`. `next_cdata_close` is
+                // the first `]]>` at or after the start of some earlier
+                // text; once that lies before this text, find the first
+                // one from here. The text holds a `]]>` only if it ends by
+                // `p`. (Only text is asked: a search per `]]>` passed, two
+                // compares per text.)
+                if self.next_cdata_close < from {
+                    self.next_cdata_close = cdata_close_from(self.input, from, self.checked_end);
                 }
+                (
+                    self.ends_text(p),
+                    self.next_cdata_close.saturating_add(3) > p,
+                )
             }
-            _ => false,
+            Event::CData(_) | Event::GeneralRef(_) => (self.ends_text(p), true),
+            _ => (false, true),
         };
         // An event that ends past the checked part may hold a `\r` (its
         // UTF-8 is checked by `Ctx::str`, which sees it is not inside
-        // `doc`).
+        // `doc`). `&` and `|`: no branches.
+        let inside = p <= self.checked_end;
         let ctx = Ctx {
             doc: self.doc,
-            may_have_cr: self.may_have_cr || p > self.checked_end,
-            chars_ok: self.chars_ok && p <= self.checked_end,
-            no_cdata_close: self.no_cdata_close && p <= self.checked_end,
+            may_have_cr: self.may_have_cr | !inside,
+            chars_ok: self.chars_ok & inside,
+            no_cdata_close: no_cdata_close & inside,
             text_ends,
         };
         Ok((ev, ctx))

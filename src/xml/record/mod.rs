@@ -106,12 +106,26 @@ struct Field {
     value: (u32, u32),
 }
 
-/// `a == b` for the short strings element names are: a loop the compiler
-/// keeps inline, where `==` calls `memcmp` (a call costs more than the
-/// comparison of a name).
+/// `a == b` for the short strings element names are: compares the
+/// compiler keeps inline, where `==` calls `memcmp` (a call costs more than
+/// the comparison of a name).
 #[inline(always)]
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // Field and element names are short: two overlapping word compares
+    // cover 4 to 16 bytes without a call or a loop.
+    let w8 = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
+    let w4 = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
+    }
 }
 
 #[inline]
@@ -328,6 +342,22 @@ impl Visitor<'_> for Str<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `same` is `==`, at every length around its word sizes.
+        #[test]
+        fn same_is_equality(a in "[ab]{0,20}", flip in 0usize..24) {
+            let mut b = a.clone().into_bytes();
+            if let Some(c) = b.get_mut(flip) {
+                *c = if *c == b'a' { b'b' } else { b'a' };
+            }
+            let b = String::from_utf8(b).unwrap_or_default();
+            proptest::prop_assert_eq!(same(&a, &b), a == b);
+            proptest::prop_assert!(same(&a, &a));
+            let longer = format!("{a}a");
+            proptest::prop_assert!(!same(&a, &longer));
+        }
+    }
 
     #[test]
     fn duplicate_fields_keep_their_first_position() {
