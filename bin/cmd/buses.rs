@@ -342,9 +342,22 @@ where
 {
     #[inline]
     fn send(&mut self, event: XmlEvent<'e>) -> copipe::Result<copipe::Flow> {
-        if let Some(stages) = &mut self.stages {
-            return stages.send(event);
+        match &mut self.stages {
+            Some(stages) => stages.send(event),
+            None => self.first(event),
         }
+    }
+}
+
+impl<F> ByRoot<F>
+where
+    F: FnOnce(Dialect) -> copipe::Result<Chain>,
+{
+    /// The first event: build the chain for the root's dialect. Out of
+    /// line, so that `send` stays small enough to inline into the parser.
+    #[cold]
+    #[inline(never)]
+    fn first(&mut self, event: XmlEvent<'_>) -> copipe::Result<copipe::Flow> {
         let dialect = match &event {
             XmlEvent::Start(tag) => Dialect::of_root(tag.name()),
             _ => Dialect::V2009,
