@@ -170,6 +170,12 @@ fn patterns_file_and_fixed_strings() {
         dir.path(),
     );
     assert_eq!(out.stdout, b"10.0.0.1 x\n1.2.3.4 z\n");
+    // An empty patterns file selects nothing, as grep -f /dev/null.
+    std::fs::write(dir.path().join("none"), b"").unwrap();
+    let out = tail(&["-n", "+1", "a.log", "--file", "none"], dir.path());
+    assert_eq!((out.stdout.len(), out.status.code()), (0, Some(1)));
+    let out = tail(&["-n", "+1", "a.log", "-v", "--file", "none"], dir.path());
+    assert_eq!(out.stdout.len(), 32);
 }
 
 #[test]
