@@ -253,9 +253,17 @@ impl GrepBuilder {
             .build()
             .parse(pattern)
             .map_err(|e| {
+                // The same one line as the regex crate's error gives.
+                let text = e.to_string();
+                let message = text
+                    .lines()
+                    .rev()
+                    .find_map(|l| l.strip_prefix("error: "))
+                    .unwrap_or(&text)
+                    .to_string();
                 Error::new(ErrorKind::Pattern {
                     pattern: pattern.to_string(),
-                    message: e.to_string().lines().last().unwrap_or("").to_string(),
+                    message,
                 })
             })
     }
@@ -690,6 +698,7 @@ mod tests {
             .build(crate::sinks::Null)
             .unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::Pattern { pattern, .. } if pattern == "a(b"));
+        assert!(err.to_string().ends_with(": unclosed group"), "{err}");
         assert!(!err.to_string().contains('\n'), "{err}");
     }
 
