@@ -508,6 +508,11 @@ impl<S: Lifecycle> Lifecycle for Grep<S> {
 impl<'a, S: Stage<&'a [u8]>> Stage<Block<'a>> for Grep<S> {
     fn send(&mut self, block: Block<'a>) -> Result<Flow> {
         let hay = block.bytes();
+        if let (Matcher::Literal(f), false) = (&self.matcher, self.invert) {
+            // The plain path (one literal): its own tight loop, so that the
+            // other matchers' code stays out of it.
+            return literal_lines(f, hay, &mut self.target);
+        }
         let mut pos = 0;
         let mut misses = 0;
         loop {
@@ -542,6 +547,30 @@ impl<'a, S: Stage<&'a [u8]>> Stage<Block<'a>> for Grep<S> {
         }
         Ok(Flow::Continue)
     }
+}
+
+/// Sends each line of `hay` that contains `f`'s needle (never empty, no
+/// `\n`: it cannot cross a line) to `target`.
+#[inline]
+fn literal_lines<'a, S: Stage<&'a [u8]>>(
+    f: &Literal,
+    hay: &'a [u8],
+    target: &mut S,
+) -> Result<Flow> {
+    let mut pos = 0;
+    while let Some(i) = f.find(&hay[pos..]) {
+        let ms = pos + i;
+        let ls = memrchr(b'\n', &hay[pos..ms]).map_or(pos, |j| pos + j + 1);
+        let le = memchr(b'\n', &hay[ms..]).map_or(hay.len(), |j| ms + j + 1);
+        if target.send(&hay[ls..le])?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        pos = le;
+        if pos >= hay.len() {
+            break;
+        }
+    }
+    Ok(Flow::Continue)
 }
 
 /// Sends each line of `lines` (whole lines) to `target`.
