@@ -170,6 +170,12 @@ fn patterns_file_and_fixed_strings() {
         dir.path(),
     );
     assert_eq!(out.stdout, b"10.0.0.1 x\n1.2.3.4 z\n");
+    // An empty patterns file selects nothing, as grep -f /dev/null.
+    std::fs::write(dir.path().join("none"), b"").unwrap();
+    let out = tail(&["-n", "+1", "a.log", "--file", "none"], dir.path());
+    assert_eq!((out.stdout.len(), out.status.code()), (0, Some(1)));
+    let out = tail(&["-n", "+1", "a.log", "-v", "--file", "none"], dir.path());
+    assert_eq!(out.stdout.len(), 32);
 }
 
 #[test]
@@ -646,4 +652,127 @@ fn plain_tail_and_follow_print_nul_lines() {
     expect(&rx, &["\0b\n"]);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Pattern files for the many-pattern comparisons, written beside the
+/// generated logs: client addresses of `a.log` as regexes (dots
+/// unescaped) and escaped, with near misses (one octet changed), and fixed
+/// strings: words of the log, near misses, and words holding regex
+/// metacharacters.
+fn many_pattern_files() -> &'static std::path::Path {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let dir = grep_logs();
+    DONE.get_or_init(|| {
+        let log = std::fs::read(dir.join("a.log")).unwrap();
+        let text = String::from_utf8_lossy(&log);
+        let mut ips = std::collections::BTreeSet::new();
+        let mut words = std::collections::BTreeSet::new();
+        for line in text.lines().take(400) {
+            if let Some(ip) = line.split(' ').next() {
+                ips.insert(ip.to_string());
+            }
+            words.extend(
+                line.split([' ', '"'])
+                    .filter(|w| w.len() >= 5 && !w.contains('\u{fffd}'))
+                    .map(str::to_string),
+            );
+        }
+        let ips: Vec<String> = ips.into_iter().collect();
+        let mut regexes: Vec<String> = ips.iter().step_by(3).cloned().collect();
+        for (i, ip) in ips.iter().enumerate() {
+            let mut o: Vec<&str> = ip.split('.').collect();
+            let n = (i * 37 % 256).to_string();
+            o[i % 4] = &n;
+            regexes.push(o.join("."));
+        }
+        let escaped: Vec<String> = regexes.iter().map(|p| p.replace('.', r"\.")).collect();
+        let words: Vec<String> = words.into_iter().collect();
+        let mut fixed: Vec<String> = words.iter().step_by(40).cloned().collect();
+        fixed.extend(words.iter().map(|w| format!("{w}zz")));
+        fixed.extend(["a.b*c", "(x[", "python2", "PYTHONIC", "swig_"].map(String::from));
+        for (name, pats) in [
+            ("ip.pat", regexes),
+            ("ipx.pat", escaped),
+            ("fixed.pat", fixed),
+        ] {
+            std::fs::write(dir.join(name), pats.join("\n") + "\n").unwrap();
+        }
+    });
+    dir
+}
+
+/// Issue 13 item 6: many patterns (one Aho-Corasick automaton for
+/// literals, one regex otherwise) give grep's output, byte for byte, with
+/// -e many, --file, --fixed-strings, -i, -w, -x, -v, -o, -c.
+#[test]
+fn many_patterns_equal_grep() {
+    many_pattern_files();
+    for pats in ["ip.pat", "ipx.pat"] {
+        same_as_grep(&["--file", pats, "a.log"], &["-f", pats, "a.log"]);
+        same_as_grep(
+            &["-c", "--file", pats, "a.log"],
+            &["-c", "-f", pats, "a.log"],
+        );
+        same_as_grep(
+            &["-v", "--file", pats, "a.log"],
+            &["-v", "-f", pats, "a.log"],
+        );
+        same_as_grep(
+            &["-w", "--file", pats, "a.log"],
+            &["-w", "-f", pats, "a.log"],
+        );
+        same_as_grep(
+            &["-o", "-H", "--file", pats, "a.log", "b.log"],
+            &["-o", "-H", "-f", pats, "a.log", "b.log"],
+        );
+    }
+    // -H: grep's `FILE:` prefix (without it, tail's `==> FILE <==`).
+    let f = ["-H", "--fixed-strings", "--file", "fixed.pat"];
+    let g = ["-H", "-F", "-f", "fixed.pat"];
+    for (extra, grep_extra) in [
+        (&[][..], &[][..]),
+        (&["-i"], &["-i"]),
+        (&["-v"], &["-v"]),
+        (&["-c"], &["-c"]),
+        (&["-w"], &["-w"]),
+        (&["-c", "-i", "-v"], &["-c", "-i", "-v"]),
+    ] {
+        let mut ours = extra.to_vec();
+        ours.extend(f);
+        ours.extend(["a.log", "b.log"]);
+        let mut theirs = grep_extra.to_vec();
+        theirs.extend(g);
+        theirs.extend(["a.log", "b.log"]);
+        same_as_grep(&ours, &theirs);
+    }
+    // Several -e literals (one automaton), with -i and -x.
+    let e = [
+        "-e",
+        "python2",
+        "-e",
+        "swig",
+        "-e",
+        "GET /ply/",
+        "-e",
+        "bar python",
+    ];
+    let mut ours = e.to_vec();
+    ours.push("a.log");
+    same_as_grep(&ours, &ours.clone());
+    let mut ours = vec!["-i"];
+    ours.extend(e);
+    ours.push("a.log");
+    same_as_grep(&ours, &ours.clone());
+    same_as_grep(
+        &[
+            "-x",
+            "--fixed-strings",
+            "-e",
+            "foo",
+            "-e",
+            "python swig\r",
+            "b.log",
+        ],
+        &["-x", "-F", "-e", "foo", "-e", "python swig\r", "b.log"],
+    );
 }

@@ -81,6 +81,11 @@ impl SelectArgs {
                 *p = format!(r"\A(?:{p})\z");
             }
         }
+        if all.is_empty() && !self.pattern_files.is_empty() {
+            // An empty patterns file selects nothing (grep -f /dev/null), where
+            // no pattern at all is tail (every line): one that never matches.
+            all.push(r"\b\B".to_string());
+        }
         Ok(all)
     }
 

@@ -14,7 +14,6 @@
 
 use copipe::Lifecycle;
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -26,7 +25,7 @@ use std::sync::Arc;
 
 use copipe::bridge::ThreadBridgeBuilder;
 use copipe::sinks::Printer;
-use copipe::text::{Block, Follow, FollowMode, Grep, Lines, Start};
+use copipe::text::{Block, Follow, FollowMode, Grep, KeepOpen, LastLines, Lines, Start};
 use copipe::{Error, ErrorKind, Flow, Result, Stage};
 
 use super::select::{SelectArgs, STDIN_NAME};
@@ -719,7 +718,7 @@ where
         Input::Seekable(lines) => configure(lines, args, path, status)
             .file_index(i)
             .stop_flag(Arc::clone(stop))
-            .run_blocks(KeepOpen(&mut *chain)),
+            .run_blocks(KeepOpen::new(&mut *chain)),
     };
     let result = match result {
         // An error naming a path is the input's: report it, go on.
@@ -815,68 +814,26 @@ where
         Start::From(n) => lines
             .skip_lines(n.saturating_sub(1))
             .stream(true)
-            .run_blocks(KeepOpen(&mut *chain))?,
+            .run_blocks(KeepOpen::new(&mut *chain))?,
         Start::Last(n) => {
-            let mut last = LastLines {
-                keep: usize::try_from(n).unwrap_or(usize::MAX),
-                lines: VecDeque::new(),
-                offset: 0,
-                count: 0,
-            };
+            let mut last = LastLines::new(usize::try_from(n).unwrap_or(usize::MAX));
             lines.run(&mut last)?;
-            if let (Body::Rich(r), Some((offset, _))) = (&mut chain.target, last.lines.front()) {
+            if let (Body::Rich(r), Some((offset, _)), Some(number)) = (
+                &mut chain.target,
+                last.lines().next(),
+                last.first_line_number(),
+            ) {
                 // True line numbers: the lines kept are the last ones read.
-                r.set_next_line(i, *offset, last.count - last.lines.len() as u64 + 1);
+                r.set_next_line(i, offset, number);
             }
-            for (offset, line) in &last.lines {
-                if chain
-                    .send(Block::new(line, *offset).with_file(i))?
-                    .is_stop()
-                {
+            for (offset, line) in last.lines() {
+                if chain.send(Block::new(line, offset).with_file(i))?.is_stop() {
                     break;
                 }
             }
         }
     }
     Ok(())
-}
-
-/// Keeps the last `keep` lines with their byte offsets, reusing their
-/// buffers, and counts the lines read.
-struct LastLines {
-    keep: usize,
-    lines: VecDeque<(u64, Vec<u8>)>,
-    offset: u64,
-    count: u64,
-}
-
-impl<'a> Stage<&'a [u8]> for LastLines {
-    fn send(&mut self, line: &'a [u8]) -> Result<Flow> {
-        let offset = self.offset;
-        self.offset += line.len() as u64;
-        self.count += 1;
-        if self.keep == 0 {
-            return Ok(Flow::Continue);
-        }
-        let (_, mut buf) = if self.lines.len() == self.keep {
-            self.lines.pop_front().unwrap_or_default()
-        } else {
-            (0, Vec::new())
-        };
-        buf.clear();
-        buf.extend_from_slice(line);
-        self.lines.push_back((offset, buf));
-        Ok(Flow::Continue)
-    }
-}
-
-impl Lifecycle for LastLines {
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn close(&mut self) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// Follow (-f / -F) until stopped. Standard input (`-`) is read to its
@@ -1062,25 +1019,5 @@ impl<S: Lifecycle> Lifecycle for Headers<S> {
     }
     fn close(&mut self) -> Result<()> {
         self.target.close()
-    }
-}
-
-/// Passes everything on but turns `close` into `flush`: one chain serves
-/// several files read one after the other, and is closed once at the end.
-struct KeepOpen<S>(S);
-
-impl<T, S: Stage<T>> Stage<T> for KeepOpen<S> {
-    #[inline]
-    fn send(&mut self, item: T) -> Result<Flow> {
-        self.0.send(item)
-    }
-}
-
-impl<S: Lifecycle> Lifecycle for KeepOpen<S> {
-    fn flush(&mut self) -> Result<()> {
-        self.0.flush()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.0.flush()
     }
 }

@@ -117,9 +117,13 @@ fn compile(patterns: &[String], ignore_case: bool) -> Result<Option<Regex>> {
         .map(|p| format!("(?:{p})"))
         .collect::<Vec<_>>()
         .join("|");
+    // ripgrep's size limits (as `copipe::text::Grep`'s): a thousand
+    // patterns compile and run on the lazy DFA, not the NFA simulation.
     RegexBuilder::new(&alternation)
         .unicode(false)
         .case_insensitive(ignore_case)
+        .size_limit(100 << 20)
+        .dfa_size_limit(1000 << 20)
         .build()
         .map(Some)
         .map_err(|e| {

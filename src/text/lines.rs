@@ -15,7 +15,7 @@ use super::block::{Block, SplitLines};
 use super::linebuf::LineBuf;
 use super::DEFAULT_MAX_LINE_LEN;
 use crate::error::{Error, Result};
-use crate::stage::Stage;
+use crate::stage::{end_source, SourceEnd, Stage};
 
 /// Bytes read at a time by [`Lines`]: large enough that a whole-chunk search
 /// runs at memory speed, small enough to stay in the CPU's cache.
@@ -284,9 +284,11 @@ impl<R: Read> Lines<R> {
     ///
     /// # Errors
     ///
-    /// A read error or a line longer than the maximum, with the path and
-    /// byte offset (the target is closed first, so every line before it is
-    /// out); or the target's error (the target is not closed).
+    /// The crate's [`end_source`] rule: a read error or a line longer than
+    /// the maximum, with the path and byte offset (the target is closed
+    /// first, so every line before it is out, and a failure to close is
+    /// dropped: the input's error is the cause); or the target's error
+    /// (the target is not closed).
     pub fn run<S>(self, target: S) -> Result<()>
     where
         S: for<'a> Stage<&'a [u8]>,
@@ -309,42 +311,42 @@ impl<R: Read> Lines<R> {
         lb.set_skip(self.skip);
         lb.set_file(self.file);
         lb.set_skip_long_lines(self.long_lines.is_some());
-        loop {
+        let end = loop {
             if self
                 .stop
                 .as_ref()
                 .is_some_and(|s| s.load(Ordering::Relaxed))
             {
-                return target.close();
+                break SourceEnd::Done;
             }
             let n = match lb.read_from(&mut self.reader) {
                 Ok(n) => n,
+                // Our own input failed (a read error, a line too long):
+                // `end_source` hands on what was accepted first.
                 Err(e) => {
-                    // Our own input failed: hand on what was accepted first.
-                    target.close()?;
-                    return Err(match &self.path {
+                    break SourceEnd::Input(match &self.path {
                         Some(p) => e.with_path(p),
                         None => e,
-                    });
+                    })
                 }
             };
             if let (Some(offset), Some(report)) = (lb.take_long_line(), &mut self.long_lines) {
                 (report.0)(offset, lb.max_line());
             }
             if n == 0 {
-                break;
+                // The last line, if it has no newline.
+                break SourceEnd::after_send(lb.finish(&mut target)).unwrap_or(SourceEnd::Done);
             }
-            if lb.emit(&mut target)?.is_stop() {
-                return target.close();
+            if let Some(end) = SourceEnd::after_send(lb.emit(&mut target)) {
+                break end;
             }
             if self.stream && lb.was_short_read() {
-                target.flush()?;
+                if let Some(end) = SourceEnd::after_flush(target.flush()) {
+                    break end;
+                }
             }
-        }
-        if lb.finish(&mut target)?.is_stop() {
-            return target.close();
-        }
-        target.close()
+        };
+        end_source(&mut target, end)
     }
 }
 
@@ -427,5 +429,103 @@ mod tests {
         assert_eq!(Start::From(3).skip(), 2);
         assert!("+x".parse::<Start>().is_err());
         assert_eq!(Start::From(4).to_string(), "+4");
+    }
+
+    /// Gives `data`, then fails.
+    struct FailingReader(&'static [u8]);
+
+    impl Read for FailingReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Records lines and whether it was closed; fails its `send` after
+    /// `send_ok` lines and its `close` when `close_fails`.
+    #[derive(Default)]
+    struct Probe {
+        lines: Vec<Vec<u8>>,
+        send_ok: Option<usize>,
+        close_fails: bool,
+        closed: bool,
+    }
+
+    impl<'a> Stage<&'a [u8]> for Probe {
+        fn send(&mut self, line: &'a [u8]) -> Result<crate::Flow> {
+            if self.send_ok.is_some_and(|n| self.lines.len() >= n) {
+                return Err(io::Error::other("target broke").into());
+            }
+            self.lines.push(line.to_vec());
+            Ok(crate::Flow::Continue)
+        }
+    }
+
+    impl crate::Lifecycle for Probe {
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            self.closed = true;
+            if self.close_fails {
+                return Err(io::Error::other("close failed").into());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_input_error_closes_the_target_and_wins_over_close() {
+        // end_source: the input failed, so the target is closed (the lines
+        // before are out) and the input's error is returned, not close's.
+        let mut probe = Probe {
+            close_fails: true,
+            ..Probe::default()
+        };
+        let err = Lines::new(FailingReader(b"a\nb\n"))
+            .with_path("in.log")
+            .run(&mut probe)
+            .unwrap_err();
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+        assert!(err.to_string().contains("in.log"), "{err}");
+        assert!(probe.closed);
+        assert_eq!(probe.lines, [b"a\n".to_vec(), b"b\n".to_vec()]);
+
+        // A line over the maximum is the input's error too.
+        let mut probe = Probe {
+            close_fails: true,
+            ..Probe::default()
+        };
+        let err = Lines::new(&b"ok\nxxxxxxxxxxxxxxxxxxxxxxxx\n"[..])
+            .max_line_len(8)
+            .run(&mut probe)
+            .unwrap_err();
+        assert!(!err.to_string().contains("close failed"), "{err}");
+        assert!(probe.closed);
+        assert_eq!(probe.lines, [b"ok\n".to_vec()]);
+    }
+
+    #[test]
+    fn a_target_error_is_returned_without_closing() {
+        let mut probe = Probe {
+            send_ok: Some(1),
+            ..Probe::default()
+        };
+        let err = Lines::new(&b"a\nb\nc\n"[..]).run(&mut probe).unwrap_err();
+        assert!(err.to_string().contains("target broke"), "{err}");
+        assert!(!probe.closed);
+        // At the end of input, close's own error is the result.
+        let mut probe = Probe {
+            close_fails: true,
+            ..Probe::default()
+        };
+        let err = Lines::new(&b"a\nb"[..]).run(&mut probe).unwrap_err();
+        assert!(err.to_string().contains("close failed"), "{err}");
+        assert_eq!(probe.lines.len(), 2);
     }
 }

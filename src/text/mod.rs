@@ -13,7 +13,11 @@
 //!   (device, inode, [`FINGERPRINT_LEN`] first bytes), copipe file ids,
 //!   offsets accepted by the target, written atomically after each flush
 //! - `grep.rs`: [`Grep`], several patterns (any match passes), `-i`, `-v`,
-//!   with a literal fast path
+//!   compiled into one matcher: `memmem` for one literal, Aho-Corasick for
+//!   many, one regex (ripgrep's size limits) otherwise
+//! - `keep_open.rs`: [`KeepOpen`], one chain for several sources in turn
+//! - `last_lines.rs`: [`LastLines`], the last N lines of a forward-only
+//!   input (a pipe, a FIFO, `/proc`)
 //! - `literal.rs`: [`Literal`], that fast path: `memchr::memmem` for long
 //!   haystacks, a direct scan for short lines
 //! - `position.rs`: [`LineAt`], a line with its file's id and byte offset
@@ -45,6 +49,8 @@ mod block;
 pub(crate) mod checkpoint;
 pub(crate) mod follow;
 mod grep;
+mod keep_open;
+mod last_lines;
 mod linebuf;
 mod lines;
 mod literal;
@@ -55,6 +61,8 @@ pub use block::{line_fn, Block, BlockLines, LineFn, SplitLines};
 pub use checkpoint::FINGERPRINT_LEN;
 pub use follow::{Follow, FollowBuilder, FollowMode, Notice, NoticeKind, StopHandle};
 pub use grep::{Grep, GrepBuilder};
+pub use keep_open::KeepOpen;
+pub use last_lines::LastLines;
 pub use lines::{seek_last_lines, Lines, Start};
 pub use literal::Literal;
 pub use logsim::LogSim;
