@@ -33,6 +33,9 @@
 //!   the item, and `copipe tail -F` from append to output, inline and with
 //!   `--bridge thread`.
 //!
+//! `bridges --count FLAVOUR N` (the bench executable, for callgrind) sends
+//! N items through one bridge flavour and exits: see `count_mode`.
+//!
 //! `cargo bench --bench bridges -- FILTER` runs the interleaved parts whose
 //! name contains FILTER and the criterion benches it matches. Every
 //! iteration checks its result (sum or count), so a broken bench cannot
