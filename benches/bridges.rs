@@ -28,15 +28,21 @@
 //! - `threaded/record`: an 80-byte plain struct moved by value, and
 //!   ~60-byte lines lent by reference (`threaded_ref`, slots reused).
 //! - `wire`: bincode frames encoded into memory (the encoder alone), and
-//!   through an OS pipe to a decoding child (`copipe worker seq`).
+//!   through an OS pipe to a decoding child (the `wire_worker seq` example).
 //! - `latency`: send + flush through a thread bridge until the target has
 //!   the item, and `copipe tail -F` from append to output, inline and with
 //!   `--bridge thread`.
+//!
+//! `bridges --count FLAVOUR N` (the bench executable, for callgrind) sends
+//! N items through one bridge flavour and exits: see `count_mode`.
 //!
 //! `cargo bench --bench bridges -- FILTER` runs the interleaved parts whose
 //! name contains FILTER and the criterion benches it matches. Every
 //! iteration checks its result (sum or count), so a broken bench cannot
 //! silently measure nothing.
+
+#[path = "../tests/common/examples.rs"]
+mod examples;
 
 use copipe::Lifecycle;
 use std::hint::black_box;
@@ -409,10 +415,11 @@ fn wire(c: &mut Criterion) {
             assert_eq!(w.frames(), N);
         })
     });
+    let worker = examples::example("wire_worker");
     g.bench_function("u64 through a pipe to a decoding child", |b| {
         b.iter(|| {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_copipe"));
-            cmd.args(["worker", "seq"]).stdout(Stdio::piped());
+            let mut cmd = Command::new(&worker);
+            cmd.arg("seq").stdout(Stdio::piped());
             let out = tempfile::tempfile().unwrap();
             cmd.stdout(out.try_clone().unwrap());
             let mut bridge = ProcessBridge::spawn(cmd).unwrap();
@@ -848,9 +855,98 @@ fn bus_pipeline() {
 criterion_group!(benches, threaded_records, wire, flush_latency);
 
 fn main() {
+    if count_mode() {
+        return;
+    }
     threaded_u64();
     bus_records();
     bus_pipeline();
     benches();
     Criterion::default().configure_from_args().final_summary();
+}
+
+// ---------------------------------------------------------------------------
+// Instruction counts per item: figures the machine's load cannot move.
+
+/// `bridges --count FLAVOUR N`: sends N items through one bridge flavour
+/// and exits, for `valgrind --tool=callgrind` (with `--trace-children=yes`
+/// for the process flavours). Run it at two N and divide the difference of
+/// the totals by the difference of the N: the per-item count, without the
+/// setup (the feed's parse, the thread's or the child's start).
+///
+/// - `value`: u64 through `threaded` into a sum;
+/// - `ref`: records (the first 1000 of the test feed, cycled) through
+///   `threaded_ref` into a counter;
+/// - `flat`: the same records through `threaded_flat`;
+/// - `process`: u64 in serde frames to a `wire_worker seq` child;
+/// - `process-flat`: the records in flat frames to a `worker buses --route
+///   NONE` child (decodes and filters each, prints none).
+fn count_mode() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(at) = args.iter().position(|a| a == "--count") else {
+        return false;
+    };
+    let flavour = args[at + 1].as_str();
+    let n: u64 = args[at + 2].parse().expect("--count FLAVOUR N");
+    let records = || {
+        let all = feed_records(&feed());
+        let hot: Vec<Record> = all[..1000.min(all.len())].to_vec();
+        hot
+    };
+    match flavour {
+        "value" => {
+            let (sum, out) = Sum::new();
+            let mut bridge = threaded::<u64, _>(sum);
+            for i in 0..n {
+                let _ = bridge.send(black_box(i)).unwrap();
+            }
+            bridge.close().unwrap();
+            assert_eq!(out.load(Ordering::Relaxed), n * (n - 1) / 2);
+        }
+        "ref" | "flat" => {
+            let set = records();
+            let out = Arc::new(AtomicU64::new(0));
+            let tally = Tally(0, out.clone());
+            fn send_all<B: for<'r> Stage<&'r Record>>(mut bridge: B, set: &[Record], n: u64) {
+                for i in 0..n as usize {
+                    let _ = bridge.send(&set[i % set.len()]).unwrap();
+                }
+                Lifecycle::close(&mut bridge).unwrap();
+            }
+            if flavour == "ref" {
+                send_all(threaded_ref::<Record, _>(tally), &set, n);
+            } else {
+                send_all(threaded_flat::<Record, _>(tally), &set, n);
+            }
+            assert_eq!(out.load(Ordering::Relaxed), n);
+        }
+        "process" => {
+            let out = tempfile::tempfile().unwrap();
+            let mut cmd = Command::new(examples::example("wire_worker"));
+            cmd.arg("seq").stdout(out.try_clone().unwrap());
+            let mut bridge = ProcessBridge::spawn(cmd).unwrap();
+            for i in 0..n {
+                let _ = bridge.send(black_box(i)).unwrap();
+            }
+            bridge.close().unwrap();
+            let mut s = String::new();
+            use std::io::{Read, Seek};
+            let mut out = out;
+            out.rewind().unwrap();
+            out.read_to_string(&mut s).unwrap();
+            assert_eq!(s, format!("{n}\n"));
+        }
+        "process-flat" => {
+            let set = records();
+            let out = tempfile::tempfile().unwrap();
+            let mut bridge = worker_buses(&["--route", "NONE"], out.try_clone().unwrap());
+            for i in 0..n as usize {
+                let _ = bridge.send(&set[i % set.len()]).unwrap();
+            }
+            Lifecycle::close(&mut bridge).unwrap();
+            assert_eq!(lines_in(out), 0);
+        }
+        other => panic!("--count: no flavour {other}"),
+    }
+    true
 }

@@ -1,5 +1,6 @@
-//! The wire and the process bridge, with the real `copipe` binary as the
-//! child: a million items in order, a child killed mid-stream, a child that
+//! The wire and the process bridge, with a real child (the crate's
+//! `wire_worker` example; `copipe worker buses` for the CLI's bridge): a
+//! million items in order, a child killed mid-stream, a child that
 //! fails, a child that stops early, corrupt / oversize / truncated streams
 //! fed to the real worker, and `frame_roundtrip` (proptest). After each,
 //! the child's pid must be reaped (no `/proc/<pid>` left, not even a
@@ -16,10 +17,18 @@ use serde::{Deserialize, Serialize};
 
 const COPIPE: &str = env!("CARGO_BIN_EXE_copipe");
 
+#[path = "common/examples.rs"]
+mod examples;
+
+/// The test helper that decodes what the bridge sends (`seq`, `lines`).
+fn wire_worker() -> std::path::PathBuf {
+    examples::example("wire_worker")
+}
+
 fn worker(args: &[&str], stdout: impl Into<Stdio>) -> ProcessBridge {
-    let mut cmd = Command::new(COPIPE);
-    cmd.arg("worker").args(args).stdout(stdout);
-    ProcessBridge::spawn(cmd).expect("copipe worker starts")
+    let mut cmd = Command::new(wire_worker());
+    cmd.args(args).stdout(stdout);
+    ProcessBridge::spawn(cmd).expect("wire_worker starts")
 }
 
 fn assert_reaped(pid: u32) {
@@ -105,7 +114,7 @@ fn a_child_killed_mid_stream_is_an_error_naming_the_signal() {
             .ends_with("was killed by signal 9 (SIGKILL)"),
         "{err}"
     );
-    assert!(err.to_string().contains("copipe worker seq"), "{err}");
+    assert!(err.to_string().contains("wire_worker seq"), "{err}");
     assert_reaped(pid);
     assert_eq!(b.send(1u64).unwrap(), Flow::Stop);
     b.close().unwrap();
@@ -138,7 +147,8 @@ fn a_stop_in_the_child_is_a_stop_in_the_parent() {
     // worker's printer sees a broken pipe, stops, and the worker exits 0
     // before reading everything.
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", &format!("'{COPIPE}' worker lines | head -1")])
+    let worker = wire_worker();
+    cmd.args(["-c", &format!("'{}' lines | head -1", worker.display())])
         .stdout(Stdio::null());
     let mut b = ProcessBridge::spawn(cmd).unwrap();
     let pid = b.id();
@@ -171,8 +181,8 @@ fn dropping_without_close_kills_and_reaps_the_child() {
 fn the_parents_death_ends_the_child() {
     // The parent's death closes the child's stdin; here the test plays the
     // parent and closes it at a frame boundary.
-    let mut child = Command::new(COPIPE)
-        .args(["worker", "seq"])
+    let mut child = Command::new(wire_worker())
+        .arg("seq")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -211,8 +221,8 @@ macro_rules! bad_stream {
     ($($name:ident: $bytes:expr => $offset:expr, $words:expr, $count:expr;)*) => {$(
         #[test]
         fn $name() {
-            let mut child = Command::new(COPIPE)
-                .args(["worker", "seq"])
+            let mut child = Command::new(wire_worker())
+                .arg("seq")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

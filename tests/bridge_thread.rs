@@ -91,33 +91,9 @@ fn sees_own_thread<S>(name: &'static str, target: S) -> (Arc<AtomicU64>, SeesOwn
     (seen, s)
 }
 
-/// Checks that items count up from 0; records the count and closes.
-#[derive(Clone, Default)]
-struct SeqCheck {
-    next: Arc<AtomicU64>,
-    closes: Arc<AtomicU64>,
-}
-
-impl Stage<u64> for SeqCheck {
-    fn send(&mut self, item: u64) -> Result<Flow> {
-        let want = self.next.load(Ordering::Relaxed);
-        if item != want {
-            return Err(Error::usage(format!("got {item}, wanted {want}")));
-        }
-        self.next.store(want + 1, Ordering::Relaxed);
-        Ok(Flow::Continue)
-    }
-}
-
-impl Lifecycle for SeqCheck {
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn close(&mut self) -> Result<()> {
-        self.closes.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-}
+#[path = "common/seq_check.rs"]
+mod seq_check;
+use seq_check::SeqCheck;
 
 #[test]
 fn a_million_items_arrive_in_order_and_none_is_lost() {
@@ -130,8 +106,8 @@ fn a_million_items_arrive_in_order_and_none_is_lost() {
             assert_eq!(b.send(i).unwrap(), Flow::Continue);
         }
         b.close().unwrap();
-        assert_eq!(check.next.load(Ordering::Relaxed), n, "batch {batch}");
-        assert_eq!(check.closes.load(Ordering::Relaxed), 1);
+        assert_eq!(check.count(), n, "batch {batch}");
+        assert_eq!(check.closes(), 1);
         assert_eq!(seen.load(Ordering::Relaxed), 1);
         assert!(threads_gone("t-million"), "joined at close");
     }
@@ -307,11 +283,7 @@ fn dropping_without_close_stops_and_joins_the_thread() {
     }
     drop(b);
     assert!(threads_gone("t-drop"), "a thread named t-drop is left");
-    assert_eq!(
-        check.closes.load(Ordering::Relaxed),
-        0,
-        "abandoned, not closed"
-    );
+    assert_eq!(check.closes(), 0, "abandoned, not closed");
 }
 
 #[test]

@@ -108,7 +108,8 @@ impl<M: Frames> fmt::Debug for ProcessBridge<M> {
 /// [`recvfrom`](super::recvfrom). Same as [`ProcessBridge::spawn`].
 ///
 /// The library does not know which program that is: a program of your
-/// own, or the copipe binary's hidden `copipe worker ...` subcommand.
+/// own (the crate's `examples/wire_worker.rs` is a small one), or the
+/// copipe binary's hidden `copipe worker buses` subcommand.
 ///
 /// # Errors
 ///
@@ -120,8 +121,9 @@ impl<M: Frames> fmt::Debug for ProcessBridge<M> {
 /// use std::process::Command;
 /// use copipe::{subprocess, Lifecycle, Stage};
 ///
-/// let mut cmd = Command::new("copipe");
-/// cmd.args(["worker", "seq"]);
+/// // A program that reads u64 frames with `recvfrom`.
+/// let mut cmd = Command::new("wire_worker");
+/// cmd.arg("seq");
 /// let mut child = subprocess(cmd)?;
 /// for i in 0..3u64 {
 ///     child.send(i)?;
