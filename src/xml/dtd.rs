@@ -15,8 +15,14 @@
 //!   most [`MAX_DEPTH`] nested references, and past [`AMPLIFICATION_START`]
 //!   bytes of output no more than [`MAX_AMPLIFICATION`] bytes of output
 //!   per byte of input (expat's defaults), each a clear error.
-//! - In attribute values a reference to an internal entity is checked (it
-//!   must be declared and its replacement text may hold no `<`).
+//! - In attribute values references to internal entities are replaced,
+//!   with attribute-value normalisation (XML 1.0 section 3.3.3, as for
+//!   CDATA attributes: each white space character of the value and of the
+//!   replacement texts becomes a space, a CR LF pair of the value one
+//!   space). A `<` in a replacement text, an external or unparsed entity,
+//!   recursion and the expansion limits above are errors at the reference.
+//!   Such a tag's attributes are resolved by the parser (in `parse.rs`),
+//!   the others lazily by [`Attrs`](crate::xml::Attrs).
 //!
 //! What is not done:
 //!
@@ -29,9 +35,11 @@
 //!   declared where copipe does not read. Otherwise an undeclared entity is
 //!   an error.
 //! - Parameter entities are checked but not expanded.
-//! - Default attribute values are not inserted, and entity references in
-//!   attribute values are checked but not replaced: an attribute value
-//!   holding one is reported as undecodable by [`Attrs`](crate::xml::Attrs).
+//! - Default attribute values declared in an `ATTLIST` are checked but
+//!   not inserted: a tag has the attributes written in it, no more (what
+//!   a validating parser would add is not copipe's to add). Nor is any
+//!   DTD-typed normalisation done (collapsing spaces in NMTOKENS, IDs):
+//!   every value is normalised as CDATA.
 //! - The DOCTYPE's end is where quick-xml finds it (it counts `<` and `>`),
 //!   so a `>` inside a literal or comment of the DOCTYPE is misread.
 //! - Validity (element content, attribute types, IDs) is not checked.
@@ -496,8 +504,17 @@ impl Cursor<'_> {
         let mut out = String::with_capacity(v.len());
         let mut rest = v;
         let mut at = from;
+        // Literal line ends are normalised (XML 1.0 section 2.11) before
+        // character references are replaced, so `&#xD;` stays a CR.
+        let push_literal = |out: &mut String, piece: &str| {
+            if entity_value && piece.contains('\r') {
+                out.push_str(&piece.replace("\r\n", "\n").replace('\r', "\n"));
+            } else {
+                out.push_str(piece);
+            }
+        };
         while let Some(k) = rest.find(['&', '%']) {
-            out.push_str(&rest[..k]);
+            push_literal(&mut out, &rest[..k]);
             let c = rest.as_bytes()[k];
             if c == b'%' {
                 if entity_value {
@@ -533,7 +550,7 @@ impl Cursor<'_> {
             rest = &rest[k + 2 + semi..];
             at += k + 2 + semi;
         }
-        out.push_str(rest);
+        push_literal(&mut out, rest);
         Ok(out)
     }
 
