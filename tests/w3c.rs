@@ -27,16 +27,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          (a parameter entity's replacement text, an entity declared after its use, \
          a recursion through an unused entity, ...)",
     ),
-    (
-        "entity",
-        "uses a general entity declared in the internal subset; such entities are not \
-         expanded yet, so the reference is refused as undefined (issue 12, item 2)",
-    ),
-    (
-        "doctype-end",
-        "a `<` or `>` in a literal of the internal subset: quick-xml ends the DOCTYPE by \
-         counting `<` and `>`, so it misplaces the DOCTYPE's end (issue 12, item 2)",
-    ),
     ("utf16", "UTF-16 is not decoded yet (issue 12, item 3)"),
 ];
 

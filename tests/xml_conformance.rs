@@ -166,3 +166,45 @@ fn sax_gets_resolved_attributes() {
     let doc = br#"<!DOCTYPE r [<!ENTITY e "22">]><r a="&e;"><s b="&e;&e;"/></r>"#;
     assert_eq!(sax_events(doc), events(doc).unwrap());
 }
+
+#[test]
+fn a_gt_or_lt_in_a_doctype_literal_comment_or_pi_does_not_end_it() {
+    for doc in [
+        r#"<!DOCTYPE r SYSTEM "a>b.dtd"><r/>"#,
+        "<!DOCTYPE r [<!-- a > b -->]><r/>",
+        "<!DOCTYPE r [<?pi a > b?>]><r/>",
+        r#"<!DOCTYPE r [<!ENTITY x "<"><!ATTLIST r a CDATA "&#60;>">]><r/>"#,
+        "<?xml version='1.0'?>\n<!-- > --><!DOCTYPE r [\n<!ENTITY x '>'>\n]>\n<r>&x;</r>",
+    ] {
+        let ev = events(doc.as_bytes()).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        assert_eq!(ev[0], "('start', ('r', {}))", "{doc}");
+    }
+    assert_eq!(
+        events(b"<!DOCTYPE r [<!ENTITY x \">\">]><r>&x;</r>").unwrap()[1],
+        "('text', '>')"
+    );
+}
+
+#[test]
+fn junk_after_a_doctype_with_a_lt_in_a_literal_is_refused_where_it_is() {
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY x "<">]>junk<r/>"#);
+    assert_eq!(
+        e,
+        "doc.xml:1:31 (byte offset 30): text before the root element"
+    );
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY x "<">]"#);
+    assert!(e.starts_with("doc.xml:1:1 (byte offset 0): "), "{e}");
+    assert!(e.contains("DOCTYPE not closed"), "{e}");
+    let ev = events("<!DOCTYPE r [<!ENTITY x \"\u{e9}>\">]><r>&x;</r>".as_bytes()).unwrap();
+    assert_eq!(ev[1], "('text', '\u{e9}>')");
+}
+
+#[test]
+fn bad_utf8_in_a_doctype_is_reported_alike_on_every_path() {
+    let mut doc = br#"<!DOCTYPE r [<!ENTITY x "a>"#.to_vec();
+    doc.push(0xC3);
+    doc.extend_from_slice(br#"">]><r/>"#);
+    let e = events(&doc).unwrap_err();
+    assert!(e.contains("invalid UTF-8 in the DOCTYPE"), "{e}");
+    assert!(e.contains("byte offset 27)"), "{e}");
+}

@@ -24,6 +24,10 @@
 //!   Such a tag's attributes are resolved by the parser (in `parse.rs`),
 //!   the others lazily by [`Attrs`](crate::xml::Attrs).
 //!
+//! - The DOCTYPE ends where XML says: a `<` or `>` inside a literal,
+//!   comment or processing instruction of the DOCTYPE does not count
+//!   (`src/xml/pull/doctype.rs`).
+//!
 //! What is not done:
 //!
 //! - Nothing external is ever read: neither the external subset nor an
@@ -40,8 +44,6 @@
 //!   a validating parser would add is not copipe's to add). Nor is any
 //!   DTD-typed normalisation done (collapsing spaces in NMTOKENS, IDs):
 //!   every value is normalised as CDATA.
-//! - The DOCTYPE's end is where quick-xml finds it (it counts `<` and `>`),
-//!   so a `>` inside a literal or comment of the DOCTYPE is misread.
 //! - Validity (element content, attribute types, IDs) is not checked.
 
 use std::collections::HashMap;

@@ -19,6 +19,7 @@ use crate::xml::dtd::{self, Dtd, Entity};
 use crate::xml::event::Tag;
 use crate::xml::input::{Src, XmlInput};
 use crate::xml::lexical::{self, Bad};
+use crate::xml::pull::doctype::BAD_UTF8 as DOCTYPE_UTF8;
 use crate::xml::pull::slice::SlicePull;
 use crate::xml::pull::stream::StreamPull;
 use crate::xml::pull::{Ctx, Pull};
@@ -137,8 +138,9 @@ enum Step {
     Continue,
     Stop,
     Eof,
-    /// A DOCTYPE's content (parsed once the event's end is known).
-    Doctype(Box<str>),
+    /// A DOCTYPE's content, as quick-xml gives it (checked and parsed
+    /// once the event's end is known).
+    Doctype(Box<[u8]>),
 }
 
 /// The state the loop checks well-formedness with.
@@ -201,15 +203,10 @@ pub(crate) fn parse_loop<P: Pull, H: Handler>(
         match step {
             Ok(Step::Continue) => {}
             Ok(Step::Stop) | Ok(Step::Eof) => return Ok(ChunkEnd::Done),
-            Ok(Step::Doctype(content)) => {
-                // <!DOCTYPE r [...]>
-                //           ^ content, ending just before the final `>`
-                let base = pull.position() - 1 - content.len() as u64;
-                match dtd::parse(&content, base) {
-                    Ok(d) => doc.dtd = Some(Box::new(d)),
-                    Err((offset, msg)) => return Err(Fail::Input(pull.error_at(offset, msg))),
-                }
-            }
+            Ok(Step::Doctype(content)) => match doctype(pull, start, content) {
+                Ok(d) => doc.dtd = Some(Box::new(d)),
+                Err((offset, msg)) => return Err(Fail::Input(pull.error_at(offset, msg))),
+            },
             Err(Problem::Stage(e)) => return Err(Fail::Stage(e)),
             Err(Problem::At(b)) => {
                 let (offset, msg) = *b;
@@ -383,16 +380,9 @@ fn handle<'x, H: Handler>(
             }
             doc.seen_doctype = true;
             doc.seen_any = true;
-            // quick-xml gives what follows `<!DOCTYPE` and its spaces; the
-            // name is its first word.
-            let s = checked_str(ctx, &e, start, "the DOCTYPE")?;
-            let n = s
-                .bytes()
-                .position(|b| lexical::is_space(b) || b == b'[')
-                .unwrap_or(s.len());
-            lexical::check_name(&s[..n], "the DOCTYPE's root element")
-                .map_err(|_| problem_at(start, format!("bad DOCTYPE name `{}`", &s[..n])))?;
-            Ok(Step::Doctype(s.into()))
+            let _ = ctx;
+            let raw: &[u8] = &e;
+            Ok(Step::Doctype(raw.into()))
         }
         Event::Eof => {
             if let Some(&(open, end)) = doc.open.last() {
@@ -408,6 +398,28 @@ fn handle<'x, H: Handler>(
             }
         }
     }
+}
+
+/// Checks and parses a DOCTYPE whose `<` is at `start`: `content` is
+/// what follows `<!DOCTYPE` and its spaces, up to the closing `>` where
+/// the reader now is.
+#[cold]
+fn doctype<P: Pull>(pull: &P, start: u64, mut content: Box<[u8]>) -> Result<Dtd, (u64, String)> {
+    // <!DOCTYPE r [...]>
+    //           ^ base, the content ending just before the final `>`
+    let base = pull.position() - 1 - content.len() as u64;
+    pull.restore(base, &mut content);
+    let s = std::str::from_utf8(&content)
+        .map_err(|e| (base + e.valid_up_to() as u64, DOCTYPE_UTF8.to_string()))?;
+    lexical::check_chars(&content).map_err(|(i, m)| (base + i as u64, m))?;
+    // The name is the content's first word.
+    let n = s
+        .bytes()
+        .position(|b| lexical::is_space(b) || b == b'[')
+        .unwrap_or(s.len());
+    lexical::check_name(&s[..n], "the DOCTYPE's root element")
+        .map_err(|_| (start, format!("bad DOCTYPE name `{}`", &s[..n])))?;
+    dtd::parse(s, base)
 }
 
 /// Checks a start tag (its name, its attributes, only one root element)

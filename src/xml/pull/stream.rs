@@ -8,6 +8,7 @@ use std::io::{self, BufRead, Read};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
+use crate::xml::pull::doctype::{self, Prolog, Protected};
 use crate::xml::pull::{Ctx, Pull, BOM};
 
 /// Events read through a fixed buffer from a stream.
@@ -29,6 +30,7 @@ impl<'r> StreamPull<'r> {
         let mut counting = CountingReader::new(Box::new(inner), capacity, max_event);
         counting.chunk_start = base;
         counting.settled = base;
+        counting.prolog = Some(Prolog::new(base));
         let mut reader = Reader::from_reader(counting);
         reader.config_mut().check_comments = true;
         StreamPull {
@@ -143,6 +145,9 @@ impl Pull for StreamPull<'_> {
     fn error_position(&self) -> u64 {
         self.base + self.reader.error_position()
     }
+    fn restore(&self, at: u64, bytes: &mut [u8]) {
+        self.reader.get_ref().protected.restore(at, bytes);
+    }
 }
 
 /// The error a [`CountingReader`] returns when one event grows past the
@@ -184,6 +189,11 @@ struct CountingReader<'r> {
     /// position of their time, ascending.
     pending: Vec<u64>,
     max_event: u64,
+    /// The prolog being followed, until its DOCTYPE has ended (see the
+    /// `doctype` module): the `<` and `>` protected in the DOCTYPE are
+    /// hidden from quick-xml as they are read, and remembered.
+    prolog: Option<Prolog>,
+    protected: Protected,
 }
 
 impl<'r> CountingReader<'r> {
@@ -203,6 +213,32 @@ impl<'r> CountingReader<'r> {
             last_nl: None,
             pending: Vec::new(),
             max_event,
+            prolog: None,
+            protected: Protected::default(),
+        }
+    }
+
+    /// Hides the protected bytes of the chunk just read (in the prolog).
+    #[cold]
+    fn hide(&mut self) {
+        let Some(p) = self.prolog.as_mut() else {
+            return;
+        };
+        let mut hidden = Vec::new();
+        p.feed(&self.buf[..self.end], |i| hidden.push(i));
+        if let Some(lt) = p.doctype {
+            for i in hidden {
+                let b = &mut self.buf[i];
+                *b = if *b == b'<' {
+                    doctype::HIDDEN_LT
+                } else {
+                    doctype::HIDDEN_GT
+                };
+                self.protected.mark(lt, self.chunk_start + i as u64);
+            }
+        }
+        if !p.active() {
+            self.prolog = None;
         }
     }
 
@@ -237,6 +273,9 @@ impl<'r> CountingReader<'r> {
             match self.inner.read(&mut self.buf) {
                 Ok(n) => {
                     self.end = n;
+                    if self.prolog.is_some() {
+                        self.hide();
+                    }
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
