@@ -208,3 +208,88 @@ fn bad_utf8_in_a_doctype_is_reported_alike_on_every_path() {
     assert!(e.contains("invalid UTF-8 in the DOCTYPE"), "{e}");
     assert!(e.contains("byte offset 27)"), "{e}");
 }
+
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if bom {
+        out.extend_from_slice(if big_endian {
+            &[0xFE, 0xFF]
+        } else {
+            &[0xFF, 0xFE]
+        });
+    }
+    for u in text.encode_utf16() {
+        out.extend_from_slice(&if big_endian {
+            u.to_be_bytes()
+        } else {
+            u.to_le_bytes()
+        });
+    }
+    out
+}
+
+#[test]
+fn utf16_documents_are_decoded() {
+    let text = "<?xml version='1.0' encoding='UTF-16'?>\n<r a='\u{e9}'>x\u{1F600}y</r>";
+    for (be, bom) in [(false, true), (true, true), (false, false), (true, false)] {
+        let doc = utf16(text, be, bom);
+        assert_eq!(
+            events(&doc).unwrap(),
+            [
+                "('start', ('r', {'a': '\u{e9}'}))",
+                "('text', 'x\u{1F600}y')",
+                "('end', 'r')"
+            ],
+            "big endian {be}, bom {bom}"
+        );
+    }
+    // Positions count in the UTF-8 text (the byte order mark not counted).
+    let doc = utf16("<r>\n<a></b></r>", false, true);
+    assert_eq!(
+        events(&doc).unwrap_err(),
+        "doc.xml:2:4 (byte offset 7): syntax error: expected `</a>`, but `</b>` was found"
+            .replace("syntax error: ", &error_text_prefix(&doc))
+    );
+}
+
+/// The part of the error message before the mismatch text (quick-xml's
+/// wording is its own).
+fn error_text_prefix(doc: &[u8]) -> String {
+    let e = events(doc).unwrap_err();
+    let start = e.find("): ").unwrap() + 3;
+    let end = e.find("expected").unwrap_or(start);
+    e[start..end].to_string()
+}
+
+#[test]
+fn declared_single_byte_encodings_are_decoded() {
+    let mut doc = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r a=\"\xe9\">\xe0</r>".to_vec();
+    assert_eq!(
+        events(&doc).unwrap()[..2],
+        ["('start', ('r', {'a': '\u{e9}'}))", "('text', '\u{e0}')"]
+    );
+    doc = b"<?xml version='1.0' encoding='windows-1252'?><r>\x80</r>".to_vec();
+    assert_eq!(events(&doc).unwrap()[1], "('text', '\u{20ac}')");
+    doc = b"<?xml version='1.0' encoding='US-ASCII'?><r>a</r>".to_vec();
+    assert_eq!(events(&doc).unwrap()[1], "('text', 'a')");
+}
+
+#[test]
+fn an_unknown_or_impossible_encoding_is_one_clear_error() {
+    let e = events(b"<?xml version='1.0' encoding='klingon'?><r/>").unwrap_err();
+    assert!(
+        e.starts_with("doc.xml:1:1 (byte offset 0): unsupported encoding `klingon`"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    let e = events(b"<?xml version='1.0' encoding='UTF-16'?><r/>").unwrap_err();
+    assert!(e.starts_with("doc.xml:1:1 (byte offset 0): "), "{e}");
+    assert!(e.contains("encoding `UTF-16`"), "{e}");
+    let doc = utf16(
+        "<?xml version='1.0' encoding='ISO-8859-1'?><r/>",
+        false,
+        true,
+    );
+    let e = events(&doc).unwrap_err();
+    assert!(e.contains("but the document is in UTF-16LE"), "{e}");
+}

@@ -17,7 +17,7 @@ use crate::stage::Flow;
 use crate::xml::chunk::{ChunkEnd, Stops};
 use crate::xml::dtd::{self, Dtd, Entity};
 use crate::xml::event::Tag;
-use crate::xml::input::{Src, XmlInput};
+use crate::xml::input::{encoding, Src, XmlInput};
 use crate::xml::lexical::{self, Bad};
 use crate::xml::pull::doctype::BAD_UTF8 as DOCTYPE_UTF8;
 use crate::xml::pull::slice::SlicePull;
@@ -62,18 +62,37 @@ pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<
         max_event,
     } = input;
     let outcome = match src {
-        Src::Bytes(bytes) => {
-            let mut pull = SlicePull::new(&bytes);
-            parse_loop(&mut pull, handler, Doc::default(), Stops::none())
-        }
-        Src::Reader(reader) => {
-            let mut pull = StreamPull::new(reader, capacity, max_event);
-            let doc = Doc {
-                keep_names: true,
-                ..Doc::default()
-            };
-            parse_loop(&mut pull, handler, doc, Stops::none())
-        }
+        Src::Bytes(bytes) => match encoding::decode_bytes(&bytes) {
+            Ok(None) => {
+                let mut pull = SlicePull::new(&bytes);
+                parse_loop(&mut pull, handler, Doc::default(), Stops::none())
+            }
+            // Not UTF-8: parsed as decoded to UTF-8.
+            Ok(Some((utf8, _))) => {
+                let mut pull = SlicePull::new(&utf8);
+                parse_loop(&mut pull, handler, Doc::default(), Stops::none())
+            }
+            Err(e) => Err(Fail::Input(e)),
+        },
+        Src::Reader(reader) => match encoding::wrap_reader(reader) {
+            Ok((reader, _)) => {
+                let mut pull = StreamPull::new(reader, capacity, max_event);
+                let doc = Doc {
+                    keep_names: true,
+                    ..Doc::default()
+                };
+                parse_loop(&mut pull, handler, doc, Stops::none())
+            }
+            Err(e) => Err(Fail::Input(
+                match e
+                    .get_ref()
+                    .and_then(|r| r.downcast_ref::<encoding::Mismatch>())
+                {
+                    Some(m) => Error::xml(1, 1, 0, m.0.clone()),
+                    None => e.into(),
+                },
+            )),
+        },
     };
     finish(outcome, handler, path.as_deref()).map(|_| ())
 }
@@ -326,12 +345,9 @@ fn handle<'x, H: Handler>(
             lexical::check_declaration(&s[3..], false).map_err(|b| bad_at(start + 5, b))?;
             doc.standalone = dtd::is_standalone(s);
             if let Some(Ok(enc)) = e.encoding() {
-                let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
-                if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
-                    return Err(problem_at(
-                        start,
-                        format!("unsupported encoding `{enc}`: copipe reads UTF-8 (convert the file with iconv)"),
-                    ));
+                let label = String::from_utf8_lossy(&enc);
+                if !encoding::supported(&label) {
+                    return Err(problem_at(start, encoding::unsupported(&label)));
                 }
             }
             Ok(Step::Continue)
