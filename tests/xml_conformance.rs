@@ -293,3 +293,38 @@ fn an_unknown_or_impossible_encoding_is_one_clear_error() {
     let e = events(&doc).unwrap_err();
     assert!(e.contains("but the document is in UTF-16LE"), "{e}");
 }
+
+#[test]
+fn entity_references_in_default_attribute_values_are_checked() {
+    for (doc, msg) in [
+        (
+            r#"<!DOCTYPE r [<!ATTLIST r a CDATA "&e;"><!ENTITY e "v">]><r/>"#,
+            "undefined entity `&e;`",
+        ),
+        (
+            r#"<!DOCTYPE r [<!ENTITY e SYSTEM "e.xml"><!ATTLIST r a CDATA "&e;">]><r/>"#,
+            "external entity",
+        ),
+        (
+            r#"<!DOCTYPE r [<!ENTITY a "&b;"><!ENTITY b "&a;"><!ATTLIST r x CDATA "&a;">]><r/>"#,
+            "recursive",
+        ),
+        (
+            r#"<!DOCTYPE r [<!ENTITY a "&#60;"><!ATTLIST r x CDATA "&a;">]><r/>"#,
+            "holds a `<`",
+        ),
+    ] {
+        let e = error_of(doc);
+        assert!(e.contains(msg), "{doc}: {e}");
+    }
+    // Declared first, or possibly declared in an external subset: fine
+    // (default values are not inserted).
+    assert_eq!(
+        start_of(r#"<!DOCTYPE r [<!ENTITY e "v"><!ATTLIST r a CDATA "&e;">]><r/>"#),
+        "('start', ('r', {}))"
+    );
+    assert_eq!(
+        start_of(r#"<!DOCTYPE r SYSTEM "r.dtd" [<!ATTLIST r a CDATA "&e;">]><r/>"#),
+        "('start', ('r', {}))"
+    );
+}

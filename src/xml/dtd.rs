@@ -496,6 +496,74 @@ impl Cursor<'_> {
             return Err((from + i, "`<` is not allowed in an attribute value".into()));
         }
         self.check_refs(&v, from, false)?;
+        let mut ok = std::collections::HashSet::new();
+        self.default_refs(&v, &mut Vec::new(), &mut ok)
+            .map_err(|(i, m)| (from + i, m))
+    }
+
+    /// The entity references of a default attribute value (or of the
+    /// replacement texts it brings in): each declared before (unless it
+    /// may be declared where copipe does not read), internal, without `<`
+    /// and not recursive. `stack` holds the entities being checked, `ok`
+    /// those found fine (each is checked once). An error is at the
+    /// reference in `v`.
+    fn default_refs<'e>(
+        &'e self,
+        v: &str,
+        stack: &mut Vec<&'e str>,
+        ok: &mut std::collections::HashSet<&'e str>,
+    ) -> R {
+        for amp in memchr::memchr_iter(b'&', v.as_bytes()) {
+            let Some(semi) = v[amp..].find(';') else {
+                continue;
+            };
+            let name = &v[amp + 1..amp + semi];
+            if name.starts_with('#') || quick_xml::escape::resolve_predefined_entity(name).is_some()
+            {
+                continue;
+            }
+            let Some((key, entity)) = self.dtd.entities.get_key_value(name) else {
+                if self.dtd.may_skip {
+                    continue;
+                }
+                return Err((
+                    amp,
+                    format!("undefined entity `&{name};` (declared after its use?)"),
+                ));
+            };
+            let key = key.as_str();
+            if ok.contains(key) {
+                continue;
+            }
+            let text = match entity {
+                Entity::External => {
+                    return Err((
+                        amp,
+                        format!("reference to external entity `&{name};` in an attribute value"),
+                    ))
+                }
+                Entity::Unparsed => {
+                    return Err((amp, format!("reference to unparsed entity `&{name};`")))
+                }
+                Entity::Internal(text) => text,
+            };
+            if stack.contains(&key) {
+                return Err((amp, format!("recursive reference to entity `&{name};`")));
+            }
+            if text.contains('<') {
+                return Err((
+                    amp,
+                    format!(
+                        "entity `&{name};` holds a `<`, which is not allowed in an attribute value"
+                    ),
+                ));
+            }
+            stack.push(key);
+            self.default_refs(text, stack, ok)
+                .map_err(|(_, m)| (amp, m))?;
+            stack.pop();
+            ok.insert(key);
+        }
         Ok(())
     }
 
