@@ -328,3 +328,11 @@ fn entity_references_in_default_attribute_values_are_checked() {
         "('start', ('r', {}))"
     );
 }
+
+#[test]
+fn the_doctype_keyword_is_in_capitals() {
+    assert_eq!(
+        error_of("<?xml version='1.0'?>\n<!DOCtYPE r>\n<r/>"),
+        "doc.xml:2:3 (byte offset 24): the keyword is `DOCTYPE`, in capitals"
+    );
+}

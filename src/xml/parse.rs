@@ -423,6 +423,9 @@ fn handle<'x, H: Handler>(
 fn doctype<P: Pull>(pull: &P, start: u64, mut content: Box<[u8]>) -> Result<Dtd, (u64, String)> {
     // <!DOCTYPE r [...]>
     //           ^ base, the content ending just before the final `>`
+    if !pull.doctype_keyword_ok(start) {
+        return Err((start + 2, "the keyword is `DOCTYPE`, in capitals".into()));
+    }
     let base = pull.position() - 1 - content.len() as u64;
     pull.restore(base, &mut content);
     let s = std::str::from_utf8(&content)

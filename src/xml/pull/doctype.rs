@@ -75,6 +75,8 @@ pub(crate) struct Prolog {
     pub(crate) doctype: Option<u64>,
     /// Offset just after the DOCTYPE's closing `>`, once seen.
     pub(crate) end: Option<u64>,
+    /// The DOCTYPE's keyword as written (quick-xml takes any case).
+    pub(crate) keyword: [u8; 7],
 }
 
 impl Prolog {
@@ -85,6 +87,7 @@ impl Prolog {
             at,
             doctype: None,
             end: None,
+            keyword: [0; 7],
         }
     }
 
@@ -124,6 +127,7 @@ impl Prolog {
             St::Bang => match b {
                 b'-' => St::Comment(2, [b'!', b'-']),
                 b'D' | b'd' => {
+                    self.keyword[0] = b;
                     self.doctype = Some(self.at - 2);
                     St::Dt(0, Dt::Normal)
                 }
@@ -143,7 +147,16 @@ impl Prolog {
                     St::Pi(b == b'?')
                 }
             }
-            St::Dt(bal, dt) => return self.doctype_byte(bal, dt, b),
+            St::Dt(bal, dt) => {
+                // <!DOCTYPE
+                //  ^ doctype + 2: the keyword
+                if let Some(k) = self.doctype.and_then(|lt| (self.at - lt).checked_sub(2)) {
+                    if let Some(slot) = self.keyword.get_mut(k as usize) {
+                        *slot = b;
+                    }
+                }
+                return self.doctype_byte(bal, dt, b);
+            }
             St::Off => St::Off,
         };
         false

@@ -96,6 +96,10 @@ pub(crate) trait Pull {
     /// Puts back the bytes of a DOCTYPE's content (`bytes`, from offset
     /// `at`) that the input hid from quick-xml (see the `doctype` module).
     fn restore(&self, _at: u64, _bytes: &mut [u8]) {}
+
+    /// Whether the DOCTYPE whose `<` is at `lt` is spelled `<!DOCTYPE`
+    /// (quick-xml takes any case).
+    fn doctype_keyword_ok(&self, lt: u64) -> bool;
 }
 
 /// [`Pull::convert`]'s default.

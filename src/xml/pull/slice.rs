@@ -276,6 +276,10 @@ impl Pull for SlicePull<'_> {
             None => crate::xml::pull::convert(self, e),
         }
     }
+    fn doctype_keyword_ok(&self, lt: u64) -> bool {
+        let from = lt as usize + 2;
+        self.input.get(from..from + 7) == Some(&b"DOCTYPE"[..])
+    }
     fn error_position(&self) -> u64 {
         self.err_at
             .unwrap_or_else(|| self.base.wrapping_add(self.reader.error_position()))

@@ -145,6 +145,11 @@ impl Pull for StreamPull<'_> {
     fn error_position(&self) -> u64 {
         self.base + self.reader.error_position()
     }
+    fn doctype_keyword_ok(&self, _lt: u64) -> bool {
+        // Only the prolog's first DOCTYPE gets this far (any other is an
+        // error before), and the prolog was followed through it.
+        self.reader.get_ref().keyword == *b"DOCTYPE"
+    }
     fn restore(&self, at: u64, bytes: &mut [u8]) {
         self.reader.get_ref().protected.restore(at, bytes);
     }
@@ -194,6 +199,8 @@ struct CountingReader<'r> {
     /// hidden from quick-xml as they are read, and remembered.
     prolog: Option<Prolog>,
     protected: Protected,
+    /// The DOCTYPE keyword as the prolog saw it.
+    keyword: [u8; 7],
 }
 
 impl<'r> CountingReader<'r> {
@@ -215,6 +222,7 @@ impl<'r> CountingReader<'r> {
             max_event,
             prolog: None,
             protected: Protected::default(),
+            keyword: [0; 7],
         }
     }
 
@@ -237,6 +245,7 @@ impl<'r> CountingReader<'r> {
                 self.protected.mark(lt, self.chunk_start + i as u64);
             }
         }
+        self.keyword = p.keyword;
         if !p.active() {
             self.prolog = None;
         }
