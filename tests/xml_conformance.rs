@@ -336,3 +336,26 @@ fn the_doctype_keyword_is_in_capitals() {
         "doc.xml:2:3 (byte offset 24): the keyword is `DOCTYPE`, in capitals"
     );
 }
+
+#[test]
+fn the_parallel_parse_does_not_cut_inside_a_doctype() {
+    let mut doc = String::from(
+        "<!DOCTYPE buses [<!ENTITY x \"<bus>\"><!-- <bus><id>1</id></bus> --><?p <bus> ?>]>\n<buses>",
+    );
+    for i in 0..50 {
+        doc.push_str(&format!("<bus><id>{i}</id></bus>"));
+    }
+    doc.push_str("</buses>");
+    let mut seq = Count::new();
+    expat_parse(XmlInput::from_bytes(doc.as_bytes()), &mut seq).unwrap();
+    for chunk in [1, 7, 64] {
+        let (stages, r) = ParallelParse::new("bus").threads(2).chunk_bytes(chunk).run(
+            doc.as_bytes(),
+            |_| Count::new(),
+            std::io::sink(),
+        );
+        r.unwrap();
+        let total: u64 = stages.iter().map(|c| c.count()).sum();
+        assert_eq!(total, seq.count(), "chunk {chunk}");
+    }
+}
