@@ -255,9 +255,19 @@ pub(crate) mod encoding {
                 .unwrap_or(src.len().saturating_mul(3)),
         );
         let _ = dec.decode_to_string(src, &mut out, true);
-        let out = out.into_bytes();
-        check_decoded(&out[..out.len().min(SNIFF)], enc).map_err(|m| Error::xml(1, 1, 0, m))?;
-        Ok(Some((out, enc)))
+        // The declaration is checked in the first SNIFF bytes of input,
+        // as a stream does.
+        let mut head = String::new();
+        let mut first = enc.new_decoder_without_bom_handling();
+        let raw_head = &bytes[bom.min(bytes.len().min(SNIFF))..bytes.len().min(SNIFF)];
+        head.reserve(
+            first
+                .max_utf8_buffer_length(raw_head.len())
+                .unwrap_or(4 * SNIFF),
+        );
+        let _ = first.decode_to_string(raw_head, &mut head, false);
+        check_decoded(head.as_bytes(), enc).map_err(|m| Error::xml(1, 1, 0, m))?;
+        Ok(Some((out.into_bytes(), enc)))
     }
 
     /// Checks the XML declaration at the start of `head`, decoded from
