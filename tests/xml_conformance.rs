@@ -359,3 +359,32 @@ fn the_parallel_parse_does_not_cut_inside_a_doctype() {
         assert_eq!(total, seq.count(), "chunk {chunk}");
     }
 }
+
+#[test]
+fn a_utf16_document_is_cut_for_the_parallel_parse_like_any_other() {
+    let mut doc = String::from("<?xml version='1.0' encoding='UTF-16'?>\n<buses>");
+    for i in 0..50 {
+        doc.push_str(&format!("<bus><id>{i}\u{e9}</id></bus>"));
+    }
+    doc.push_str("</buses>");
+    let doc = utf16(&doc, false, true);
+    let mut seq = Count::new();
+    expat_parse(XmlInput::from_bytes(&doc), &mut seq).unwrap();
+    let mut streamed = Count::new();
+    expat_parse(
+        XmlInput::from_reader(&doc[..]).buffer_capacity(5),
+        &mut streamed,
+    )
+    .unwrap();
+    assert_eq!(streamed.count(), seq.count());
+    for chunk in [1, 7, 64] {
+        let (stages, r) = ParallelParse::new("bus").threads(2).chunk_bytes(chunk).run(
+            &doc,
+            |_| Count::new(),
+            std::io::sink(),
+        );
+        r.unwrap();
+        let total: u64 = stages.iter().map(|c| c.count()).sum();
+        assert_eq!(total, seq.count(), "chunk {chunk}");
+    }
+}
