@@ -388,3 +388,32 @@ fn a_utf16_document_is_cut_for_the_parallel_parse_like_any_other() {
         assert_eq!(total, seq.count(), "chunk {chunk}");
     }
 }
+
+/// Inputs the `xml_source` fuzz target once failed on (in
+/// `tests/fuzz_regressions/`, its first byte choosing the read buffer as
+/// in the target): every path must agree.
+#[test]
+fn fuzz_regressions_agree_on_every_path() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let Some((&first, doc)) = data.split_first() else {
+            continue;
+        };
+        let buffer = 1 + usize::from(first % 8);
+        let err = |r: copipe::Result<()>| r.err().map(|e| e.to_string());
+        let want = err(expat_parse(
+            XmlInput::from_bytes(doc).with_path("doc.xml"),
+            Count::new(),
+        ));
+        let stream = err(expat_parse(
+            XmlInput::from_reader(doc)
+                .buffer_capacity(buffer)
+                .with_path("doc.xml"),
+            Count::new(),
+        ));
+        assert_eq!(stream, want, "{}", path.display());
+        let _ = events(doc);
+    }
+}

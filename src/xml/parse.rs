@@ -423,13 +423,14 @@ fn handle<'x, H: Handler>(
 fn doctype<P: Pull>(pull: &P, start: u64, mut content: Box<[u8]>) -> Result<Dtd, (u64, String)> {
     // <!DOCTYPE r [...]>
     //           ^ base, the content ending just before the final `>`
+    let base = pull.position() - 1 - content.len() as u64;
+    pull.restore(base, &mut content);
+    // UTF-8 first: the memory form may find it while reading the event.
+    let s = std::str::from_utf8(&content)
+        .map_err(|e| (base + e.valid_up_to() as u64, DOCTYPE_UTF8.to_string()))?;
     if !pull.doctype_keyword_ok(start) {
         return Err((start + 2, "the keyword is `DOCTYPE`, in capitals".into()));
     }
-    let base = pull.position() - 1 - content.len() as u64;
-    pull.restore(base, &mut content);
-    let s = std::str::from_utf8(&content)
-        .map_err(|e| (base + e.valid_up_to() as u64, DOCTYPE_UTF8.to_string()))?;
     lexical::check_chars(&content).map_err(|(i, m)| (base + i as u64, m))?;
     // The name is the content's first word.
     let n = s
