@@ -53,11 +53,16 @@ impl<'i> SlicePull<'i> {
     /// Reads from `start`, which is 0 or the `<` of some markup; checks
     /// `start..end` up front.
     pub(crate) fn range(input: &'i [u8], start: u64, end: u64) -> SlicePull<'i> {
-        let mut reader = Reader::from_reader(input.get(start as usize..).unwrap_or_default());
+        // The byte order mark is taken off here and counted, so that
+        // positions are offsets in the input; the reader is led past its
+        // start on an empty comment first, so that it does not take off
+        // a second mark (which is text), as on a stream.
+        let from = start + bom_len(input, start);
+        let mut reader = Reader::from_reader(&b"<!---->"[..]);
         reader.config_mut().check_comments = true;
-        // quick-xml skips a byte order mark without counting it: count it
-        // here, so that positions are offsets in the input.
-        let base = start + bom_len(input, start);
+        let _ = reader.read_event();
+        *reader.get_mut() = input.get(from as usize..).unwrap_or_default();
+        let base = from.wrapping_sub(reader.buffer_position());
         SlicePull::checked(input, reader, base, start, end)
     }
 

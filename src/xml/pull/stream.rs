@@ -201,6 +201,8 @@ struct CountingReader<'r> {
     protected: Protected,
     /// The DOCTYPE keyword as the prolog saw it.
     keyword: [u8; 7],
+    /// No chunk has been read yet.
+    first: bool,
 }
 
 impl<'r> CountingReader<'r> {
@@ -223,6 +225,7 @@ impl<'r> CountingReader<'r> {
             prolog: None,
             protected: Protected::default(),
             keyword: [0; 7],
+            first: true,
         }
     }
 
@@ -278,8 +281,17 @@ impl<'r> CountingReader<'r> {
                 max: self.max_event,
             }));
         }
+        // The first read takes at most 2 bytes: quick-xml, at its start,
+        // takes off a byte order mark it sees whole, and the stream's own
+        // mark is already off (`BomStripped`): a second one is text.
+        let want = if self.first {
+            self.first = false;
+            2.min(self.buf.len())
+        } else {
+            self.buf.len()
+        };
         loop {
-            match self.inner.read(&mut self.buf) {
+            match self.inner.read(&mut self.buf[..want]) {
                 Ok(n) => {
                     self.end = n;
                     if self.prolog.is_some() {
