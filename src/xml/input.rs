@@ -244,7 +244,7 @@ pub(crate) mod encoding {
 
     /// `bytes` decoded to UTF-8, if they are in another encoding.
     pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Option<(Vec<u8>, &'static Encoding)>> {
-        let found = sniff(&bytes[..bytes.len().min(SNIFF)]).map_err(|m| Error::xml(1, 1, 0, m))?;
+        let found = sniff(head_of(bytes)).map_err(|m| Error::xml(1, 1, 0, m))?;
         let Some((enc, bom)) = found else {
             return Ok(None);
         };
@@ -259,7 +259,8 @@ pub(crate) mod encoding {
         // as a stream does.
         let mut head = String::new();
         let mut first = enc.new_decoder_without_bom_handling();
-        let raw_head = &bytes[bom.min(bytes.len().min(SNIFF))..bytes.len().min(SNIFF)];
+        let h = head_of(bytes);
+        let raw_head = &h[bom.min(h.len())..];
         head.reserve(
             first
                 .max_utf8_buffer_length(raw_head.len())
@@ -301,6 +302,38 @@ pub(crate) mod encoding {
 
     impl std::error::Error for Mismatch {}
 
+    /// Whether `head`, the input's first bytes, is all the sniffing
+    /// needs (the same rule for memory and streams).
+    fn head_done(head: &[u8]) -> bool {
+        let body = head.strip_prefix(crate::xml::pull::BOM).unwrap_or(head);
+        let little = matches!(body, [0xFF, 0xFE, ..] | [0x3C, 0, ..]);
+        let big = matches!(body, [0xFE, 0xFF, ..] | [0, 0x3C, ..]);
+        if little || big {
+            // Up to `?>` in UTF-16, or a start with no declaration.
+            let (decl, end): (&[u8], &[u8]) = if little {
+                (b"<\0?\0", b"?\0>\0")
+            } else {
+                (b"\0<\0?", b"\0?\0>")
+            };
+            let text = body
+                .strip_prefix(&[0xFF, 0xFE])
+                .or(body.strip_prefix(&[0xFE, 0xFF]))
+                .unwrap_or(body);
+            (text.len() >= 4 && !text.starts_with(decl))
+                || memchr::memmem::find(text, end).is_some()
+        } else {
+            body.len() >= 4
+                && (!body.starts_with(b"<?xm") || memchr::memmem::find(body, b"?>").is_some())
+        }
+    }
+
+    /// The input's first bytes, as a stream reads them to sniff.
+    fn head_of(bytes: &[u8]) -> &[u8] {
+        let max = bytes.len().min(SNIFF);
+        let n = (0..=max).find(|&n| head_done(&bytes[..n])).unwrap_or(max);
+        &bytes[..n]
+    }
+
     /// A reader of the input's start, then the rest.
     struct Chain<'r> {
         head: Vec<u8>,
@@ -331,27 +364,7 @@ pub(crate) mod encoding {
         // Read no further than needed: 4 bytes, then up to the end of an
         // XML declaration.
         while head.len() < SNIFF {
-            let body = head.strip_prefix(crate::xml::pull::BOM).unwrap_or(&head);
-            let little = matches!(body, [0xFF, 0xFE, ..] | [0x3C, 0, ..]);
-            let big = matches!(body, [0xFE, 0xFF, ..] | [0, 0x3C, ..]);
-            let done = if little || big {
-                // Up to `?>` in UTF-16, or a start with no declaration.
-                let (decl, end): (&[u8], &[u8]) = if little {
-                    (b"<\0?\0", b"?\0>\0")
-                } else {
-                    (b"\0<\0?", b"\0?\0>")
-                };
-                let text = body
-                    .strip_prefix(&[0xFF, 0xFE])
-                    .or(body.strip_prefix(&[0xFE, 0xFF]))
-                    .unwrap_or(body);
-                (text.len() >= 4 && !text.starts_with(decl))
-                    || memchr::memmem::find(text, end).is_some()
-            } else {
-                body.len() >= 4
-                    && (!body.starts_with(b"<?xm") || memchr::memmem::find(body, b"?>").is_some())
-            };
-            if done {
+            if head_done(&head) {
                 break;
             }
             let want = if head.len() < 4 { 4 - head.len() } else { 1 };
