@@ -20,25 +20,12 @@ use copipe::xml::{expat_parse, iterparse, sax_parse, EventHandler, ParallelParse
 
 /// Why a test's outcome is not (yet) the suite's: the reasons named in
 /// `tests/w3c/exceptions.tsv`, which lists each such test by id.
-const EXCEPTIONS: &[(&str, &str)] = &[
-    (
-        "dtd",
-        "not well-formed only in its DOCTYPE, by a rule src/xml/dtd.rs does not check yet \
+const EXCEPTIONS: &[(&str, &str)] = &[(
+    "dtd",
+    "not well-formed only in its DOCTYPE, by a rule src/xml/dtd.rs does not check yet \
          (a parameter entity's replacement text, an entity declared after its use, \
          a recursion through an unused entity, ...)",
-    ),
-    (
-        "entity",
-        "uses a general entity declared in the internal subset; such entities are not \
-         expanded yet, so the reference is refused as undefined (issue 12, item 2)",
-    ),
-    (
-        "doctype-end",
-        "a `<` or `>` in a literal of the internal subset: quick-xml ends the DOCTYPE by \
-         counting `<` and `>`, so it misplaces the DOCTYPE's end (issue 12, item 2)",
-    ),
-    ("utf16", "UTF-16 is not decoded yet (issue 12, item 3)"),
-];
+)];
 
 /// The exceptions: test id -> reason key.
 fn exceptions() -> BTreeMap<String, String> {

@@ -15,8 +15,18 @@
 //!   most [`MAX_DEPTH`] nested references, and past [`AMPLIFICATION_START`]
 //!   bytes of output no more than [`MAX_AMPLIFICATION`] bytes of output
 //!   per byte of input (expat's defaults), each a clear error.
-//! - In attribute values a reference to an internal entity is checked (it
-//!   must be declared and its replacement text may hold no `<`).
+//! - In attribute values references to internal entities are replaced,
+//!   with attribute-value normalisation (XML 1.0 section 3.3.3, as for
+//!   CDATA attributes: each white space character of the value and of the
+//!   replacement texts becomes a space, a CR LF pair of the value one
+//!   space). A `<` in a replacement text, an external or unparsed entity,
+//!   recursion and the expansion limits above are errors at the reference.
+//!   Such a tag's attributes are resolved by the parser (in `parse.rs`),
+//!   the others lazily by [`Attrs`](crate::xml::Attrs).
+//!
+//! - The DOCTYPE ends where XML says: a `<` or `>` inside a literal,
+//!   comment or processing instruction of the DOCTYPE does not count
+//!   (`src/xml/pull/doctype.rs`).
 //!
 //! What is not done:
 //!
@@ -29,11 +39,11 @@
 //!   declared where copipe does not read. Otherwise an undeclared entity is
 //!   an error.
 //! - Parameter entities are checked but not expanded.
-//! - Default attribute values are not inserted, and entity references in
-//!   attribute values are checked but not replaced: an attribute value
-//!   holding one is reported as undecodable by [`Attrs`](crate::xml::Attrs).
-//! - The DOCTYPE's end is where quick-xml finds it (it counts `<` and `>`),
-//!   so a `>` inside a literal or comment of the DOCTYPE is misread.
+//! - Default attribute values declared in an `ATTLIST` are checked but
+//!   not inserted: a tag has the attributes written in it, no more (what
+//!   a validating parser would add is not copipe's to add). Nor is any
+//!   DTD-typed normalisation done (collapsing spaces in NMTOKENS, IDs):
+//!   every value is normalised as CDATA.
 //! - Validity (element content, attribute types, IDs) is not checked.
 
 use std::collections::HashMap;
@@ -486,6 +496,74 @@ impl Cursor<'_> {
             return Err((from + i, "`<` is not allowed in an attribute value".into()));
         }
         self.check_refs(&v, from, false)?;
+        let mut ok = std::collections::HashSet::new();
+        self.default_refs(&v, &mut Vec::new(), &mut ok)
+            .map_err(|(i, m)| (from + i, m))
+    }
+
+    /// The entity references of a default attribute value (or of the
+    /// replacement texts it brings in): each declared before (unless it
+    /// may be declared where copipe does not read), internal, without `<`
+    /// and not recursive. `stack` holds the entities being checked, `ok`
+    /// those found fine (each is checked once). An error is at the
+    /// reference in `v`.
+    fn default_refs<'e>(
+        &'e self,
+        v: &str,
+        stack: &mut Vec<&'e str>,
+        ok: &mut std::collections::HashSet<&'e str>,
+    ) -> R {
+        for amp in memchr::memchr_iter(b'&', v.as_bytes()) {
+            let Some(semi) = v[amp..].find(';') else {
+                continue;
+            };
+            let name = &v[amp + 1..amp + semi];
+            if name.starts_with('#') || quick_xml::escape::resolve_predefined_entity(name).is_some()
+            {
+                continue;
+            }
+            let Some((key, entity)) = self.dtd.entities.get_key_value(name) else {
+                if self.dtd.may_skip {
+                    continue;
+                }
+                return Err((
+                    amp,
+                    format!("undefined entity `&{name};` (declared after its use?)"),
+                ));
+            };
+            let key = key.as_str();
+            if ok.contains(key) {
+                continue;
+            }
+            let text = match entity {
+                Entity::External => {
+                    return Err((
+                        amp,
+                        format!("reference to external entity `&{name};` in an attribute value"),
+                    ))
+                }
+                Entity::Unparsed => {
+                    return Err((amp, format!("reference to unparsed entity `&{name};`")))
+                }
+                Entity::Internal(text) => text,
+            };
+            if stack.contains(&key) {
+                return Err((amp, format!("recursive reference to entity `&{name};`")));
+            }
+            if text.contains('<') {
+                return Err((
+                    amp,
+                    format!(
+                        "entity `&{name};` holds a `<`, which is not allowed in an attribute value"
+                    ),
+                ));
+            }
+            stack.push(key);
+            self.default_refs(text, stack, ok)
+                .map_err(|(_, m)| (amp, m))?;
+            stack.pop();
+            ok.insert(key);
+        }
         Ok(())
     }
 
@@ -496,8 +574,17 @@ impl Cursor<'_> {
         let mut out = String::with_capacity(v.len());
         let mut rest = v;
         let mut at = from;
+        // Literal line ends are normalised (XML 1.0 section 2.11) before
+        // character references are replaced, so `&#xD;` stays a CR.
+        let push_literal = |out: &mut String, piece: &str| {
+            if entity_value && piece.contains('\r') {
+                out.push_str(&piece.replace("\r\n", "\n").replace('\r', "\n"));
+            } else {
+                out.push_str(piece);
+            }
+        };
         while let Some(k) = rest.find(['&', '%']) {
-            out.push_str(&rest[..k]);
+            push_literal(&mut out, &rest[..k]);
             let c = rest.as_bytes()[k];
             if c == b'%' {
                 if entity_value {
@@ -533,7 +620,7 @@ impl Cursor<'_> {
             rest = &rest[k + 2 + semi..];
             at += k + 2 + semi;
         }
-        out.push_str(rest);
+        push_literal(&mut out, rest);
         Ok(out)
     }
 

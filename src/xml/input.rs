@@ -136,3 +136,359 @@ impl<'i> XmlInput<'i> {
         self.path.as_deref()
     }
 }
+
+/// Encodings other than UTF-8: found from the byte order mark or the XML
+/// declaration, and decoded to UTF-8 before parsing.
+///
+/// - UTF-16 (little or big endian), with a byte order mark or (XML 1.0
+///   appendix F) starting `<?` without one;
+/// - any ASCII-compatible encoding that `encoding_rs` knows, named in the
+///   XML declaration: ISO-8859-1 (read as windows-1252, as the WHATWG
+///   Encoding Standard and browsers do), windows-125x, ISO-8859-x, KOI8,
+///   Shift_JIS, EUC-JP, GBK, Big5, ...
+///
+/// UTF-8 and US-ASCII are read as they are (no copy, no pass). An encoding
+/// name `encoding_rs` does not know is refused by the parser ("unsupported
+/// encoding"). Positions (line, column, byte offset) of a decoded document
+/// count in the UTF-8 text it was decoded to, not in the original bytes; a
+/// byte order mark is not counted. A byte sequence that is not valid in
+/// the encoding is read as U+FFFD (as `encoding_rs` and browsers do), not
+/// refused. A UTF-16 document whose XML declaration names another
+/// encoding, or one in ASCII that says it is UTF-16, is refused at 1:1.
+pub(crate) mod encoding {
+    use std::io::{self, Read};
+
+    use encoding_rs::{CoderResult, Encoding, UTF_16BE, UTF_16LE, UTF_8};
+
+    use crate::error::{Error, Result};
+
+    /// How much of the input's start is read to find the encoding.
+    const SNIFF: usize = 1024;
+
+    /// The encoding to decode `head` (the input's first bytes, up to
+    /// [`SNIFF`] of them, or all of a shorter input) from, if it is not
+    /// UTF-8, and the length of the byte order mark to skip; an error if
+    /// the XML declaration names an encoding the bytes cannot be in.
+    pub(crate) fn sniff(
+        head: &[u8],
+    ) -> std::result::Result<Option<(&'static Encoding, usize)>, String> {
+        match head {
+            [0xFF, 0xFE, ..] => return Ok(Some((UTF_16LE, 2))),
+            [0xFE, 0xFF, ..] => return Ok(Some((UTF_16BE, 2))),
+            [0x3C, 0, 0x3F, 0, ..] => return Ok(Some((UTF_16LE, 0))),
+            [0, 0x3C, 0, 0x3F, ..] => return Ok(Some((UTF_16BE, 0))),
+            _ => {}
+        }
+        let bom = head.starts_with(crate::xml::pull::BOM);
+        let decl = if bom { &head[3..] } else { head };
+        let Some(label) = declared(decl) else {
+            return Ok(None);
+        };
+        let Some(enc) = Encoding::for_label(label) else {
+            // Refused by the parser, at the declaration.
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(label);
+        if enc == UTF_8 || enc.name() == "replacement" {
+            Ok(None)
+        } else if !enc.is_ascii_compatible() {
+            Err(format!(
+                "the XML declaration says encoding `{text}`, but the document does not start as {} does (with a byte order mark or `<?xml` in it)",
+                enc.name()
+            ))
+        } else if bom {
+            Err(format!(
+                "the XML declaration says encoding `{text}`, but the document starts with a UTF-8 byte order mark"
+            ))
+        } else {
+            Ok(Some((enc, 0)))
+        }
+    }
+
+    /// The encoding name in an XML declaration at the start of `head`.
+    pub(crate) fn declared(head: &[u8]) -> Option<&[u8]> {
+        let decl = head.strip_prefix(b"<?xml")?;
+        let end = memchr::memmem::find(decl, b"?>")?;
+        let decl = &decl[..end];
+        let at = memchr::memmem::find(decl, b"encoding")?;
+        let rest = &decl[at + 8..];
+        let rest = rest
+            .trim_ascii_start()
+            .strip_prefix(b"=")?
+            .trim_ascii_start();
+        let q = *rest.first()?;
+        if q != b'"' && q != b'\'' {
+            return None;
+        }
+        let len = memchr::memchr(q, &rest[1..])?;
+        Some(&rest[1..1 + len])
+    }
+
+    /// Whether an XML declaration may name `label`: an encoding copipe
+    /// reads (the input layer has checked that it fits the bytes).
+    pub(crate) fn supported(label: &str) -> bool {
+        matches!(
+            label.to_ascii_lowercase().as_str(),
+            "utf-8" | "utf8" | "us-ascii" | "ascii" | "utf-16" | "utf-16le" | "utf-16be"
+        ) || Encoding::for_label(label.as_bytes())
+            .is_some_and(|e| e.is_ascii_compatible() && e.name() != "replacement")
+    }
+
+    /// The error for an XML declaration naming an unsupported `label`.
+    #[cold]
+    pub(crate) fn unsupported(label: &str) -> String {
+        format!(
+            "unsupported encoding `{label}`: copipe reads UTF-8, UTF-16 and the encodings of the WHATWG Encoding Standard (convert the file with iconv)"
+        )
+    }
+
+    /// `bytes` decoded to UTF-8, if they are in another encoding.
+    pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Option<(Vec<u8>, &'static Encoding)>> {
+        let found = sniff(head_of(bytes)).map_err(|m| Error::xml(1, 1, 0, m))?;
+        let Some((enc, bom)) = found else {
+            return Ok(None);
+        };
+        let mut dec = enc.new_decoder_without_bom_handling();
+        let src = &bytes[bom..];
+        let mut out = String::with_capacity(
+            dec.max_utf8_buffer_length(src.len())
+                .unwrap_or(src.len().saturating_mul(3)),
+        );
+        let _ = dec.decode_to_string(src, &mut out, true);
+        // The declaration is checked in the first SNIFF bytes of input,
+        // as a stream does.
+        let mut head = String::new();
+        let mut first = enc.new_decoder_without_bom_handling();
+        let h = head_of(bytes);
+        let raw_head = &h[bom.min(h.len())..];
+        head.reserve(
+            first
+                .max_utf8_buffer_length(raw_head.len())
+                .unwrap_or(4 * SNIFF),
+        );
+        let _ = first.decode_to_string(raw_head, &mut head, false);
+        check_decoded(head.as_bytes(), enc).map_err(|m| Error::xml(1, 1, 0, m))?;
+        Ok(Some((out.into_bytes(), enc)))
+    }
+
+    /// Checks the XML declaration at the start of `head`, decoded from
+    /// `enc`: a UTF-16 document may only say it is UTF-16.
+    fn check_decoded(head: &[u8], enc: &'static Encoding) -> std::result::Result<(), String> {
+        if enc != UTF_16LE && enc != UTF_16BE {
+            return Ok(());
+        }
+        match declared(head) {
+            Some(label) if !matches!(Encoding::for_label(label), Some(e) if e == UTF_16LE || e == UTF_16BE) => {
+                Err(format!(
+                    "the XML declaration says encoding `{}`, but the document is in {}",
+                    String::from_utf8_lossy(label),
+                    enc.name()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// An encoding that does not fit the bytes, found by a stream: turned
+    /// into an XML error at 1:1 by the parser.
+    #[derive(Debug)]
+    pub(crate) struct Mismatch(pub(crate) String);
+
+    impl std::fmt::Display for Mismatch {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Mismatch {}
+
+    /// Whether `head`, the input's first bytes, is all the sniffing
+    /// needs (the same rule for memory and streams).
+    fn head_done(head: &[u8]) -> bool {
+        let body = head.strip_prefix(crate::xml::pull::BOM).unwrap_or(head);
+        let little = matches!(body, [0xFF, 0xFE, ..] | [0x3C, 0, ..]);
+        let big = matches!(body, [0xFE, 0xFF, ..] | [0, 0x3C, ..]);
+        if little || big {
+            // Up to `?>` in UTF-16, or a start with no declaration.
+            let (decl, end): (&[u8], &[u8]) = if little {
+                (b"<\0?\0", b"?\0>\0")
+            } else {
+                (b"\0<\0?", b"\0?\0>")
+            };
+            let text = body
+                .strip_prefix(&[0xFF, 0xFE])
+                .or(body.strip_prefix(&[0xFE, 0xFF]))
+                .unwrap_or(body);
+            (text.len() >= 4 && !text.starts_with(decl))
+                || memchr::memmem::find(text, end).is_some()
+        } else {
+            body.len() >= 4
+                && (!body.starts_with(b"<?xm") || memchr::memmem::find(body, b"?>").is_some())
+        }
+    }
+
+    /// The input's first bytes, as a stream reads them to sniff.
+    fn head_of(bytes: &[u8]) -> &[u8] {
+        let max = bytes.len().min(SNIFF);
+        let n = (0..=max).find(|&n| head_done(&bytes[..n])).unwrap_or(max);
+        &bytes[..n]
+    }
+
+    /// A reader of the input's start, then the rest.
+    struct Chain<'r> {
+        head: Vec<u8>,
+        pos: usize,
+        inner: Box<dyn Read + 'r>,
+    }
+
+    impl Read for Chain<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pos < self.head.len() {
+                let n = (self.head.len() - self.pos).min(buf.len());
+                buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            self.inner.read(buf)
+        }
+    }
+
+    /// Reads the start of `inner` to find its encoding: the reader to
+    /// parse (decoding to UTF-8 if needed, through fixed buffers) and the
+    /// encoding decoded from.
+    pub(crate) fn wrap_reader<'r>(
+        mut inner: Box<dyn Read + 'r>,
+    ) -> io::Result<(Box<dyn Read + 'r>, Option<&'static Encoding>)> {
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 64];
+        // Read no further than needed: 4 bytes, then up to the end of an
+        // XML declaration.
+        while head.len() < SNIFF {
+            if head_done(&head) {
+                break;
+            }
+            let want = if head.len() < 4 { 4 - head.len() } else { 1 };
+            let n = match inner.read(&mut chunk[..want]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&chunk[..n]);
+        }
+        let mismatch = |m| io::Error::new(io::ErrorKind::InvalidData, Mismatch(m));
+        let found = sniff(&head).map_err(mismatch)?;
+        if let Some((enc, bom)) = found {
+            let mut text = String::new();
+            let mut dec = enc.new_decoder_without_bom_handling();
+            text.reserve(dec.max_utf8_buffer_length(head.len()).unwrap_or(4 * SNIFF));
+            let _ = dec.decode_to_string(&head[bom..], &mut text, false);
+            check_decoded(text.as_bytes(), enc).map_err(mismatch)?;
+        }
+        let chain: Box<dyn Read + 'r> = Box::new(Chain {
+            head,
+            pos: 0,
+            inner,
+        });
+        Ok(match found {
+            None => (chain, None),
+            Some((enc, bom)) => {
+                let reader = Decoding {
+                    inner: chain,
+                    dec: enc.new_decoder_without_bom_handling(),
+                    skip: bom,
+                    input: vec![0; 8 * 1024].into_boxed_slice(),
+                    in_pos: 0,
+                    in_end: 0,
+                    eof: false,
+                    done: false,
+                    out: vec![0; 3 * 8 * 1024 + 16].into_boxed_slice(),
+                    out_pos: 0,
+                    out_end: 0,
+                };
+                (Box::new(reader), Some(enc))
+            }
+        })
+    }
+
+    /// A reader decoding its input to UTF-8 through fixed buffers.
+    struct Decoding<'r> {
+        inner: Box<dyn Read + 'r>,
+        dec: encoding_rs::Decoder,
+        /// Bytes of byte order mark still to skip.
+        skip: usize,
+        input: Box<[u8]>,
+        in_pos: usize,
+        in_end: usize,
+        eof: bool,
+        /// The decoder has been told the input ended, and has flushed.
+        done: bool,
+        out: Box<[u8]>,
+        out_pos: usize,
+        out_end: usize,
+    }
+
+    impl Read for Decoding<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            while self.out_pos == self.out_end {
+                if self.in_pos == self.in_end && !self.eof {
+                    self.in_pos = 0;
+                    self.in_end = 0;
+                    let n = loop {
+                        match self.inner.read(&mut self.input) {
+                            Ok(n) => break n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e),
+                        }
+                    };
+                    self.in_end = n;
+                    self.eof = n == 0;
+                    let skip = self.skip.min(n);
+                    self.in_pos = skip;
+                    self.skip -= skip;
+                }
+                if self.done {
+                    return Ok(0);
+                }
+                let src = &self.input[self.in_pos..self.in_end];
+                let (result, read, written, _) =
+                    self.dec.decode_to_utf8(src, &mut self.out, self.eof);
+                self.in_pos += read;
+                self.out_pos = 0;
+                self.out_end = written;
+                if result == CoderResult::InputEmpty && self.eof {
+                    self.done = true;
+                }
+            }
+            let n = (self.out_end - self.out_pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+            self.out_pos += n;
+            Ok(n)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encoding::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_stream_checks_the_declaration_of_utf16() {
+        let text = "<?xml version='1.0' encoding='ISO-8859-1'?><r/>";
+        let mut doc = vec![0xFF, 0xFE];
+        for u in text.encode_utf16() {
+            doc.extend_from_slice(&u.to_le_bytes());
+        }
+        let r = wrap_reader(Box::new(&doc[..]));
+        assert!(r.is_err());
+        let text = "<?xml version='1.0' encoding='UTF-16'?><r/>";
+        let doc: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let (mut r, _) = wrap_reader(Box::new(&doc[..])).unwrap();
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, text);
+    }
+}

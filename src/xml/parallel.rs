@@ -149,7 +149,29 @@ impl ParallelParse {
     ///
     /// A panic in a stage of a chunk that is part of the parse is resumed
     /// on the calling thread.
-    pub fn run<S, F, W>(&self, bytes: &[u8], make: F, mut out: W) -> (Vec<S>, Result<()>)
+    pub fn run<S, F, W>(&self, bytes: &[u8], make: F, out: W) -> (Vec<S>, Result<()>)
+    where
+        S: for<'a> Stage<XmlEvent<'a>> + Send,
+        F: Fn(ChunkWriter) -> S + Sync,
+        W: Write,
+    {
+        // Not UTF-8: parsed as decoded to UTF-8 (see `input::encoding`).
+        match crate::xml::input::encoding::decode_bytes(bytes) {
+            Ok(None) => {}
+            Ok(Some((utf8, _))) => return self.run_utf8(&utf8, make, out),
+            Err(e) => {
+                let e = match &self.path {
+                    Some(p) => e.with_path(p),
+                    None => e,
+                };
+                return (Vec::new(), Err(e));
+            }
+        }
+        self.run_utf8(bytes, make, out)
+    }
+
+    /// [`run`](ParallelParse::run) on a document read as UTF-8.
+    fn run_utf8<S, F, W>(&self, bytes: &[u8], make: F, mut out: W) -> (Vec<S>, Result<()>)
     where
         S: for<'a> Stage<XmlEvent<'a>> + Send,
         F: Fn(ChunkWriter) -> S + Sync,

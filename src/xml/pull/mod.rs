@@ -6,6 +6,7 @@
 //! - `stream.rs`: `StreamPull`, events read through a fixed buffer from a
 //!   stream, with the byte-order-mark stripping and line-counting readers
 
+pub(crate) mod doctype;
 pub(crate) mod slice;
 pub(crate) mod stream;
 
@@ -87,12 +88,28 @@ pub(crate) trait Pull {
         Error::xml(line, col, offset, msg)
     }
 
+    /// quick-xml's error `e` as ours.
     fn convert(&self, e: quick_xml::Error) -> Error {
+        convert(self, e)
+    }
+
+    /// Puts back the bytes of a DOCTYPE's content (`bytes`, from offset
+    /// `at`) that the input hid from quick-xml (see the `doctype` module).
+    fn restore(&self, _at: u64, _bytes: &mut [u8]) {}
+
+    /// Whether the DOCTYPE whose `<` is at `lt` is spelled `<!DOCTYPE`
+    /// (quick-xml takes any case).
+    fn doctype_keyword_ok(&self, lt: u64) -> bool;
+}
+
+/// [`Pull::convert`]'s default.
+pub(crate) fn convert<P: Pull + ?Sized>(pull: &P, e: quick_xml::Error) -> Error {
+    {
         match e {
             quick_xml::Error::Io(io) => {
                 if let Some(limit) = io.get_ref().and_then(|r| r.downcast_ref::<TooLarge>()) {
                     let at = limit.settled;
-                    return self.error_at(
+                    return pull.error_at(
                         at,
                         format!(
                             "a piece of markup or text is longer than {} bytes (the limit of a streaming input)",
@@ -104,7 +121,7 @@ pub(crate) trait Pull {
                     .unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()));
                 Error::from(io)
             }
-            other => self.error_at(self.error_position(), other.to_string()),
+            other => pull.error_at(pull.error_position(), other.to_string()),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! [`SlicePull`]: events borrowed from bytes in memory.
 
-use quick_xml::events::Event;
+use quick_xml::errors::{Error as QxError, IllFormedError, SyntaxError};
+use quick_xml::events::{BytesText, Event};
 use quick_xml::Reader;
 
-use crate::xml::pull::{line_col_in, Ctx, Pull, BOM};
+use crate::xml::pull::{doctype, line_col_in, Ctx, Pull, BOM};
 
 /// The length of the UTF-8 byte order mark at the start of `input`, if
 /// reading starts there.
@@ -37,6 +38,13 @@ pub(crate) struct SlicePull<'i> {
     /// start of some earlier text (`u64::MAX` when there is none): text
     /// that starts after that and ends before it needs no search for `]]>`.
     next_cdata_close: u64,
+    /// The prolog's DOCTYPE, as [`doctype::find`] sees it (found when
+    /// quick-xml first reads a DOCTYPE).
+    doctype: Option<Option<(u64, Option<u64>)>>,
+    /// The position of an error made here rather than by quick-xml.
+    err_at: Option<u64>,
+    /// An error of the parse loop's own found here: (offset, message).
+    problem: Option<(u64, String)>,
 }
 
 /// Finds `]]>`, built once.
@@ -60,11 +68,16 @@ impl<'i> SlicePull<'i> {
     /// Reads from `start`, which is 0 or the `<` of some markup; checks
     /// `start..end` up front.
     pub(crate) fn range(input: &'i [u8], start: u64, end: u64) -> SlicePull<'i> {
-        let mut reader = Reader::from_reader(input.get(start as usize..).unwrap_or_default());
+        // The byte order mark is taken off here and counted, so that
+        // positions are offsets in the input; the reader is led past its
+        // start on an empty comment first, so that it does not take off
+        // a second mark (which is text), as on a stream.
+        let from = start + bom_len(input, start);
+        let mut reader = Reader::from_reader(&b"<!---->"[..]);
         reader.config_mut().check_comments = true;
-        // quick-xml skips a byte order mark without counting it: count it
-        // here, so that positions are offsets in the input.
-        let base = start + bom_len(input, start);
+        let _ = reader.read_event();
+        *reader.get_mut() = input.get(from as usize..).unwrap_or_default();
+        let base = from.wrapping_sub(reader.buffer_position());
         SlicePull::checked(input, reader, base, start, end)
     }
 
@@ -117,11 +130,12 @@ impl<'i> SlicePull<'i> {
             may_have_cr: memchr::memchr(b'\r', part).is_some(),
             chars_ok: crate::xml::lexical::bad_char(part).is_none(),
             next_cdata_close: cdata_close_from(input, start, end),
+            doctype: None,
+            err_at: None,
+            problem: None,
         }
     }
-}
 
-impl SlicePull<'_> {
     /// After character data that ends at `p`: true when the reader stopped
     /// at the `<` of a tag or at the end, so no character data follows at
     /// once. It stopped at the `<` of the next markup, at a `&`, or at the
@@ -134,6 +148,101 @@ impl SlicePull<'_> {
             None => true,
             Some(b'<') => !matches!(self.input.get(p + 1), Some(b'!' | b'?')),
             Some(_) => false,
+        }
+    }
+
+    /// The DOCTYPE quick-xml just read (`raw`, an event or its error, for
+    /// the DOCTYPE whose `<` is at `lt`), as quick-xml would read it from
+    /// the stream form, where the `<` and `>` inside its literals,
+    /// comments and PIs are hidden (see the `doctype` module).
+    #[cold]
+    fn doctype_fixed(
+        &mut self,
+        lt: u64,
+        raw: quick_xml::Result<Event<'i>>,
+    ) -> quick_xml::Result<Event<'i>> {
+        let input = self.input;
+        let found = *self
+            .doctype
+            .get_or_insert_with(|| doctype::find(input, bom_len(input, 0)));
+        let end = match found {
+            Some((at, end)) if at == lt => end,
+            _ => return raw,
+        };
+        let unclosed = |this: &mut Self| {
+            this.err_at = Some(lt);
+            Err(QxError::Syntax(SyntaxError::UnclosedDoctype))
+        };
+        let Some(end) = end else {
+            return unclosed(self);
+        };
+        // <!DOCTYPE name ...>
+        //  ^ buf            ^ end - 1
+        let buf = &input[lt as usize + 1..end as usize - 1];
+        if buf.len() < 8 || !buf[..8].eq_ignore_ascii_case(b"!DOCTYPE") {
+            return unclosed(self);
+        }
+        let Some(s) = buf[8..]
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        else {
+            self.err_at = Some(end - 1);
+            return Err(QxError::IllFormed(IllFormedError::MissingDoctypeName));
+        };
+        let content = &buf[8 + s..];
+        match std::str::from_utf8(content) {
+            Ok(text) => {
+                self.reader_at(end, raw.is_err());
+                Ok(Event::DocType(BytesText::from_escaped(text)))
+            }
+            Err(e) => {
+                // As the parse loop finds it in the stream form's event.
+                let at = lt + 9 + s as u64 + e.valid_up_to() as u64;
+                self.problem = Some((at, doctype::BAD_UTF8.to_string()));
+                Err(QxError::Syntax(SyntaxError::UnclosedDoctype))
+            }
+        }
+    }
+
+    /// Moves the reader on to `at`, just after a DOCTYPE. If quick-xml
+    /// stopped with an error (`failed`), it reads no more: a new reader
+    /// takes over, first led past its start on an empty comment (a reader
+    /// at its start would skip a byte order mark, as the old one would
+    /// not).
+    #[cold]
+    fn reader_at(&mut self, at: u64, failed: bool) {
+        let rest = &self.input[at as usize..];
+        if failed {
+            let mut reader = Reader::from_reader(&b"<!---->"[..]);
+            reader.config_mut().check_comments = true;
+            let _ = reader.read_event();
+            self.reader = reader;
+        }
+        *self.reader.get_mut() = rest;
+        self.base = at.wrapping_sub(self.reader.buffer_position());
+    }
+
+    /// quick-xml's `result` of one read, with a DOCTYPE in the prolog
+    /// read as XML says (see `doctype_fixed`).
+    #[cold]
+    fn check_doctype(
+        &mut self,
+        result: quick_xml::Result<Event<'i>>,
+    ) -> quick_xml::Result<Event<'i>> {
+        match result {
+            Ok(Event::DocType(e)) => {
+                // The content follows `<!DOCTYPE` and white space.
+                let c = (e.as_ptr() as usize).wrapping_sub(self.input.as_ptr() as usize);
+                match self.input.get(..c).and_then(|b| memchr::memrchr(b'<', b)) {
+                    Some(lt) => self.doctype_fixed(lt as u64, Ok(Event::DocType(e))),
+                    None => Ok(Event::DocType(e)),
+                }
+            }
+            Err(QxError::Syntax(SyntaxError::UnclosedDoctype)) => {
+                let lt = self.error_position();
+                self.doctype_fixed(lt, result)
+            }
+            other => other,
         }
     }
 }
@@ -152,7 +261,7 @@ impl Pull for SlicePull<'_> {
 
     #[inline]
     fn position(&self) -> u64 {
-        self.base + self.reader.buffer_position()
+        self.base.wrapping_add(self.reader.buffer_position())
     }
     #[inline]
     fn settle(&mut self, _at: u64) {}
@@ -160,9 +269,13 @@ impl Pull for SlicePull<'_> {
     // rather than through memory, a good part of the per-event cost.
     #[inline(always)]
     fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
-        let from = self.base + self.reader.buffer_position();
-        let ev = self.reader.read_event()?;
-        let p = self.base + self.reader.buffer_position();
+        let from = self.base.wrapping_add(self.reader.buffer_position());
+        let ev = match self.reader.read_event() {
+            Ok(Event::DocType(e)) => self.check_doctype(Ok(Event::DocType(e)))?,
+            Ok(ev) => ev,
+            err => self.check_doctype(err)?,
+        };
+        let p = self.base.wrapping_add(self.reader.buffer_position());
         let (text_ends, no_cdata_close) = match ev {
             Event::Text(_) => {
                 // The text runs from `from` to `p`. `next_cdata_close` is
@@ -198,7 +311,18 @@ impl Pull for SlicePull<'_> {
     fn line_col(&self, offset: u64) -> (u64, u64) {
         line_col_in(self.input, offset)
     }
+    fn convert(&self, e: quick_xml::Error) -> crate::error::Error {
+        match &self.problem {
+            Some((at, msg)) => self.error_at(*at, msg.clone()),
+            None => crate::xml::pull::convert(self, e),
+        }
+    }
+    fn doctype_keyword_ok(&self, lt: u64) -> bool {
+        let from = lt as usize + 2;
+        self.input.get(from..from + 7) == Some(&b"DOCTYPE"[..])
+    }
     fn error_position(&self) -> u64 {
-        self.base + self.reader.error_position()
+        self.err_at
+            .unwrap_or_else(|| self.base.wrapping_add(self.reader.error_position()))
     }
 }

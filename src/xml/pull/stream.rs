@@ -8,6 +8,7 @@ use std::io::{self, BufRead, Read};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
+use crate::xml::pull::doctype::{self, Prolog, Protected};
 use crate::xml::pull::{Ctx, Pull, BOM};
 
 /// Events read through a fixed buffer from a stream.
@@ -29,6 +30,7 @@ impl<'r> StreamPull<'r> {
         let mut counting = CountingReader::new(Box::new(inner), capacity, max_event);
         counting.chunk_start = base;
         counting.settled = base;
+        counting.prolog = Some(Prolog::new(base));
         let mut reader = Reader::from_reader(counting);
         reader.config_mut().check_comments = true;
         StreamPull {
@@ -143,6 +145,14 @@ impl Pull for StreamPull<'_> {
     fn error_position(&self) -> u64 {
         self.base + self.reader.error_position()
     }
+    fn doctype_keyword_ok(&self, _lt: u64) -> bool {
+        // Only the prolog's first DOCTYPE gets this far (any other is an
+        // error before), and the prolog was followed through it.
+        self.reader.get_ref().keyword == *b"DOCTYPE"
+    }
+    fn restore(&self, at: u64, bytes: &mut [u8]) {
+        self.reader.get_ref().protected.restore(at, bytes);
+    }
 }
 
 /// The error a [`CountingReader`] returns when one event grows past the
@@ -184,6 +194,15 @@ struct CountingReader<'r> {
     /// position of their time, ascending.
     pending: Vec<u64>,
     max_event: u64,
+    /// The prolog being followed, until its DOCTYPE has ended (see the
+    /// `doctype` module): the `<` and `>` protected in the DOCTYPE are
+    /// hidden from quick-xml as they are read, and remembered.
+    prolog: Option<Prolog>,
+    protected: Protected,
+    /// The DOCTYPE keyword as the prolog saw it.
+    keyword: [u8; 7],
+    /// No chunk has been read yet.
+    first: bool,
 }
 
 impl<'r> CountingReader<'r> {
@@ -203,6 +222,35 @@ impl<'r> CountingReader<'r> {
             last_nl: None,
             pending: Vec::new(),
             max_event,
+            prolog: None,
+            protected: Protected::default(),
+            keyword: [0; 7],
+            first: true,
+        }
+    }
+
+    /// Hides the protected bytes of the chunk just read (in the prolog).
+    #[cold]
+    fn hide(&mut self) {
+        let Some(p) = self.prolog.as_mut() else {
+            return;
+        };
+        let mut hidden = Vec::new();
+        p.feed(&self.buf[..self.end], |i| hidden.push(i));
+        if let Some(lt) = p.doctype {
+            for i in hidden {
+                let b = &mut self.buf[i];
+                *b = if *b == b'<' {
+                    doctype::HIDDEN_LT
+                } else {
+                    doctype::HIDDEN_GT
+                };
+                self.protected.mark(lt, self.chunk_start + i as u64);
+            }
+        }
+        self.keyword = p.keyword;
+        if !p.active() {
+            self.prolog = None;
         }
     }
 
@@ -233,10 +281,22 @@ impl<'r> CountingReader<'r> {
                 max: self.max_event,
             }));
         }
+        // The first read takes at most 2 bytes: quick-xml, at its start,
+        // takes off a byte order mark it sees whole, and the stream's own
+        // mark is already off (`BomStripped`): a second one is text.
+        let want = if self.first {
+            self.first = false;
+            2.min(self.buf.len())
+        } else {
+            self.buf.len()
+        };
         loop {
-            match self.inner.read(&mut self.buf) {
+            match self.inner.read(&mut self.buf[..want]) {
                 Ok(n) => {
                     self.end = n;
+                    if self.prolog.is_some() {
+                        self.hide();
+                    }
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

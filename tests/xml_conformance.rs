@@ -1,0 +1,419 @@
+//! Issue 12's conformance leftovers: entity references in attribute
+//! values, the DOCTYPE's end, encodings. Each document goes through the
+//! three parsers, from memory and from a stream with 1-byte reads, and the
+//! parallel parse; all paths must give the same events (or the same error).
+
+use copipe::sinks::Count;
+use copipe::xml::{
+    event_fn, expat_parse, iterparse, sax_parse, EventHandler, ParallelParse, XmlEvent, XmlInput,
+};
+use copipe::Flow;
+
+/// The events of `doc` (as the seed's tuples) or its error, through the
+/// expat-style parser from memory and from streams with 1..=3-byte reads;
+/// asserts that all agree, and that the SAX and iterparse styles and the
+/// parallel parse agree on acceptance and error.
+fn events(doc: &[u8]) -> Result<Vec<String>, String> {
+    let run = |input: XmlInput<'_>| {
+        let mut seen = Vec::new();
+        let r = expat_parse(
+            input,
+            event_fn(|ev: &XmlEvent<'_>| {
+                seen.push(ev.to_string());
+                Ok(Flow::Continue)
+            }),
+        );
+        r.map(|()| seen).map_err(|e| e.to_string())
+    };
+    let mem = || XmlInput::from_bytes(doc).with_path("doc.xml");
+    let first = run(mem());
+    for cap in [1, 2, 3, 7] {
+        let s = run(XmlInput::from_reader(doc)
+            .buffer_capacity(cap)
+            .with_path("doc.xml"));
+        assert_eq!(s, first, "stream with {cap}-byte reads");
+    }
+    let err = |r: copipe::Result<()>| r.err().map(|e| e.to_string());
+    let want = first.as_ref().err().cloned();
+    let stream = || {
+        XmlInput::from_reader(doc)
+            .buffer_capacity(1)
+            .with_path("doc.xml")
+    };
+    assert_eq!(err(sax_parse(mem(), EventHandler::new(Count::new()))), want);
+    assert_eq!(
+        err(sax_parse(stream(), EventHandler::new(Count::new()))),
+        want
+    );
+    assert_eq!(err(iterparse(mem(), "x", Count::new())), want);
+    assert_eq!(err(iterparse(stream(), "x", Count::new())), want);
+    for threads in [1, 2] {
+        let (_, r) = ParallelParse::new("a")
+            .threads(threads)
+            .chunk_bytes(4)
+            .with_path("doc.xml")
+            .run(doc, |_| Count::new(), std::io::sink());
+        assert_eq!(err(r), want, "parallel, {threads} threads");
+    }
+    first
+}
+
+/// The events through the SAX-style parser (attributes owned), 1-byte reads.
+fn sax_events(doc: &[u8]) -> Vec<String> {
+    let mut seen = Vec::new();
+    sax_parse(
+        XmlInput::from_reader(doc).buffer_capacity(1),
+        EventHandler::new(event_fn(|ev: &XmlEvent<'_>| {
+            seen.push(ev.to_string());
+            Ok(Flow::Continue)
+        })),
+    )
+    .unwrap();
+    seen
+}
+
+fn start_of(doc: &str) -> String {
+    events(doc.as_bytes()).unwrap().remove(0)
+}
+
+fn error_of(doc: &str) -> String {
+    events(doc.as_bytes()).unwrap_err()
+}
+
+#[test]
+fn internal_entities_are_replaced_in_attribute_values() {
+    assert_eq!(
+        start_of(r#"<!DOCTYPE r [<!ENTITY e "22">]><r a="x&e;y"/>"#),
+        "('start', ('r', {'a': 'x22y'}))"
+    );
+    // Nested entities, character and predefined references, other
+    // attributes of the same tag.
+    assert_eq!(
+        start_of(
+            r#"<!DOCTYPE r [<!ENTITY a "[&b;]"><!ENTITY b "&#65;&amp;&lt;">]><r x="&amp;" y="&a;" z="t"/>"#
+        ),
+        "('start', ('r', {'x': '&', 'y': '[A&<]', 'z': 't'}))"
+    );
+}
+
+#[test]
+fn attribute_values_are_normalised_through_entities() {
+    // XML 1.0 section 3.3.3's example: white space characters in the
+    // replacement text become spaces, character references stay.
+    let doc =
+        "<!DOCTYPE r [<!ENTITY d \"&#xD;\"><!ENTITY a \"&#xA;\"><!ENTITY da \"&#xD;&#xA;\">]>\
+               <r v=\"&d;&d;A&a;&#x20;&a;B&da;\" w=\"x\r\ny\tz&#10;\"/>";
+    assert_eq!(
+        start_of(doc),
+        "('start', ('r', {'v': '  A   B  ', 'w': 'x y z\\n'}))"
+    );
+}
+
+#[test]
+fn a_character_reference_to_lt_in_an_entity_is_allowed() {
+    assert_eq!(
+        start_of(r#"<!DOCTYPE r [<!ENTITY e "&#38;#60;">]><r a="&e;"/>"#),
+        "('start', ('r', {'a': '<'}))"
+    );
+}
+
+#[test]
+fn bad_entities_in_attribute_values_are_errors_at_the_reference() {
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY e "a&#60;b">]><r a="x&e;"/>"#);
+    assert_eq!(
+        e,
+        "doc.xml:1:44 (byte offset 43): entity `&e;` holds a `<`, which is not allowed in an attribute value"
+    );
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY e "&f;"><!ENTITY f "&e;">]><r a="&e;"/>"#);
+    assert!(e.contains("recursive reference to entity"), "{e}");
+    assert!(e.starts_with("doc.xml:1:56 (byte offset 55): "), "{e}");
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY e SYSTEM "e.xml">]><r a="&e;"/>"#);
+    assert!(e.contains("external entity `&e;`"), "{e}");
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY e "1">]><r a="&f;"/>"#);
+    assert!(e.contains("undefined entity `&f;`"), "{e}");
+}
+
+#[test]
+fn billion_laughs_in_an_attribute_value_stops_with_an_error() {
+    let mut doc = String::from("<!DOCTYPE r [<!ENTITY l0 \"ha\">");
+    for i in 1..=10 {
+        let p = i - 1;
+        doc.push_str(&format!(
+            "<!ENTITY l{i} \"&l{p};&l{p};&l{p};&l{p};&l{p};&l{p};&l{p};&l{p};&l{p};&l{p};\">"
+        ));
+    }
+    doc.push_str("]><r a=\"&l10;\"/>");
+    // Two paths only: each expands some 8 MiB before it stops.
+    for input in [
+        XmlInput::from_bytes(doc.as_bytes()),
+        XmlInput::from_reader(doc.as_bytes()).buffer_capacity(1),
+    ] {
+        let e = expat_parse(input, Count::new()).unwrap_err().to_string();
+        assert!(e.contains("entity expansion produced"), "{e}");
+        assert!(e.starts_with("1:"), "{e}");
+    }
+}
+
+#[test]
+fn recursion_in_text_is_an_error_at_the_reference() {
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY a "&b;"><!ENTITY b "&a;">]><r>&a;</r>"#);
+    assert!(e.starts_with("doc.xml:1:53 (byte offset 52): "), "{e}");
+    assert!(e.contains("recursive reference"), "{e}");
+}
+
+#[test]
+fn sax_gets_resolved_attributes() {
+    let doc = br#"<!DOCTYPE r [<!ENTITY e "22">]><r a="&e;"><s b="&e;&e;"/></r>"#;
+    assert_eq!(sax_events(doc), events(doc).unwrap());
+}
+
+#[test]
+fn a_gt_or_lt_in_a_doctype_literal_comment_or_pi_does_not_end_it() {
+    for doc in [
+        r#"<!DOCTYPE r SYSTEM "a>b.dtd"><r/>"#,
+        "<!DOCTYPE r [<!-- a > b -->]><r/>",
+        "<!DOCTYPE r [<?pi a > b?>]><r/>",
+        r#"<!DOCTYPE r [<!ENTITY x "<"><!ATTLIST r a CDATA "&#60;>">]><r/>"#,
+        "<?xml version='1.0'?>\n<!-- > --><!DOCTYPE r [\n<!ENTITY x '>'>\n]>\n<r>&x;</r>",
+    ] {
+        let ev = events(doc.as_bytes()).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        assert_eq!(ev[0], "('start', ('r', {}))", "{doc}");
+    }
+    assert_eq!(
+        events(b"<!DOCTYPE r [<!ENTITY x \">\">]><r>&x;</r>").unwrap()[1],
+        "('text', '>')"
+    );
+}
+
+#[test]
+fn junk_after_a_doctype_with_a_lt_in_a_literal_is_refused_where_it_is() {
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY x "<">]>junk<r/>"#);
+    assert_eq!(
+        e,
+        "doc.xml:1:31 (byte offset 30): text before the root element"
+    );
+    let e = error_of(r#"<!DOCTYPE r [<!ENTITY x "<">]"#);
+    assert!(e.starts_with("doc.xml:1:1 (byte offset 0): "), "{e}");
+    assert!(e.contains("DOCTYPE not closed"), "{e}");
+    let ev = events("<!DOCTYPE r [<!ENTITY x \"\u{e9}>\">]><r>&x;</r>".as_bytes()).unwrap();
+    assert_eq!(ev[1], "('text', '\u{e9}>')");
+}
+
+#[test]
+fn bad_utf8_in_a_doctype_is_reported_alike_on_every_path() {
+    let mut doc = br#"<!DOCTYPE r [<!ENTITY x "a>"#.to_vec();
+    doc.push(0xC3);
+    doc.extend_from_slice(br#"">]><r/>"#);
+    let e = events(&doc).unwrap_err();
+    assert!(e.contains("invalid UTF-8 in the DOCTYPE"), "{e}");
+    assert!(e.contains("byte offset 27)"), "{e}");
+}
+
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if bom {
+        out.extend_from_slice(if big_endian {
+            &[0xFE, 0xFF]
+        } else {
+            &[0xFF, 0xFE]
+        });
+    }
+    for u in text.encode_utf16() {
+        out.extend_from_slice(&if big_endian {
+            u.to_be_bytes()
+        } else {
+            u.to_le_bytes()
+        });
+    }
+    out
+}
+
+#[test]
+fn utf16_documents_are_decoded() {
+    let text = "<?xml version='1.0' encoding='UTF-16'?>\n<r a='\u{e9}'>x\u{1F600}y</r>";
+    for (be, bom) in [(false, true), (true, true), (false, false), (true, false)] {
+        let doc = utf16(text, be, bom);
+        assert_eq!(
+            events(&doc).unwrap(),
+            [
+                "('start', ('r', {'a': '\u{e9}'}))",
+                "('text', 'x\u{1F600}y')",
+                "('end', 'r')"
+            ],
+            "big endian {be}, bom {bom}"
+        );
+    }
+    // Positions count in the UTF-8 text (the byte order mark not counted).
+    let doc = utf16("<r>\n<a></b></r>", false, true);
+    assert_eq!(
+        events(&doc).unwrap_err(),
+        "doc.xml:2:4 (byte offset 7): syntax error: expected `</a>`, but `</b>` was found"
+            .replace("syntax error: ", &error_text_prefix(&doc))
+    );
+}
+
+/// The part of the error message before the mismatch text (quick-xml's
+/// wording is its own).
+fn error_text_prefix(doc: &[u8]) -> String {
+    let e = events(doc).unwrap_err();
+    let start = e.find("): ").unwrap() + 3;
+    let end = e.find("expected").unwrap_or(start);
+    e[start..end].to_string()
+}
+
+#[test]
+fn declared_single_byte_encodings_are_decoded() {
+    let mut doc = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r a=\"\xe9\">\xe0</r>".to_vec();
+    assert_eq!(
+        events(&doc).unwrap()[..2],
+        ["('start', ('r', {'a': '\u{e9}'}))", "('text', '\u{e0}')"]
+    );
+    doc = b"<?xml version='1.0' encoding='windows-1252'?><r>\x80</r>".to_vec();
+    assert_eq!(events(&doc).unwrap()[1], "('text', '\u{20ac}')");
+    doc = b"<?xml version='1.0' encoding='US-ASCII'?><r>a</r>".to_vec();
+    assert_eq!(events(&doc).unwrap()[1], "('text', 'a')");
+}
+
+#[test]
+fn an_unknown_or_impossible_encoding_is_one_clear_error() {
+    let e = events(b"<?xml version='1.0' encoding='klingon'?><r/>").unwrap_err();
+    assert!(
+        e.starts_with("doc.xml:1:1 (byte offset 0): unsupported encoding `klingon`"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    let e = events(b"<?xml version='1.0' encoding='UTF-16'?><r/>").unwrap_err();
+    assert!(e.starts_with("doc.xml:1:1 (byte offset 0): "), "{e}");
+    assert!(e.contains("encoding `UTF-16`"), "{e}");
+    let doc = utf16(
+        "<?xml version='1.0' encoding='ISO-8859-1'?><r/>",
+        false,
+        true,
+    );
+    let e = events(&doc).unwrap_err();
+    assert!(e.contains("but the document is in UTF-16LE"), "{e}");
+}
+
+#[test]
+fn entity_references_in_default_attribute_values_are_checked() {
+    for (doc, msg) in [
+        (
+            r#"<!DOCTYPE r [<!ATTLIST r a CDATA "&e;"><!ENTITY e "v">]><r/>"#,
+            "undefined entity `&e;`",
+        ),
+        (
+            r#"<!DOCTYPE r [<!ENTITY e SYSTEM "e.xml"><!ATTLIST r a CDATA "&e;">]><r/>"#,
+            "external entity",
+        ),
+        (
+            r#"<!DOCTYPE r [<!ENTITY a "&b;"><!ENTITY b "&a;"><!ATTLIST r x CDATA "&a;">]><r/>"#,
+            "recursive",
+        ),
+        (
+            r#"<!DOCTYPE r [<!ENTITY a "&#60;"><!ATTLIST r x CDATA "&a;">]><r/>"#,
+            "holds a `<`",
+        ),
+    ] {
+        let e = error_of(doc);
+        assert!(e.contains(msg), "{doc}: {e}");
+    }
+    // Declared first, or possibly declared in an external subset: fine
+    // (default values are not inserted).
+    assert_eq!(
+        start_of(r#"<!DOCTYPE r [<!ENTITY e "v"><!ATTLIST r a CDATA "&e;">]><r/>"#),
+        "('start', ('r', {}))"
+    );
+    assert_eq!(
+        start_of(r#"<!DOCTYPE r SYSTEM "r.dtd" [<!ATTLIST r a CDATA "&e;">]><r/>"#),
+        "('start', ('r', {}))"
+    );
+}
+
+#[test]
+fn the_doctype_keyword_is_in_capitals() {
+    assert_eq!(
+        error_of("<?xml version='1.0'?>\n<!DOCtYPE r>\n<r/>"),
+        "doc.xml:2:3 (byte offset 24): the keyword is `DOCTYPE`, in capitals"
+    );
+}
+
+#[test]
+fn the_parallel_parse_does_not_cut_inside_a_doctype() {
+    let mut doc = String::from(
+        "<!DOCTYPE buses [<!ENTITY x \"<bus>\"><!-- <bus><id>1</id></bus> --><?p <bus> ?>]>\n<buses>",
+    );
+    for i in 0..50 {
+        doc.push_str(&format!("<bus><id>{i}</id></bus>"));
+    }
+    doc.push_str("</buses>");
+    let mut seq = Count::new();
+    expat_parse(XmlInput::from_bytes(doc.as_bytes()), &mut seq).unwrap();
+    for chunk in [1, 7, 64] {
+        let (stages, r) = ParallelParse::new("bus").threads(2).chunk_bytes(chunk).run(
+            doc.as_bytes(),
+            |_| Count::new(),
+            std::io::sink(),
+        );
+        r.unwrap();
+        let total: u64 = stages.iter().map(|c| c.count()).sum();
+        assert_eq!(total, seq.count(), "chunk {chunk}");
+    }
+}
+
+#[test]
+fn a_utf16_document_is_cut_for_the_parallel_parse_like_any_other() {
+    let mut doc = String::from("<?xml version='1.0' encoding='UTF-16'?>\n<buses>");
+    for i in 0..50 {
+        doc.push_str(&format!("<bus><id>{i}\u{e9}</id></bus>"));
+    }
+    doc.push_str("</buses>");
+    let doc = utf16(&doc, false, true);
+    let mut seq = Count::new();
+    expat_parse(XmlInput::from_bytes(&doc), &mut seq).unwrap();
+    let mut streamed = Count::new();
+    expat_parse(
+        XmlInput::from_reader(&doc[..]).buffer_capacity(5),
+        &mut streamed,
+    )
+    .unwrap();
+    assert_eq!(streamed.count(), seq.count());
+    for chunk in [1, 7, 64] {
+        let (stages, r) = ParallelParse::new("bus").threads(2).chunk_bytes(chunk).run(
+            &doc,
+            |_| Count::new(),
+            std::io::sink(),
+        );
+        r.unwrap();
+        let total: u64 = stages.iter().map(|c| c.count()).sum();
+        assert_eq!(total, seq.count(), "chunk {chunk}");
+    }
+}
+
+/// Inputs the `xml_source` fuzz target once failed on (in
+/// `tests/fuzz_regressions/`, its first byte choosing the read buffer as
+/// in the target): every path must agree.
+#[test]
+fn fuzz_regressions_agree_on_every_path() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let Some((&first, doc)) = data.split_first() else {
+            continue;
+        };
+        let buffer = 1 + usize::from(first % 8);
+        let err = |r: copipe::Result<()>| r.err().map(|e| e.to_string());
+        let want = err(expat_parse(
+            XmlInput::from_bytes(doc).with_path("doc.xml"),
+            Count::new(),
+        ));
+        let stream = err(expat_parse(
+            XmlInput::from_reader(doc)
+                .buffer_capacity(buffer)
+                .with_path("doc.xml"),
+            Count::new(),
+        ));
+        assert_eq!(stream, want, "{}", path.display());
+        let _ = events(doc);
+    }
+}
