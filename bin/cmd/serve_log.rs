@@ -363,7 +363,7 @@ async fn catch_up(shared: &Rc<Shared>, client: &Rc<Client>, sock: &Socket) -> io
         let want = CHUNK.min(usize::try_from(end - pos).unwrap_or(CHUNK));
         let full = file
             .as_ref()
-            .is_some_and(|f| read_full_at(f, &mut chunk[..want], pos));
+            .is_some_and(|f| f.read_exact_at(&mut chunk[..want], pos).is_ok());
         if !full {
             // The file is shorter than what the follower read: it was just
             // truncated or replaced, and the follower will find out (a
@@ -413,21 +413,6 @@ async fn catch_up(shared: &Rc<Shared>, client: &Rc<Client>, sock: &Socket) -> io
             sock.send_all(&out).await?;
         }
     }
-}
-
-/// Fills `buf` from `file` at `offset`; false if the file ends first (or
-/// cannot be read).
-fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> bool {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => return false,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 /// Sends the live lines, as many as are queued in one write. When the

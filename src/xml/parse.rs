@@ -493,17 +493,15 @@ fn start_tag<'e, 'x: 'e>(
 fn check_attrs(content: &str, name_len: usize, start: u64, doc: &mut Doc) -> Result<(), Problem> {
     let has_dtd = doc.dtd.is_some();
     let mut uses_dtd = false;
-    let mut spans = Vec::new();
     lexical::check_attr_list(content, name_len, |a| {
         let value = &content[a.value.0..a.value.1];
-        spans.push(a.value);
         uses_dtd |= check_value_refs(value, has_dtd).map_err(|(i, m)| (a.value.0 + i, m))?;
         Ok(())
     })
     .map_err(|b| bad_at(start + 1, b))?;
     if uses_dtd {
         if let Some(dtd) = doc.dtd.as_deref_mut() {
-            let list = resolve_attrs(content, name_len, &spans, start + 1, dtd, doc.standalone)
+            let list = resolve_attrs(content, name_len, start + 1, dtd, doc.standalone)
                 .map_err(|b| bad_at(start + 1, b))?;
             doc.resolved = Some(list);
         }
@@ -536,17 +534,25 @@ fn check_value_refs(value: &str, has_dtd: bool) -> Result<bool, Bad> {
     Ok(uses_dtd)
 }
 
-/// Resolves and normalises every attribute of a tag (`spans` are their
-/// values in `content`, which starts at byte offset `base`), with the
-/// entities of `dtd`.
+/// Resolves and normalises every attribute of a tag (`content` starts at
+/// byte offset `base`), with the entities of `dtd`. Cold: only a tag
+/// whose values refer to the DTD comes here, so the checked tags pay no
+/// allocation for it.
+#[cold]
 fn resolve_attrs(
     content: &str,
     name_len: usize,
-    spans: &[(usize, usize)],
     base: u64,
     dtd: &mut Dtd,
     standalone: bool,
 ) -> Result<Vec<(String, String)>, Bad> {
+    // The values' spans, found again (the list is already checked).
+    let mut spans = Vec::new();
+    lexical::check_attr_list(content, name_len, |a| {
+        spans.push(a.value);
+        Ok(())
+    })?;
+    let spans = &spans[..];
     let keys = quick_xml::events::attributes::Attributes::new(content, name_len);
     let mut list = Vec::with_capacity(spans.len());
     for (attr, &(from, to)) in keys.zip(spans) {
