@@ -417,3 +417,182 @@ fn fuzz_regressions_agree_on_every_path() {
         let _ = events(doc);
     }
 }
+
+/// A reader that gives one byte per read, so that a decoder's input is
+/// cut between every two bytes.
+struct OneByte<'a>(&'a [u8]);
+
+impl std::io::Read for OneByte<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((&b, rest)), Some(out)) => {
+                *out = b;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+/// The events delivered before the error, and the error, of a document
+/// that must be refused: the same from memory, from streams with 1-, 2-,
+/// 3- and 7-byte buffers, and from a reader giving one byte at a time;
+/// `events` checks the other parsers and the parallel parse.
+fn delivered_then_error(doc: &[u8]) -> (Vec<String>, String) {
+    let run = |input: XmlInput<'_>| {
+        let mut seen = Vec::new();
+        let r = expat_parse(
+            input.with_path("doc.xml"),
+            event_fn(|ev: &XmlEvent<'_>| {
+                seen.push(ev.to_string());
+                Ok(Flow::Continue)
+            }),
+        );
+        (seen, r.expect_err("must be refused").to_string())
+    };
+    let first = run(XmlInput::from_bytes(doc));
+    for cap in [1, 2, 3, 7] {
+        let s = run(XmlInput::from_reader(doc).buffer_capacity(cap));
+        assert_eq!(s, first, "stream with {cap}-byte reads");
+    }
+    let s = run(XmlInput::from_reader(OneByte(doc)));
+    assert_eq!(s, first, "stream of one byte at a time");
+    assert_eq!(events(doc).unwrap_err(), first.1);
+    first
+}
+
+/// `text` in windows-1253 (Greek), with `bad` bytes (unmapped there)
+/// where `text` has `|`.
+fn greek(text: &str, bad: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, part) in text.split('|').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(bad);
+        }
+        for c in part.chars() {
+            out.push(match c {
+                'α'..='ρ' => 0xE1 + (c as u32 - 'α' as u32) as u8,
+                c if c.is_ascii() => c as u8,
+                c => panic!("{c} not in the table"),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn malformed_utf16_is_an_error_where_the_decoded_text_stops() {
+    // A lone low surrogate in text: the start tag is delivered (the text
+    // run the error cuts is dropped, as after any error); the position is
+    // in the UTF-8 text, the message names the input offset (the byte
+    // order mark counted).
+    let mut doc = utf16("<r>ab", false, true);
+    doc.extend_from_slice(&[0x00, 0xDC]);
+    doc.extend_from_slice(&utf16("cd</r>", false, false));
+    let (seen, e) = delivered_then_error(&doc);
+    assert_eq!(
+        e,
+        "doc.xml:1:6 (byte offset 5): malformed UTF-16LE: bytes 00 DC at input byte offset 12 are not a character"
+    );
+    assert_eq!(seen, ["('start', ('r', {}))"]);
+    // A high surrogate not followed by a low one (big endian, no byte
+    // order mark), after a non-ASCII character.
+    let mut doc = utf16("<?xml version='1.0'?><r>\u{e9}\n", true, false);
+    doc.extend_from_slice(&[0xD8, 0x00]);
+    doc.extend_from_slice(&utf16("c</r>", true, false));
+    let (seen, e) = delivered_then_error(&doc);
+    assert_eq!(
+        e,
+        "doc.xml:2:1 (byte offset 27): malformed UTF-16BE: bytes D8 00 at input byte offset 52 are not a character"
+    );
+    assert_eq!(seen, ["('start', ('r', {}))"]);
+    // An odd last byte, or a high surrogate at the end, after the root.
+    for (tail, what) in [(&[0x41][..], "byte 41"), (&[0x00, 0xD8], "bytes 00 D8")] {
+        let mut doc = utf16("<r/>", false, true);
+        doc.extend_from_slice(tail);
+        let (seen, e) = delivered_then_error(&doc);
+        let verb = if tail.len() == 1 { "is" } else { "are" };
+        assert_eq!(
+            e,
+            format!("doc.xml:1:5 (byte offset 4): malformed UTF-16LE: {what} at input byte offset 10 {verb} not a character")
+        );
+        assert_eq!(seen, ["('start', ('r', {}))", "('end', 'r')"]);
+    }
+    // In the middle of a tag: the event is cut short.
+    let mut doc = utf16("<r><a b='x", false, true);
+    doc.extend_from_slice(&[0x00, 0xDC]);
+    doc.extend_from_slice(&utf16("'/></r>", false, false));
+    let (seen, e) = delivered_then_error(&doc);
+    assert!(e.starts_with("doc.xml:1:11 (byte offset 10): malformed UTF-16LE: bytes 00 DC at input byte offset 22 "), "{e}");
+    assert_eq!(seen, ["('start', ('r', {}))"]);
+    // At the very start.
+    let (seen, e) = delivered_then_error(&[0xFF, 0xFE, 0x00, 0xDC]);
+    assert!(
+        e.starts_with(
+            "doc.xml:1:1 (byte offset 0): malformed UTF-16LE: bytes 00 DC at input byte offset 2 "
+        ),
+        "{e}"
+    );
+    assert!(seen.is_empty());
+}
+
+#[test]
+fn an_unmapped_byte_in_a_declared_encoding_is_an_error() {
+    let decl = "<?xml version='1.0' encoding='windows-1253'?>\n";
+    // Positions count the UTF-8 text (α and β take two bytes each there,
+    // one in the input).
+    let doc = greek(&format!("{decl}<r a='αβ'>\nαβ|γ</r>"), &[0xAA]);
+    let (seen, e) = delivered_then_error(&doc);
+    assert_eq!(
+        e,
+        "doc.xml:3:5 (byte offset 63): malformed windows-1253: byte AA at input byte offset 59 is not a character"
+    );
+    assert_eq!(seen, ["('start', ('r', {'a': 'αβ'}))"]);
+    // In an attribute value, in ISO-8859-7 and ISO-8859-3.
+    for (enc, byte) in [("ISO-8859-7", 0xAE), ("ISO-8859-3", 0xA5)] {
+        let mut doc = format!("<?xml version='1.0' encoding='{enc}'?><r a='x").into_bytes();
+        let at = doc.len();
+        doc.push(byte);
+        doc.extend_from_slice(b"'/>");
+        let (seen, e) = delivered_then_error(&doc);
+        assert_eq!(
+            e,
+            format!("doc.xml:1:{} (byte offset {at}): malformed {enc}: byte {byte:02X} at input byte offset {at} is not a character", at + 1)
+        );
+        assert!(seen.is_empty());
+    }
+    // A bad multi-byte sequence.
+    let doc = b"<?xml version='1.0' encoding='Shift_JIS'?><r>a\x81\x20b</r>";
+    let (_, e) = delivered_then_error(doc);
+    assert!(
+        e.ends_with("malformed Shift_JIS: byte 81 at input byte offset 46 is not a character"),
+        "{e}"
+    );
+    // windows-1252 (and ISO-8859-1, read as it) maps every byte: 0x81 is
+    // U+0081, a Char.
+    let doc = b"<?xml version='1.0' encoding='windows-1252'?><r>\x81</r>";
+    assert_eq!(events(doc).unwrap()[1], "('text', '\\x81')");
+}
+
+#[test]
+fn an_error_before_the_malformed_bytes_comes_first() {
+    let mut doc = utf16("<r></x>", false, true);
+    doc.extend_from_slice(&[0x00, 0xDC]);
+    let e = events(&doc).unwrap_err();
+    assert!(e.starts_with("doc.xml:1:4 (byte offset 3): "), "{e}");
+    assert!(!e.contains("malformed"), "{e}");
+    let doc = greek(
+        "<?xml version='1.0' encoding='windows-1253'?><r>a\u{1}|</r>",
+        &[0xFF],
+    );
+    let e = events(&doc).unwrap_err();
+    assert!(e.starts_with("doc.xml:1:50 (byte offset 49): "), "{e}");
+    // Text after the root is refused where it starts.
+    let doc = greek(
+        "<?xml version='1.0' encoding='windows-1253'?><r/>ab|",
+        &[0xD2],
+    );
+    let e = events(&doc).unwrap_err();
+    assert!(e.starts_with("doc.xml:1:50 (byte offset 49): "), "{e}");
+}
