@@ -596,3 +596,213 @@ fn an_error_before_the_malformed_bytes_comes_first() {
     let e = events(&doc).unwrap_err();
     assert!(e.starts_with("doc.xml:1:50 (byte offset 49): "), "{e}");
 }
+
+#[test]
+fn a_byte_over_0x7f_in_a_us_ascii_document_is_an_error() {
+    let doc = b"<?xml version='1.0' encoding='US-ASCII'?>\n<r>\n<a>x</a>\xe9</r>";
+    let (seen, e) = delivered_then_error(doc);
+    assert_eq!(
+        e,
+        "doc.xml:3:9 (byte offset 54): malformed US-ASCII: byte E9 at input byte offset 54 is not a character"
+    );
+    assert_eq!(
+        seen,
+        [
+            "('start', ('r', {}))",
+            "('text', '\\n')",
+            "('start', ('a', {}))",
+            "('text', 'x')",
+            "('end', 'a')"
+        ]
+    );
+    assert_eq!(
+        events(b"<?xml version='1.0' encoding='ascii'?><r>a</r>").unwrap()[1],
+        "('text', 'a')"
+    );
+}
+
+/// Each document, the verdict copipe gives (true: accepted), and why
+/// pyexpat differs, if it does.
+fn encoding_cases() -> Vec<(&'static str, Vec<u8>, bool, Option<&'static str>)> {
+    let decl = |enc: &str, body: &[u8]| {
+        let mut d = format!("<?xml version='1.0' encoding='{enc}'?><r>ab").into_bytes();
+        d.extend_from_slice(body);
+        d.extend_from_slice(b"cd</r>");
+        d
+    };
+    let u16_with = |be: bool, bom: bool, head: &str, bad: &[u8], rest: &str| {
+        let mut d = utf16(head, be, bom);
+        d.extend_from_slice(bad);
+        d.extend_from_slice(&utf16(rest, be, false));
+        d
+    };
+    let python_differs =
+        "Python's codec leaves the byte unmapped; the WHATWG table encoding_rs follows maps it";
+    vec![
+        (
+            "utf-16le lone low surrogate",
+            u16_with(false, true, "<r>ab", &[0x00, 0xDC], "cd</r>"),
+            false,
+            None,
+        ),
+        (
+            "utf-16be lone low surrogate",
+            u16_with(true, true, "<r>ab", &[0xDC, 0x00], "cd</r>"),
+            false,
+            None,
+        ),
+        (
+            "utf-16le no bom, lone low",
+            u16_with(
+                false,
+                false,
+                "<?xml version='1.0'?><r>",
+                &[0x00, 0xDC],
+                "</r>",
+            ),
+            false,
+            None,
+        ),
+        (
+            "utf-16le odd last byte",
+            u16_with(false, true, "<r>ab</r>", &[0x41], ""),
+            false,
+            None,
+        ),
+        (
+            "utf-16be odd last byte",
+            u16_with(true, true, "<r>ab</r>", &[0x41], ""),
+            false,
+            None,
+        ),
+        (
+            "utf-16le high surrogate at the end",
+            u16_with(false, true, "<r>ab</r>", &[0x00, 0xD8], ""),
+            false,
+            None,
+        ),
+        (
+            "utf-16le lone low in an attribute",
+            u16_with(false, true, "<r a='x", &[0x00, 0xDC], "'/>"),
+            false,
+            None,
+        ),
+        (
+            "utf-16le lone low after an element",
+            u16_with(false, true, "<r>ab<x/>", &[0x00, 0xDC], "</r>"),
+            false,
+            None,
+        ),
+        (
+            "utf-16le high surrogate before a non-surrogate",
+            u16_with(false, true, "<r>ab", &[0x00, 0xD8], "cd</r>"),
+            false,
+            Some("expat takes any unit after a high surrogate as its pair"),
+        ),
+        (
+            "utf-16le good pair",
+            u16_with(false, true, "<r>ab", &[0x3D, 0xD8, 0x00, 0xDE], "cd</r>"),
+            true,
+            None,
+        ),
+        (
+            "windows-1253 0xAA",
+            decl("windows-1253", &[0xAA]),
+            false,
+            None,
+        ),
+        ("ISO-8859-7 0xAE", decl("ISO-8859-7", &[0xAE]), false, None),
+        ("ISO-8859-7 0xD2", decl("ISO-8859-7", &[0xD2]), false, None),
+        ("ISO-8859-3 0xA5", decl("ISO-8859-3", &[0xA5]), false, None),
+        ("ISO-8859-6 0xA1", decl("ISO-8859-6", &[0xA1]), false, None),
+        ("ISO-8859-8 0xBF", decl("ISO-8859-8", &[0xBF]), false, None),
+        (
+            "windows-1255 0xD9",
+            decl("windows-1255", &[0xD9]),
+            false,
+            None,
+        ),
+        (
+            "windows-1257 0xA1",
+            decl("windows-1257", &[0xA1]),
+            false,
+            None,
+        ),
+        ("US-ASCII 0x81", decl("US-ASCII", &[0x81]), false, None),
+        ("ISO-8859-1 0x81", decl("ISO-8859-1", &[0x81]), true, None),
+        ("ISO-8859-7 0xE1", decl("ISO-8859-7", &[0xE1]), true, None),
+        (
+            "windows-1252 0x81",
+            decl("windows-1252", &[0x81]),
+            true,
+            Some(python_differs),
+        ),
+        (
+            "windows-1255 0xCA",
+            decl("windows-1255", &[0xCA]),
+            true,
+            Some(python_differs),
+        ),
+    ]
+}
+
+#[test]
+fn malformed_encodings_are_refused_on_every_path() {
+    for (name, doc, accepted, _) in encoding_cases() {
+        let got = events(&doc);
+        assert_eq!(got.is_ok(), accepted, "{name}: {got:?}");
+        if let Err(e) = got {
+            assert!(e.contains(": malformed "), "{name}: {e}");
+            assert_eq!(delivered_then_error(&doc).1, e, "{name}");
+        }
+    }
+}
+
+/// The verdicts of pyexpat (python3's `xml.parsers.expat`) on the same
+/// documents, when python3 is installed: the same, but for the differences
+/// the cases name.
+#[test]
+fn malformed_encoding_verdicts_agree_with_pyexpat() {
+    let dir = std::env::temp_dir().join(format!("copipe-enc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = encoding_cases();
+    let mut paths = Vec::new();
+    for (i, (_, doc, _, _)) in cases.iter().enumerate() {
+        let p = dir.join(format!("{i}.xml"));
+        std::fs::write(&p, doc).unwrap();
+        paths.push(p);
+    }
+    let script = "import sys, xml.parsers.expat as E\n\
+                  for p in sys.argv[1:]:\n\
+                  \x20   x = E.ParserCreate()\n\
+                  \x20   try:\n\
+                  \x20       x.Parse(open(p, 'rb').read(), True); print('ok')\n\
+                  \x20   except Exception as e:\n\
+                  \x20       print('error')\n";
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&paths)
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let Ok(out) = out.map_err(|e| eprintln!("python3 not run ({e}): skipped")) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<bool> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l == "ok")
+        .collect();
+    assert_eq!(verdicts.len(), cases.len());
+    for ((name, _, accepted, differs), py) in cases.iter().zip(verdicts) {
+        match differs {
+            None => assert_eq!(py, *accepted, "{name}: pyexpat accepts: {py}"),
+            Some(why) => assert_ne!(py, *accepted, "{name} was a known difference ({why})"),
+        }
+    }
+}

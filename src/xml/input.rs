@@ -160,8 +160,11 @@ impl<'i> XmlInput<'i> {
 /// expat: an unpaired surrogate or an odd last byte in UTF-16, a byte that
 /// the encoding leaves unmapped (in the WHATWG tables `encoding_rs`
 /// follows: e.g. 0xAE in ISO-8859-7, 0xAA in windows-1253, 0xA5 in
-/// ISO-8859-3; windows-1252, which ISO-8859-1 and US-ASCII are read as,
-/// maps all 256 bytes), or a bad multi-byte sequence (Shift_JIS, GBK, ...).
+/// ISO-8859-3; windows-1252, which ISO-8859-1 is read as, maps all 256
+/// bytes), a bad multi-byte sequence (Shift_JIS, GBK, ...), or a byte over
+/// 0x7F in a document that says it is US-ASCII (which `encoding_rs` would
+/// read as windows-1252; a US-ASCII document is otherwise read as it is,
+/// as UTF-8).
 /// The decoded text stops before the bad bytes, and the parse reads it as
 /// a document that ends there: events before the bad bytes are delivered
 /// (character data up to them too, as expat does), and an error in the
@@ -178,7 +181,7 @@ impl<'i> XmlInput<'i> {
 pub(crate) mod encoding {
     use std::io::{self, Read};
 
-    use encoding_rs::{DecoderResult, Encoding, UTF_16BE, UTF_16LE, UTF_8};
+    use encoding_rs::{DecoderResult, Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
     use crate::error::{Error, Result};
 
@@ -262,6 +265,19 @@ pub(crate) mod encoding {
         )
     }
 
+    /// Whether the XML declaration at the start of `head` says US-ASCII.
+    /// `encoding_rs` (after the WHATWG standard) reads such a document as
+    /// windows-1252; copipe, as expat and libxml2 do, takes a byte over
+    /// 0x7F in it for a malformed sequence.
+    fn says_ascii(head: &[u8]) -> bool {
+        declared(head).is_some_and(|label| {
+            let label = label.trim_ascii();
+            [&b"us-ascii"[..], b"ascii", b"ansi_x3.4-1968"]
+                .iter()
+                .any(|a| label.eq_ignore_ascii_case(a))
+        })
+    }
+
     /// What [`decode_bytes`] found.
     pub(crate) enum Decoded {
         /// The bytes are UTF-8: parse them as they are.
@@ -280,6 +296,20 @@ pub(crate) mod encoding {
         let Some((enc, bom)) = found else {
             return Ok(Decoded::Utf8);
         };
+        if enc == WINDOWS_1252 && says_ascii(head_of(bytes)) {
+            // ASCII is UTF-8: read as it is, up to a byte that is not.
+            return Ok(match bytes.is_ascii() {
+                true => Decoded::Utf8,
+                false => {
+                    let at = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+                    Decoded::Cut(Box::new(Cut {
+                        text: bytes[..at].to_vec(),
+                        pos: 0,
+                        err: Malformed::ascii(at as u64, bytes[at]),
+                    }))
+                }
+            });
+        }
         let mut dec = enc.new_decoder_without_bom_handling();
         let src = &bytes[bom..];
         let mut out = String::with_capacity(
@@ -337,6 +367,16 @@ pub(crate) mod encoding {
     }
 
     impl Malformed {
+        /// `byte`, over 0x7F, at `at` in a US-ASCII document.
+        fn ascii(at: u64, byte: u8) -> Malformed {
+            Malformed {
+                at,
+                input: at,
+                bytes: vec![byte],
+                encoding: "US-ASCII",
+            }
+        }
+
         /// The error message (without the position).
         #[cold]
         pub(crate) fn message(&self) -> String {
@@ -502,6 +542,7 @@ pub(crate) mod encoding {
             let _ = dec.decode_to_string(&head[bom..], &mut text, false);
             check_decoded(text.as_bytes(), enc).map_err(mismatch)?;
         }
+        let head_start = head[..head.len().min(SNIFF)].to_vec();
         let chain: Box<dyn Read + 'r> = Box::new(Chain {
             head,
             pos: 0,
@@ -509,6 +550,14 @@ pub(crate) mod encoding {
         });
         Ok(match found {
             None => (chain, None),
+            Some((enc, _)) if enc == WINDOWS_1252 && says_ascii(&head_start) => {
+                let reader = AsciiOnly {
+                    inner: chain,
+                    total: 0,
+                    failed: None,
+                };
+                (Box::new(reader), None)
+            }
             Some((enc, bom)) => {
                 let reader = Decoding {
                     inner: chain,
@@ -531,6 +580,43 @@ pub(crate) mod encoding {
                 (Box::new(reader), Some(enc))
             }
         })
+    }
+
+    /// A reader of a US-ASCII document: the bytes as they are, up to one
+    /// over 0x7F, then the error (a [`Malformed`] in an `io::Error`).
+    struct AsciiOnly<'r> {
+        inner: Box<dyn Read + 'r>,
+        /// Bytes passed on so far.
+        total: u64,
+        failed: Option<Malformed>,
+    }
+
+    impl Read for AsciiOnly<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if let Some(m) = &self.failed {
+                return Err(m.to_io());
+            }
+            let n = loop {
+                match self.inner.read(buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            let read = &buf[..n];
+            if read.is_ascii() {
+                self.total += n as u64;
+                return Ok(n);
+            }
+            let at = read.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+            let m = Malformed::ascii(self.total + at as u64, read[at]);
+            self.total += at as u64;
+            if at == 0 {
+                return Err(m.to_io());
+            }
+            self.failed = Some(m);
+            Ok(at)
+        }
     }
 
     /// A reader decoding its input to UTF-8 through fixed buffers; at a
