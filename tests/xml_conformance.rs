@@ -806,3 +806,21 @@ fn malformed_encoding_verdicts_agree_with_pyexpat() {
         }
     }
 }
+
+#[test]
+fn sax_gets_the_character_data_before_malformed_bytes() {
+    let mut doc = utf16("<r>ab", false, true);
+    doc.extend_from_slice(&[0x00, 0xDC]);
+    for cap in [1, 3, 64] {
+        let mut seen = Vec::new();
+        let r = sax_parse(
+            XmlInput::from_reader(&doc[..]).buffer_capacity(cap),
+            EventHandler::new(event_fn(|ev: &XmlEvent<'_>| {
+                seen.push(ev.to_string());
+                Ok(Flow::Continue)
+            })),
+        );
+        assert!(r.unwrap_err().to_string().contains("malformed UTF-16LE"));
+        assert_eq!(seen, ["('start', ('r', {}))", "('text', 'ab')"], "{cap}");
+    }
+}

@@ -166,15 +166,17 @@ impl<'i> XmlInput<'i> {
 /// read as windows-1252; a US-ASCII document is otherwise read as it is,
 /// as UTF-8).
 /// The decoded text stops before the bad bytes, and the parse reads it as
-/// a document that ends there: events before the bad bytes are delivered
-/// (character data up to them too, as expat does), and an error in the
-/// text before them is reported as usual. Where the parse would see the
-/// end of input, or an event cut short by it, the error is `Malformed`:
-/// its position (line, column, byte offset) is where the decoded text
-/// stops, and its message names the bad bytes and their offset in the
-/// input (counting a byte order mark), e.g. `doc.xml:1:6 (byte offset 5):
-/// malformed UTF-16LE: bytes 00 DC at input byte offset 12 are not a
-/// character`. Every path gives the same result: memory (the text decoded
+/// a document that ends there: events before the bad bytes are delivered,
+/// character data up to them included (the SAX-style source gets it, as
+/// expat's does; the expat-style one drops a run cut short by any error),
+/// and an error in the text before them is reported as usual. Where the
+/// parse would see the end of input, or an event cut short by it, the
+/// error is `Malformed`: its position (line, column, byte offset) is where
+/// the decoded text stops, and its message names the bad bytes and their
+/// offset in the input (counting a byte order mark), e.g.
+/// `doc.xml:1:6 (byte offset 5): malformed UTF-16LE: bytes 00 DC at input
+/// byte offset 12 are not a character`. Every path gives the same result:
+/// memory (the text decoded
 /// up to the bad bytes is parsed as a stream, the same code a stream of
 /// the document runs), streams with any read size, and the parallel parse
 /// (which parses such a document sequentially).
