@@ -176,10 +176,9 @@ impl<'i> XmlInput<'i> {
 /// offset in the input (counting a byte order mark), e.g.
 /// `doc.xml:1:6 (byte offset 5): malformed UTF-16LE: bytes 00 DC at input
 /// byte offset 12 are not a character`. Every path gives the same result:
-/// memory (the text decoded
-/// up to the bad bytes is parsed as a stream, the same code a stream of
-/// the document runs), streams with any read size, and the parallel parse
-/// (which parses such a document sequentially).
+/// memory (the text decoded up to the bad bytes is parsed as a stream, the
+/// same code a stream of the document runs), streams with any read size,
+/// and the parallel parse (which parses such a document sequentially).
 pub(crate) mod encoding {
     use std::io::{self, Read};
 
@@ -294,11 +293,12 @@ pub(crate) mod encoding {
 
     /// `bytes` decoded to UTF-8, if they are in another encoding.
     pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Decoded> {
-        let found = sniff(head_of(bytes)).map_err(|m| Error::xml(1, 1, 0, m))?;
+        let h = head_of(bytes);
+        let found = sniff(h).map_err(|m| Error::xml(1, 1, 0, m))?;
         let Some((enc, bom)) = found else {
             return Ok(Decoded::Utf8);
         };
-        if enc == WINDOWS_1252 && says_ascii(head_of(bytes)) {
+        if enc == WINDOWS_1252 && says_ascii(h) {
             // ASCII is UTF-8: read as it is, up to a byte that is not.
             return Ok(match bytes.is_ascii() {
                 true => Decoded::Utf8,
@@ -323,7 +323,6 @@ pub(crate) mod encoding {
         // as a stream does.
         let mut head = String::new();
         let mut first = enc.new_decoder_without_bom_handling();
-        let h = head_of(bytes);
         let raw_head = &h[bom.min(h.len())..];
         head.reserve(
             first
