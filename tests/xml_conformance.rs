@@ -824,3 +824,50 @@ fn sax_gets_the_character_data_before_malformed_bytes() {
         assert_eq!(seen, ["('start', ('r', {}))", "('text', 'ab')"], "{cap}");
     }
 }
+
+/// The real binary on a UTF-16 bus feed with a lone surrogate in its
+/// second bus, from a file (the parallel parse) and from stdin: the first
+/// bus is printed, then one line of error, exit status 2.
+#[test]
+fn copipe_buses_refuses_malformed_utf16_after_printing_what_came_before() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut doc = utf16(
+        "<buses>\n<bus><id>1</id><route>22</route><direction>North Bound</direction>\
+         <latitude>41.9</latitude><longitude>-87.6</longitude></bus>\n<bus><id>2</id>",
+        false,
+        true,
+    );
+    doc.extend_from_slice(&[0x00, 0xDC]);
+    doc.extend_from_slice(&utf16("</bus></buses>", false, false));
+    let path = std::env::temp_dir().join(format!("copipe-bad16-{}.xml", std::process::id()));
+    std::fs::write(&path, &doc).unwrap();
+    let file = Command::new(env!("CARGO_BIN_EXE_copipe"))
+        .arg("buses")
+        .arg(&path)
+        .args(["--route", "22"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_copipe"))
+        .args(["buses", "--route", "22"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&doc).unwrap();
+    let piped = child.wait_with_output().unwrap();
+    let msg = ":3:16 (byte offset 149): malformed UTF-16LE: bytes 00 DC at input byte offset 300 are not a character\n";
+    for (how, out) in [("file", file), ("stdin", piped)] {
+        assert_eq!(out.status.code(), Some(2), "{how}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "22,1,\"North Bound\",41.9,-87.6\n",
+            "{how}"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.ends_with(msg), "{how}: {err}");
+        assert_eq!(err.lines().count(), 1, "{how}: {err}");
+    }
+}
