@@ -147,18 +147,42 @@ impl<'i> XmlInput<'i> {
 ///   Encoding Standard and browsers do), windows-125x, ISO-8859-x, KOI8,
 ///   Shift_JIS, EUC-JP, GBK, Big5, ...
 ///
-/// UTF-8 and US-ASCII are read as they are (no copy, no pass). An encoding
-/// name `encoding_rs` does not know is refused by the parser ("unsupported
-/// encoding"). Positions (line, column, byte offset) of a decoded document
-/// count in the UTF-8 text it was decoded to, not in the original bytes; a
-/// byte order mark is not counted. A byte sequence that is not valid in
-/// the encoding is read as U+FFFD (as `encoding_rs` and browsers do), not
-/// refused. A UTF-16 document whose XML declaration names another
+/// UTF-8 is read as it is (no copy, no pass). An encoding name
+/// `encoding_rs` does not know is refused by the parser ("unsupported
+/// encoding"). A UTF-16 document whose XML declaration names another
 /// encoding, or one in ASCII that says it is UTF-16, is refused at 1:1.
+///
+/// Positions (line, column, byte offset) of a decoded document count in
+/// the UTF-8 text it was decoded to, not in the original bytes; a byte
+/// order mark is not counted.
+///
+/// A byte sequence that is not valid in the encoding is an error, as in
+/// expat: an unpaired surrogate or an odd last byte in UTF-16, a byte that
+/// the encoding leaves unmapped (in the WHATWG tables `encoding_rs`
+/// follows: e.g. 0xAE in ISO-8859-7, 0xAA in windows-1253, 0xA5 in
+/// ISO-8859-3; windows-1252, which ISO-8859-1 is read as, maps all 256
+/// bytes), a bad multi-byte sequence (Shift_JIS, GBK, ...), or a byte over
+/// 0x7F in a document that says it is US-ASCII (which `encoding_rs` would
+/// read as windows-1252; a US-ASCII document is otherwise read as it is,
+/// as UTF-8).
+/// The decoded text stops before the bad bytes, and the parse reads it as
+/// a document that ends there: events before the bad bytes are delivered,
+/// character data up to them included (the SAX-style source gets it, as
+/// expat's does; the expat-style one drops a run cut short by any error),
+/// and an error in the text before them is reported as usual. Where the
+/// parse would see the end of input, or an event cut short by it, the
+/// error is `Malformed`: its position (line, column, byte offset) is where
+/// the decoded text stops, and its message names the bad bytes and their
+/// offset in the input (counting a byte order mark), e.g.
+/// `doc.xml:1:6 (byte offset 5): malformed UTF-16LE: bytes 00 DC at input
+/// byte offset 12 are not a character`. Every path gives the same result:
+/// memory (the text decoded up to the bad bytes is parsed as a stream, the
+/// same code a stream of the document runs), streams with any read size,
+/// and the parallel parse (which parses such a document sequentially).
 pub(crate) mod encoding {
     use std::io::{self, Read};
 
-    use encoding_rs::{CoderResult, Encoding, UTF_16BE, UTF_16LE, UTF_8};
+    use encoding_rs::{DecoderResult, Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
     use crate::error::{Error, Result};
 
@@ -242,24 +266,63 @@ pub(crate) mod encoding {
         )
     }
 
+    /// Whether the XML declaration at the start of `head` says US-ASCII.
+    /// `encoding_rs` (after the WHATWG standard) reads such a document as
+    /// windows-1252; copipe, as expat and libxml2 do, takes a byte over
+    /// 0x7F in it for a malformed sequence.
+    fn says_ascii(head: &[u8]) -> bool {
+        declared(head).is_some_and(|label| {
+            let label = label.trim_ascii();
+            [&b"us-ascii"[..], b"ascii", b"ansi_x3.4-1968"]
+                .iter()
+                .any(|a| label.eq_ignore_ascii_case(a))
+        })
+    }
+
+    /// What [`decode_bytes`] found.
+    pub(crate) enum Decoded {
+        /// The bytes are UTF-8: parse them as they are.
+        Utf8,
+        /// The bytes decoded to UTF-8.
+        Text(Vec<u8>),
+        /// The bytes hold a malformed sequence: the text decoded before it,
+        /// to be parsed as a stream that ends in the error (as a stream of
+        /// the same bytes would be).
+        Cut(Box<dyn Read + Send>),
+    }
+
     /// `bytes` decoded to UTF-8, if they are in another encoding.
-    pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Option<(Vec<u8>, &'static Encoding)>> {
-        let found = sniff(head_of(bytes)).map_err(|m| Error::xml(1, 1, 0, m))?;
+    pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Decoded> {
+        let h = head_of(bytes);
+        let found = sniff(h).map_err(|m| Error::xml(1, 1, 0, m))?;
         let Some((enc, bom)) = found else {
-            return Ok(None);
+            return Ok(Decoded::Utf8);
         };
+        if enc == WINDOWS_1252 && says_ascii(h) {
+            // ASCII is UTF-8: read as it is, up to a byte that is not.
+            return Ok(match bytes.is_ascii() {
+                true => Decoded::Utf8,
+                false => {
+                    let at = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+                    Decoded::Cut(Box::new(Cut {
+                        text: bytes[..at].to_vec(),
+                        pos: 0,
+                        err: Malformed::ascii(at as u64, bytes[at]),
+                    }))
+                }
+            });
+        }
         let mut dec = enc.new_decoder_without_bom_handling();
         let src = &bytes[bom..];
         let mut out = String::with_capacity(
-            dec.max_utf8_buffer_length(src.len())
+            dec.max_utf8_buffer_length_without_replacement(src.len())
                 .unwrap_or(src.len().saturating_mul(3)),
         );
-        let _ = dec.decode_to_string(src, &mut out, true);
+        let (result, read) = dec.decode_to_string_without_replacement(src, &mut out, true);
         // The declaration is checked in the first SNIFF bytes of input,
         // as a stream does.
         let mut head = String::new();
         let mut first = enc.new_decoder_without_bom_handling();
-        let h = head_of(bytes);
         let raw_head = &h[bom.min(h.len())..];
         head.reserve(
             first
@@ -268,7 +331,100 @@ pub(crate) mod encoding {
         );
         let _ = first.decode_to_string(raw_head, &mut head, false);
         check_decoded(head.as_bytes(), enc).map_err(|m| Error::xml(1, 1, 0, m))?;
-        Ok(Some((out.into_bytes(), enc)))
+        match result {
+            DecoderResult::Malformed(bad, extra) => {
+                let end = read - usize::from(extra);
+                let start = end - usize::from(bad);
+                let err = Malformed {
+                    at: out.len() as u64,
+                    input: (bom + start) as u64,
+                    bytes: src[start..end].to_vec(),
+                    encoding: enc.name(),
+                };
+                Ok(Decoded::Cut(Box::new(Cut {
+                    text: out.into_bytes(),
+                    pos: 0,
+                    err,
+                })))
+            }
+            // The output had room for all the input can decode to.
+            DecoderResult::InputEmpty | DecoderResult::OutputFull => {
+                Ok(Decoded::Text(out.into_bytes()))
+            }
+        }
+    }
+
+    /// A byte sequence not valid in the document's encoding: the error a
+    /// decoding reader returns where its text stops (see the module's
+    /// docs).
+    #[derive(Debug, Clone)]
+    pub(crate) struct Malformed {
+        /// Offset in the decoded UTF-8 text where it stops.
+        pub(crate) at: u64,
+        /// Offset of the bad bytes in the input.
+        input: u64,
+        bytes: Vec<u8>,
+        encoding: &'static str,
+    }
+
+    impl Malformed {
+        /// `byte`, over 0x7F, at `at` in a US-ASCII document.
+        fn ascii(at: u64, byte: u8) -> Malformed {
+            Malformed {
+                at,
+                input: at,
+                bytes: vec![byte],
+                encoding: "US-ASCII",
+            }
+        }
+
+        /// The error message (without the position).
+        #[cold]
+        pub(crate) fn message(&self) -> String {
+            let hex: Vec<String> = self.bytes.iter().map(|b| format!("{b:02X}")).collect();
+            let (noun, verb) = if self.bytes.len() == 1 {
+                ("byte", "is")
+            } else {
+                ("bytes", "are")
+            };
+            format!(
+                "malformed {}: {noun} {} at input byte offset {} {verb} not a character",
+                self.encoding,
+                hex.join(" "),
+                self.input
+            )
+        }
+
+        fn to_io(&self) -> io::Error {
+            io::Error::new(io::ErrorKind::InvalidData, self.clone())
+        }
+    }
+
+    impl std::fmt::Display for Malformed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.message())
+        }
+    }
+
+    impl std::error::Error for Malformed {}
+
+    /// Decoded text that ends in a [`Malformed`] error.
+    struct Cut {
+        text: Vec<u8>,
+        pos: usize,
+        err: Malformed,
+    }
+
+    impl Read for Cut {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pos == self.text.len() && !buf.is_empty() {
+                return Err(self.err.to_io());
+            }
+            let n = (self.text.len() - self.pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.text[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
     }
 
     /// Checks the XML declaration at the start of `head`, decoded from
@@ -387,6 +543,7 @@ pub(crate) mod encoding {
             let _ = dec.decode_to_string(&head[bom..], &mut text, false);
             check_decoded(text.as_bytes(), enc).map_err(mismatch)?;
         }
+        let head_start = head[..head.len().min(SNIFF)].to_vec();
         let chain: Box<dyn Read + 'r> = Box::new(Chain {
             head,
             pos: 0,
@@ -394,10 +551,19 @@ pub(crate) mod encoding {
         });
         Ok(match found {
             None => (chain, None),
+            Some((enc, _)) if enc == WINDOWS_1252 && says_ascii(&head_start) => {
+                let reader = AsciiOnly {
+                    inner: chain,
+                    total: 0,
+                    failed: None,
+                };
+                (Box::new(reader), None)
+            }
             Some((enc, bom)) => {
                 let reader = Decoding {
                     inner: chain,
                     dec: enc.new_decoder_without_bom_handling(),
+                    encoding: enc.name(),
                     skip: bom,
                     input: vec![0; 8 * 1024].into_boxed_slice(),
                     in_pos: 0,
@@ -407,16 +573,60 @@ pub(crate) mod encoding {
                     out: vec![0; 3 * 8 * 1024 + 16].into_boxed_slice(),
                     out_pos: 0,
                     out_end: 0,
+                    in_total: 0,
+                    out_total: 0,
+                    tail: Vec::new(),
+                    failed: None,
                 };
                 (Box::new(reader), Some(enc))
             }
         })
     }
 
-    /// A reader decoding its input to UTF-8 through fixed buffers.
+    /// A reader of a US-ASCII document: the bytes as they are, up to one
+    /// over 0x7F, then the error (a [`Malformed`] in an `io::Error`).
+    struct AsciiOnly<'r> {
+        inner: Box<dyn Read + 'r>,
+        /// Bytes passed on so far.
+        total: u64,
+        failed: Option<Malformed>,
+    }
+
+    impl Read for AsciiOnly<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if let Some(m) = &self.failed {
+                return Err(m.to_io());
+            }
+            let n = loop {
+                match self.inner.read(buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            let read = &buf[..n];
+            if read.is_ascii() {
+                self.total += n as u64;
+                return Ok(n);
+            }
+            let at = read.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+            let m = Malformed::ascii(self.total + at as u64, read[at]);
+            self.total += at as u64;
+            if at == 0 {
+                return Err(m.to_io());
+            }
+            self.failed = Some(m);
+            Ok(at)
+        }
+    }
+
+    /// A reader decoding its input to UTF-8 through fixed buffers; at a
+    /// malformed sequence it returns the text before it, then the error
+    /// (a [`Malformed`] in an `io::Error`) from then on.
     struct Decoding<'r> {
         inner: Box<dyn Read + 'r>,
         dec: encoding_rs::Decoder,
+        encoding: &'static str,
         /// Bytes of byte order mark still to skip.
         skip: usize,
         input: Box<[u8]>,
@@ -428,11 +638,46 @@ pub(crate) mod encoding {
         out: Box<[u8]>,
         out_pos: usize,
         out_end: usize,
+        /// Input bytes taken so far (a byte order mark included).
+        in_total: u64,
+        /// UTF-8 bytes written so far.
+        out_total: u64,
+        /// The last few bytes given to the decoder before this buffer: a
+        /// malformed sequence may begin in an earlier one.
+        tail: Vec<u8>,
+        /// The malformed sequence met, once its text is out.
+        failed: Option<Malformed>,
+    }
+
+    /// More than the longest malformed sequence `encoding_rs` reports.
+    const TAIL: usize = 16;
+
+    impl Decoding<'_> {
+        /// Records the malformed sequence the decoder just reported.
+        #[cold]
+        fn malformed(&mut self, src: &[u8], read: usize, bad: u8, extra: u8, written: usize) {
+            // The sequence and the `extra` bytes after it may have begun
+            // in earlier buffers.
+            let mut seen = std::mem::take(&mut self.tail);
+            seen.extend_from_slice(&src[..read]);
+            let end = seen.len().saturating_sub(usize::from(extra));
+            let bytes = seen[end.saturating_sub(usize::from(bad))..end].to_vec();
+            let end = self.in_total + read as u64 - u64::from(extra);
+            self.failed = Some(Malformed {
+                at: self.out_total + written as u64,
+                input: end - u64::from(bad),
+                bytes,
+                encoding: self.encoding,
+            });
+        }
     }
 
     impl Read for Decoding<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             while self.out_pos == self.out_end {
+                if let Some(m) = &self.failed {
+                    return Err(m.to_io());
+                }
                 if self.in_pos == self.in_end && !self.eof {
                     self.in_pos = 0;
                     self.in_end = 0;
@@ -448,17 +693,37 @@ pub(crate) mod encoding {
                     let skip = self.skip.min(n);
                     self.in_pos = skip;
                     self.skip -= skip;
+                    self.in_total += skip as u64;
                 }
                 if self.done {
                     return Ok(0);
                 }
-                let src = &self.input[self.in_pos..self.in_end];
-                let (result, read, written, _) =
-                    self.dec.decode_to_utf8(src, &mut self.out, self.eof);
+                let (from, to) = (self.in_pos, self.in_end);
+                let src = &self.input[from..to];
+                let (result, read, written) =
+                    self.dec
+                        .decode_to_utf8_without_replacement(src, &mut self.out, self.eof);
+                if let DecoderResult::Malformed(bad, extra) = result {
+                    let src = &self.input[from..to];
+                    let src: Vec<u8> = src.to_vec();
+                    self.malformed(&src, read, bad, extra, written);
+                } else {
+                    let taken = &self.input[from..from + read];
+                    if taken.len() >= TAIL {
+                        self.tail.clear();
+                        self.tail.extend_from_slice(&taken[taken.len() - TAIL..]);
+                    } else {
+                        self.tail.extend_from_slice(taken);
+                        let over = self.tail.len().saturating_sub(TAIL);
+                        self.tail.drain(..over);
+                    }
+                }
                 self.in_pos += read;
+                self.in_total += read as u64;
                 self.out_pos = 0;
                 self.out_end = written;
-                if result == CoderResult::InputEmpty && self.eof {
+                self.out_total += written as u64;
+                if result == DecoderResult::InputEmpty && self.eof {
                     self.done = true;
                 }
             }

@@ -19,7 +19,9 @@ use crate::error::{Error, Result};
 use crate::stage::Stage;
 use crate::xml::chunk::{ChunkEnd, ChunkSpec};
 use crate::xml::event::XmlEvent;
-use crate::xml::expat::expat_chunk;
+use crate::xml::expat::{expat_chunk, expat_parse};
+use crate::xml::input::encoding::Decoded;
+use crate::xml::input::XmlInput;
 use crate::xml::pull::slice::bom_len;
 
 /// The smallest and largest chunk chosen when the caller does not say.
@@ -157,8 +159,10 @@ impl ParallelParse {
     {
         // Not UTF-8: parsed as decoded to UTF-8 (see `input::encoding`).
         match crate::xml::input::encoding::decode_bytes(bytes) {
-            Ok(None) => {}
-            Ok(Some((utf8, _))) => return self.run_utf8(&utf8, make, out),
+            Ok(Decoded::Utf8) => {}
+            Ok(Decoded::Text(utf8)) => return self.run_utf8(&utf8, make, out),
+            // A malformed sequence: parsed sequentially, as a stream.
+            Ok(Decoded::Cut(_)) => return self.run_cut(bytes, make, out),
             Err(e) => {
                 let e = match &self.path {
                     Some(p) => e.with_path(p),
@@ -168,6 +172,32 @@ impl ParallelParse {
             }
         }
         self.run_utf8(bytes, make, out)
+    }
+
+    /// [`run`](ParallelParse::run) on a document with a malformed
+    /// sequence in its encoding: one sequential parse.
+    #[cold]
+    fn run_cut<S, F, W>(&self, bytes: &[u8], make: F, mut out: W) -> (Vec<S>, Result<()>)
+    where
+        S: for<'a> Stage<XmlEvent<'a>> + Send,
+        F: Fn(ChunkWriter) -> S + Sync,
+        W: Write,
+    {
+        let writer = ChunkWriter::default();
+        let mut stage = make(writer.clone());
+        let mut input = XmlInput::from_bytes(bytes);
+        if let Some(p) = &self.path {
+            input = input.with_path(p);
+        }
+        let end = expat_parse(input, &mut stage);
+        if let Err(e) = out.write_all(&writer.take()) {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return (vec![stage], Ok(()));
+            }
+            return (vec![stage], Err(Error::from(e)));
+        }
+        let flushed = flush(&mut out);
+        (vec![stage], flushed.and(end))
     }
 
     /// [`run`](ParallelParse::run) on a document read as UTF-8.

@@ -17,7 +17,8 @@ use crate::stage::Flow;
 use crate::xml::chunk::{ChunkEnd, Stops};
 use crate::xml::dtd::{self, Dtd, Entity};
 use crate::xml::event::Tag;
-use crate::xml::input::{encoding, Src, XmlInput};
+use crate::xml::input::encoding::{self, Decoded};
+use crate::xml::input::{Src, XmlInput};
 use crate::xml::lexical::{self, Bad};
 use crate::xml::pull::doctype::BAD_UTF8 as DOCTYPE_UTF8;
 use crate::xml::pull::slice::SlicePull;
@@ -63,26 +64,21 @@ pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<
     } = input;
     let outcome = match src {
         Src::Bytes(bytes) => match encoding::decode_bytes(&bytes) {
-            Ok(None) => {
+            Ok(Decoded::Utf8) => {
                 let mut pull = SlicePull::new(&bytes);
                 parse_loop(&mut pull, handler, Doc::default(), Stops::none())
             }
             // Not UTF-8: parsed as decoded to UTF-8.
-            Ok(Some((utf8, _))) => {
+            Ok(Decoded::Text(utf8)) => {
                 let mut pull = SlicePull::new(&utf8);
                 parse_loop(&mut pull, handler, Doc::default(), Stops::none())
             }
+            // A malformed sequence: parsed as a stream of the same bytes.
+            Ok(Decoded::Cut(text)) => stream(text, capacity, u64::MAX, handler),
             Err(e) => Err(Fail::Input(e)),
         },
         Src::Reader(reader) => match encoding::wrap_reader(reader) {
-            Ok((reader, _)) => {
-                let mut pull = StreamPull::new(reader, capacity, max_event);
-                let doc = Doc {
-                    keep_names: true,
-                    ..Doc::default()
-                };
-                parse_loop(&mut pull, handler, doc, Stops::none())
-            }
+            Ok((reader, _)) => stream(reader, capacity, max_event, handler),
             Err(e) => Err(Fail::Input(
                 match e
                     .get_ref()
@@ -95,6 +91,21 @@ pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<
         },
     };
     finish(outcome, handler, path.as_deref()).map(|_| ())
+}
+
+/// The parse of a stream (decoded to UTF-8).
+fn stream<H: Handler>(
+    reader: Box<dyn std::io::Read + '_>,
+    capacity: usize,
+    max_event: u64,
+    handler: &mut H,
+) -> Result<ChunkEnd, Fail> {
+    let mut pull = StreamPull::new(reader, capacity, max_event);
+    let doc = Doc {
+        keep_names: true,
+        ..Doc::default()
+    };
+    parse_loop(&mut pull, handler, doc, Stops::none())
 }
 
 /// Closes the handler as the source contract says and adds the path to an

@@ -8,8 +8,10 @@ use std::io::{self, BufRead, Read};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
+use crate::error::Error;
+use crate::xml::input::encoding::Malformed;
 use crate::xml::pull::doctype::{self, Prolog, Protected};
-use crate::xml::pull::{Ctx, Pull, BOM};
+use crate::xml::pull::{convert, Ctx, Pull, BOM};
 
 /// Events read through a fixed buffer from a stream.
 pub(crate) struct StreamPull<'r> {
@@ -114,7 +116,15 @@ impl Pull for StreamPull<'_> {
     fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
         self.buf.clear();
         let base = self.base;
-        let ev = self.reader.read_event_into(&mut self.buf)?;
+        let ev = match self.reader.read_event_into(&mut self.buf) {
+            Ok(Event::Eof) if self.reader.get_ref().malformed.is_some() => {
+                // Reported by `convert`.
+                return Err(quick_xml::Error::Io(std::sync::Arc::new(io::Error::from(
+                    io::ErrorKind::InvalidData,
+                ))));
+            }
+            r => r?,
+        };
         let text_ends = match ev {
             Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
                 // After character data the reader has either consumed the
@@ -144,6 +154,15 @@ impl Pull for StreamPull<'_> {
     }
     fn error_position(&self) -> u64 {
         self.base + self.reader.error_position()
+    }
+    fn convert(&self, e: quick_xml::Error) -> Error {
+        if let Some(m) = &self.reader.get_ref().malformed {
+            // The decoded text ended at a malformed sequence, and the
+            // event in progress needed more: the error is the sequence's,
+            // where the text stops.
+            return self.error_at(m.at, m.message());
+        }
+        convert(self, e)
     }
     fn doctype_keyword_ok(&self, _lt: u64) -> bool {
         // Only the prolog's first DOCTYPE gets this far (any other is an
@@ -203,6 +222,9 @@ struct CountingReader<'r> {
     keyword: [u8; 7],
     /// No chunk has been read yet.
     first: bool,
+    /// The decoded text ended here, at a malformed sequence (see
+    /// `input::encoding`): quick-xml sees the end of input.
+    malformed: Option<Malformed>,
 }
 
 impl<'r> CountingReader<'r> {
@@ -226,6 +248,7 @@ impl<'r> CountingReader<'r> {
             protected: Protected::default(),
             keyword: [0; 7],
             first: true,
+            malformed: None,
         }
     }
 
@@ -300,7 +323,14 @@ impl<'r> CountingReader<'r> {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    if let Some(m) = e.get_ref().and_then(|r| r.downcast_ref::<Malformed>()) {
+                        self.malformed = Some(m.clone());
+                        self.end = 0;
+                        return Ok(());
+                    }
+                    return Err(e);
+                }
             }
         }
     }
