@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::stage::Stage;
 use crate::xml::chunk::{ChunkEnd, ChunkSpec};
 use crate::xml::event::XmlEvent;
-use crate::xml::expat::expat_chunk;
+use crate::xml::expat::{expat_chunk, expat_chunk_wanted, TextWanted};
 use crate::xml::pull::slice::bom_len;
 
 /// The smallest and largest chunk chosen when the caller does not say.
@@ -155,10 +155,75 @@ impl ParallelParse {
         F: Fn(ChunkWriter) -> S + Sync,
         W: Write,
     {
+        self.run_with(bytes, make, out, expat_chunk::<S>)
+    }
+
+    /// [`run`](ParallelParse::run) for stages that say which character
+    /// data they read ([`TextWanted`]): each chunk is parsed as
+    /// [`expat_parse_wanted`](crate::xml::expat_parse_wanted) does, so the
+    /// text no stage wants is checked but not gathered. The output and
+    /// errors are those of `expat_parse_wanted` with the same stages.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](ParallelParse::run).
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](ParallelParse::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::xml::{element_records, record_writer, ParallelParse, RecordFormat};
+    ///
+    /// let mut doc = String::from("<r>\n");
+    /// for id in 0..100 {
+    ///     doc += &format!("<page><title>T{id}</title><id>{id}</id><text>{}</text></page>\n", "x".repeat(100));
+    /// }
+    /// doc += "</r>\n";
+    /// let mut out = Vec::new();
+    /// let (stages, result) = ParallelParse::new("page").threads(2).chunk_bytes(1000).run_wanted(
+    ///     doc.as_bytes(),
+    ///     |w| {
+    ///         let writer = record_writer(RecordFormat::Csv, w).fields(["title", "id"]).no_header();
+    ///         element_records("page", writer).only(["title", "id"])
+    ///     },
+    ///     &mut out,
+    /// );
+    /// result?;
+    /// assert!(stages.len() > 1, "the document was cut");
+    /// let out = String::from_utf8(out).unwrap();
+    /// assert_eq!(out.lines().count(), 100);
+    /// assert!(out.starts_with("T0,0\nT1,1\n"));
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn run_wanted<S, F, W>(&self, bytes: &[u8], make: F, out: W) -> (Vec<S>, Result<()>)
+    where
+        S: for<'a> Stage<XmlEvent<'a>> + TextWanted + Send,
+        F: Fn(ChunkWriter) -> S + Sync,
+        W: Write,
+    {
+        self.run_with(bytes, make, out, expat_chunk_wanted::<S>)
+    }
+
+    /// [`run`](ParallelParse::run), each chunk parsed by `chunk`.
+    fn run_with<S, F, W>(
+        &self,
+        bytes: &[u8],
+        make: F,
+        out: W,
+        chunk: ChunkParse<S>,
+    ) -> (Vec<S>, Result<()>)
+    where
+        S: for<'a> Stage<XmlEvent<'a>> + Send,
+        F: Fn(ChunkWriter) -> S + Sync,
+        W: Write,
+    {
         // Not UTF-8: parsed as decoded to UTF-8 (see `input::encoding`).
         match crate::xml::input::encoding::decode_bytes(bytes) {
             Ok(None) => {}
-            Ok(Some((utf8, _))) => return self.run_utf8(&utf8, make, out),
+            Ok(Some((utf8, _))) => return self.run_utf8(&utf8, make, out, chunk),
             Err(e) => {
                 let e = match &self.path {
                     Some(p) => e.with_path(p),
@@ -167,11 +232,17 @@ impl ParallelParse {
                 return (Vec::new(), Err(e));
             }
         }
-        self.run_utf8(bytes, make, out)
+        self.run_utf8(bytes, make, out, chunk)
     }
 
     /// [`run`](ParallelParse::run) on a document read as UTF-8.
-    fn run_utf8<S, F, W>(&self, bytes: &[u8], make: F, mut out: W) -> (Vec<S>, Result<()>)
+    fn run_utf8<S, F, W>(
+        &self,
+        bytes: &[u8],
+        make: F,
+        mut out: W,
+        chunk: ChunkParse<S>,
+    ) -> (Vec<S>, Result<()>)
     where
         S: for<'a> Stage<XmlEvent<'a>> + Send,
         F: Fn(ChunkWriter) -> S + Sync,
@@ -183,6 +254,7 @@ impl ParallelParse {
             starts: &starts,
             root,
             make: &make,
+            chunk,
             path: self.path.as_deref(),
             slots: Mutex::new((0..starts.len()).map(|_| None).collect()),
             ready: Condvar::new(),
@@ -324,6 +396,9 @@ impl Write for ChunkWriter {
     }
 }
 
+/// A parse of one chunk into its stage (see [`expat_chunk`]).
+type ChunkParse<S> = fn(&[u8], ChunkSpec<'_>, S, Option<&Path>) -> (S, Result<ChunkEnd>);
+
 /// How a chunk is parsed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -349,6 +424,8 @@ struct Job<'j, S, F> {
     starts: &'j [u64],
     root: Option<u64>,
     make: &'j F,
+    /// How a chunk is parsed: [`expat_chunk`] or [`expat_chunk_wanted`].
+    chunk: ChunkParse<S>,
     path: Option<&'j Path>,
     /// Results of guessed chunks, by index.
     slots: Mutex<Vec<Option<Parsed<S>>>>,
@@ -402,7 +479,7 @@ where
         let make = self.make;
         let run = panic::catch_unwind(AssertUnwindSafe(|| {
             let stage = make(writer.clone());
-            expat_chunk(self.bytes, spec, stage, self.path)
+            (self.chunk)(self.bytes, spec, stage, self.path)
         }));
         let output = writer.take();
         match run {

@@ -6,6 +6,7 @@ use super::{same, Record, MAX_RECORD_BYTES};
 use crate::error::{Error, Result};
 use crate::stage::{Flow, Stage};
 use crate::xml::event::{Tag, XmlEvent};
+use crate::xml::expat::TextWanted;
 use crate::Lifecycle;
 
 /// Fills a [`Record`] from each element matching a path, as a state
@@ -327,10 +328,12 @@ where
 
 impl<S> ElementRecords<S> {
     /// Gathers only the fields named (the columns printed and the fields
-    /// filtered on): the text of other elements is not copied, which on a
-    /// document of long texts no one asked for (a dump's article bodies)
-    /// saves a copy of most of its bytes. An empty list gathers every
-    /// field.
+    /// filtered on): the text of other elements is not copied into the
+    /// record, and under [`expat_parse_wanted`](crate::xml::expat_parse_wanted)
+    /// or [`ParallelParse::run_wanted`](crate::xml::ParallelParse::run_wanted)
+    /// (see [`TextWanted`]) the source does not gather it either, which on
+    /// a document of long texts no one asked for (a dump's article bodies)
+    /// saves copying most of its bytes. An empty list gathers every field.
     ///
     /// # Examples
     ///
@@ -382,6 +385,17 @@ where
                 self.builder.path()
             ))),
         }
+    }
+}
+
+/// Wants the text of the leaf children whose fields are gathered (all, or
+/// those named in [`only`](ElementRecords::only)), and no other: with
+/// [`expat_parse_wanted`](crate::xml::expat_parse_wanted) the rest of
+/// the document's text is checked but not copied.
+impl<S> TextWanted for ElementRecords<S> {
+    #[inline(always)]
+    fn text_wanted(&self) -> bool {
+        !self.builder.skip
     }
 }
 
@@ -501,5 +515,39 @@ mod tests {
     fn a_nested_element_of_the_same_name_is_a_child() {
         let doc = "<r><i><a>1</a><i><a>2</a></i></i></r>";
         assert_eq!(fields(doc, "i"), [["a=1", "i/a=2"]]);
+    }
+
+    #[test]
+    fn the_source_that_skips_unwanted_text_gives_the_same_records() {
+        use crate::sinks::Collect;
+        use crate::xml::expat_parse_wanted;
+        use crate::StageExt;
+        let docs = [
+            r#"<r><v id="7" kind="x"><rt>22</rt> <pos src="gps"><lat>41.9</lat><lon>-87.6</lon></pos><e/>tail</v></r>"#,
+            "<r><page><title>A &amp; B</title><id>1</id><rev><id>9</id><text>long &lt;ref&gt; text</text></rev></page>\n<page><id>2</id><title>C<!-- c -->D</title></page></r>",
+            "<r><i><a>1</a><b>2</b><a>3</a></i><i><a>4</a><i><a>5</a></i></i></r>",
+        ];
+        let onlys: [&[&str]; 5] = [
+            &[],
+            &["title", "id"],
+            &["@id", "pos/lat"],
+            &["a", "i/a"],
+            &["rev/text"],
+        ];
+        for doc in docs {
+            for path in ["v", "page", "i", "rev"] {
+                for only in onlys {
+                    let mut a = Collect::new();
+                    let stage =
+                        element_records(path, (&mut a).with_owned()).only(only.iter().copied());
+                    expat_parse(XmlInput::from_bytes(doc.as_bytes()), stage).unwrap();
+                    let mut b = Collect::new();
+                    let stage =
+                        element_records(path, (&mut b).with_owned()).only(only.iter().copied());
+                    expat_parse_wanted(XmlInput::from_bytes(doc.as_bytes()), stage).unwrap();
+                    assert_eq!(a.items(), b.items(), "{doc} {path} {only:?}");
+                }
+            }
+        }
     }
 }
