@@ -54,7 +54,8 @@ pub(crate) struct Args {
 
     /// Threads parsing FILE at once (default: one per core; 1 parses
     /// sequentially). A FILE read whole is parsed in parallel when the
-    /// element is a NAME (not a path); the output and errors are the same
+    /// element is a NAME (not a path) and the first such element is a
+    /// child of the root element; the output and errors are the same
     /// either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,

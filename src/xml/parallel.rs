@@ -331,7 +331,13 @@ fn find_root(bytes: &[u8], boundary: &str) -> Option<(u64, usize)> {
                 if e.name().as_ref() == boundary.as_bytes() {
                     return None;
                 }
-                return Some((at, (bom + reader.buffer_position()) as usize));
+                let root_end = (bom + reader.buffer_position()) as usize;
+                // No `<boundary` at all: nothing to cut (and no scan of
+                // the whole document to find that out).
+                let mut tag = b"<".to_vec();
+                tag.extend_from_slice(boundary.as_bytes());
+                memchr::memmem::find(bytes.get(root_end..)?, &tag)?;
+                return first_is_child(&mut reader, boundary).then_some((at, root_end));
             }
             // A DOCTYPE with an external ID or an internal subset may
             // declare entities: such a document is parsed in one piece.
@@ -339,6 +345,37 @@ fn find_root(bytes: &[u8], boundary: &str) -> Option<(u64, usize)> {
                 return None
             }
             Ok(Event::Eof | Event::Empty(_) | Event::End(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// True if the first `boundary` element after the root's start tag (where
+/// `reader` is) is a child of the root. When it is deeper (`<rss><channel>
+/// <item>`), no cut before a `boundary` could be confirmed (a cut needs
+/// only the root open), so the document is parsed in one piece rather
+/// than guessed at on every thread and parsed again.
+fn first_is_child(reader: &mut Reader<&[u8]>, boundary: &str) -> bool {
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                if depth == 0 && e.name().as_ref() == boundary.as_bytes() {
+                    return true;
+                }
+                depth += 1;
+            }
+            Ok(Event::Empty(e)) => {
+                if e.name().as_ref() == boundary.as_bytes() {
+                    return depth == 0;
+                }
+            }
+            Ok(Event::End(_)) => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                // The root ended with no `boundary` in it.
+                None => return false,
+            },
+            Ok(Event::Eof) | Err(_) => return false,
             Ok(_) => {}
         }
     }
@@ -637,10 +674,41 @@ mod tests {
 
     #[test]
     fn the_root_is_found_after_the_prologue() {
-        let doc = b"<?xml version=\"1.0\"?>\n<!-- c -->\n<buses a=\"1\">";
+        let doc = b"<?xml version=\"1.0\"?>\n<!-- c -->\n<buses a=\"1\"><bus/>";
         assert_eq!(find_root(doc, "bus"), Some((33, 46)));
+        // No <bus> at all: nothing to cut.
+        assert_eq!(find_root(&doc[..46], "bus"), None);
         assert_eq!(find_root(b"<bus><bus/></bus>", "bus"), None);
         assert_eq!(find_root(b"<buses/>", "bus"), None);
+    }
+
+    #[test]
+    fn records_deeper_than_the_roots_children_are_not_cut() {
+        // No cut before an <item> could be confirmed: one chunk.
+        let mut rss = String::from("<rss><channel><title>t</title>");
+        let mut flat = String::from("<feed><title>t</title>");
+        for i in 0..50 {
+            rss += &format!("<item><id>{i}</id></item>");
+            flat += &format!("<item><id>{i}</id></item>");
+        }
+        rss += "</channel></rss>";
+        flat += "</feed>";
+        let p = ParallelParse::new("item").threads(2).chunk_bytes(100);
+        assert_eq!(p.plan(rss.as_bytes()), (vec![0], None));
+        assert!(p.plan(flat.as_bytes()).0.len() > 1);
+        // An empty <item/> first counts as well, at either depth.
+        assert!(first_is_child(
+            &mut Reader::from_reader(&b"<item/>"[..]),
+            "item"
+        ));
+        assert!(!first_is_child(
+            &mut Reader::from_reader(&b"<c><item/></c>"[..]),
+            "item"
+        ));
+        assert!(!first_is_child(
+            &mut Reader::from_reader(&b"</r><item/>"[..]),
+            "item"
+        ));
     }
 
     #[test]
