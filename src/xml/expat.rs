@@ -322,6 +322,11 @@ where
         flow
     }
 
+    #[inline(always)]
+    fn wants_text(&self) -> bool {
+        !A::ASKS || self.wanted
+    }
+
     fn at_rest(&self) -> bool {
         self.text.is_empty()
     }
@@ -374,9 +379,22 @@ mod tests {
 
     /// `doc` through `expat_parse` with the unwanted text taken out by
     /// hand, and through `expat_parse_wanted`: the events and the outcome.
+    /// From bytes in memory, and streamed through a small buffer (where
+    /// the text is checked as it is read).
     fn both(doc: &str) -> [(Vec<String>, String); 2] {
+        let [a, b] = both_from(doc, XmlInput::from_bytes);
+        let [c, d] = both_from(doc, |d| XmlInput::from_reader(d).buffer_capacity(64));
+        assert_eq!(a, c, "bytes and stream differ: {doc:.80}");
+        assert_eq!(b, d, "bytes and stream differ: {doc:.80}");
+        [a, b]
+    }
+
+    fn both_from<'d>(
+        doc: &'d str,
+        input: impl Fn(&'d [u8]) -> XmlInput<'d>,
+    ) -> [(Vec<String>, String); 2] {
         let mut all = Picky::default();
-        let r = expat_parse(XmlInput::from_bytes(doc.as_bytes()), &mut all);
+        let r = expat_parse(input(doc.as_bytes()), &mut all);
         let mut kept = Vec::new();
         let mut wanted = false;
         for ev in all.seen {
@@ -389,7 +407,7 @@ mod tests {
         }
         let by_hand = (kept, format!("{r:?}"));
         let mut picky = Picky::default();
-        let r = expat_parse_wanted(XmlInput::from_bytes(doc.as_bytes()), &mut picky);
+        let r = expat_parse_wanted(input(doc.as_bytes()), &mut picky);
         [by_hand, (picky.seen, format!("{r:?}"))]
     }
 
@@ -403,6 +421,16 @@ mod tests {
             let [by_hand, wanted] = both(doc);
             assert_eq!(by_hand, wanted, "{doc:.80}");
         }
+    }
+
+    #[test]
+    fn unwanted_text_with_bad_utf8_is_an_error_at_the_same_place() {
+        let doc = b"<r><w>ok</w><v>a \xff b</v></r>";
+        let mut all = Picky::default();
+        let a = expat_parse(XmlInput::from_bytes(doc), &mut all).unwrap_err();
+        let mut picky = Picky::default();
+        let b = expat_parse_wanted(XmlInput::from_bytes(doc), &mut picky).unwrap_err();
+        assert_eq!(a.to_string(), b.to_string());
     }
 
     #[test]
