@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use copipe::bridge::ThreadBridgeBuilder;
 use copipe::xml::{
-    element_records, expat_parse, filter_where, record_writer, ChunkWriter, ElementRecords,
-    FieldTally, ParallelParse, Record, RecordFormat, Where, XmlEvent, XmlInput,
+    element_records, expat_parse_wanted, filter_where, record_writer, ChunkWriter, ElementRecords,
+    FieldTally, ParallelParse, Record, RecordFormat, TextWanted, Where, XmlEvent, XmlInput,
 };
 use copipe::{Flow, Lifecycle, Stage};
 
@@ -54,7 +54,8 @@ pub(crate) struct Args {
 
     /// Threads parsing FILE at once (default: one per core; 1 parses
     /// sequentially). A FILE read whole is parsed in parallel when the
-    /// element is a NAME (not a path); the output and errors are the same
+    /// element is a NAME (not a path) and the first such element is a
+    /// child of the root element; the output and errors are the same
     /// either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -201,7 +202,7 @@ fn first_names(bytes: &[u8], element: &str, wheres: &[Where]) -> Option<Vec<Stri
     let names = Arc::new(Mutex::new(None));
     let tally = Arc::new(Mutex::new(FieldTally::default()));
     let chain = with_filters(wheres, &tally, Box::new(FirstNames(names.clone())));
-    let _ = expat_parse(XmlInput::from_bytes(bytes), element_records(element, chain));
+    let _ = expat_parse_wanted(XmlInput::from_bytes(bytes), element_records(element, chain));
     let found = names.lock().unwrap_or_else(PoisonError::into_inner).take();
     found
 }
@@ -213,6 +214,13 @@ impl<'e> Stage<XmlEvent<'e>> for ChunkChain {
     #[inline]
     fn send(&mut self, event: XmlEvent<'e>) -> copipe::Result<Flow> {
         self.0.send(event)
+    }
+}
+
+impl TextWanted for ChunkChain {
+    #[inline]
+    fn text_wanted(&self) -> bool {
+        self.0.text_wanted()
     }
 }
 
@@ -263,7 +271,7 @@ fn run_parallel(
     let (_, result) = ParallelParse::new(&args.element)
         .threads(threads)
         .with_path(path)
-        .run(bytes, make, io::stdout().lock());
+        .run_wanted(bytes, make, io::stdout().lock());
     Ok(result?)
 }
 
@@ -284,7 +292,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let (input, progress) = opened.into_input();
             let chain = build_chain(&args.chain, None, true, &tally, io::stdout());
             let result = match args.bridge {
-                Bridge::None => expat_parse(
+                Bridge::None => expat_parse_wanted(
                     input,
                     element_records(&args.element, chain).only(wanted(&args.chain, None)),
                 ),
@@ -294,7 +302,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .name("copipe-records")
                     .spawn_flat::<Record, _>(chain)
                 {
-                    Ok(bridge) => expat_parse(
+                    Ok(bridge) => expat_parse_wanted(
                         input,
                         element_records(&args.element, bridge).only(wanted(&args.chain, None)),
                     ),

@@ -82,7 +82,7 @@ pub use buses::{
     FilterOnField, JsonLines, MissingFields, Records, BUS_LOCATION_FIELDS, VEHICLE_LOCATION_FIELDS,
 };
 pub use event::{event_fn, Attrs, AttrsIter, EventFn, Tag, XmlEvent};
-pub use expat::expat_parse;
+pub use expat::{expat_parse, expat_parse_wanted, TextWanted};
 pub use gen::{generate_buses, generate_bustime};
 pub use input::XmlInput;
 pub use iterparse::{iterparse, iterparse_elements, Element};

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::stage::Stage;
 use crate::xml::chunk::{ChunkEnd, ChunkSpec};
 use crate::xml::event::XmlEvent;
-use crate::xml::expat::{expat_chunk, expat_parse};
+use crate::xml::expat::{expat_chunk, expat_chunk_wanted, expat_parse, TextWanted};
 use crate::xml::input::encoding::Decoded;
 use crate::xml::input::XmlInput;
 use crate::xml::pull::slice::bom_len;
@@ -157,11 +157,78 @@ impl ParallelParse {
         F: Fn(ChunkWriter) -> S + Sync,
         W: Write,
     {
+        self.run_with(bytes, make, out, expat_chunk::<S>)
+    }
+
+    /// [`run`](ParallelParse::run) for stages that say which character
+    /// data they read ([`TextWanted`]): each chunk is parsed as
+    /// [`expat_parse_wanted`](crate::xml::expat_parse_wanted) does, so the
+    /// text no stage wants is checked but not gathered. The output and
+    /// errors are those of `expat_parse_wanted` with the same stages.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](ParallelParse::run).
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](ParallelParse::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::xml::{element_records, record_writer, ParallelParse, RecordFormat};
+    ///
+    /// let mut doc = String::from("<r>\n");
+    /// for id in 0..100 {
+    ///     doc += &format!("<page><title>T{id}</title><id>{id}</id><text>{}</text></page>\n", "x".repeat(100));
+    /// }
+    /// doc += "</r>\n";
+    /// let mut out = Vec::new();
+    /// let (stages, result) = ParallelParse::new("page").threads(2).chunk_bytes(1000).run_wanted(
+    ///     doc.as_bytes(),
+    ///     |w| {
+    ///         let writer = record_writer(RecordFormat::Csv, w).fields(["title", "id"]).no_header();
+    ///         element_records("page", writer).only(["title", "id"])
+    ///     },
+    ///     &mut out,
+    /// );
+    /// result?;
+    /// assert!(stages.len() > 1, "the document was cut");
+    /// let out = String::from_utf8(out).unwrap();
+    /// assert_eq!(out.lines().count(), 100);
+    /// assert!(out.starts_with("T0,0\nT1,1\n"));
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn run_wanted<S, F, W>(&self, bytes: &[u8], make: F, out: W) -> (Vec<S>, Result<()>)
+    where
+        S: for<'a> Stage<XmlEvent<'a>> + TextWanted + Send,
+        F: Fn(ChunkWriter) -> S + Sync,
+        W: Write,
+    {
+        self.run_with(bytes, make, out, expat_chunk_wanted::<S>)
+    }
+
+    /// [`run`](ParallelParse::run), each chunk parsed by `chunk`.
+    fn run_with<S, F, W>(
+        &self,
+        bytes: &[u8],
+        make: F,
+        out: W,
+        chunk: ChunkParse<S>,
+    ) -> (Vec<S>, Result<()>)
+    where
+        S: for<'a> Stage<XmlEvent<'a>> + Send,
+        F: Fn(ChunkWriter) -> S + Sync,
+        W: Write,
+    {
         // Not UTF-8: parsed as decoded to UTF-8 (see `input::encoding`).
         match crate::xml::input::encoding::decode_bytes(bytes) {
             Ok(Decoded::Utf8) => {}
-            Ok(Decoded::Text(utf8)) => return self.run_utf8(&utf8, make, out),
-            // A malformed sequence: parsed sequentially, as a stream.
+            Ok(Decoded::Text(utf8)) => return self.run_utf8(&utf8, make, out, chunk),
+            // A malformed sequence: parsed sequentially, as a stream (with
+            // every text delivered: a stage that does not want some
+            // ignores it, so the output is the same).
             Ok(Decoded::Cut(_)) => return self.run_cut(bytes, make, out),
             Err(e) => {
                 let e = match &self.path {
@@ -171,7 +238,7 @@ impl ParallelParse {
                 return (Vec::new(), Err(e));
             }
         }
-        self.run_utf8(bytes, make, out)
+        self.run_utf8(bytes, make, out, chunk)
     }
 
     /// [`run`](ParallelParse::run) on a document with a malformed
@@ -201,7 +268,13 @@ impl ParallelParse {
     }
 
     /// [`run`](ParallelParse::run) on a document read as UTF-8.
-    fn run_utf8<S, F, W>(&self, bytes: &[u8], make: F, mut out: W) -> (Vec<S>, Result<()>)
+    fn run_utf8<S, F, W>(
+        &self,
+        bytes: &[u8],
+        make: F,
+        mut out: W,
+        chunk: ChunkParse<S>,
+    ) -> (Vec<S>, Result<()>)
     where
         S: for<'a> Stage<XmlEvent<'a>> + Send,
         F: Fn(ChunkWriter) -> S + Sync,
@@ -213,6 +286,7 @@ impl ParallelParse {
             starts: &starts,
             root,
             make: &make,
+            chunk,
             path: self.path.as_deref(),
             slots: Mutex::new((0..starts.len()).map(|_| None).collect()),
             ready: Condvar::new(),
@@ -289,7 +363,13 @@ fn find_root(bytes: &[u8], boundary: &str) -> Option<(u64, usize)> {
                 if e.name().as_ref() == boundary.as_bytes() {
                     return None;
                 }
-                return Some((at, (bom + reader.buffer_position()) as usize));
+                let root_end = (bom + reader.buffer_position()) as usize;
+                // No `<boundary` at all: nothing to cut (and no scan of
+                // the whole document to find that out).
+                let mut tag = b"<".to_vec();
+                tag.extend_from_slice(boundary.as_bytes());
+                memchr::memmem::find(bytes.get(root_end..)?, &tag)?;
+                return first_is_child(&mut reader, boundary).then_some((at, root_end));
             }
             // A DOCTYPE with an external ID or an internal subset may
             // declare entities: such a document is parsed in one piece.
@@ -297,6 +377,37 @@ fn find_root(bytes: &[u8], boundary: &str) -> Option<(u64, usize)> {
                 return None
             }
             Ok(Event::Eof | Event::Empty(_) | Event::End(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// True if the first `boundary` element after the root's start tag (where
+/// `reader` is) is a child of the root. When it is deeper (`<rss><channel>
+/// <item>`), no cut before a `boundary` could be confirmed (a cut needs
+/// only the root open), so the document is parsed in one piece rather
+/// than guessed at on every thread and parsed again.
+fn first_is_child(reader: &mut Reader<&[u8]>, boundary: &str) -> bool {
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                if depth == 0 && e.name().as_ref() == boundary.as_bytes() {
+                    return true;
+                }
+                depth += 1;
+            }
+            Ok(Event::Empty(e)) => {
+                if e.name().as_ref() == boundary.as_bytes() {
+                    return depth == 0;
+                }
+            }
+            Ok(Event::End(_)) => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                // The root ended with no `boundary` in it.
+                None => return false,
+            },
+            Ok(Event::Eof) | Err(_) => return false,
             Ok(_) => {}
         }
     }
@@ -354,6 +465,9 @@ impl Write for ChunkWriter {
     }
 }
 
+/// A parse of one chunk into its stage (see [`expat_chunk`]).
+type ChunkParse<S> = fn(&[u8], ChunkSpec<'_>, S, Option<&Path>) -> (S, Result<ChunkEnd>);
+
 /// How a chunk is parsed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -379,6 +493,8 @@ struct Job<'j, S, F> {
     starts: &'j [u64],
     root: Option<u64>,
     make: &'j F,
+    /// How a chunk is parsed: [`expat_chunk`] or [`expat_chunk_wanted`].
+    chunk: ChunkParse<S>,
     path: Option<&'j Path>,
     /// Results of guessed chunks, by index.
     slots: Mutex<Vec<Option<Parsed<S>>>>,
@@ -432,7 +548,7 @@ where
         let make = self.make;
         let run = panic::catch_unwind(AssertUnwindSafe(|| {
             let stage = make(writer.clone());
-            expat_chunk(self.bytes, spec, stage, self.path)
+            (self.chunk)(self.bytes, spec, stage, self.path)
         }));
         let output = writer.take();
         match run {
@@ -590,10 +706,41 @@ mod tests {
 
     #[test]
     fn the_root_is_found_after_the_prologue() {
-        let doc = b"<?xml version=\"1.0\"?>\n<!-- c -->\n<buses a=\"1\">";
+        let doc = b"<?xml version=\"1.0\"?>\n<!-- c -->\n<buses a=\"1\"><bus/>";
         assert_eq!(find_root(doc, "bus"), Some((33, 46)));
+        // No <bus> at all: nothing to cut.
+        assert_eq!(find_root(&doc[..46], "bus"), None);
         assert_eq!(find_root(b"<bus><bus/></bus>", "bus"), None);
         assert_eq!(find_root(b"<buses/>", "bus"), None);
+    }
+
+    #[test]
+    fn records_deeper_than_the_roots_children_are_not_cut() {
+        // No cut before an <item> could be confirmed: one chunk.
+        let mut rss = String::from("<rss><channel><title>t</title>");
+        let mut flat = String::from("<feed><title>t</title>");
+        for i in 0..50 {
+            rss += &format!("<item><id>{i}</id></item>");
+            flat += &format!("<item><id>{i}</id></item>");
+        }
+        rss += "</channel></rss>";
+        flat += "</feed>";
+        let p = ParallelParse::new("item").threads(2).chunk_bytes(100);
+        assert_eq!(p.plan(rss.as_bytes()), (vec![0], None));
+        assert!(p.plan(flat.as_bytes()).0.len() > 1);
+        // An empty <item/> first counts as well, at either depth.
+        assert!(first_is_child(
+            &mut Reader::from_reader(&b"<item/>"[..]),
+            "item"
+        ));
+        assert!(!first_is_child(
+            &mut Reader::from_reader(&b"<c><item/></c>"[..]),
+            "item"
+        ));
+        assert!(!first_is_child(
+            &mut Reader::from_reader(&b"</r><item/>"[..]),
+            "item"
+        ));
     }
 
     #[test]

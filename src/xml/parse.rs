@@ -38,6 +38,13 @@ pub(crate) trait Handler {
     /// character data follows at once (the next markup is a tag or the end
     /// of input), so a coalescing handler may send without copying.
     fn text(&mut self, piece: &str, ends: bool) -> Result<Flow>;
+    /// False when the handler would drop the character data that follows
+    /// at once (no stage reads it): the loop then only checks it, and does
+    /// not call `text`.
+    #[inline(always)]
+    fn wants_text(&self) -> bool {
+        true
+    }
     /// An end tag.
     fn end(&mut self, name: &str) -> Result<Flow>;
     /// True when the handler holds nothing between events (no character
@@ -317,6 +324,9 @@ fn handle<'x, H: Handler>(
                 outside_root(&e, start, doc)?;
                 doc.seen_any = true;
                 return Ok(Step::Continue);
+            }
+            if !h.wants_text() {
+                return unread_text(&e, ctx, start).map(|()| Step::Continue);
             }
             let text = decode_text(&e, ctx, start)?;
             no_cdata_end(&e, ctx, start)?;
@@ -792,6 +802,18 @@ fn decode_text<'e, 'x: 'e>(raw: &'e [u8], ctx: Ctx<'x>, at: u64) -> Result<Cow<'
         return Ok(Cow::Borrowed(text));
     }
     Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")))
+}
+
+/// Checks text no handler reads as [`decode_text`] and [`no_cdata_end`]
+/// do, without making a `str` of it: bytes of the document in memory that
+/// were checked up front (UTF-8 and `Char`) need nothing more, since text
+/// begins and ends next to ASCII markup, on character boundaries.
+#[inline(always)]
+fn unread_text(raw: &[u8], ctx: Ctx<'_>, start: u64) -> Result<(), Problem> {
+    if !(ctx.chars_ok && ctx.doc.is_some()) {
+        checked_str(ctx, raw, start, "text")?;
+    }
+    no_cdata_end(raw, ctx, start)
 }
 
 /// The text of a reference to one of the five predefined entities, matched

@@ -5,8 +5,10 @@ use super::builder::{Built, Filling};
 use super::{same, Record, MAX_RECORD_BYTES};
 use crate::error::{Error, Result};
 use crate::stage::{Flow, Stage};
-use crate::xml::event::{Tag, XmlEvent};
+use crate::xml::event::{AttrsIter, Tag, XmlEvent};
+use crate::xml::expat::TextWanted;
 use crate::Lifecycle;
+use std::borrow::Cow;
 
 /// Fills a [`Record`] from each element matching a path, as a state
 /// machine over start/text/end.
@@ -150,28 +152,45 @@ impl ElementBuilder {
         }
     }
 
-    #[inline]
+    // The builder's three steps are inlined into the parse loop (a call's
+    // register saves cost as much as a step), all but the steps taken once
+    // per record or outside records.
+    #[inline(always)]
     pub(crate) fn start(&mut self, tag: &Tag<'_>) -> Built {
-        let name = tag.name();
         if self.depth == 0 {
-            if same(name, &self.name) && self.at_path() {
-                self.depth = 1;
-                self.fill.restart();
-                self.rel.clear();
-                self.rel_lens.clear();
-                self.values_end = 0;
-                self.leaf = true;
-                // The record element's own text is no field.
-                self.skip = true;
-                self.attrs(tag);
-                self.frag_start = self.values_end;
-            } else if !self.parents.is_empty() {
-                self.outside_lens.push(self.outside.len());
-                self.outside.push('/');
-                self.outside.push_str(name);
-            }
+            self.start_outside(tag);
             return Built::No;
         }
+        self.start_inside(tag)
+    }
+
+    /// A start tag outside any record: a record's, or one of its
+    /// ancestors'.
+    #[inline(never)]
+    fn start_outside(&mut self, tag: &Tag<'_>) {
+        let name = tag.name();
+        if same(name, &self.name) && self.at_path() {
+            self.depth = 1;
+            self.fill.restart();
+            self.rel.clear();
+            self.rel_lens.clear();
+            self.values_end = 0;
+            self.leaf = true;
+            // The record element's own text is no field.
+            self.skip = true;
+            self.attrs(tag);
+            self.frag_start = self.values_end;
+        } else if !self.parents.is_empty() {
+            self.outside_lens.push(self.outside.len());
+            self.outside.push('/');
+            self.outside.push_str(name);
+        }
+    }
+
+    /// A start tag inside a record.
+    #[inline(always)]
+    fn start_inside(&mut self, tag: &Tag<'_>) -> Built {
+        let name = tag.name();
         self.depth += 1;
         // Text the parent gathered so far is no field's.
         self.fill.record.text.truncate(self.values_end);
@@ -189,11 +208,21 @@ impl ElementBuilder {
 
     /// Stores the attributes of the element just opened as `@name` (or
     /// `rel/@name`) fields.
+    #[inline(always)]
     fn attrs(&mut self, tag: &Tag<'_>) {
         if !self.attrs_wanted {
             return;
         }
-        for (k, v) in tag.attrs().iter() {
+        let mut attrs = tag.attrs().iter();
+        // Most elements have none: no call beyond the first look.
+        if let Some(first) = attrs.next() {
+            self.attrs_from(first, attrs);
+        }
+    }
+
+    /// [`attrs`](Self::attrs) for an element that has some.
+    fn attrs_from<'t>(&mut self, first: (&'t str, Cow<'t, str>), rest: AttrsIter<'t>) {
+        for (k, v) in std::iter::once(first).chain(rest) {
             self.scratch.clear();
             if !self.rel.is_empty() {
                 self.scratch.push_str(&self.rel);
@@ -226,7 +255,7 @@ impl ElementBuilder {
         Built::No
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn text(&mut self, text: &str) -> Built {
         if !self.skip {
             if self.fill.record.text_len() + text.len() > MAX_RECORD_BYTES {
@@ -239,21 +268,10 @@ impl ElementBuilder {
         Built::No
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn end(&mut self) -> Built {
         match self.depth {
-            0 => {
-                if let Some(len) = self.outside_lens.pop() {
-                    self.outside.truncate(len);
-                }
-                Built::No
-            }
-            1 => {
-                self.depth = 0;
-                self.skip = true;
-                self.fill.finish(self.values_end);
-                Built::Done
-            }
+            0 | 1 => self.end_outer(),
             _ => {
                 if self.leaf && !self.skip {
                     let end = self.fill.record.text.len();
@@ -273,6 +291,21 @@ impl ElementBuilder {
                 Built::No
             }
         }
+    }
+
+    /// The end of a record, or of an element outside records.
+    #[inline(never)]
+    fn end_outer(&mut self) -> Built {
+        if self.depth == 1 {
+            self.depth = 0;
+            self.skip = true;
+            self.fill.finish(self.values_end);
+            return Built::Done;
+        }
+        if let Some(len) = self.outside_lens.pop() {
+            self.outside.truncate(len);
+        }
+        Built::No
     }
 }
 
@@ -327,10 +360,12 @@ where
 
 impl<S> ElementRecords<S> {
     /// Gathers only the fields named (the columns printed and the fields
-    /// filtered on): the text of other elements is not copied, which on a
-    /// document of long texts no one asked for (a dump's article bodies)
-    /// saves a copy of most of its bytes. An empty list gathers every
-    /// field.
+    /// filtered on): the text of other elements is not copied into the
+    /// record, and under [`expat_parse_wanted`](crate::xml::expat_parse_wanted)
+    /// or [`ParallelParse::run_wanted`](crate::xml::ParallelParse::run_wanted)
+    /// (see [`TextWanted`]) the source does not gather it either, which on
+    /// a document of long texts no one asked for (a dump's article bodies)
+    /// saves copying most of its bytes. An empty list gathers every field.
     ///
     /// # Examples
     ///
@@ -382,6 +417,17 @@ where
                 self.builder.path()
             ))),
         }
+    }
+}
+
+/// Wants the text of the leaf children whose fields are gathered (all, or
+/// those named in [`only`](ElementRecords::only)), and no other: with
+/// [`expat_parse_wanted`](crate::xml::expat_parse_wanted) the rest of
+/// the document's text is checked but not copied.
+impl<S> TextWanted for ElementRecords<S> {
+    #[inline(always)]
+    fn text_wanted(&self) -> bool {
+        !self.builder.skip
     }
 }
 
@@ -501,5 +547,39 @@ mod tests {
     fn a_nested_element_of_the_same_name_is_a_child() {
         let doc = "<r><i><a>1</a><i><a>2</a></i></i></r>";
         assert_eq!(fields(doc, "i"), [["a=1", "i/a=2"]]);
+    }
+
+    #[test]
+    fn the_source_that_skips_unwanted_text_gives_the_same_records() {
+        use crate::sinks::Collect;
+        use crate::xml::expat_parse_wanted;
+        use crate::StageExt;
+        let docs = [
+            r#"<r><v id="7" kind="x"><rt>22</rt> <pos src="gps"><lat>41.9</lat><lon>-87.6</lon></pos><e/>tail</v></r>"#,
+            "<r><page><title>A &amp; B</title><id>1</id><rev><id>9</id><text>long &lt;ref&gt; text</text></rev></page>\n<page><id>2</id><title>C<!-- c -->D</title></page></r>",
+            "<r><i><a>1</a><b>2</b><a>3</a></i><i><a>4</a><i><a>5</a></i></i></r>",
+        ];
+        let onlys: [&[&str]; 5] = [
+            &[],
+            &["title", "id"],
+            &["@id", "pos/lat"],
+            &["a", "i/a"],
+            &["rev/text"],
+        ];
+        for doc in docs {
+            for path in ["v", "page", "i", "rev"] {
+                for only in onlys {
+                    let mut a = Collect::new();
+                    let stage =
+                        element_records(path, (&mut a).with_owned()).only(only.iter().copied());
+                    expat_parse(XmlInput::from_bytes(doc.as_bytes()), stage).unwrap();
+                    let mut b = Collect::new();
+                    let stage =
+                        element_records(path, (&mut b).with_owned()).only(only.iter().copied());
+                    expat_parse_wanted(XmlInput::from_bytes(doc.as_bytes()), stage).unwrap();
+                    assert_eq!(a.items(), b.items(), "{doc} {path} {only:?}");
+                }
+            }
+        }
     }
 }
