@@ -242,10 +242,16 @@ pub(crate) fn parse_loop<P: Pull, H: Handler>(
         match step {
             Ok(Step::Continue) => {}
             Ok(Step::Stop) | Ok(Step::Eof) => return Ok(ChunkEnd::Done),
-            Ok(Step::Doctype(content)) => match doctype(pull, start, content) {
-                Ok(d) => doc.dtd = Some(Box::new(d)),
-                Err((offset, msg)) => return Err(Fail::Input(pull.error_at(offset, msg))),
-            },
+            Ok(Step::Doctype(content)) => {
+                let content = match pull.doctype_read(start, content) {
+                    Ok(c) => c,
+                    Err(e) => return Err(Fail::Input(pull.convert(e))),
+                };
+                match doctype(pull, start, content) {
+                    Ok(d) => doc.dtd = Some(Box::new(d)),
+                    Err((offset, msg)) => return Err(Fail::Input(pull.error_at(offset, msg))),
+                }
+            }
             Err(Problem::Stage(e)) => return Err(Fail::Stage(e)),
             Err(Problem::At(b)) => {
                 let (offset, msg) = *b;
@@ -281,8 +287,7 @@ fn handle<'x, H: Handler>(
 ) -> Result<Step, Problem> {
     match ev {
         Event::Start(e) => {
-            let content = start_tag(&e, ctx, start, doc)?;
-            let name = &content[..e.name().as_ref().len()];
+            let (name, content) = start_tag(&e, ctx, start, doc)?;
             if doc.keep_names {
                 doc.open.push((start, doc.names.len() + name.len()));
                 doc.names.extend_from_slice(name.as_bytes());
@@ -295,8 +300,7 @@ fn handle<'x, H: Handler>(
             Ok(flow(h.start(&Tag::raw(name, content))?))
         }
         Event::Empty(e) => {
-            let content = start_tag(&e, ctx, start, doc)?;
-            let name = &content[..e.name().as_ref().len()];
+            let (name, content) = start_tag(&e, ctx, start, doc)?;
             if doc.resolved.is_some() {
                 if start_resolved(name, doc, h)? == Step::Stop {
                     return Ok(Step::Stop);
@@ -328,9 +332,12 @@ fn handle<'x, H: Handler>(
             if !h.wants_text() {
                 return unread_text(&e, ctx, start).map(|()| Step::Continue);
             }
-            let text = decode_text(&e, ctx, start)?;
+            let text = checked_str(ctx, &e, start, "text")?;
             no_cdata_end(&e, ctx, start)?;
-            Ok(flow(h.text(&text, ctx.text_ends)?))
+            if ctx.may_have_cr && memchr::memchr(b'\r', &e).is_some() {
+                return text_with_cr(text, ctx.text_ends, h);
+            }
+            Ok(flow(h.text(text, ctx.text_ends)?))
         }
         Event::CData(e) => {
             if doc.open.is_empty() {
@@ -469,14 +476,15 @@ fn doctype<P: Pull>(pull: &P, start: u64, mut content: Box<[u8]>) -> Result<Dtd,
 }
 
 /// Checks a start tag (its name, its attributes, only one root element)
-/// and returns its content, the text between `<` and `>` (or `/>`).
+/// and returns its name and its content, the text between `<` and `>`
+/// (or `/>`).
 #[inline(always)]
 fn start_tag<'e, 'x: 'e>(
     e: &'e quick_xml::events::BytesStart<'x>,
     ctx: Ctx<'x>,
     start: u64,
     doc: &mut Doc,
-) -> Result<&'e str, Problem> {
+) -> Result<(&'e str, &'e str), Problem> {
     // <bus attr="v">
     //  ^ content starts 1 byte after `<`
     let content = checked_str(ctx, e, start + 1, "a tag")?;
@@ -497,13 +505,14 @@ fn start_tag<'e, 'x: 'e>(
         doc.seen_root = true;
     }
     let name_len = e.name().as_ref().len();
+    let name = &content[..name_len];
     doc.known_names
-        .check(&content[..name_len], "element")
+        .check(name, "element")
         .map_err(|b| bad_at(start + 1, b))?;
     if content.len() > name_len {
         check_attrs(content, name_len, start, doc)?;
     }
-    Ok(content)
+    Ok((name, content))
 }
 
 /// Checks the attribute list once (syntax, uniqueness, the references in
@@ -792,6 +801,14 @@ fn outside_root_error(at: u64, doc: &Doc, what: &str) -> Problem {
     problem_at(at, msg)
 }
 
+/// Character data holding a `\r`: sent with its line ends normalised (as
+/// [`decode_text`] does), out of the hot path (no `Cow` to drop per text).
+#[cold]
+fn text_with_cr<H: Handler>(text: &str, ends: bool, h: &mut H) -> Result<Step, Problem> {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    Ok(flow(h.text(&text, ends)?))
+}
+
 /// Decodes a run of text or CDATA starting at byte offset `at`: checks
 /// UTF-8 and normalises line ends (`\r\n` and `\r` become `\n`, XML 1.0
 /// section 2.11), allocating only when there is a `\r`.
@@ -929,7 +946,27 @@ fn expand<H: Handler>(
 fn balanced<H: Handler>(text: &str, at: u64, sub: &mut Doc, h: &mut H) -> Result<Step, Problem> {
     let mut pull = SlicePull::new(text.as_bytes());
     loop {
+        let start = pull.position();
         let (ev, mut ctx) = pull.next().map_err(|e| problem_at(at, e.to_string()))?;
+        if matches!(ev, Event::DocType(_)) {
+            // The DOCTYPE's own errors first, as `next` found them before
+            // `doctype_read` took them over; then the one `handle` gives.
+            pull.doctype_read(start, Box::default())
+                .map_err(|e| problem_at(at, e.to_string()))?;
+            let ev = Event::DocType(quick_xml::events::BytesText::new(""));
+            let ctx = Ctx {
+                doc: None,
+                may_have_cr: true,
+                chars_ok: false,
+                no_cdata_close: false,
+                text_ends: false,
+            };
+            match handle(ev, ctx, at, sub, h)? {
+                Step::Continue => continue,
+                Step::Doctype(_) => return Err(problem_at(at, "a DOCTYPE".into())),
+                other => return Ok(other),
+            }
+        }
         // Character data may follow the reference.
         ctx.text_ends = false;
         if matches!(ev, Event::Eof) {

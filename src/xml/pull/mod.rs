@@ -52,11 +52,12 @@ impl<'x> Ctx<'x> {
         if let Some(doc) = self.doc {
             // Addresses only, no pointer is dereferenced: where `bytes`
             // starts relative to the document.
+            // If `bytes` lies outside the document, `off` is past its end
+            // or the range wraps around (start after end): `get` refuses
+            // both.
             let off = (bytes.as_ptr() as usize).wrapping_sub(doc.as_ptr() as usize);
-            if off <= doc.len() && bytes.len() <= doc.len() - off {
-                if let Some(s) = doc.get(off..off + bytes.len()) {
-                    return Ok(s);
-                }
+            if let Some(s) = doc.get(off..off.wrapping_add(bytes.len())) {
+                return Ok(s);
             }
         }
         std::str::from_utf8(bytes)
@@ -96,6 +97,15 @@ pub(crate) trait Pull {
     /// Puts back the bytes of a DOCTYPE's content (`bytes`, from offset
     /// `at`) that the input hid from quick-xml (see the `doctype` module).
     fn restore(&self, _at: u64, _bytes: &mut [u8]) {}
+
+    /// The content of the DOCTYPE event just read (`content`, the event at
+    /// `start`), as XML reads it: the memory form re-reads the prolog's
+    /// DOCTYPE past the `>` quick-xml stopped at (see the `doctype`
+    /// module), the stream form already hid those from quick-xml. Called
+    /// by the parse loop, so that `next` passes events through untouched.
+    fn doctype_read(&mut self, _start: u64, content: Box<[u8]>) -> quick_xml::Result<Box<[u8]>> {
+        Ok(content)
+    }
 
     /// Whether the DOCTYPE whose `<` is at `lt` is spelled `<!DOCTYPE`
     /// (quick-xml takes any case).

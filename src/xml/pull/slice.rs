@@ -25,6 +25,9 @@ pub(crate) struct SlicePull<'i> {
     /// into offsets in `input`.
     reader: Reader<&'i [u8]>,
     base: u64,
+    /// The position just after the last event (`base` plus the reader's
+    /// position, kept so that the next event's start is one load).
+    pos: u64,
     /// The checked part of the input, when it is valid UTF-8 (checked once,
     /// up front).
     doc: Option<&'i str>,
@@ -121,10 +124,12 @@ impl<'i> SlicePull<'i> {
     ) -> SlicePull<'i> {
         let end = end.min(input.len() as u64).max(start);
         let part = &input[start as usize..end as usize];
+        let pos = base.wrapping_add(reader.buffer_position());
         SlicePull {
             input,
             reader,
             base,
+            pos,
             doc: std::str::from_utf8(part).ok(),
             checked_end: end,
             may_have_cr: memchr::memchr(b'\r', part).is_some(),
@@ -144,6 +149,17 @@ impl<'i> SlicePull<'i> {
     #[inline(always)]
     fn ends_text(&self, p: u64) -> bool {
         let p = p as usize;
+        // Both bytes with one bounds check; the last byte or the end of
+        // the input out of line.
+        match self.input.get(p..p.wrapping_add(2)) {
+            Some(&[first, second]) => first == b'<' && second != b'!' && second != b'?',
+            _ => self.ends_text_at_end(p),
+        }
+    }
+
+    /// [`ends_text`](Self::ends_text) within a byte of the input's end.
+    #[cold]
+    fn ends_text_at_end(&self, p: usize) -> bool {
         match self.input.get(p) {
             None => true,
             Some(b'<') => !matches!(self.input.get(p + 1), Some(b'!' | b'?')),
@@ -151,27 +167,25 @@ impl<'i> SlicePull<'i> {
         }
     }
 
-    /// The DOCTYPE quick-xml just read (`raw`, an event or its error, for
-    /// the DOCTYPE whose `<` is at `lt`), as quick-xml would read it from
-    /// the stream form, where the `<` and `>` inside its literals,
-    /// comments and PIs are hidden (see the `doctype` module).
+    /// The content of the prolog's DOCTYPE, whose `<` is at `lt`, as XML
+    /// reads it (quick-xml stops at the first `>`; the stream form hides
+    /// the `<` and `>` inside its literals, comments and PIs, see the
+    /// `doctype` module), with the reader moved on past its end. None if
+    /// the DOCTYPE at `lt` is not the prolog's (quick-xml's reading
+    /// stands); `failed` when quick-xml stopped with an error.
     #[cold]
-    fn doctype_fixed(
-        &mut self,
-        lt: u64,
-        raw: quick_xml::Result<Event<'i>>,
-    ) -> quick_xml::Result<Event<'i>> {
+    fn doctype_fixed(&mut self, lt: u64, failed: bool) -> Option<quick_xml::Result<&'i str>> {
         let input = self.input;
         let found = *self
             .doctype
             .get_or_insert_with(|| doctype::find(input, bom_len(input, 0)));
         let end = match found {
             Some((at, end)) if at == lt => end,
-            _ => return raw,
+            _ => return None,
         };
         let unclosed = |this: &mut Self| {
             this.err_at = Some(lt);
-            Err(QxError::Syntax(SyntaxError::UnclosedDoctype))
+            Some(Err(QxError::Syntax(SyntaxError::UnclosedDoctype)))
         };
         let Some(end) = end else {
             return unclosed(self);
@@ -187,19 +201,19 @@ impl<'i> SlicePull<'i> {
             .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
         else {
             self.err_at = Some(end - 1);
-            return Err(QxError::IllFormed(IllFormedError::MissingDoctypeName));
+            return Some(Err(QxError::IllFormed(IllFormedError::MissingDoctypeName)));
         };
         let content = &buf[8 + s..];
         match std::str::from_utf8(content) {
             Ok(text) => {
-                self.reader_at(end, raw.is_err());
-                Ok(Event::DocType(BytesText::from_escaped(text)))
+                self.reader_at(end, failed);
+                Some(Ok(text))
             }
             Err(e) => {
                 // As the parse loop finds it in the stream form's event.
                 let at = lt + 9 + s as u64 + e.valid_up_to() as u64;
                 self.problem = Some((at, doctype::BAD_UTF8.to_string()));
-                Err(QxError::Syntax(SyntaxError::UnclosedDoctype))
+                Some(Err(QxError::Syntax(SyntaxError::UnclosedDoctype)))
             }
         }
     }
@@ -220,29 +234,22 @@ impl<'i> SlicePull<'i> {
         }
         *self.reader.get_mut() = rest;
         self.base = at.wrapping_sub(self.reader.buffer_position());
+        self.pos = at;
     }
 
-    /// quick-xml's `result` of one read, with a DOCTYPE in the prolog
-    /// read as XML says (see `doctype_fixed`).
+    /// quick-xml's error `e`: a DOCTYPE in the prolog that quick-xml
+    /// found unclosed may be read as XML says (see `doctype_fixed`). Out
+    /// of `next`, so that the events pass through it untouched.
     #[cold]
-    fn check_doctype(
-        &mut self,
-        result: quick_xml::Result<Event<'i>>,
-    ) -> quick_xml::Result<Event<'i>> {
-        match result {
-            Ok(Event::DocType(e)) => {
-                // The content follows `<!DOCTYPE` and white space.
-                let c = (e.as_ptr() as usize).wrapping_sub(self.input.as_ptr() as usize);
-                match self.input.get(..c).and_then(|b| memchr::memrchr(b'<', b)) {
-                    Some(lt) => self.doctype_fixed(lt as u64, Ok(Event::DocType(e))),
-                    None => Ok(Event::DocType(e)),
-                }
-            }
-            Err(QxError::Syntax(SyntaxError::UnclosedDoctype)) => {
-                let lt = self.error_position();
-                self.doctype_fixed(lt, result)
-            }
-            other => other,
+    #[inline(never)]
+    fn recover(&mut self, e: QxError) -> quick_xml::Result<Event<'i>> {
+        if !matches!(e, QxError::Syntax(SyntaxError::UnclosedDoctype)) {
+            return Err(e);
+        }
+        let lt = self.error_position();
+        match self.doctype_fixed(lt, true) {
+            None => Err(e),
+            Some(r) => r.map(|text| Event::DocType(BytesText::from_escaped(text))),
         }
     }
 }
@@ -261,7 +268,7 @@ impl Pull for SlicePull<'_> {
 
     #[inline]
     fn position(&self) -> u64 {
-        self.base.wrapping_add(self.reader.buffer_position())
+        self.pos
     }
     #[inline]
     fn settle(&mut self, _at: u64) {}
@@ -269,13 +276,15 @@ impl Pull for SlicePull<'_> {
     // rather than through memory, a good part of the per-event cost.
     #[inline(always)]
     fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
-        let from = self.base.wrapping_add(self.reader.buffer_position());
+        let from = self.pos;
+        // A DOCTYPE is fixed up by `doctype_read` (the parse loop calls it),
+        // so that the events pass through here untouched.
         let ev = match self.reader.read_event() {
-            Ok(Event::DocType(e)) => self.check_doctype(Ok(Event::DocType(e)))?,
             Ok(ev) => ev,
-            err => self.check_doctype(err)?,
+            Err(e) => self.recover(e)?,
         };
         let p = self.base.wrapping_add(self.reader.buffer_position());
+        self.pos = p;
         let (text_ends, no_cdata_close) = match ev {
             Event::Text(_) => {
                 // The text runs from `from` to `p`. `next_cdata_close` is
@@ -315,6 +324,21 @@ impl Pull for SlicePull<'_> {
         match &self.problem {
             Some((at, msg)) => self.error_at(*at, msg.clone()),
             None => crate::xml::pull::convert(self, e),
+        }
+    }
+    #[cold]
+    fn doctype_read(&mut self, start: u64, content: Box<[u8]>) -> quick_xml::Result<Box<[u8]>> {
+        // The DOCTYPE event starts at its `<`.
+        let Some(lt) = self
+            .input
+            .get(start as usize..)
+            .and_then(|rest| memchr::memchr(b'<', rest))
+        else {
+            return Ok(content);
+        };
+        match self.doctype_fixed(start + lt as u64, false) {
+            None => Ok(content),
+            Some(r) => r.map(|text| text.as_bytes().into()),
         }
     }
     fn doctype_keyword_ok(&self, lt: u64) -> bool {
