@@ -943,3 +943,83 @@ fn only_matching_takes_the_longest_match_as_grep() {
         .collect();
     assert_eq!(spans, want);
 }
+
+/// A static file of 4 MiB or more is searched in place (mapped), not read
+/// into a buffer: the same output as grep, and as tail for the last lines,
+/// also when the run stops early (-m, -q).
+#[test]
+fn a_large_file_gives_the_same_as_grep_and_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("big.log");
+    let out = Command::new(BIN)
+        .args([
+            "gen",
+            "log",
+            "--mb",
+            "6",
+            "--seed",
+            "3",
+            "--invalid-utf8-every",
+            "97",
+            "-o",
+        ])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"GET /python/last\r\nno newline python")
+        .unwrap();
+    assert!(std::fs::metadata(&log).unwrap().len() > 6 << 20);
+    let grep = |args: &[&str]| {
+        Command::new("grep")
+            .arg("-a")
+            .args(args)
+            .arg("big.log")
+            .current_dir(dir.path())
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap()
+    };
+    for (ours, theirs) in [
+        (&["-e", "python"][..], &["python"][..]),
+        (&["-v", "-e", "GET"], &["-v", "GET"]),
+        (&["-c", "-e", "POST"], &["-c", "POST"]),
+        (
+            &["--line-number", "-i", "-e", "SWIG"],
+            &["-n", "-i", "SWIG"],
+        ),
+        (&["-m", "3", "-e", "python"], &["-m3", "python"]),
+        (
+            &["-x", "--fixed-strings", "-e", "no newline python"],
+            &["-xF", "no newline python"],
+        ),
+    ] {
+        let mut args = vec!["-n", "+1", "-a"];
+        args.extend_from_slice(ours);
+        args.push("big.log");
+        let mine = tail(&args, dir.path());
+        let want = grep(theirs);
+        assert!(mine.stdout == want.stdout, "{ours:?} differs from grep");
+        assert_eq!(mine.status.code(), want.status.code(), "{ours:?}");
+    }
+    let mine = tail(&["-q", "-e", "python", "big.log"], dir.path());
+    assert_eq!((mine.status.code(), mine.stdout.len()), (Some(0), 0));
+    for n in ["1", "25", "+7000", "+1"] {
+        let mine = tail(&["-n", n, "big.log"], dir.path());
+        let want = Command::new("tail")
+            .args(["-n", n, "big.log"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        // copipe ends a last line without a newline with one, as grep does.
+        let mut want = want.stdout;
+        if want.last().is_some_and(|&b| b != b'\n') {
+            want.push(b'\n');
+        }
+        assert!(mine.stdout == want, "-n {n} differs from tail");
+    }
+}

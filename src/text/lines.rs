@@ -437,168 +437,6 @@ impl<R: Read> Lines<R> {
     }
 }
 
-/// Blocks a [`Lines::run_blocks_read_ahead`] reader may have read ahead.
-const AHEAD: usize = 4;
-
-/// What the reading thread of [`Lines::run_blocks_read_ahead`] hands on.
-enum Ahead {
-    /// Whole lines (or a final line without a newline) at a byte offset.
-    Block(Vec<u8>, u64),
-    /// A line longer than the maximum was skipped at this byte offset.
-    Long(u64),
-}
-
-/// The reading thread's target: copies each block into a buffer (one
-/// handed back by the consumer when there is one) and sends it on.
-struct Ship<'c> {
-    tx: &'c crossbeam_channel::Sender<Result<Ahead>>,
-    free: &'c crossbeam_channel::Receiver<Vec<u8>>,
-    gone: bool,
-}
-
-impl<'a> Stage<Block<'a>> for Ship<'_> {
-    fn send(&mut self, block: Block<'a>) -> Result<crate::Flow> {
-        let mut buf = self.free.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(block.bytes());
-        if self
-            .tx
-            .send(Ok(Ahead::Block(buf, block.byte_offset())))
-            .is_err()
-        {
-            // The consumer stopped: read no further.
-            self.gone = true;
-            return Ok(crate::Flow::Stop);
-        }
-        Ok(crate::Flow::Continue)
-    }
-}
-
-impl crate::Lifecycle for Ship<'_> {
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn close(&mut self) -> Result<()> {
-        Ok(())
-    }
-}
-
-impl<R: Read + Send> Lines<R> {
-    /// As [`run_blocks`](Lines::run_blocks), but the reads are done by a
-    /// second thread, up to a few blocks ahead, while this one runs the
-    /// target: on a machine with a core to spare, reading a large file
-    /// (the kernel's copy out of the page cache) overlaps with searching
-    /// it. The blocks, their offsets, the long lines skipped and the errors
-    /// are the same as `run_blocks`'s, in the same order; the target and
-    /// the long-line report run on this thread. Meant for regular files:
-    /// [`stream`](Lines::stream) flushing is not done.
-    ///
-    /// # Errors
-    ///
-    /// As for [`run`](Lines::run).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use copipe::{StageExt, sinks::Collect};
-    /// use copipe::text::{Lines, SplitLines};
-    ///
-    /// let mut out = Collect::new();
-    /// Lines::new(&b"a\nb\nlast"[..])
-    ///     .run_blocks_read_ahead(SplitLines::new((&mut out).owned()))?;
-    /// assert_eq!(out.items(), &[b"a\n".to_vec(), b"b\n".to_vec(), b"last".to_vec()]);
-    /// # Ok::<(), copipe::Error>(())
-    /// ```
-    pub fn run_blocks_read_ahead<S>(self, mut target: S) -> Result<()>
-    where
-        S: for<'a> Stage<Block<'a>>,
-    {
-        let Lines {
-            mut reader,
-            path,
-            max_line,
-            skip,
-            offset,
-            file,
-            stop,
-            mut long_lines,
-            stream: _,
-        } = self;
-        let (tx, rx) = crossbeam_channel::bounded::<Result<Ahead>>(AHEAD);
-        let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(AHEAD + 2);
-        let skip_long = long_lines.is_some();
-        let reader = &mut reader;
-        let end = std::thread::scope(|scope| {
-            scope.spawn(move || {
-                let mut lb = LineBuf::new(CHUNK, max_line);
-                lb.reset(offset);
-                lb.set_skip(skip);
-                lb.set_file(file);
-                lb.set_skip_long_lines(skip_long);
-                let mut ship = Ship {
-                    tx: &tx,
-                    free: &free_rx,
-                    gone: false,
-                };
-                loop {
-                    let n = match lb.read_from(reader) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    if let Some(at) = lb.take_long_line() {
-                        if tx.send(Ok(Ahead::Long(at))).is_err() {
-                            return;
-                        }
-                    }
-                    if n == 0 {
-                        let _ = lb.finish(&mut ship);
-                        return;
-                    }
-                    let _ = lb.emit(&mut ship);
-                    if ship.gone {
-                        return;
-                    }
-                }
-            });
-            let max = max_line.max(1);
-            let end = loop {
-                if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
-                    break SourceEnd::Done;
-                }
-                match rx.recv() {
-                    // The reader is done (end of input).
-                    Err(_) => break SourceEnd::Done,
-                    Ok(Err(e)) => {
-                        break SourceEnd::Input(match &path {
-                            Some(p) => e.with_path(p),
-                            None => e,
-                        })
-                    }
-                    Ok(Ok(Ahead::Long(at))) => {
-                        if let Some(report) = &mut long_lines {
-                            (report.0)(at, max);
-                        }
-                    }
-                    Ok(Ok(Ahead::Block(buf, at))) => {
-                        let answer = target.send(Block::new(&buf, at).with_file(file));
-                        let _ = free_tx.try_send(buf);
-                        if let Some(end) = SourceEnd::after_send(answer) {
-                            break end;
-                        }
-                    }
-                }
-            };
-            // A reader blocked on a full queue sees the consumer gone.
-            drop(rx);
-            end
-        });
-        end_source(&mut target, end)
-    }
-}
-
 impl Lines<File> {
     /// Opens `path` for reading; errors name the path.
     ///
@@ -788,7 +626,6 @@ mod tests {
     enum Mode {
         Read,
         Mapped,
-        Ahead,
     }
 
     /// Runs `data` (in a file) as `mode` says, from `start`.
@@ -811,7 +648,6 @@ mod tests {
         let res = match mode {
             Mode::Read => lines.run_blocks(&mut blocks),
             Mode::Mapped => lines.run_blocks_over(data, &mut blocks),
-            Mode::Ahead => lines.run_blocks_read_ahead(&mut blocks),
         };
         let long = long.borrow().clone();
         (blocks.0, long, res.err().map(|e| e.to_string()))
@@ -857,9 +693,6 @@ mod tests {
             let read = outcome(&data, start, max, skip_long, Mode::Read);
             let mapped = outcome(&data, start, max, skip_long, Mode::Mapped);
             proptest::prop_assert_eq!(lines_of(&read), lines_of(&mapped));
-            // Read ahead by a thread: the very same blocks.
-            let ahead = outcome(&data, start, max, skip_long, Mode::Ahead);
-            proptest::prop_assert_eq!(read, ahead);
         }
     }
 
