@@ -165,8 +165,8 @@ DIFFERENCES FROM GREP AND TAIL:
   are the file's own, also when -n N starts from the end. Several files get
   tail's ==> FILE <== headers unless -H (grep's FILE: prefix), -c or
   --no-filename is given. Patterns use the regex crate's syntax, matched on
-  bytes (as LC_ALL=C grep); with several patterns -o takes the leftmost
-  match and, at one start, the first pattern given (grep: the longest).
+  bytes (as LC_ALL=C grep); -o, --color and --json show grep's match (the
+  leftmost, and there the longest, whatever the order of the patterns).
   -v inverts the selection and --drop removes lines whatever else matched.
   Binary files (patterns given, no -a): a NUL byte in a static file's first
   block (grep: first buffer) or in a selected line replaces its lines from
@@ -177,7 +177,10 @@ DIFFERENCES FROM GREP AND TAIL:
   run once every file reached it; -c prints its counts when the follow
   ends; after-context does not carry over to lines of another file.
   Standard input (- or no FILE) is streamed line by line from line N on
-  (-n +N); -n N waits for its end.";
+  (-n +N); -n N waits for its end.
+  A regular file of 4 MiB or more read with -n +N is mapped, not read (as
+  ripgrep does): if it is truncated meanwhile, copipe dies of SIGBUS (exit
+  135); use -f, or standard input, for a file that may be truncated.";
 
 /// When --color colors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -249,6 +252,9 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
     }
     let status = Rc::new(Status::default());
+    if !args.follow && !args.follow_name {
+        widen_stdout_pipe();
+    }
 
     // The output stage: the printer, behind a bridge or not.
     let result = match args.bridge {
@@ -777,6 +783,18 @@ fn configure<R: io::Read>(
                  (--max-line-len): skipped"
             ));
         })
+}
+
+/// When stdout is a pipe, asks for a 1 MiB one (the default is 64 KiB;
+/// 1 MiB is Linux's default limit for an unprivileged process), as the
+/// process bridge does for its pipes: a static scan writes in bulk, and
+/// with the larger pipe it waits for its reader far less often (one
+/// literal on 1 GiB into a reading pipe: 0.39 s wall instead of 0.48 s,
+/// the same CPU time). Failing is harmless: the pipe stays as it was.
+fn widen_stdout_pipe() {
+    // On anything but a pipe (a file, a terminal) the call fails: no check
+    // is needed first.
+    let _ = rustix::pipe::fcntl_setpipe_size(io::stdout(), 1 << 20);
 }
 
 /// Smallest file [`map`] maps: below it, reading costs about the same
