@@ -1,10 +1,11 @@
 //! [`Grep`]: passes on the lines that match any of several patterns.
 
 use crate::Lifecycle;
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, Input, MatchKind, StartKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use memchr::{memchr, memchr_iter, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 use regex_syntax::hir::{Hir, HirKind, Look};
+use std::collections::HashSet;
 
 use super::block::Block;
 use super::literal::Literal;
@@ -29,11 +30,8 @@ enum Matcher {
     /// cross a line, so a block hit is its line's match, with no check.
     Literals(AhoCorasick),
     /// Every pattern is a whole-line literal (`-x --fixed-strings`, or
-    /// `^lit$`): one anchored Aho-Corasick automaton (leftmost-longest) run
-    /// from each line's start; the line matches when the longest needle
-    /// that starts it ends where the line ends. A line that starts no
-    /// needle costs a few bytes of the automaton.
-    Lines(AhoCorasick),
+    /// `^lit$`): a line matches when it is in the set.
+    Lines(LineSet),
     /// Anything else: one regex for a line (without its terminator) and the
     /// same alternation with line anchors for a whole block, whose hits are
     /// widened to their line and checked with `line` when they cross it (or
@@ -188,7 +186,7 @@ impl GrepBuilder {
             }
         }
         if whole.len() == self.patterns.len() {
-            return Ok(Matcher::Lines(self.line_set(whole)?));
+            return Ok(Matcher::Lines(LineSet::new(whole, self.ignore_case)));
         }
         if literals
             .iter()
@@ -265,26 +263,6 @@ impl GrepBuilder {
             },
             _ => None,
         })
-    }
-
-    /// The automaton for whole-line literals: anchored searches only,
-    /// leftmost-longest (so a needle equal to the line wins over its
-    /// prefixes), ASCII case ignored with `-i`.
-    fn line_set(&self, needles: Vec<Vec<u8>>) -> Result<AhoCorasick> {
-        let kind = (needles.len() <= 2000).then_some(AhoCorasickKind::DFA);
-        AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .start_kind(StartKind::Anchored)
-            .ascii_case_insensitive(self.ignore_case)
-            .kind(kind)
-            .build(&needles)
-            .map_err(|e| {
-                Error::new(ErrorKind::Pattern {
-                    pattern: String::from_utf8_lossy(needles.first().map_or(&[][..], |n| n))
-                        .into_owned(),
-                    message: e.to_string(),
-                })
-            })
     }
 
     /// One automaton for `needles`: leftmost-first, so a block search finds
@@ -408,11 +386,59 @@ fn is_text_bounds(s: &Hir, e: &Hir) -> bool {
     )
 }
 
-/// True when `line` (without its terminator) is one of `set`'s needles.
-#[inline]
-fn is_whole_line(set: &AhoCorasick, line: &[u8]) -> bool {
-    set.find(Input::new(line).anchored(Anchored::Yes))
-        .is_some_and(|m| m.end() == line.len())
+/// The lines of `-x --fixed-strings`: a hash set, with the shortest and
+/// longest length to turn most other lines away at once. A hash of the
+/// whole line beats walking an automaton from its start: in a log many
+/// lines share a long prefix (an address, a date) with some needle. With
+/// `-i` the needles and each line looked up are ASCII-lowercased (the
+/// regex's `-i` with Unicode off), a line of up to 512 bytes on the stack.
+#[derive(Debug, Clone)]
+struct LineSet {
+    lines: HashSet<Vec<u8>>,
+    fold: bool,
+    min: usize,
+    max: usize,
+}
+
+impl LineSet {
+    fn new(needles: Vec<Vec<u8>>, fold: bool) -> LineSet {
+        let min = needles.iter().map(Vec::len).min().unwrap_or(0);
+        let max = needles.iter().map(Vec::len).max().unwrap_or(0);
+        let lines = needles
+            .into_iter()
+            .map(|mut n| {
+                if fold {
+                    n.make_ascii_lowercase();
+                }
+                n
+            })
+            .collect();
+        LineSet {
+            lines,
+            fold,
+            min,
+            max,
+        }
+    }
+
+    /// True when `line` (without its terminator) is in the set.
+    #[inline]
+    fn contains(&self, line: &[u8]) -> bool {
+        if line.len() < self.min || line.len() > self.max {
+            return false;
+        }
+        if !self.fold {
+            return self.lines.contains(line);
+        }
+        let mut stack = [0u8; 512];
+        if let Some(buf) = stack.get_mut(..line.len()) {
+            buf.copy_from_slice(line);
+            buf.make_ascii_lowercase();
+            self.lines.contains(&buf[..])
+        } else {
+            self.lines.contains(&line.to_ascii_lowercase()[..])
+        }
+    }
 }
 
 /// A leaf of the pattern, unchanged.
@@ -533,7 +559,7 @@ impl<S> Grep<S> {
             Matcher::All => true,
             Matcher::Literal(f) => f.find(line).is_some(),
             Matcher::Literals(ac) => ac.is_match(line),
-            Matcher::Lines(set) => is_whole_line(set, line),
+            Matcher::Lines(set) => set.contains(line),
             Matcher::Regex { line: re, .. } => re.is_match(line),
         }
     }
@@ -560,7 +586,7 @@ impl<S> Grep<S> {
                     while ls < hay.len() {
                         let le = memchr(b'\n', &hay[ls..]).map_or(hay.len(), |i| ls + i + 1);
                         let body = hay[ls..le].strip_suffix(b"\n").unwrap_or(&hay[ls..le]);
-                        if is_whole_line(set, body) {
+                        if set.contains(body) {
                             return Next::Line(ls, le);
                         }
                         ls = le;
