@@ -188,10 +188,9 @@ fn run(argv: &[String]) -> Run {
     let mut buf = vec![0; 1 << 17];
     let mut bytes = 0u64;
     // std's SipHash, fed the bytes as a stream (the result does not depend
-    // on how the reads fall): it runs at std's optimised speed even in a
-    // debug build of this bench, so the reader never limits the tools'
-    // wall time (a byte-at-a-time hash in a debug build did, at 88 MB of
-    // output).
+    // on how the reads fall). Build this bench in release: in a debug
+    // build the hashing (inlined into this crate) is slow enough to limit
+    // the tools' wall time on the 1 GiB case's 88 MB of output.
     let mut hasher = std::hash::DefaultHasher::new();
     loop {
         let n = out.read(&mut buf).expect("read child output");
