@@ -776,3 +776,250 @@ fn many_patterns_equal_grep() {
         &["-x", "-F", "-e", "foo", "-e", "python swig\r", "b.log"],
     );
 }
+
+/// `-x --fixed-strings` takes its own path (an anchored automaton of whole
+/// lines, not the regex): byte for byte with `grep -x -F`, with whole lines
+/// of the log, near misses (a line with a byte more or less, another case),
+/// an empty pattern (empty lines), -i, -v, -c.
+#[test]
+fn whole_line_fixed_strings_equal_grep() {
+    let dir = grep_logs();
+    let log = std::fs::read(dir.join("a.log")).unwrap();
+    let mut pats = Vec::new();
+    for (i, line) in log.split(|&b| b == b'\n').enumerate().take(2000) {
+        // Pattern files are read as UTF-8 without a trailing CR.
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        if line.contains('\r') || line.is_empty() {
+            continue;
+        }
+        match i % 7 {
+            0 => pats.push(line.to_string()),
+            1 => pats.push(line[..line.len() - 1].to_string()),
+            2 => pats.push(format!("{line}x")),
+            3 => pats.push(line.to_uppercase()),
+            _ => {}
+        }
+    }
+    pats.push("GET /python/last caf".to_string());
+    std::fs::write(dir.join("lines.pat"), pats.join("\n") + "\n").unwrap();
+    for extra in [&[][..], &["-i"], &["-v"], &["-c"], &["-c", "-i", "-v"]] {
+        let mut ours = extra.to_vec();
+        ours.extend(["-x", "--fixed-strings", "--file", "lines.pat", "a.log"]);
+        let mut theirs = extra.to_vec();
+        theirs.extend(["-x", "-F", "-f", "lines.pat", "a.log"]);
+        same_as_grep(&ours, &theirs);
+    }
+    // An empty pattern selects the empty lines; -e literals, one a prefix
+    // of another.
+    same_as_grep(
+        &[
+            "-x",
+            "--fixed-strings",
+            "-e",
+            "",
+            "-e",
+            "foo",
+            "-v",
+            "a.log",
+        ],
+        &["-x", "-F", "-e", "", "-e", "foo", "-v", "a.log"],
+    );
+    same_as_grep(
+        &[
+            "-x",
+            "--fixed-strings",
+            "-e",
+            "python swig",
+            "-e",
+            "python swig\r",
+            "-e",
+            "python",
+            "b.log",
+        ],
+        &[
+            "-x",
+            "-F",
+            "-e",
+            "python swig",
+            "-e",
+            "python swig\r",
+            "-e",
+            "python",
+            "b.log",
+        ],
+    );
+}
+
+/// `-o` (and --color, --json's submatches) take grep's match: the leftmost,
+/// and of those starting there the longest, whatever the pattern order
+/// (the regex crate alone takes the first alternative that matches).
+#[test]
+fn only_matching_takes_the_longest_match_as_grep() {
+    for (ours, theirs) in [
+        (
+            &["-o", "-e", "python", "-e", "pythonic", "a.log"][..],
+            &["-o", "-e", "python", "-e", "pythonic", "a.log"][..],
+        ),
+        (
+            &["-o", "-e", "py", "-e", "python2", "-e", "pyth", "a.log"],
+            &["-o", "-e", "py", "-e", "python2", "-e", "pyth", "a.log"],
+        ),
+        (
+            &["-o", "-i", "-e", "get", "-e", "GET /p[a-z]*", "a.log"],
+            &["-o", "-i", "-e", "get", "-e", "GET /p[a-z]*", "a.log"],
+        ),
+        (
+            &["-o", "-w", "-e", "swig", "-e", "swig_python", "a.log"],
+            &["-o", "-w", "-e", "swig", "-e", "swig_python", "a.log"],
+        ),
+        (
+            &["-o", "-w", "-e", "python|python2|pythonic", "a.log"],
+            &["-o", "-w", "-E", "-e", "python|python2|pythonic", "a.log"],
+        ),
+        (
+            &["-c", "-w", "-e", "python|python2", "a.log"],
+            &["-c", "-w", "-E", "-e", "python|python2", "a.log"],
+        ),
+        (
+            &["-o", "-e", "a|ab|abc", "-e", "b*", "a.log"],
+            &["-o", "-E", "-e", "a|ab|abc", "-e", "b*", "a.log"],
+        ),
+        (
+            &["--color=always", "-e", "py", "-e", "python", "a.log"],
+            &["--color=always", "-e", "py", "-e", "python", "a.log"],
+        ),
+        (
+            &[
+                "--color=always",
+                "-o",
+                "-i",
+                "-e",
+                "sw",
+                "-e",
+                "SWIG_py",
+                "a.log",
+            ],
+            &[
+                "--color=always",
+                "-o",
+                "-i",
+                "-e",
+                "sw",
+                "-e",
+                "SWIG_py",
+                "a.log",
+            ],
+        ),
+    ] {
+        same_as_grep(ours, theirs);
+    }
+    // --json's submatches: the same spans.
+    let out = tail(
+        &[
+            "-n", "+1", "-a", "--json", "-e", "py", "-e", "python2", "a.log",
+        ],
+        grep_logs(),
+    );
+    let grep = Command::new("grep")
+        .args(["-a", "-o", "-e", "py", "-e", "python2", "a.log"])
+        .current_dir(grep_logs())
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    let mut spans = Vec::new();
+    for line in out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+        for m in v["data"]["submatches"].as_array().unwrap() {
+            if let Some(t) = m["match"]["text"].as_str() {
+                spans.push(t.to_string());
+            }
+        }
+    }
+    let want: Vec<String> = String::from_utf8_lossy(&grep.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(spans, want);
+}
+
+/// A static file of 4 MiB or more is searched in place (mapped), not read
+/// into a buffer: the same output as grep, and as tail for the last lines,
+/// also when the run stops early (-m, -q).
+#[test]
+fn a_large_file_gives_the_same_as_grep_and_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("big.log");
+    let out = Command::new(BIN)
+        .args([
+            "gen",
+            "log",
+            "--mb",
+            "6",
+            "--seed",
+            "3",
+            "--invalid-utf8-every",
+            "97",
+            "-o",
+        ])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"GET /python/last\r\nno newline python")
+        .unwrap();
+    assert!(std::fs::metadata(&log).unwrap().len() > 6 << 20);
+    let grep = |args: &[&str]| {
+        Command::new("grep")
+            .arg("-a")
+            .args(args)
+            .arg("big.log")
+            .current_dir(dir.path())
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap()
+    };
+    for (ours, theirs) in [
+        (&["-e", "python"][..], &["python"][..]),
+        (&["-v", "-e", "GET"], &["-v", "GET"]),
+        (&["-c", "-e", "POST"], &["-c", "POST"]),
+        (
+            &["--line-number", "-i", "-e", "SWIG"],
+            &["-n", "-i", "SWIG"],
+        ),
+        (&["-m", "3", "-e", "python"], &["-m3", "python"]),
+        (
+            &["-x", "--fixed-strings", "-e", "no newline python"],
+            &["-xF", "no newline python"],
+        ),
+    ] {
+        let mut args = vec!["-n", "+1", "-a"];
+        args.extend_from_slice(ours);
+        args.push("big.log");
+        let mine = tail(&args, dir.path());
+        let want = grep(theirs);
+        assert!(mine.stdout == want.stdout, "{ours:?} differs from grep");
+        assert_eq!(mine.status.code(), want.status.code(), "{ours:?}");
+    }
+    let mine = tail(&["-q", "-e", "python", "big.log"], dir.path());
+    assert_eq!((mine.status.code(), mine.stdout.len()), (Some(0), 0));
+    for n in ["1", "25", "+7000", "+1"] {
+        let mine = tail(&["-n", n, "big.log"], dir.path());
+        let want = Command::new("tail")
+            .args(["-n", n, "big.log"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        // copipe ends a last line without a newline with one, as grep does.
+        let mut want = want.stdout;
+        if want.last().is_some_and(|&b| b != b'\n') {
+            want.push(b'\n');
+        }
+        assert!(mine.stdout == want, "-n {n} differs from tail");
+    }
+}

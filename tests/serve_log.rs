@@ -476,6 +476,8 @@ fn a_slow_client_is_dropped_with_a_whole_last_line_and_the_others_get_everything
         }
     };
     assert!(notice.contains("reads too slowly"), "{notice}");
+    // Issue 13 item 5: every message starts `copipe: `.
+    assert!(notice.starts_with("copipe: dropping client "), "{notice}");
     // ...and the slow client reads whole lines, then the notice as its last
     // line, then end of stream.
     let mut rest = Vec::new();
@@ -538,7 +540,11 @@ fn a_missing_file_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/app.log"), "{err}");
+    // `copipe: PATH: reason`, the OS reason once.
+    assert_eq!(
+        err, "copipe: /nonexistent/app.log: No such file or directory\n",
+        "{err}"
+    );
 }
 
 #[test]

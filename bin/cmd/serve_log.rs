@@ -33,7 +33,6 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use copipe::sched::{
     self, follow_lines_at, Chan, FollowOptions, Listener, Scheduler, Socket, TrySendError,
 };
@@ -41,7 +40,7 @@ use copipe::text::{Block, Grep, DEFAULT_MAX_LINE_LEN};
 use copipe::{Flow, Lifecycle, Stage};
 
 use super::select::SelectArgs;
-use super::tail::{Binary, Status};
+use super::tail::{os_reason, Binary, Status};
 use super::tail_grep::{Opts, Rich};
 
 /// Arguments of `copipe serve-log`.
@@ -108,7 +107,9 @@ const CHUNK: usize = 64 * 1024;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Fail early, with the path, if the file cannot be read.
-    File::open(&args.file).with_context(|| format!("{}", args.file.display()))?;
+    // `copipe: PATH: reason`, the OS reason once (issue 13 item 5).
+    File::open(&args.file)
+        .map_err(|e| anyhow::anyhow!("{}: {}", args.file.display(), os_reason(&e)))?;
     // The selection, built as tail builds it, before listening, so a bad
     // pattern is reported first.
     let select = Selector::new(&args.select)?;
@@ -122,7 +123,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         queue: args.queue as usize, // at most 2^24, by the parser
     });
     let addr = SocketAddr::new(args.addr, args.port);
-    let listener = Listener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = Listener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {}", os_reason(&e)))?;
     println!("copipe serve-log: listening on {}", listener.local_addr()?);
 
     let mut sched = Scheduler::new()?;
@@ -266,7 +268,7 @@ async fn accept_loop(listener: Listener, shared: Rc<Shared>, from_start: bool) {
             Err(e) => {
                 // Out of fds and the like: say so and retry later, without
                 // spinning (see `copipe echo`).
-                eprintln!("copipe serve-log: accept: {e}");
+                eprintln!("copipe: accept: {}", os_reason(&e));
                 sched::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -537,7 +539,7 @@ impl<'a> Stage<Block<'a>> for Broadcast {
                 Err(TrySendError::Full(_)) => {
                     let behind = c.queued.get() + c.unsent.get();
                     eprintln!(
-                        "copipe serve-log: dropping client {}: {behind} bytes behind \
+                        "copipe: dropping client {}: {behind} bytes behind \
                          (it reads too slowly)",
                         c.addr
                     );

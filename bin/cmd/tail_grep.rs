@@ -76,6 +76,9 @@ struct FileState {
 pub(crate) struct Rich<O> {
     opts: Opts,
     line: Option<Regex>,
+    /// The same alternation finding the longest match at a start (grep's
+    /// leftmost-longest rule, for -o, --color, --json and -w).
+    longest: Option<Longest>,
     /// -w: the patterns anchored at both ends, to try a shorter match.
     exact: Option<Regex>,
     drop: Option<Regex>,
@@ -112,11 +115,7 @@ fn compile(patterns: &[String], ignore_case: bool) -> Result<Option<Regex>> {
     if patterns.is_empty() {
         return Ok(None);
     }
-    let alternation = patterns
-        .iter()
-        .map(|p| format!("(?:{p})"))
-        .collect::<Vec<_>>()
-        .join("|");
+    let alternation = alternation(patterns);
     // ripgrep's size limits (as `copipe::text::Grep`'s): a thousand
     // patterns compile and run on the lazy DFA, not the NFA simulation.
     RegexBuilder::new(&alternation)
@@ -132,6 +131,63 @@ fn compile(patterns: &[String], ignore_case: bool) -> Result<Option<Regex>> {
                 message: e.to_string().lines().last().unwrap_or("").to_string(),
             })
         })
+}
+
+/// The longest match of an alternation that starts at a given position:
+/// a meta regex in `MatchKind::All`, whose anchored search reports the last
+/// (so longest) match end. The regex crate's leftmost-first rule prefers
+/// the first alternative that matches (`ab|abcd` on `abcd` gives `ab`);
+/// grep (POSIX) takes the longest (`abcd`).
+struct Longest(regex_automata::meta::Regex);
+
+impl Longest {
+    /// The same patterns as [`compile`], with the same syntax and limits.
+    fn new(patterns: &[String], ignore_case: bool) -> Result<Option<Longest>> {
+        use regex_automata::{meta, util::syntax, MatchKind};
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        let alternation = alternation(patterns);
+        meta::Builder::new()
+            .syntax(
+                syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false)
+                    .case_insensitive(ignore_case),
+            )
+            .configure(
+                meta::Config::new()
+                    .match_kind(MatchKind::All)
+                    .utf8_empty(false)
+                    .nfa_size_limit(Some(100 << 20))
+                    .hybrid_cache_capacity(1000 << 20),
+            )
+            .build(&alternation)
+            .map(|re| Some(Longest(re)))
+            .map_err(|e| {
+                Error::new(ErrorKind::Pattern {
+                    pattern: alternation.clone(),
+                    message: e.to_string().lines().last().unwrap_or("").to_string(),
+                })
+            })
+    }
+
+    /// The end of the longest match of `body` starting at `start`, if any.
+    fn end_at(&self, body: &[u8], start: usize) -> Option<usize> {
+        let input = regex_automata::Input::new(body)
+            .range(start..)
+            .anchored(regex_automata::Anchored::Yes);
+        self.0.find(input).map(|m| m.end())
+    }
+}
+
+/// `patterns` as one alternation, each in its own group.
+fn alternation(patterns: &[String]) -> String {
+    patterns
+        .iter()
+        .map(|p| format!("(?:{p})"))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// grep's word constituents: letters, digits and `_` (C locale).
@@ -154,6 +210,11 @@ where
         out: O,
     ) -> Result<Rich<O>> {
         let line = compile(&opts.patterns, opts.ignore_case)?;
+        let longest = if opts.only || opts.color || opts.json || opts.word {
+            Longest::new(&opts.patterns, opts.ignore_case)?
+        } else {
+            None
+        };
         let drop = compile(&opts.drop, opts.ignore_case)?;
         let exact = if opts.word && !opts.patterns.is_empty() {
             let anchored: Vec<String> = opts
@@ -169,6 +230,7 @@ where
         Ok(Rich {
             opts,
             line,
+            longest,
             exact,
             drop,
             names,
@@ -195,18 +257,25 @@ where
 
     /// The matches of `body` (the line without its `\n`) that count for
     /// selection, as spans; `None` when every line matches (no pattern).
-    /// With -w, grep's rule: a match must have no word constituent just
-    /// before or after it; else a shorter match at the same start is
+    /// A match is grep's: the leftmost, and of those starting there the
+    /// longest. With -w, grep's rule: a match must have no word constituent
+    /// just before or after it; else a shorter match at the same start is
     /// tried, then a later start.
     fn next_match(&self, body: &[u8], from: usize) -> Option<(usize, usize)> {
         let re = self.line.as_ref()?;
+        let find = |at: usize| {
+            re.find_at(body, at).map(|m| {
+                let s = m.start();
+                let longest = self.longest.as_ref().and_then(|l| l.end_at(body, s));
+                (s, longest.map_or(m.end(), |e| e.max(m.end())))
+            })
+        };
         if !self.opts.word {
-            return re.find_at(body, from).map(|m| (m.start(), m.end()));
+            return find(from);
         }
         let mut at = from;
         while at <= body.len() {
-            let m = re.find_at(body, at)?;
-            let (s, e) = (m.start(), m.end());
+            let (s, e) = find(at)?;
             let left = s == 0 || !is_word(body[s - 1]);
             if left {
                 let right = |e: usize| e == body.len() || !is_word(body[e]);

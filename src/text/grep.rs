@@ -5,6 +5,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use memchr::{memchr, memchr_iter, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 use regex_syntax::hir::{Hir, HirKind, Look};
+use std::collections::HashSet;
 
 use super::block::Block;
 use super::literal::Literal;
@@ -28,10 +29,18 @@ enum Matcher {
     /// a few dozen needles) over the line or the block. A literal cannot
     /// cross a line, so a block hit is its line's match, with no check.
     Literals(AhoCorasick),
+    /// Every pattern is a whole-line literal (`-x --fixed-strings`, or
+    /// `^lit$`): a line matches when it is in the set.
+    Lines(LineSet),
     /// Anything else: one regex for a line (without its terminator) and the
     /// same alternation with line anchors for a whole block, whose hits are
-    /// widened to their line and checked with `line` when they cross it.
-    Regex { line: Regex, block: Regex },
+    /// widened to their line and checked with `line` when they cross it (or
+    /// always, when `inexact`: see [`line_anchors`]).
+    Regex {
+        line: Regex,
+        block: Regex,
+        inexact: bool,
+    },
 }
 
 /// Passes on the lines that match any of its patterns (the seed's `grep`,
@@ -169,6 +178,16 @@ impl GrepBuilder {
             }
             _ => {}
         }
+        let mut whole = Vec::with_capacity(self.patterns.len());
+        for p in &self.patterns {
+            match self.whole_line_literal_of(p)? {
+                Some(lit) => whole.push(lit),
+                None => break,
+            }
+        }
+        if whole.len() == self.patterns.len() {
+            return Ok(Matcher::Lines(LineSet::new(whole, self.ignore_case)));
+        }
         if literals
             .iter()
             .all(|l| l.as_ref().is_some_and(|l| !l.contains(&b'\n')))
@@ -188,17 +207,25 @@ impl GrepBuilder {
         // into its line form on the parsed pattern: it then matches at a
         // line's bounds inside a block exactly where it matches the line
         // alone. Everything else about the pattern is kept as written.
+        let mut inexact = false;
         let block = self
             .patterns
             .iter()
-            .map(|p| self.line_anchored(p).map(|h| format!("(?:{h})")))
+            .map(|p| {
+                self.line_anchored(p, &mut inexact)
+                    .map(|h| format!("(?:{h})"))
+            })
             .collect::<Result<Vec<_>>>()?
             .join("|");
         let compiled = self
             .regex(&alternation, false)
             .and_then(|line| Ok((line, self.regex(&block, false)?)));
         match compiled {
-            Ok((line, block)) => Ok(Matcher::Regex { line, block }),
+            Ok((line, block)) => Ok(Matcher::Regex {
+                line,
+                block,
+                inexact,
+            }),
             Err(e) => {
                 // Too big, most likely: name the first pattern that fails
                 // alone, if one does.
@@ -216,6 +243,24 @@ impl GrepBuilder {
         let hir = self.parse(pattern, false)?;
         Ok(match hir.into_kind() {
             HirKind::Literal(l) => Some(l.0.into_vec()),
+            _ => None,
+        })
+    }
+
+    /// The bytes a line must equal when `pattern` is a literal anchored at
+    /// both ends (`\A(?:lit)\z`, as `-x` writes it, or `^lit$`), `None`
+    /// otherwise.
+    fn whole_line_literal_of(&self, pattern: &str) -> Result<Option<Vec<u8>>> {
+        let hir = self.parse(pattern, false)?;
+        let HirKind::Concat(subs) = hir.kind() else {
+            return Ok(None);
+        };
+        Ok(match subs.as_slice() {
+            [s, e] if is_text_bounds(s, e) => Some(Vec::new()),
+            [s, l, e] if is_text_bounds(s, e) => match l.kind() {
+                HirKind::Literal(l) => Some(l.0.to_vec()),
+                _ => None,
+            },
             _ => None,
         })
     }
@@ -272,9 +317,10 @@ impl GrepBuilder {
     }
 
     /// `pattern` parsed with the grep's flags, its text anchors turned into
-    /// line anchors, printed back as a pattern.
-    fn line_anchored(&self, pattern: &str) -> Result<String> {
-        Ok(line_anchors(self.parse(pattern, self.ignore_case)?).to_string())
+    /// line anchors, printed back as a pattern; `*inexact` is set when a
+    /// block hit must be checked against its line (see [`line_anchors`]).
+    fn line_anchored(&self, pattern: &str, inexact: &mut bool) -> Result<String> {
+        Ok(line_anchors(self.parse(pattern, self.ignore_case)?, inexact).to_string())
     }
 }
 
@@ -282,12 +328,26 @@ impl GrepBuilder {
 /// (line anchors). Within a block, whose lines end with `\n`, a line
 /// anchor holds at a line's bounds exactly where a text anchor holds on the
 /// line alone (its terminator removed).
-fn line_anchors(hir: Hir) -> Hir {
+///
+/// CRLF line anchors (`(?mR)^`, `(?mR)$`) never hold between a `\r` and a
+/// `\n`, so at the end of a line ending in `\r` they hold on the line alone
+/// but not inside a block. `$` becomes `(?mR:$)|(?m:$)`, which holds where
+/// the line-alone `$` does; `^` becomes `(?mR:^)|(?m:$)`, which holds
+/// there too but also at other line ends: `*inexact` is then set, and every
+/// block hit must be checked against its line alone.
+fn line_anchors(hir: Hir, inexact: &mut bool) -> Hir {
     match hir.into_kind() {
         HirKind::Look(Look::Start) => Hir::look(Look::StartLF),
         HirKind::Look(Look::End) => Hir::look(Look::EndLF),
+        HirKind::Look(Look::EndCRLF) => {
+            Hir::alternation(vec![Hir::look(Look::EndCRLF), Hir::look(Look::EndLF)])
+        }
+        HirKind::Look(Look::StartCRLF) => {
+            *inexact = true;
+            Hir::alternation(vec![Hir::look(Look::StartCRLF), Hir::look(Look::EndLF)])
+        }
         HirKind::Repetition(mut r) => {
-            let sub = line_anchors(*r.sub);
+            let sub = line_anchors(*r.sub, inexact);
             // regex-syntax prints `(?:\r+)?` as `\r+?` (a lazy `+`): a
             // repetition of a repetition is kept apart by a group (a
             // capture: only whole matches are used, so its index is moot).
@@ -303,15 +363,80 @@ fn line_anchors(hir: Hir) -> Hir {
             Hir::repetition(r)
         }
         HirKind::Capture(mut c) => {
-            c.sub = Box::new(line_anchors(*c.sub));
+            c.sub = Box::new(line_anchors(*c.sub, inexact));
             Hir::capture(c)
         }
-        HirKind::Concat(subs) => Hir::concat(subs.into_iter().map(line_anchors).collect()),
+        HirKind::Concat(subs) => {
+            Hir::concat(subs.into_iter().map(|h| line_anchors(h, inexact)).collect())
+        }
         HirKind::Alternation(subs) => {
-            Hir::alternation(subs.into_iter().map(line_anchors).collect())
+            Hir::alternation(subs.into_iter().map(|h| line_anchors(h, inexact)).collect())
         }
         kind @ (HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_)) => {
             rebuild(kind)
+        }
+    }
+}
+
+/// True when `s` and `e` are the text's start and end (`\A`, `\z`).
+fn is_text_bounds(s: &Hir, e: &Hir) -> bool {
+    matches!(
+        (s.kind(), e.kind()),
+        (HirKind::Look(Look::Start), HirKind::Look(Look::End))
+    )
+}
+
+/// The lines of `-x --fixed-strings`: a hash set, with the shortest and
+/// longest length to turn most other lines away at once. A hash of the
+/// whole line beats walking an automaton from its start: in a log many
+/// lines share a long prefix (an address, a date) with some needle. With
+/// `-i` the needles and each line looked up are ASCII-lowercased (the
+/// regex's `-i` with Unicode off), a line of up to 512 bytes on the stack.
+#[derive(Debug, Clone)]
+struct LineSet {
+    lines: HashSet<Vec<u8>>,
+    fold: bool,
+    min: usize,
+    max: usize,
+}
+
+impl LineSet {
+    fn new(needles: Vec<Vec<u8>>, fold: bool) -> LineSet {
+        let min = needles.iter().map(Vec::len).min().unwrap_or(0);
+        let max = needles.iter().map(Vec::len).max().unwrap_or(0);
+        let lines = needles
+            .into_iter()
+            .map(|mut n| {
+                if fold {
+                    n.make_ascii_lowercase();
+                }
+                n
+            })
+            .collect();
+        LineSet {
+            lines,
+            fold,
+            min,
+            max,
+        }
+    }
+
+    /// True when `line` (without its terminator) is in the set.
+    #[inline]
+    fn contains(&self, line: &[u8]) -> bool {
+        if line.len() < self.min || line.len() > self.max {
+            return false;
+        }
+        if !self.fold {
+            return self.lines.contains(line);
+        }
+        let mut stack = [0u8; 512];
+        if let Some(buf) = stack.get_mut(..line.len()) {
+            buf.copy_from_slice(line);
+            buf.make_ascii_lowercase();
+            self.lines.contains(&buf[..])
+        } else {
+            self.lines.contains(&line.to_ascii_lowercase()[..])
         }
     }
 }
@@ -434,6 +559,7 @@ impl<S> Grep<S> {
             Matcher::All => true,
             Matcher::Literal(f) => f.find(line).is_some(),
             Matcher::Literals(ac) => ac.is_match(line),
+            Matcher::Lines(set) => set.contains(line),
             Matcher::Regex { line: re, .. } => re.is_match(line),
         }
     }
@@ -454,6 +580,19 @@ impl<S> Grep<S> {
                     Some(m) => (pos + m.start(), pos + m.end()),
                     None => return Next::Done,
                 },
+                Matcher::Lines(set) => {
+                    // Line by line: no block-wide search to widen.
+                    let mut ls = pos;
+                    while ls < hay.len() {
+                        let le = memchr(b'\n', &hay[ls..]).map_or(hay.len(), |i| ls + i + 1);
+                        let body = hay[ls..le].strip_suffix(b"\n").unwrap_or(&hay[ls..le]);
+                        if set.contains(body) {
+                            return Next::Line(ls, le);
+                        }
+                        ls = le;
+                    }
+                    return Next::Done;
+                }
                 Matcher::Regex { block, .. } => match block.find_at(hay, pos) {
                     Some(m) => (m.start(), m.end()),
                     None => return Next::Done,
@@ -469,7 +608,8 @@ impl<S> Grep<S> {
             // A hit that crosses the end of its line may not match the line
             // alone; the leftmost block hit starts on the first line that
             // could match, so if this line fails, none before the next does.
-            if me > content_end && !self.is_match(&hay[ls..le]) {
+            let inexact = matches!(self.matcher, Matcher::Regex { inexact: true, .. });
+            if (me > content_end || inexact) && !self.is_match(&hay[ls..le]) {
                 // Each miss may have scanned far ahead (`a[^x]*b` spans
                 // lines): past a few, searching line by line is cheaper.
                 *misses += 1;
@@ -696,6 +836,28 @@ mod tests {
             Matcher::Literals(_)
         ));
         assert!(matches!(m(&["ab", "1.2"], false), Matcher::Regex { .. }));
+        assert!(matches!(
+            m(&[r"\A(?:ab)\z", r"\A(?:)\z", "^a$"], true),
+            Matcher::Lines(_)
+        ));
+        assert!(matches!(
+            m(&[r"\A(?:ab)\z", r"\A(?:a.)\z"], false),
+            Matcher::Regex { .. }
+        ));
+        let input = b"ab\nAB\nabc\n\nxab\na\n";
+        assert_eq!(
+            strs(grep(
+                input,
+                &[r"\A(?:ab)\z", r"\A(?:)\z", "^abc$"],
+                true,
+                false
+            )),
+            ["ab\n", "AB\n", "abc\n", "\n"]
+        );
+        assert_eq!(
+            strs(grep(input, &[r"\A(?:a)\z", r"\A(?:ab)\z"], false, true)),
+            ["AB\n", "abc\n", "\n", "xab\n"]
+        );
         assert!(matches!(m(&["ab", r"a\nb"], false), Matcher::Regex { .. }));
         assert!(matches!(m(&["ab", ""], false), Matcher::Regex { .. }));
         let input = b"xAB\n1.2\nab\n1x2\n";
@@ -745,6 +907,12 @@ mod tests {
         assert_eq!(grep(input, &[r"(?s)GET.*b$"], false, false).len(), 1);
         assert_eq!(grep(b"a\r\nb\r\n", &[r"(?R)a$"], false, false).len(), 0);
         assert_eq!(grep(b"a\r\nb\r\n", &[r"(?mR)a$"], false, false).len(), 1);
+        // CRLF line anchors hold on a line alone at its end after a `\r`,
+        // where a block has `\r\n` (never "between" them).
+        assert_eq!(grep(b"a\r\nb\n", &[r"(?mR)\r$"], false, false).len(), 1);
+        assert_eq!(grep(b"a\r\nb\n", &[r"(?mR)\r^"], false, false).len(), 1);
+        assert_eq!(grep(b"a\r\nb\n", &[r"(?mR)b^"], false, false).len(), 0);
+        assert_eq!(grep(b"a\r\nb\n", &[r"(?mR)\r$", "x"], true, true).len(), 1);
         // Printed back, `(?:\r+)?` must not read as the lazy `\r+?`.
         assert_eq!(grep(b"a", &[r"(?:(?:\r)+)?"], false, false).len(), 1);
         assert_eq!(
@@ -785,6 +953,9 @@ mod proptests {
             r"\x00",
             r"(?-u:\xFF)",
             "",
+            r"(?mR:\r$)",
+            r"(?mR:\r^)",
+            r"(?mR:^\r)",
         ])
         .prop_map(str::to_string)
     }

@@ -174,14 +174,7 @@ impl LineBuf {
 
     /// The held partial line has reached the maximum line length.
     fn too_long(&self) -> Error {
-        Error::from(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "line at byte offset {} is longer than {} bytes \
-                 (the maximum line length)",
-                self.offset, self.max_line
-            ),
-        ))
+        too_long(self.offset, self.max_line)
     }
 
     /// Makes room for a partial line that fills the buffer (it is shorter
@@ -253,27 +246,7 @@ impl LineBuf {
     where
         S: for<'b> Stage<Block<'b>> + ?Sized,
     {
-        let mut start = 0;
-        if self.skip > 0 {
-            let data = &self.buf[..end];
-            let mut newlines = memchr_iter(b'\n', data);
-            while self.skip > 0 {
-                match newlines.next() {
-                    Some(nl) => {
-                        start = nl + 1;
-                        self.skip -= 1;
-                    }
-                    None => {
-                        // A final line without a newline counts as a line.
-                        if data.last() != Some(&b'\n') {
-                            self.skip -= 1;
-                        }
-                        start = end;
-                        break;
-                    }
-                }
-            }
-        }
+        let start = skip_lines(&self.buf[..end], &mut self.skip);
         if start == end {
             return Ok(Flow::Continue);
         }
@@ -281,6 +254,46 @@ impl LineBuf {
             Block::new(&self.buf[start..end], self.offset + start as u64).with_file(self.file);
         target.send(block)
     }
+}
+
+/// The error for a line at byte `offset` whose bytes before its `\n` (or
+/// the end of input) reach `max`: it is longer than `max` with its
+/// terminator.
+pub(crate) fn too_long(offset: u64, max: usize) -> Error {
+    Error::from(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "line at byte offset {offset} is longer than {max} bytes \
+             (the maximum line length)"
+        ),
+    ))
+}
+
+/// Drops up to `*skip` lines from the front of `data` (whole lines, or a
+/// final line without a newline, which counts as a line), counting them
+/// off `*skip`; returns where the rest starts.
+#[inline]
+pub(crate) fn skip_lines(data: &[u8], skip: &mut u64) -> usize {
+    let mut start = 0;
+    if *skip > 0 {
+        let mut newlines = memchr_iter(b'\n', data);
+        while *skip > 0 {
+            match newlines.next() {
+                Some(nl) => {
+                    start = nl + 1;
+                    *skip -= 1;
+                }
+                None => {
+                    if data.last() != Some(&b'\n') {
+                        *skip -= 1;
+                    }
+                    start = data.len();
+                    break;
+                }
+            }
+        }
+    }
+    start
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use memchr::memrchr_iter;
+use memchr::{memchr, memrchr, memrchr_iter};
 
 use super::block::{Block, SplitLines};
-use super::linebuf::LineBuf;
+use super::linebuf::{skip_lines, too_long, LineBuf};
 use super::DEFAULT_MAX_LINE_LEN;
 use crate::error::{Error, Result};
 use crate::stage::{end_source, SourceEnd, Stage};
@@ -348,6 +348,93 @@ impl<R: Read> Lines<R> {
         };
         end_source(&mut target, end)
     }
+
+    /// Sends the lines of `data`, the whole input already in memory (for
+    /// example a mapped file), as [`run_blocks`](Lines::run_blocks) would
+    /// send them after reading it: from the start position ([`Lines::start`]
+    /// or [`Lines::skip_lines`]) to the end, in blocks of whole lines that
+    /// reference `data` (nothing is copied), with the same line length
+    /// limit, long-line skipping, file index and stop flag, and the same
+    /// [`end_source`] ending. The reader is not read: `data` stands for it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run`](Lines::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::{StageExt, sinks::Collect};
+    /// use copipe::text::Lines;
+    ///
+    /// let data = b"a\nb\nlast";
+    /// let mut out = Collect::new();
+    /// Lines::new(std::io::empty())
+    ///     .skip_lines(1)
+    ///     .run_blocks_over(data, copipe::text::SplitLines::new((&mut out).owned()))?;
+    /// assert_eq!(out.items(), &[b"b\n".to_vec(), b"last".to_vec()]);
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn run_blocks_over<S>(mut self, data: &[u8], mut target: S) -> Result<()>
+    where
+        S: for<'a> Stage<Block<'a>>,
+    {
+        let max = self.max_line.max(1);
+        // A block never holds more than `max` bytes, so every line that ends
+        // inside one is short enough; a line running past the window is
+        // measured alone (the read path's rule: too long when its bytes
+        // before the `\n`, or the end, reach `max`).
+        let window = CHUNK.min(max);
+        let mut pos = usize::try_from(self.offset).map_or(data.len(), |o| o.min(data.len()));
+        let mut skip = self.skip;
+        let end = loop {
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                break SourceEnd::Done;
+            }
+            if pos >= data.len() {
+                break SourceEnd::Done;
+            }
+            let wend = (pos + window).min(data.len());
+            let complete = match memrchr(b'\n', &data[pos..wend]) {
+                Some(i) => pos + i + 1,
+                None => {
+                    let nl = memchr(b'\n', &data[wend..]).map(|i| wend + i);
+                    if nl.unwrap_or(data.len()) - pos >= max {
+                        let Some(report) = &mut self.long_lines else {
+                            let e = too_long(pos as u64, max);
+                            break SourceEnd::Input(match &self.path {
+                                Some(p) => e.with_path(p),
+                                None => e,
+                            });
+                        };
+                        (report.0)(pos as u64, max);
+                        pos = nl.map_or(data.len(), |n| n + 1);
+                        continue;
+                    }
+                    nl.map_or(data.len(), |n| n + 1)
+                }
+            };
+            let start = pos + skip_lines(&data[pos..complete], &mut skip);
+            pos = complete;
+            if start == complete {
+                continue;
+            }
+            let block = Block::new(&data[start..complete], start as u64).with_file(self.file);
+            if let Some(end) = SourceEnd::after_send(target.send(block)) {
+                break end;
+            }
+        };
+        end_source(&mut target, end)
+    }
+
+    /// The reader.
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
 }
 
 impl Lines<File> {
@@ -508,6 +595,117 @@ mod tests {
         assert!(!err.to_string().contains("close failed"), "{err}");
         assert!(probe.closed);
         assert_eq!(probe.lines, [b"ok\n".to_vec()]);
+    }
+
+    /// What a run gives: each block (its bytes, offset and file), the long
+    /// lines reported, and the error's text.
+    type Outcome = (Vec<(Vec<u8>, u64, usize)>, Vec<u64>, Option<String>);
+
+    /// Collects blocks whole.
+    #[derive(Default)]
+    struct Blocks(Vec<(Vec<u8>, u64, usize)>);
+
+    impl<'a> Stage<Block<'a>> for &mut Blocks {
+        fn send(&mut self, b: Block<'a>) -> Result<crate::Flow> {
+            self.0.push((b.bytes().to_vec(), b.byte_offset(), b.file()));
+            Ok(crate::Flow::Continue)
+        }
+    }
+
+    impl crate::Lifecycle for &mut Blocks {
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// How [`outcome`] runs the source.
+    #[derive(Clone, Copy)]
+    enum Mode {
+        Read,
+        Mapped,
+    }
+
+    /// Runs `data` (in a file) as `mode` says, from `start`.
+    fn outcome(data: &[u8], start: Start, max: usize, skip_long: bool, mode: Mode) -> Outcome {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(data).unwrap();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        let long = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = std::rc::Rc::clone(&long);
+        let mut lines = Lines::new(f)
+            .with_path("in.log")
+            .start(start)
+            .unwrap()
+            .max_line_len(max)
+            .file_index(3);
+        if skip_long {
+            lines = lines.skip_long_lines(move |o, _| seen.borrow_mut().push(o));
+        }
+        let mut blocks = Blocks::default();
+        let res = match mode {
+            Mode::Read => lines.run_blocks(&mut blocks),
+            Mode::Mapped => lines.run_blocks_over(data, &mut blocks),
+        };
+        let long = long.borrow().clone();
+        (blocks.0, long, res.err().map(|e| e.to_string()))
+    }
+
+    /// The lines of an outcome's blocks, with their offsets (blocks may be
+    /// cut differently).
+    fn lines_of(o: &Outcome) -> Outcome {
+        let mut lines = Vec::new();
+        for (bytes, offset, file) in &o.0 {
+            let mut at = *offset;
+            for l in Block::new(bytes, 0).lines() {
+                lines.push((l.to_vec(), at, *file));
+                at += l.len() as u64;
+            }
+        }
+        (lines, o.1.clone(), o.2.clone())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// A run over the bytes in memory sends what reading them sends:
+        /// the same lines at the same offsets, the same long lines skipped
+        /// or the same error, from any start.
+        #[test]
+        fn in_memory_equals_read(
+            parts in proptest::collection::vec((0usize..40, proptest::bool::ANY), 0..30),
+            last in 0usize..12,
+            max in 1usize..30,
+            skip_long in proptest::bool::ANY,
+            from_end in proptest::bool::ANY,
+            n in 0u64..12,
+        ) {
+            let mut data = Vec::new();
+            for (len, nl) in parts {
+                data.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+                if nl {
+                    data.push(b'\n');
+                }
+            }
+            data.extend(std::iter::repeat_n(b'z', last));
+            let start = if from_end { Start::Last(n) } else { Start::From(n) };
+            let read = outcome(&data, start, max, skip_long, Mode::Read);
+            let mapped = outcome(&data, start, max, skip_long, Mode::Mapped);
+            proptest::prop_assert_eq!(lines_of(&read), lines_of(&mapped));
+        }
+    }
+
+    #[test]
+    fn in_memory_blocks_reference_big_inputs_in_windows() {
+        let line = b"0123456789abcdef\n".repeat(40_000);
+        let (blocks, long, err) = outcome(&line, Start::From(1), 1 << 20, false, Mode::Mapped);
+        assert!(long.is_empty() && err.is_none());
+        assert!(blocks.len() > 2, "{}", blocks.len());
+        assert!(blocks
+            .iter()
+            .all(|b| b.0.len() <= CHUNK && b.0.ends_with(b"\n")));
+        assert_eq!(blocks.iter().map(|b| b.0.len()).sum::<usize>(), line.len());
     }
 
     #[test]
