@@ -174,32 +174,7 @@ impl Dialect {
 /// (declaration, comments, processing instructions, doctype). Only a
 /// guess for choosing the dialect: the parse checks the document.
 fn root_name(bytes: &[u8]) -> Option<&str> {
-    let mut rest = bytes;
-    loop {
-        let lt = memchr::memchr(b'<', rest)?;
-        rest = &rest[lt + 1..];
-        let skip_to = |rest: &[u8], end: &[u8]| -> Option<usize> {
-            memchr::memmem::find(rest, end).map(|i| i + end.len())
-        };
-        if rest.starts_with(b"?") {
-            rest = &rest[skip_to(rest, b"?>")?..];
-        } else if rest.starts_with(b"!--") {
-            rest = &rest[skip_to(rest, b"-->")?..];
-        } else if rest.starts_with(b"!") {
-            // A doctype, perhaps with an internal subset.
-            let gt = memchr::memchr(b'>', rest)?;
-            let end = match memchr::memchr(b'[', &rest[..gt]) {
-                Some(_) => skip_to(rest, b"]")?,
-                None => gt + 1,
-            };
-            rest = &rest[end..];
-        } else {
-            let end = rest
-                .iter()
-                .position(|&b| b.is_ascii_whitespace() || b == b'>' || b == b'/')?;
-            return std::str::from_utf8(&rest[..end]).ok();
-        }
-    }
+    prolog_root(bytes, false)
 }
 
 /// The name of the root element when the prolog is plain, so that it is
@@ -210,19 +185,39 @@ fn root_name(bytes: &[u8]) -> Option<&str> {
 /// found from the parser's first event). A document the parser rejects
 /// before its root sends nothing either way.
 fn plain_root(bytes: &[u8]) -> Option<&str> {
+    prolog_root(bytes, true)
+}
+
+/// The first start tag's name after the prolog; with `plain`, None unless
+/// only white space lies between the prolog's markup and no DOCTYPE is
+/// there (see [`plain_root`]), else any text and a DOCTYPE are skipped.
+fn prolog_root(bytes: &[u8], plain: bool) -> Option<&str> {
+    let skip_to = |rest: &[u8], end: &[u8]| -> Option<usize> {
+        memchr::memmem::find(rest, end).map(|i| i + end.len())
+    };
     let mut rest = bytes;
     loop {
-        let lt = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-        rest = rest[lt..].strip_prefix(b"<")?;
-        let skip_to = |rest: &[u8], end: &[u8]| -> Option<usize> {
-            memchr::memmem::find(rest, end).map(|i| i + end.len())
+        rest = if plain {
+            let lt = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+            rest[lt..].strip_prefix(b"<")?
+        } else {
+            &rest[memchr::memchr(b'<', rest)? + 1..]
         };
         if rest.starts_with(b"?") {
             rest = &rest[skip_to(rest, b"?>")?..];
         } else if rest.starts_with(b"!--") {
             rest = &rest[skip_to(&rest[3..], b"-->")? + 3..];
         } else if rest.starts_with(b"!") {
-            return None;
+            if plain {
+                return None;
+            }
+            // A doctype, perhaps with an internal subset.
+            let gt = memchr::memchr(b'>', rest)?;
+            let end = match memchr::memchr(b'[', &rest[..gt]) {
+                Some(_) => skip_to(rest, b"]")?,
+                None => gt + 1,
+            };
+            rest = &rest[end..];
         } else {
             let end = rest
                 .iter()
