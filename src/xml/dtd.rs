@@ -578,7 +578,7 @@ impl Cursor<'_> {
         // character references are replaced, so `&#xD;` stays a CR.
         let push_literal = |out: &mut String, piece: &str| {
             if entity_value && piece.contains('\r') {
-                out.push_str(&piece.replace("\r\n", "\n").replace('\r', "\n"));
+                out.push_str(&crate::xml::parse::normalise_line_ends(piece));
             } else {
                 out.push_str(piece);
             }

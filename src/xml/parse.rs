@@ -801,12 +801,17 @@ fn outside_root_error(at: u64, doc: &Doc, what: &str) -> Problem {
     problem_at(at, msg)
 }
 
+/// `text` with XML's end-of-line handling (§2.11): `\r\n` and a lone `\r`
+/// become `\n`.
+pub(crate) fn normalise_line_ends(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
 /// Character data holding a `\r`: sent with its line ends normalised (as
 /// [`decode_text`] does), out of the hot path (no `Cow` to drop per text).
 #[cold]
 fn text_with_cr<H: Handler>(text: &str, ends: bool, h: &mut H) -> Result<Step, Problem> {
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
-    Ok(flow(h.text(&text, ends)?))
+    Ok(flow(h.text(&normalise_line_ends(text), ends)?))
 }
 
 /// Decodes a run of text or CDATA starting at byte offset `at`: checks
@@ -818,7 +823,7 @@ fn decode_text<'e, 'x: 'e>(raw: &'e [u8], ctx: Ctx<'x>, at: u64) -> Result<Cow<'
     if !ctx.may_have_cr || memchr::memchr(b'\r', raw).is_none() {
         return Ok(Cow::Borrowed(text));
     }
-    Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")))
+    Ok(Cow::Owned(normalise_line_ends(text)))
 }
 
 /// Checks text no handler reads as [`decode_text`] and [`no_cdata_end`]
