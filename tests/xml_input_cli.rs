@@ -85,3 +85,72 @@ fn buses_on_dev_zero_ends_in_an_error_not_unbounded_memory() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/dev/zero:1:1 (byte offset 0)"), "{err}");
 }
+
+/// Runs copipe with `args`, stdin from `stdin` (a file) or `/dev/null`:
+/// (exit code, stdout, stderr).
+fn run_with(args: &[&str], stdin: Option<&std::path::Path>) -> (Option<i32>, Vec<u8>, String) {
+    let mut cmd = copipe();
+    cmd.args(args);
+    match stdin {
+        Some(p) => cmd.stdin(std::fs::File::open(p).unwrap()),
+        None => cmd.stdin(Stdio::null()),
+    };
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A FILE of 4 MB or more is mapped instead of read (`bin/cmd/mapped.rs`):
+/// `buses` and `records` on it, with one thread and with two, give what
+/// the same bytes piped in give (stdin is streamed, never mapped) — the
+/// same records, and for a document broken near its end, the same records
+/// before the same error at the same position, with the file's name.
+#[test]
+fn a_large_file_mapped_gives_what_its_bytes_piped_in_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("feed.xml");
+    let status = copipe()
+        .args(["gen", "buses", "--mb", "5", "-o"])
+        .arg(&good)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&good).unwrap();
+    assert!(bytes.len() >= 4 << 20, "{} bytes: not mapped", bytes.len());
+    // The same feed broken 200 bytes before its end: a `<` in text.
+    let broken = dir.path().join("broken.xml");
+    let mut b = bytes.clone();
+    let at = b.len() - 200;
+    let cut = at + b[at..].iter().position(|&c| c == b'>').unwrap() + 1;
+    b.insert(cut, b'<');
+    b.insert(cut + 1, b' ');
+    std::fs::write(&broken, &b).unwrap();
+
+    let queries: [&[&str]; 2] = [
+        &["buses", "--route", "22", "--direction", "North Bound"],
+        &["records", "--element", "bus", "--where", "route=22"],
+    ];
+    for (file, ok) in [(&good, true), (&broken, false)] {
+        let name = file.to_str().unwrap();
+        for q in queries {
+            let piped = run_with(&[q, &["-"]].concat(), Some(file));
+            assert_eq!(piped.0 == Some(0), ok, "{q:?} on {name}: {}", piped.2);
+            assert!(piped.1.len() > 1000, "{q:?}: too few records");
+            for threads in ["1", "2"] {
+                let args = [q, &[name, "--threads", threads]].concat();
+                let (code, out, err) = run_with(&args, None);
+                assert_eq!(code, piped.0, "{args:?}: {err}");
+                assert!(out == piped.1, "{args:?}: output differs from stdin's");
+                // The stream says `<stdin>` where the file gives its name.
+                assert_eq!(err, piped.2.replace("<stdin>", name), "{args:?}");
+                if !ok {
+                    assert!(err.contains(&format!("{name}:")), "{err}");
+                    assert!(err.contains("byte offset"), "{err}");
+                }
+            }
+        }
+    }
+}

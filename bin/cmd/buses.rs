@@ -37,6 +37,10 @@ Example: copipe buses --route 22 --direction \"North Bound\"\n\
 pub(crate) struct Args {
     /// The feed (allroutes.xml); `-` reads stdin. Without FILE, stdin if
     /// a feed is piped in, else a sample feed built into copipe.
+    ///
+    /// A regular file of 4 MiB or more is mapped, not read (as ripgrep
+    /// does): if it is truncated meanwhile, copipe dies of SIGBUS (exit
+    /// 135); pipe in a file that may be truncated (`- < FILE`).
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
 
@@ -475,7 +479,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     #[cfg(feature = "nats")]
     if let Some(to) = &args.to {
         let (out, stats) = super::consume::record_publisher(to, &args.nats, args.file.as_deref())?;
-        let (input, _) = open_input(args.file.as_ref(), 1)?.into_input();
+        let mut opened = open_input(args.file.as_ref())?;
+        let (input, _) = opened.input();
         let chain = ChainArgs {
             format: Format::Json,
             ..args.chain.clone()
@@ -490,7 +495,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let opened = open_input(args.file.as_ref(), threads)?;
+    let mut opened = open_input(args.file.as_ref())?;
     let known = match &opened {
         Opened::Whole(bytes, _) => Some(Dialect::sniff(bytes)),
         Opened::Input(..) => None,
@@ -510,7 +515,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .and_then(|d| args.chain.for_dialect(d).ok()),
         _ => None,
     };
-    let (input, progress) = opened.into_input();
+    let (input, progress) = opened.input();
     let chain = &args.chain;
     let result = match args.bridge {
         Bridge::None => match direct {

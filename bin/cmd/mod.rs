@@ -27,6 +27,7 @@ pub(crate) mod echo;
 pub(crate) mod gen;
 pub(crate) mod gen_buses;
 pub(crate) mod gen_log;
+pub(crate) mod mapped;
 pub(crate) mod records;
 pub(crate) mod select;
 pub(crate) mod serve_log;

@@ -281,15 +281,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         usize::from,
     );
     let tally = Arc::new(Mutex::new(FieldTally::default()));
-    let opened = open_input(args.file.as_ref(), threads)?;
+    let opened = open_input(args.file.as_ref())?;
     let result = match opened {
         Opened::Whole(bytes, path)
             if args.bridge == Bridge::None && threads > 1 && !args.element.contains('/') =>
         {
             run_parallel(&bytes, &path, &args, threads, &tally)
         }
-        opened => {
-            let (input, progress) = opened.into_input();
+        mut opened => {
+            let (input, progress) = opened.input();
             let chain = build_chain(&args.chain, None, true, &tally, io::stdout());
             let result = match args.bridge {
                 Bridge::None => expat_parse_wanted(

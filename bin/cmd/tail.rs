@@ -13,6 +13,8 @@
 //! everything else stays as it is.
 
 use copipe::Lifecycle;
+
+use super::mapped;
 use std::cell::Cell;
 use std::fs::File;
 use std::io;
@@ -727,17 +729,17 @@ where
                 .stop_flag(Arc::clone(stop));
             // A large static file from a line on (`-n +N`): mapped and
             // searched in place, its pages mapped ahead by a second thread
-            // (see `map`). Followed files, the last lines (`-n N`: little
+            // (see `mapped::map`). Followed files, the last lines (`-n N`: little
             // to read) and small files are read.
             let mapped =
                 (!args.follow && !args.follow_name && matches!(args.lines, Start::From(_)))
-                    .then(|| map(lines.get_ref()))
+                    .then(|| mapped::map(lines.get_ref()))
                     .flatten();
             match mapped {
                 Some(data) => {
                     let done = AtomicBool::new(false);
                     std::thread::scope(|s| {
-                        s.spawn(|| populate(&data, &done));
+                        s.spawn(|| mapped::populate(&data, &done));
                         let r = lines.run_blocks_over(&data[..], KeepOpen::new(&mut *chain));
                         done.store(true, Ordering::Relaxed);
                         r
@@ -795,68 +797,6 @@ fn widen_stdout_pipe() {
     // On anything but a pipe (a file, a terminal) the call fails: no check
     // is needed first.
     let _ = rustix::pipe::fcntl_setpipe_size(io::stdout(), 1 << 20);
-}
-
-/// Smallest file [`map`] maps: below it, reading costs about the same
-/// and needs no mapping.
-const MAP_MIN: u64 = 4 << 20;
-
-/// `file` (a regular file of a static tail, never a followed one) mapped
-/// into memory, to be searched in place instead of copied by `read` into a
-/// buffer; `None` (read it instead) when it is small or cannot be mapped.
-///
-/// Why (measured on one literal in a 1 GiB generated log from the page
-/// cache, into a pipe; /work/notes/i13h-grep.md): reading costs 0.27 s of
-/// system time copying out of the page cache, the search itself about
-/// 0.1 s. Mapped alone it cost as much (page faults, 16,000 of them, and
-/// the search now reading memory the copy used to bring in); mapped with
-/// the page tables filled ahead by a second thread ([`populate`]) it took
-/// 0.89x the CPU time of reading, and that work overlaps the search when a
-/// core is free. A reading thread handing on copied blocks cost 1.3x.
-/// ripgrep maps explicitly named files for the same reason.
-///
-/// The risk, as in ripgrep (`--mmap`): a mapping is not a snapshot. If
-/// another process truncates the file while it is being searched, touching
-/// a page past the new end raises SIGBUS and the process dies (exit status
-/// 135, not grep's; output still buffered is lost); bytes rewritten in
-/// place may be seen half old, half new, and bytes appended after the map
-/// was made are not seen (its length is fixed then). That is why a followed
-/// file (-f/-F), which is expected to change, is always read; a static
-/// tail of a log that may be truncated under it should use -f, or read it
-/// through standard input (`copipe tail -n +1 - < FILE`).
-fn map(file: &File) -> Option<memmap2::Mmap> {
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() < MAP_MIN {
-        return None;
-    }
-    // SAFETY: `Mmap` hands out `&[u8]` over the file's pages. Rust's rules
-    // for that slice hold as long as nobody changes the file while the map
-    // lives; we cannot prevent that (no lock is taken), and a truncation
-    // raises SIGBUS as described above. The map is only read, for one
-    // static pass, and dropped (unmapped) at the end of `read_one`.
-    let data = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
-    // Read ahead and drop pages behind: one forward pass.
-    let _ = data.advise(memmap2::Advice::Sequential);
-    Some(data)
-}
-
-/// Maps the pages of `data` into the page table ahead of the search, from
-/// another thread (`MADV_POPULATE_READ`, Linux 5.14; ignored elsewhere), a
-/// window at a time until the end or `done`: the search then takes no page
-/// faults, and on a machine with a core to spare their cost overlaps it.
-fn populate(data: &memmap2::Mmap, done: &AtomicBool) {
-    const WINDOW: usize = 16 << 20;
-    let mut at = 0;
-    while at < data.len() && !done.load(Ordering::Relaxed) {
-        let len = WINDOW.min(data.len() - at);
-        if data
-            .advise_range(memmap2::Advice::PopulateRead, at, len)
-            .is_err()
-        {
-            return;
-        }
-        at += len;
-    }
 }
 
 /// An input, opened.
