@@ -33,7 +33,9 @@
 //! dump's floor.
 //!
 //! Set `CONTEST_RUNS` to change the number of runs (default 7, at least
-//! 5), `CONTEST_SKIP_RSS=1` to skip the 1 GB run, `CONTEST_ONLY=seed` or
+//! 5), `CONTEST_SKIP_RSS=1` to skip the 1 GB run, `CONTEST_BASE_BIN` to
+//! time another copipe binary's `buses` (default and `--threads 1`) in the
+//! same rounds, `CONTEST_ONLY=seed` or
 //! `CONTEST_ONLY=records` to run one of the two contests.
 
 use copipe::Lifecycle;
@@ -308,6 +310,31 @@ fn main() {
                 run_process(&mut cmd);
             }),
         ));
+    }
+    // Another build of copipe beside this one, for a same-run comparison
+    // (e.g. the code before a change): its default and `--threads 1` rows.
+    if let Some(base) = std::env::var_os("CONTEST_BASE_BIN") {
+        let label = Path::new(&base)
+            .file_name()
+            .map_or("base".into(), |n| n.to_string_lossy().into_owned());
+        for (how, extra) in [
+            ("default", &[][..]),
+            ("--threads 1", &["--threads", "1"][..]),
+        ] {
+            let name = format!("`{label} buses FILE` ({how}; CONTEST_BASE_BIN), end to end");
+            let mut cmd = Command::new(&base);
+            cmd.arg("buses")
+                .args(extra)
+                .args(["--route", "22", "--direction", "North Bound"])
+                .arg(&feed);
+            assert_eq!(output_of(&mut cmd), expected, "{name}");
+            variants.push((
+                name,
+                Box::new(move || {
+                    run_process(&mut cmd);
+                }),
+            ));
+        }
     }
     {
         let feed = &feed;
