@@ -335,6 +335,28 @@ fn every_filter_form() {
     }
 }
 
+/// A record is dropped as soon as a condition fails while it is read
+/// (`ElementRecords::prefilter`), yet a value that is not a number is
+/// counted only when its filter would have seen it, as in a chain of
+/// filters applied in order.
+#[test]
+fn values_not_numbers_are_counted_in_the_filters_order() {
+    let f = filter_feed();
+    let p = f.path();
+    let (got, err) = ids(p, &["latitude>41.6", "route=22"]);
+    assert_eq!(got, "1 2");
+    assert!(err.contains("1 value was not a number"), "{err}");
+    let (got, err) = ids(p, &["route=22", "latitude>41.6"]);
+    assert_eq!(got, "1 2");
+    assert_eq!(err, "");
+    let (got, err) = ids(p, &["route!=22", "direction~North", "latitude<50"]);
+    assert_eq!(got, "");
+    assert!(err.contains("1 value was not a number"), "{err}");
+    let (got, err) = ids(p, &["route!=X9", "latitude<50", "latitude>0"]);
+    assert_eq!(got, "1 2 5");
+    assert!(err.contains("1 value was not a number"), "{err}");
+}
+
 #[test]
 fn bad_conditions_are_refused_with_the_forms() {
     for bad in ["route", "=22", "latitude<north", "route~("] {

@@ -142,6 +142,18 @@ fn wanted(args: &ChainArgs, columns: Option<&[String]>) -> Vec<String> {
     w
 }
 
+/// The conditions `element_records` may test as it reads (see
+/// `ElementRecords::prefilter`): those whose filters come first, up to
+/// and including the first numeric one, so that no filter that would have
+/// counted a value that is not a number is skipped.
+fn early(wheres: &[Where]) -> Vec<Where> {
+    let n = wheres
+        .iter()
+        .position(Where::is_numeric)
+        .map_or(wheres.len(), |i| i + 1);
+    wheres[..n].to_vec()
+}
+
 /// The stages after `element_records`, as one boxed stage.
 type Chain = Box<dyn for<'a> Stage<&'a Record> + Send>;
 
@@ -198,11 +210,36 @@ impl Lifecycle for FirstNames {
 /// a sequential parse up to it: what a sequential run would print as
 /// columns. None if no record passes (or the document breaks before one:
 /// the parallel parse then reports the error itself).
+///
+/// The parse reads a prefix of the document (cut before a `<`), then a 16
+/// times longer one, and so on: the first passing record in a prefix is
+/// the document's (the events before it are the same), and a whole-input
+/// parse would check all the input before its first event, which is a
+/// pass over the whole file before the parallel parse can start.
 fn first_names(bytes: &[u8], element: &str, wheres: &[Where]) -> Option<Vec<String>> {
+    let mut want = 64 << 10;
+    loop {
+        let end = match bytes.get(want..) {
+            Some(rest) => memchr::memchr(b'<', rest).map_or(bytes.len(), |i| want + i),
+            None => bytes.len(),
+        };
+        let found = first_names_in(&bytes[..end], element, wheres);
+        if found.is_some() || end == bytes.len() {
+            return found;
+        }
+        want = want.saturating_mul(16);
+    }
+}
+
+/// [`first_names`] on `bytes` as a whole.
+fn first_names_in(bytes: &[u8], element: &str, wheres: &[Where]) -> Option<Vec<String>> {
     let names = Arc::new(Mutex::new(None));
     let tally = Arc::new(Mutex::new(FieldTally::default()));
     let chain = with_filters(wheres, &tally, Box::new(FirstNames(names.clone())));
-    let _ = expat_parse_wanted(XmlInput::from_bytes(bytes), element_records(element, chain));
+    let _ = expat_parse_wanted(
+        XmlInput::from_bytes(bytes),
+        element_records(element, chain).prefilter(early(wheres)),
+    );
     let found = names.lock().unwrap_or_else(PoisonError::into_inner).take();
     found
 }
@@ -211,14 +248,16 @@ fn first_names(bytes: &[u8], element: &str, wheres: &[Where]) -> Option<Vec<Stri
 struct ChunkChain(ElementRecords<Chain>);
 
 impl<'e> Stage<XmlEvent<'e>> for ChunkChain {
-    #[inline]
+    // Always inlined into the parse loop, as `buses`' `ByRoot`: a call
+    // per event costs its prologue and epilogue.
+    #[inline(always)]
     fn send(&mut self, event: XmlEvent<'e>) -> copipe::Result<Flow> {
         self.0.send(event)
     }
 }
 
 impl TextWanted for ChunkChain {
-    #[inline]
+    #[inline(always)]
     fn text_wanted(&self) -> bool {
         self.0.text_wanted()
     }
@@ -265,7 +304,8 @@ fn run_parallel(
                 &args.element,
                 build_chain(chain, columns.as_deref(), false, tally, w),
             )
-            .only(wanted(chain, columns.as_deref())),
+            .only(wanted(chain, columns.as_deref()))
+            .prefilter(early(&chain.wheres)),
         )
     };
     let (_, result) = ParallelParse::new(&args.element)
@@ -294,7 +334,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let result = match args.bridge {
                 Bridge::None => expat_parse_wanted(
                     input,
-                    element_records(&args.element, chain).only(wanted(&args.chain, None)),
+                    element_records(&args.element, chain)
+                        .only(wanted(&args.chain, None))
+                        .prefilter(early(&args.chain.wheres)),
                 ),
                 // Records cross flattened, many to a batch, their names
                 // only when they change (as `copipe buses --bridge thread`).
@@ -304,7 +346,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 {
                     Ok(bridge) => expat_parse_wanted(
                         input,
-                        element_records(&args.element, bridge).only(wanted(&args.chain, None)),
+                        element_records(&args.element, bridge)
+                            .only(wanted(&args.chain, None))
+                            .prefilter(early(&args.chain.wheres)),
                     ),
                     Err(e) => Err(e),
                 },
