@@ -449,3 +449,48 @@ fn malformed_input_stops_with_the_position() {
         );
     }
 }
+
+/// The warning of a parallel parse counts the records of the document up
+/// to the error, as the sequential parse's does: not those of chunks
+/// parsed ahead, past the error, then dropped.
+#[test]
+fn the_warning_counts_only_the_records_before_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.xml");
+    let mut doc = String::from("<buses>\n");
+    for i in 0..60000 {
+        let op = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!("<operator>{i}</operator>")
+        };
+        doc += &format!("<bus><id>{i}</id><route>{}</route>{op}</bus>\n", i % 5);
+        if i == 20000 {
+            doc += "<bus><id>x</id><route>1</route><operator>&bogus;</operator></bus>\n";
+        }
+    }
+    doc += "</buses>\n";
+    std::fs::write(&path, &doc).unwrap();
+    let run_with = |threads: &str| {
+        let o = run(&[
+            "records",
+            path.to_str().unwrap(),
+            "--element",
+            "bus",
+            "--where",
+            "route=1",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let (out, err) = run_with("1");
+    assert!(err.contains("undefined entity `&bogus;`"), "{err}");
+    assert!(err.contains("records lacked a printed field"), "{err}");
+    for threads in ["2", "4"] {
+        let (o, e) = run_with(threads);
+        assert_eq!(e, err, "--threads {threads}");
+        assert!(o == out, "--threads {threads}: another output");
+    }
+}

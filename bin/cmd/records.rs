@@ -244,8 +244,11 @@ fn first_names_in(bytes: &[u8], element: &str, wheres: &[Where]) -> Option<Vec<S
     found
 }
 
-/// One chunk's stages in a parallel parse.
-struct ChunkChain(ElementRecords<Chain>);
+/// One chunk's stages in a parallel parse, with the chunk's own counts for
+/// the warning: only the chunks the parse used are added up (a chunk after
+/// a cut that was not confirmed, or after an error, is closed too, and
+/// its records are not the document's).
+struct ChunkChain(ElementRecords<Chain>, Arc<Mutex<FieldTally>>);
 
 impl<'e> Stage<XmlEvent<'e>> for ChunkChain {
     // Always inlined into the parse loop, as `buses`' `ByRoot`: a call
@@ -299,19 +302,26 @@ fn run_parallel(
         }
     }
     let make = |w: ChunkWriter| {
+        let own = Arc::new(Mutex::new(FieldTally::default()));
         ChunkChain(
             element_records(
                 &args.element,
-                build_chain(chain, columns.as_deref(), false, tally, w),
+                build_chain(chain, columns.as_deref(), false, &own, w),
             )
             .only(wanted(chain, columns.as_deref()))
             .prefilter(early(&chain.wheres)),
+            own,
         )
     };
-    let (_, result) = ParallelParse::new(&args.element)
+    let (chunks, result) = ParallelParse::new(&args.element)
         .threads(threads)
         .with_path(path)
         .run_wanted(bytes, make, io::stdout().lock());
+    let mut total = tally.lock().unwrap_or_else(PoisonError::into_inner);
+    for c in &chunks {
+        total.add(&c.1.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+    drop(total);
     Ok(result?)
 }
 

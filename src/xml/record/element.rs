@@ -78,7 +78,8 @@ pub(crate) struct ElementBuilder {
     /// fails is dropped (see [`ElementRecords::prefilter`]).
     early: Vec<Where>,
     /// The record being read failed an `early` condition: nothing more of
-    /// it is gathered, and it is not completed.
+    /// it is gathered, and it is not completed. Its elements after that
+    /// only count `depth`: `rel` and `rel_lens` are left as they were.
     rejected: bool,
     fill: Filling,
 }
@@ -247,6 +248,11 @@ impl ElementBuilder {
     fn start_inside(&mut self, tag: &Tag<'_>) -> Built {
         let name = tag.name();
         self.depth += 1;
+        if self.rejected {
+            // A dropped record's elements are only counted (`skip` stays
+            // set; `rel` is rebuilt at the next record).
+            return Built::No;
+        }
         // Text the parent gathered so far is no field's.
         self.fill.record.text.truncate(self.values_end);
         self.rel_lens.push(self.rel.len());
@@ -255,7 +261,7 @@ impl ElementBuilder {
         }
         self.rel.push_str(name);
         self.leaf = true;
-        self.skip = self.rejected || !self.wants(&self.rel);
+        self.skip = !self.wants(&self.rel);
         self.attrs(tag);
         self.frag_start = self.values_end;
         self.check_size()
@@ -327,6 +333,10 @@ impl ElementBuilder {
     pub(crate) fn end(&mut self) -> Built {
         match self.depth {
             0 | 1 => self.end_outer(),
+            _ if self.rejected => {
+                self.depth -= 1;
+                Built::No
+            }
             _ => {
                 if self.leaf && !self.skip {
                     let end = self.fill.record.text.len();
