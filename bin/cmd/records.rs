@@ -54,9 +54,9 @@ pub(crate) struct Args {
 
     /// Threads parsing FILE at once (default: one per core; 1 parses
     /// sequentially). A FILE read whole is parsed in parallel when the
-    /// element is a NAME (not a path) and the first such element is a
-    /// child of the root element; the output and errors are the same
-    /// either way.
+    /// element is a NAME (not a path): cut before such elements under the
+    /// first one's parent (the rest is parsed sequentially); the output
+    /// and errors are the same either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }
