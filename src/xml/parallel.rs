@@ -28,9 +28,13 @@ use crate::xml::pull::slice::bom_len;
 const AUTO_CHUNK_MIN: usize = 512 * 1024;
 const AUTO_CHUNK_MAX: usize = 8 * 1024 * 1024;
 
-/// Chunks per thread chosen when the caller does not say: a few, so that
-/// the threads finish together and output starts early.
-const AUTO_CHUNKS_PER_THREAD: usize = 4;
+/// Chunks per thread chosen when the caller does not say: many, so that
+/// the threads finish within a small chunk of each other (the last chunk
+/// of one thread is the other's idle time) and output starts early. 16
+/// rather than 4: on the 30 MB feed with 2 threads, chunks of 0.9 MB
+/// instead of 3.75 MB took `copipe records` from 112 to 96 ms and `copipe
+/// buses` from 129 to 114 ms (medians of 11 alternated runs, load 1).
+const AUTO_CHUNKS_PER_THREAD: usize = 16;
 
 /// Parses a document held in memory with the expat-style source on several
 /// threads; the output and errors are those of
