@@ -30,7 +30,9 @@
 //! feed (`--element bus --where route=22`) and on a generated 200 MB
 //! text-heavy MediaWiki-like dump (`--element page --fields title,id`),
 //! with the single-thread bare quick-xml scan with UTF-8 validation as the
-//! dump's floor.
+//! dump's floor. Every tool's output is first checked to be copipe's, byte
+//! for byte (xmlstarlet's, which cannot quote CSV, against copipe's TSV
+//! without a header).
 //!
 //! Set `CONTEST_RUNS` to change the number of runs (default 7, at least
 //! 5), `CONTEST_SKIP_RSS=1` to skip the 1 GB run, `CONTEST_BASE_BIN` to
@@ -544,15 +546,38 @@ struct Query<'q> {
     label: &'q str,
     file: &'q Path,
     copipe: Vec<&'q str>,
+    /// lxml_records.py's ELEMENT FIELDS|- WHERE|- (the element and fields
+    /// named as copipe names them).
     lxml: [&'q str; 3],
-    /// `xmlstarlet sel`'s arguments: global options (`-T`: text, not
-    /// escaped XML), then `-t` and the template.
-    xmlstarlet: Vec<&'q str>,
+    /// `xmlstarlet sel`'s global options (`-T`: text, not escaped XML;
+    /// `-N`: a namespace prefix), the XPath each record matches, and the
+    /// prefix its field names take there; the template prints copipe's
+    /// columns (from copipe's header), tab-separated.
+    xmlstarlet: (Vec<&'q str>, &'q str, &'q str),
+}
+
+/// `xmlstarlet sel` arguments printing `columns` of each record matched by
+/// `xpath`, one tab-separated line per record: what `copipe records
+/// --format tsv --no-header` prints when no value holds a tab, newline or
+/// backslash (which copipe escapes; the bench compares the two outputs, so
+/// such a value would show). CSV would not do: xmlstarlet cannot quote.
+fn xmlstarlet_args(q: &Query<'_>, columns: &str) -> Vec<String> {
+    let (global, xpath, prefix) = &q.xmlstarlet;
+    let mut a: Vec<String> = global.iter().map(|s| s.to_string()).collect();
+    a.extend(["-t".into(), "-m".into(), xpath.to_string()]);
+    for (i, c) in columns.split(',').enumerate() {
+        if i > 0 {
+            a.extend(["-o".into(), "\t".into()]);
+        }
+        a.extend(["-v".into(), format!("{prefix}{c}")]);
+    }
+    a.push("-n".into());
+    a
 }
 
 /// `copipe records` beside lxml and xmlstarlet, on the bus feed and the
-/// dump: medians of interleaved rounds, each tool's output checked for the
-/// same number of lines first.
+/// dump: medians of interleaved rounds, each tool's output first checked
+/// to be copipe's, byte for byte (xmlstarlet's: copipe's TSV, no header).
 fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
     let dump = dir.join("mediawiki-200mb.xml");
     if std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0) < DUMP_BYTES {
@@ -575,45 +600,20 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
             file: feed,
             copipe: vec!["--element", "bus", "--where", "route=22"],
             lxml: ["bus", "-", "route=22"],
-            xmlstarlet: vec![
-                "-T",
-                "-t",
-                "-m",
-                "//bus[route='22']",
-                "-m",
-                "*",
-                "-v",
-                ".",
-                "-o",
-                ",",
-                "-b",
-                "-n",
-            ],
+            xmlstarlet: (vec!["-T"], "//bus[route='22']", ""),
         },
         Query {
             label: "200 MB dump, --element page --fields title,id",
             file: &dump,
             copipe: vec!["--element", "page", "--fields", "title,id"],
-            lxml: [
-                "{http://www.mediawiki.org/xml/export-0.10/}page",
-                "title,id",
-                "-",
-            ],
-            xmlstarlet: vec![
-                "-N",
-                "m=http://www.mediawiki.org/xml/export-0.10/",
-                "-T",
-                "-t",
-                "-m",
+            // Fields named as in the file (no prefix there): lxml's
+            // `{namespace}title` is not what the columns are called.
+            lxml: ["page", "title,id", "-"],
+            xmlstarlet: (
+                vec!["-N", "m=http://www.mediawiki.org/xml/export-0.10/", "-T"],
                 "//m:page",
-                "-v",
-                "m:title",
-                "-o",
-                ",",
-                "-v",
-                "m:id",
-                "-n",
-            ],
+                "m:",
+            ),
         },
     ];
     for q in &queries {
@@ -624,11 +624,13 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
             c.arg("records").arg(file).args(&q.copipe).args(extra);
             c
         };
-        let want = lines(&output_of(&mut copipe_args(&[])));
-        assert!(want > 100, "{}: too few records", q.label);
+        let want = output_of(&mut copipe_args(&[]));
+        assert!(lines(&want) > 100, "{}: too few records", q.label);
+        let header = &want[..memchr::memchr(b'\n', &want).expect("a header line")];
+        let columns = std::str::from_utf8(header).expect("UTF-8 header");
         let mut variants: Vec<(String, Box<dyn FnMut() + '_>)> = Vec::new();
         if q.file == dump.as_path() {
-            let bytes = &bytes;
+            let (bytes, want) = (&bytes, &want);
             variants.push((
                 "quick-xml bare event scan + UTF-8 validation, 1 thread, in memory (floor)".into(),
                 Box::new(move || {
@@ -661,7 +663,7 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
                         .only(["title", "id"]),
                     )
                     .expect("parse");
-                    assert_eq!(lines(&out), want);
+                    assert!(out == *want, "the in-memory row's output is not copipe's");
                 }),
             ));
         }
@@ -673,6 +675,7 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
             ),
         ] {
             let mut cmd = copipe_args(extra);
+            assert!(output_of(&mut cmd) == want, "{label}: another output");
             variants.push((
                 label.into(),
                 Box::new(move || {
@@ -683,8 +686,8 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
         if let Some(version) = &lxml {
             let mut cmd = Command::new("python3");
             cmd.arg(&script).arg(file).args(q.lxml);
-            let got = lines(&output_of(&mut cmd));
-            assert_eq!(got, want, "lxml disagrees on {}", q.label);
+            let got = output_of(&mut cmd);
+            assert!(got == want, "lxml's output is not copipe's on {}", q.label);
             variants.push((
                 format!("lxml {version} iterparse (python3), end to end"),
                 Box::new(move || {
@@ -694,10 +697,14 @@ fn records_contest(runs: usize, dir: &Path, feed: &Path, copipe: &str) {
         }
         if let Some(version) = &xmlstarlet {
             let mut cmd = Command::new("xmlstarlet");
-            cmd.arg("sel").args(&q.xmlstarlet).arg(file);
-            let got = lines(&output_of(&mut cmd));
-            // xmlstarlet prints no header line.
-            assert_eq!(got + 1, want, "xmlstarlet disagrees on {}", q.label);
+            cmd.arg("sel").args(xmlstarlet_args(q, columns)).arg(file);
+            let got = output_of(&mut cmd);
+            let tsv = output_of(&mut copipe_args(&["--format", "tsv", "--no-header"]));
+            assert!(
+                got == tsv,
+                "xmlstarlet's output is not copipe's on {}",
+                q.label
+            );
             variants.push((
                 format!("xmlstarlet {version} sel, end to end"),
                 Box::new(move || {

@@ -335,6 +335,28 @@ fn every_filter_form() {
     }
 }
 
+/// A record is dropped as soon as a condition fails while it is read
+/// (`ElementRecords::prefilter`), yet a value that is not a number is
+/// counted only when its filter would have seen it, as in a chain of
+/// filters applied in order.
+#[test]
+fn values_not_numbers_are_counted_in_the_filters_order() {
+    let f = filter_feed();
+    let p = f.path();
+    let (got, err) = ids(p, &["latitude>41.6", "route=22"]);
+    assert_eq!(got, "1 2");
+    assert!(err.contains("1 value was not a number"), "{err}");
+    let (got, err) = ids(p, &["route=22", "latitude>41.6"]);
+    assert_eq!(got, "1 2");
+    assert_eq!(err, "");
+    let (got, err) = ids(p, &["route!=22", "direction~North", "latitude<50"]);
+    assert_eq!(got, "");
+    assert!(err.contains("1 value was not a number"), "{err}");
+    let (got, err) = ids(p, &["route!=X9", "latitude<50", "latitude>0"]);
+    assert_eq!(got, "1 2 5");
+    assert!(err.contains("1 value was not a number"), "{err}");
+}
+
 #[test]
 fn bad_conditions_are_refused_with_the_forms() {
     for bad in ["route", "=22", "latitude<north", "route~("] {
@@ -425,5 +447,50 @@ fn malformed_input_stops_with_the_position() {
             "{}",
             stderr(&o)
         );
+    }
+}
+
+/// The warning of a parallel parse counts the records of the document up
+/// to the error, as the sequential parse's does: not those of chunks
+/// parsed ahead, past the error, then dropped.
+#[test]
+fn the_warning_counts_only_the_records_before_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.xml");
+    let mut doc = String::from("<buses>\n");
+    for i in 0..60000 {
+        let op = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!("<operator>{i}</operator>")
+        };
+        doc += &format!("<bus><id>{i}</id><route>{}</route>{op}</bus>\n", i % 5);
+        if i == 20000 {
+            doc += "<bus><id>x</id><route>1</route><operator>&bogus;</operator></bus>\n";
+        }
+    }
+    doc += "</buses>\n";
+    std::fs::write(&path, &doc).unwrap();
+    let run_with = |threads: &str| {
+        let o = run(&[
+            "records",
+            path.to_str().unwrap(),
+            "--element",
+            "bus",
+            "--where",
+            "route=1",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let (out, err) = run_with("1");
+    assert!(err.contains("undefined entity `&bogus;`"), "{err}");
+    assert!(err.contains("records lacked a printed field"), "{err}");
+    for threads in ["2", "4"] {
+        let (o, e) = run_with(threads);
+        assert_eq!(e, err, "--threads {threads}");
+        assert!(o == out, "--threads {threads}: another output");
     }
 }

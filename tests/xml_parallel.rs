@@ -512,3 +512,104 @@ proptest! {
         prop_assert_eq!(got, want, "doc: {}", String::from_utf8_lossy(&broken));
     }
 }
+
+/// A random document whose `<bus>` records sit at depth 2 or 3 (under one
+/// or two wrapping elements), in one group or several (so that later
+/// groups' parents differ from the first's, and cuts there cannot be
+/// confirmed), perhaps damaged as [`document`] damages.
+fn nested_document() -> impl Strategy<Value = Vec<u8>> {
+    let group = || {
+        let wrapper = prop_oneof![
+            Just(vec!["channel"]),
+            Just(vec!["a", "b"]),
+            Just(vec!["channel", "bus"]),
+            Just(vec!["g"]),
+        ];
+        (wrapper, proptest::collection::vec(item(), 0..10))
+    };
+    let damage = prop_oneof![
+        3 => Just(None),
+        1 => Just(Some(&b"</nope>"[..])),
+        1 => Just(Some(&b"&bad;"[..])),
+        1 => Just(Some(&b"\xff"[..])),
+        1 => Just(Some(&b"</channel>"[..])),
+        1 => Just(Some(&b"<channel>"[..])),
+        1 => Just(Some(&b""[..])),
+    ];
+    (
+        prop_oneof![3 => proptest::collection::vec(group(), 1..2), 1 => proptest::collection::vec(group(), 2..4)],
+        damage,
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(groups, damage, at)| {
+            let mut body = String::new();
+            for (wrap, items) in groups {
+                for w in &wrap {
+                    body += &format!("<{w}>");
+                }
+                body += "<title>t</title>";
+                body += &items.concat();
+                for w in wrap.iter().rev() {
+                    body += &format!("</{w}>");
+                }
+            }
+            let mut doc = format!("<?xml version=\"1.0\"?>\n<rss v='2'>\n{body}\n</rss>\n").into_bytes();
+            let at = at.index(doc.len() + 1);
+            match damage {
+                None => {}
+                Some(b"") => doc.truncate(at),
+                Some(d) => {
+                    doc.splice(at..at, d.iter().copied());
+                }
+            }
+            doc
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Records deeper than the root's children: cuts are guessed before
+    /// `<bus` and confirmed only with the first record's ancestors open;
+    /// the output and errors (message, line, column, byte offset) are the
+    /// sequential parse's, damaged documents and byte-level mutations
+    /// included.
+    #[test]
+    fn records_at_depth_two_and_three_parse_as_sequentially(
+        doc in nested_document(),
+        mutations in proptest::collection::vec(mutation(), 0..3),
+        threads in 1usize..4,
+        chunk in 1usize..80,
+    ) {
+        let want = sequential(&doc);
+        let (got, _) = parallel(&doc, threads, chunk);
+        prop_assert_eq!(got, want, "doc: {}", String::from_utf8_lossy(&doc));
+        let mut broken = doc.clone();
+        for m in &mutations {
+            mutate(&mut broken, m);
+        }
+        let want = sequential(&broken);
+        let (got, _) = parallel(&broken, threads, chunk);
+        prop_assert_eq!(got, want, "doc: {}", String::from_utf8_lossy(&broken));
+    }
+}
+
+/// An RSS-shaped feed (`<rss><channel><bus>`) is cut into many chunks
+/// that the parse confirms, at every chunk size, with the sequential
+/// output; a second channel's records (other ancestors) are not cut.
+#[test]
+fn records_under_one_parent_deeper_than_the_roots_children_are_cut() {
+    let mut doc = String::from("<rss>\n<channel><title>t</title>\n");
+    for i in 0..60 {
+        doc += &BUS.replace("<id>1</id>", &format!("<id>{i}</id>"));
+        doc += "\n";
+    }
+    doc += "</channel>\n</rss>\n";
+    assert!(check_every_cut(doc.as_bytes()) > 10);
+    let mut two = String::from("<rss>\n<channel><title>t</title>\n");
+    two += &BUS.repeat(20);
+    two += "</channel><channel>x</channel>\n<channel><title>t</title>\n";
+    two += &BUS.repeat(20);
+    two += "</channel>\n</rss>\n";
+    check_every_cut(two.as_bytes());
+}

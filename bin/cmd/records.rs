@@ -54,9 +54,9 @@ pub(crate) struct Args {
 
     /// Threads parsing FILE at once (default: one per core; 1 parses
     /// sequentially). A FILE read whole is parsed in parallel when the
-    /// element is a NAME (not a path) and the first such element is a
-    /// child of the root element; the output and errors are the same
-    /// either way.
+    /// element is a NAME (not a path): cut before such elements under the
+    /// first one's parent (the rest is parsed sequentially); the output
+    /// and errors are the same either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }
@@ -142,6 +142,18 @@ fn wanted(args: &ChainArgs, columns: Option<&[String]>) -> Vec<String> {
     w
 }
 
+/// The conditions `element_records` may test as it reads (see
+/// `ElementRecords::prefilter`): those whose filters come first, up to
+/// and including the first numeric one, so that no filter that would have
+/// counted a value that is not a number is skipped.
+fn early(wheres: &[Where]) -> Vec<Where> {
+    let n = wheres
+        .iter()
+        .position(Where::is_numeric)
+        .map_or(wheres.len(), |i| i + 1);
+    wheres[..n].to_vec()
+}
+
 /// The stages after `element_records`, as one boxed stage.
 type Chain = Box<dyn for<'a> Stage<&'a Record> + Send>;
 
@@ -198,27 +210,57 @@ impl Lifecycle for FirstNames {
 /// a sequential parse up to it: what a sequential run would print as
 /// columns. None if no record passes (or the document breaks before one:
 /// the parallel parse then reports the error itself).
+///
+/// The parse reads a prefix of the document (cut before a `<`), then a 16
+/// times longer one, and so on: the first passing record in a prefix is
+/// the document's (the events before it are the same), and a whole-input
+/// parse would check all the input before its first event, which is a
+/// pass over the whole file before the parallel parse can start.
 fn first_names(bytes: &[u8], element: &str, wheres: &[Where]) -> Option<Vec<String>> {
+    let mut want = 64 << 10;
+    loop {
+        let end = match bytes.get(want..) {
+            Some(rest) => memchr::memchr(b'<', rest).map_or(bytes.len(), |i| want + i),
+            None => bytes.len(),
+        };
+        let found = first_names_in(&bytes[..end], element, wheres);
+        if found.is_some() || end == bytes.len() {
+            return found;
+        }
+        want = want.saturating_mul(16);
+    }
+}
+
+/// [`first_names`] on `bytes` as a whole.
+fn first_names_in(bytes: &[u8], element: &str, wheres: &[Where]) -> Option<Vec<String>> {
     let names = Arc::new(Mutex::new(None));
     let tally = Arc::new(Mutex::new(FieldTally::default()));
     let chain = with_filters(wheres, &tally, Box::new(FirstNames(names.clone())));
-    let _ = expat_parse_wanted(XmlInput::from_bytes(bytes), element_records(element, chain));
+    let _ = expat_parse_wanted(
+        XmlInput::from_bytes(bytes),
+        element_records(element, chain).prefilter(early(wheres)),
+    );
     let found = names.lock().unwrap_or_else(PoisonError::into_inner).take();
     found
 }
 
-/// One chunk's stages in a parallel parse.
-struct ChunkChain(ElementRecords<Chain>);
+/// One chunk's stages in a parallel parse, with the chunk's own counts for
+/// the warning: only the chunks the parse used are added up (a chunk after
+/// a cut that was not confirmed, or after an error, is closed too, and
+/// its records are not the document's).
+struct ChunkChain(ElementRecords<Chain>, Arc<Mutex<FieldTally>>);
 
 impl<'e> Stage<XmlEvent<'e>> for ChunkChain {
-    #[inline]
+    // Always inlined into the parse loop, as `buses`' `ByRoot`: a call
+    // per event costs its prologue and epilogue.
+    #[inline(always)]
     fn send(&mut self, event: XmlEvent<'e>) -> copipe::Result<Flow> {
         self.0.send(event)
     }
 }
 
 impl TextWanted for ChunkChain {
-    #[inline]
+    #[inline(always)]
     fn text_wanted(&self) -> bool {
         self.0.text_wanted()
     }
@@ -260,18 +302,26 @@ fn run_parallel(
         }
     }
     let make = |w: ChunkWriter| {
+        let own = Arc::new(Mutex::new(FieldTally::default()));
         ChunkChain(
             element_records(
                 &args.element,
-                build_chain(chain, columns.as_deref(), false, tally, w),
+                build_chain(chain, columns.as_deref(), false, &own, w),
             )
-            .only(wanted(chain, columns.as_deref())),
+            .only(wanted(chain, columns.as_deref()))
+            .prefilter(early(&chain.wheres)),
+            own,
         )
     };
-    let (_, result) = ParallelParse::new(&args.element)
+    let (chunks, result) = ParallelParse::new(&args.element)
         .threads(threads)
         .with_path(path)
         .run_wanted(bytes, make, io::stdout().lock());
+    let mut total = tally.lock().unwrap_or_else(PoisonError::into_inner);
+    for c in &chunks {
+        total.add(&c.1.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+    drop(total);
     Ok(result?)
 }
 
@@ -294,7 +344,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let result = match args.bridge {
                 Bridge::None => expat_parse_wanted(
                     input,
-                    element_records(&args.element, chain).only(wanted(&args.chain, None)),
+                    element_records(&args.element, chain)
+                        .only(wanted(&args.chain, None))
+                        .prefilter(early(&args.chain.wheres)),
                 ),
                 // Records cross flattened, many to a batch, their names
                 // only when they change (as `copipe buses --bridge thread`).
@@ -304,7 +356,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 {
                     Ok(bridge) => expat_parse_wanted(
                         input,
-                        element_records(&args.element, bridge).only(wanted(&args.chain, None)),
+                        element_records(&args.element, bridge)
+                            .only(wanted(&args.chain, None))
+                            .prefilter(early(&args.chain.wheres)),
                     ),
                     Err(e) => Err(e),
                 },

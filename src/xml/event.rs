@@ -175,8 +175,13 @@ enum AttrsRepr<'a> {
 
 impl<'a> Attrs<'a> {
     /// True when the tag has no attributes.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        match &self.0 {
+            AttrsRepr::Empty => true,
+            AttrsRepr::List(l) => l.is_empty(),
+            AttrsRepr::Raw { .. } => self.iter().next().is_none(),
+        }
     }
 
     /// The attributes in document order, as `(name, value)`.

@@ -223,10 +223,11 @@ pub(crate) fn parse_loop<P: Pull, H: Handler>(
     loop {
         let start = pull.position();
         if start >= stops.next {
-            // At rest in the root element's content: the element stack is
-            // the root alone (so quick-xml's stack of open names is too),
-            // and nothing is half-read.
-            if start == stops.next && doc.open.len() == 1 && h.at_rest() {
+            // At rest: the element stack is the one the chunk after the
+            // stop starts in (the root alone, or the records' ancestors;
+            // so quick-xml's stack of open names is too), and nothing is
+            // half-read.
+            if start == stops.next && stops.open_is(&doc.open) && h.at_rest() {
                 return Ok(ChunkEnd::Boundary(start));
             }
             if stops.give_up {

@@ -86,33 +86,50 @@ impl<'i> SlicePull<'i> {
 
     /// Reads from `start` as if the reader had read everything from the
     /// document's start to there, and `start` is in the content of the
-    /// root element whose `<` is at `root`. None if there is no start tag
-    /// at `root`.
-    pub(crate) fn inside_root(
+    /// elements whose `<` are at `open` (the root element's first, then
+    /// each one's child, as nested at `start`). None if there is no start
+    /// tag at one of them, or they do not come one after the other before
+    /// `start`.
+    pub(crate) fn inside(
         input: &'i [u8],
-        root: u64,
+        open: &[u64],
         start: u64,
         end: u64,
     ) -> Option<SlicePull<'i>> {
+        let (&root, inner) = open.split_first()?;
         let mut reader = Reader::from_reader(input.get(root as usize..)?);
         reader.config_mut().check_comments = true;
-        // Read the root's start tag, so that quick-xml's stack of open
-        // names holds it (it checks end tags against that stack), then
-        // move the reader on to `start`:
+        // Read the open elements' start tags, so that quick-xml's stack of
+        // open names holds them (it checks end tags against that stack),
+        // then move the reader on to `start`:
         //
-        // <buses>...........<bus>
-        // ^root  ^after     ^start
-        //  reader positions count from `root`, so base = start - after.
+        // <rss>.....<channel>........<item>
+        // ^root     ^open[1] ^after  ^start
+        //  reader positions count on from `root` across the moves, so
+        //  base = start - (reader position after the last start tag).
         match reader.read_event() {
             Ok(Event::Start(_)) => {}
             _ => return None,
         }
-        let after = reader.buffer_position();
-        if root + after > start {
+        let mut after = root + reader.buffer_position();
+        for &at in inner {
+            if at < after {
+                return None;
+            }
+            let before = reader.buffer_position();
+            *reader.get_mut() = input.get(at as usize..)?;
+            match reader.read_event() {
+                Ok(Event::Start(_)) => {}
+                _ => return None,
+            }
+            after = at + (reader.buffer_position() - before);
+        }
+        if after > start {
             return None;
         }
+        let read = reader.buffer_position();
         *reader.get_mut() = input.get(start as usize..)?;
-        Some(SlicePull::checked(input, reader, start - after, start, end))
+        Some(SlicePull::checked(input, reader, start - read, start, end))
     }
 
     fn checked(

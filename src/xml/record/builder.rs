@@ -25,6 +25,9 @@ pub(crate) struct Filling {
     /// rest are set the general way, and the record's names are rebuilt
     /// from scratch for the next record.
     missed: bool,
+    /// The record being built was dropped while it still followed the
+    /// template: the next record keeps the template (see `abandon`).
+    keep_template: bool,
 }
 
 impl Filling {
@@ -33,6 +36,14 @@ impl Filling {
     pub(crate) fn restart(&mut self) {
         let r = &mut self.record;
         r.text.clear();
+        if std::mem::take(&mut self.keep_template) {
+            // The dropped record's fields were the template's first ones,
+            // named by the template's names: the template still holds.
+            r.fields.clear();
+            r.shape = 0;
+            self.missed = false;
+            return;
+        }
         // Names of fields that missed the template were added to `names`;
         // names no field uses any more are dropped before they add up.
         let used: usize = r.fields.iter().map(|f| f.name.1 as usize).sum();
@@ -86,6 +97,15 @@ impl Filling {
         }
         r.set_span(name, value);
         true
+    }
+
+    /// Drops the record being built (it will not be completed): when it
+    /// followed the template so far, the next record is compared with the
+    /// same template (the last completed record's fields) rather than with
+    /// this one's first fields.
+    #[inline]
+    pub(crate) fn abandon(&mut self) {
+        self.keep_template = !self.missed;
     }
 
     /// Completes the record: drops text after `values_end` (gathered, no

@@ -2,13 +2,13 @@
 //! attributes and its children's text (what `copipe records` reads).
 
 use super::builder::{Built, Filling};
+use super::filter::{Check, Where};
 use super::{same, Record, MAX_RECORD_BYTES};
 use crate::error::{Error, Result};
 use crate::stage::{Flow, Stage};
 use crate::xml::event::{AttrsIter, Tag, XmlEvent};
 use crate::xml::expat::TextWanted;
 use crate::Lifecycle;
-use std::borrow::Cow;
 
 /// Fills a [`Record`] from each element matching a path, as a state
 /// machine over start/text/end.
@@ -74,6 +74,13 @@ pub(crate) struct ElementBuilder {
     /// The end of the last stored value: text after it is gathered text of
     /// no field, dropped at the next start tag.
     values_end: usize,
+    /// Conditions tested as soon as their field is stored: a record one
+    /// fails is dropped (see [`ElementRecords::prefilter`]).
+    early: Vec<Where>,
+    /// The record being read failed an `early` condition: nothing more of
+    /// it is gathered, and it is not completed. Its elements after that
+    /// only count `depth`: `rel` and `rel_lens` are left as they were.
+    rejected: bool,
     fill: Filling,
 }
 
@@ -103,6 +110,8 @@ impl ElementBuilder {
             skip: true,
             frag_start: 0,
             values_end: 0,
+            early: Vec::new(),
+            rejected: false,
             fill: Filling::default(),
         }
     }
@@ -114,10 +123,55 @@ impl ElementBuilder {
         self.wanted = fields;
     }
 
+    /// Drops records failing one of `conds` as soon as its field is
+    /// stored.
+    pub(crate) fn prefilter(&mut self, conds: Vec<Where>) {
+        self.early = conds;
+    }
+
     /// True if the field `name` is wanted.
     #[inline]
     fn wants(&self, name: &str) -> bool {
-        self.wanted.is_empty() || self.wanted.iter().any(|w| w == name)
+        // `same`, not `==`: names are short, and this runs at every start
+        // tag inside a record, once per wanted field.
+        self.wanted.is_empty() || self.wanted.iter().any(|w| same(w, name))
+    }
+
+    /// A field was stored as `name` with the text at `span`: drops the
+    /// record if an early condition on that field fails.
+    #[inline(always)]
+    fn test_early(&mut self, name_in_scratch: bool, span: (u32, u32)) {
+        if self.early.is_empty() {
+            return;
+        }
+        let name = if name_in_scratch {
+            &self.scratch
+        } else {
+            &self.rel
+        };
+        if self.early.iter().any(|w| same(w.field(), name)) {
+            self.test_early_value(name_in_scratch, span);
+        }
+    }
+
+    #[inline(never)]
+    fn test_early_value(&mut self, name_in_scratch: bool, span: (u32, u32)) {
+        let name = if name_in_scratch {
+            &self.scratch
+        } else {
+            &self.rel
+        };
+        let (start, len) = (span.0 as usize, span.1 as usize);
+        let value = &self.fill.record.text[start..start + len];
+        let fails = self
+            .early
+            .iter()
+            .any(|w| same(w.field(), name) && w.check_value(Some(value)) == Check::Fail);
+        if fails {
+            // Nothing more of this record is gathered; its end drops it.
+            self.rejected = true;
+            self.skip = true;
+        }
     }
 
     /// The path as given.
@@ -138,6 +192,7 @@ impl ElementBuilder {
     pub(crate) fn reset(&mut self) {
         self.depth = 0;
         self.skip = true;
+        self.rejected = false;
         self.outside.clear();
         self.outside_lens.clear();
     }
@@ -176,6 +231,7 @@ impl ElementBuilder {
             self.rel_lens.clear();
             self.values_end = 0;
             self.leaf = true;
+            self.rejected = false;
             // The record element's own text is no field.
             self.skip = true;
             self.attrs(tag);
@@ -192,6 +248,11 @@ impl ElementBuilder {
     fn start_inside(&mut self, tag: &Tag<'_>) -> Built {
         let name = tag.name();
         self.depth += 1;
+        if self.rejected {
+            // A dropped record's elements are only counted (`skip` stays
+            // set; `rel` is rebuilt at the next record).
+            return Built::No;
+        }
         // Text the parent gathered so far is no field's.
         self.fill.record.text.truncate(self.values_end);
         self.rel_lens.push(self.rel.len());
@@ -210,19 +271,18 @@ impl ElementBuilder {
     /// `rel/@name`) fields.
     #[inline(always)]
     fn attrs(&mut self, tag: &Tag<'_>) {
-        if !self.attrs_wanted {
-            return;
-        }
-        let mut attrs = tag.attrs().iter();
-        // Most elements have none: no call beyond the first look.
-        if let Some(first) = attrs.next() {
-            self.attrs_from(first, attrs);
+        // Most elements have none: no call then.
+        if self.attrs_wanted && !tag.attrs().is_empty() {
+            self.attrs_from(tag.attrs().iter());
         }
     }
 
     /// [`attrs`](Self::attrs) for an element that has some.
-    fn attrs_from<'t>(&mut self, first: (&'t str, Cow<'t, str>), rest: AttrsIter<'t>) {
-        for (k, v) in std::iter::once(first).chain(rest) {
+    fn attrs_from(&mut self, attrs: AttrsIter<'_>) {
+        for (k, v) in attrs {
+            if self.rejected {
+                return;
+            }
             self.scratch.clear();
             if !self.rel.is_empty() {
                 self.scratch.push_str(&self.rel);
@@ -240,6 +300,7 @@ impl ElementBuilder {
             let span = (start as u32, v.len() as u32);
             if self.fill.set_field(&self.scratch, span, true) {
                 self.values_end = self.fill.record.text.len();
+                self.test_early(true, span);
             } else {
                 self.fill.record.text.truncate(start);
             }
@@ -272,12 +333,17 @@ impl ElementBuilder {
     pub(crate) fn end(&mut self) -> Built {
         match self.depth {
             0 | 1 => self.end_outer(),
+            _ if self.rejected => {
+                self.depth -= 1;
+                Built::No
+            }
             _ => {
                 if self.leaf && !self.skip {
                     let end = self.fill.record.text.len();
                     let span = (self.frag_start as u32, (end - self.frag_start) as u32);
                     if self.fill.set_field(&self.rel, span, true) {
                         self.values_end = end;
+                        self.test_early(false, span);
                     }
                 }
                 // The parent has an element child now: its text is no
@@ -299,6 +365,11 @@ impl ElementBuilder {
         if self.depth == 1 {
             self.depth = 0;
             self.skip = true;
+            if self.rejected {
+                self.rejected = false;
+                self.fill.abandon();
+                return Built::No;
+            }
             self.fill.finish(self.values_end);
             return Built::Done;
         }
@@ -387,6 +458,43 @@ impl<S> ElementRecords<S> {
     {
         self.builder
             .only(fields.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Tests `conds` on each record as its fields are read, and drops a
+    /// record as soon as one fails ([`Check::Fail`]): the rest of it is
+    /// neither gathered nor sent on (nor held to the 16 MiB limit), and
+    /// under [`expat_parse_wanted`](crate::xml::expat_parse_wanted) its
+    /// text is not even decoded. A record lacking the field, or whose value
+    /// is not a number for a numeric comparison, is sent on as before.
+    ///
+    /// This only saves work: a record that passes is sent as without it, so
+    /// the same conditions must still be tested after (by
+    /// [`filter_where`](crate::xml::filter_where) stages, which also count
+    /// values that are not numbers). Put only conditions whose filters come
+    /// first in the chain, before any numeric one's (or it): a record
+    /// dropped here never reaches a filter before it that would have
+    /// counted a value that is not a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::xml::{element_records, expat_parse, filter_where, Record, Where, XmlInput};
+    /// use copipe::{StageExt, sinks::Collect};
+    ///
+    /// let doc = b"<r><bus><id>1</id><rt>22</rt></bus><bus><id>2</id><rt>8</rt></bus></r>";
+    /// let rt22: Where = "rt=22".parse()?;
+    /// let mut out = Collect::new();
+    /// let chain = filter_where(rt22.clone(), (&mut out).with_owned());
+    /// expat_parse(XmlInput::from_bytes(doc), element_records("bus", chain).prefilter([rt22]))?;
+    /// assert_eq!(out.items(), [Record::from_iter([("id", "1"), ("rt", "22")])]);
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    pub fn prefilter<I>(mut self, conds: I) -> ElementRecords<S>
+    where
+        I: IntoIterator<Item = Where>,
+    {
+        self.builder.prefilter(conds.into_iter().collect());
         self
     }
 
@@ -578,6 +686,84 @@ mod tests {
                         element_records(path, (&mut b).with_owned()).only(only.iter().copied());
                     expat_parse_wanted(XmlInput::from_bytes(doc.as_bytes()), stage).unwrap();
                     assert_eq!(a.items(), b.items(), "{doc} {path} {only:?}");
+                }
+            }
+        }
+    }
+
+    /// Records sent by `element_records("i", ...)` on `doc` through
+    /// `filter_where` stages for `conds`, prefiltered on `early` (field
+    /// lists and shape ids).
+    fn filtered(doc: &str, conds: &[&str], early: &[&str]) -> Vec<(Vec<String>, u64)> {
+        struct Keep(Vec<(Vec<String>, u64)>);
+        impl Stage<&Record> for Keep {
+            fn send(&mut self, r: &Record) -> crate::Result<Flow> {
+                let f = r.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                self.0.push((f, r.shape));
+                Ok(Flow::Continue)
+            }
+        }
+        impl Lifecycle for Keep {
+            fn flush(&mut self) -> crate::Result<()> {
+                Ok(())
+            }
+            fn close(&mut self) -> crate::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = Keep(Vec::new());
+        let mut chain: Box<dyn for<'a> Stage<&'a Record> + '_> = Box::new(&mut out);
+        for c in conds.iter().rev() {
+            chain = Box::new(crate::xml::filter_where(c.parse().unwrap(), chain));
+        }
+        let stage = element_records("i", chain).prefilter(early.iter().map(|c| c.parse().unwrap()));
+        expat_parse(XmlInput::from_bytes(doc.as_bytes()), stage).unwrap();
+        out.0
+    }
+
+    proptest::proptest! {
+        /// Dropping records early changes nothing the filters after would
+        /// not have: the same records pass, and a shape id still stands
+        /// for one list of names.
+        #[test]
+        fn prefilter_sends_what_the_filters_pass(
+            recs in proptest::collection::vec(
+                proptest::collection::vec((0usize..5, 0usize..4), 0..6), 0..12),
+            conds in proptest::collection::vec(0usize..6, 1..3),
+        ) {
+            const NAMES: [&str; 5] = ["a", "b", "c", "p/a", "@k"];
+            const VALUES: [&str; 4] = ["1", "2", "x", ""];
+            const CONDS: [&str; 6] = ["a=1", "b!=2", "c~^x", "a<2", "p/a>=1", "k=1"];
+            let mut doc = String::from("<r>");
+            for rec in &recs {
+                let attr = rec.iter().find(|(n, _)| *n == 4).map(|&(_, v)| VALUES[v]);
+                match attr {
+                    Some(v) => doc.push_str(&format!("<i k=\"{v}\">")),
+                    None => doc.push_str("<i>"),
+                }
+                for &(n, v) in rec {
+                    match NAMES[n] {
+                        "p/a" => doc.push_str(&format!("<p><a>{}</a></p>", VALUES[v])),
+                        "@k" => {}
+                        name => doc.push_str(&format!("<{name}>{}</{name}>", VALUES[v])),
+                    }
+                }
+                doc.push_str("</i>");
+            }
+            doc.push_str("</r>");
+            let conds: Vec<&str> = conds.iter().map(|&c| CONDS[c]).collect();
+            let plain = filtered(&doc, &conds, &[]);
+            for n in 1..=conds.len() {
+                let early = filtered(&doc, &conds, &conds[..n]);
+                let fields = |v: &[(Vec<String>, u64)]| v.iter().map(|r| r.0.clone()).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(fields(&early), fields(&plain), "{} {:?}", doc, conds);
+                let mut names = std::collections::HashMap::new();
+                for (f, shape) in &early {
+                    let keys: Vec<&str> = f.iter().map(|kv| kv.split('=').next().unwrap_or("")).collect();
+                    if *shape != 0 {
+                        let seen = names.entry(*shape).or_insert_with(|| keys.clone());
+                        proptest::prop_assert_eq!(&*seen, &keys, "{}", doc);
+                    }
                 }
             }
         }

@@ -81,8 +81,25 @@ impl Where {
     /// Tests `record`.
     #[inline]
     pub fn check(&self, record: &Record) -> Check {
-        let v = record.get(&self.field);
-        let pass = match (&self.test, v) {
+        self.check_value(record.get(&self.field))
+    }
+
+    /// Tests the value of the field (None: the record lacks it), as
+    /// [`check`](Where::check) does on a record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use copipe::xml::{Check, Where};
+    ///
+    /// let w: Where = "rt!=22".parse()?;
+    /// assert_eq!(w.check_value(Some("22")), Check::Fail);
+    /// assert_eq!(w.check_value(None), Check::Pass);
+    /// # Ok::<(), copipe::Error>(())
+    /// ```
+    #[inline]
+    pub fn check_value(&self, value: Option<&str>) -> Check {
+        let pass = match (&self.test, value) {
             (Test::Ne, None) => true,
             (_, None) => false,
             (Test::Eq, Some(v)) => v == self.value,
@@ -103,6 +120,12 @@ impl Where {
         } else {
             Check::Fail
         }
+    }
+
+    /// True for a numeric comparison (`<`, `<=`, `>`, `>=`), the only kind
+    /// that can answer [`Check::NotANumber`].
+    pub fn is_numeric(&self) -> bool {
+        matches!(self.test, Test::Num(..))
     }
 }
 
