@@ -152,9 +152,26 @@ impl<'i> XmlInput<'i> {
 /// encoding"). A UTF-16 document whose XML declaration names another
 /// encoding, or one in ASCII that says it is UTF-16, is refused at 1:1.
 ///
-/// Positions (line, column, byte offset) of a decoded document count in
-/// the UTF-8 text it was decoded to, not in the original bytes; a byte
-/// order mark is not counted.
+/// Positions in a decoded document:
+///
+/// - the byte offset (in every error's position, and in a message that
+///   names another offset, such as where an unclosed element opened) is
+///   the offset in the input, as it is for UTF-8: a byte order mark
+///   counts, a character counts its bytes in the input's encoding (one in
+///   ISO-8859-1, two or four in UTF-16, one to four in Shift_JIS or
+///   GB18030). It is where the character sequence that decodes to the
+///   offending character begins;
+/// - the line is the same in any encoding;
+/// - the column counts the UTF-8 bytes of the line as decoded, up to the
+///   offending character, plus one: the column the same document would
+///   have if it were converted to UTF-8 (`iconv`), so that a column means
+///   the same whatever the encoding (for UTF-8, columns count bytes).
+///
+/// The mapping back to the input is computed only when an error is built
+/// (re-decoding the input before the error: see [`locate`]); a stream
+/// keeps the input bytes read since a point at or before the event in
+/// progress, so memory stays bounded (see [`Track`]). UTF-8 input is not
+/// concerned.
 ///
 /// A byte sequence that is not valid in the encoding is an error, as in
 /// expat: an unpaired surrogate or an odd last byte in UTF-16, a byte that
@@ -171,16 +188,19 @@ impl<'i> XmlInput<'i> {
 /// expat's does; the expat-style one drops a run cut short by any error),
 /// and an error in the text before them is reported as usual. Where the
 /// parse would see the end of input, or an event cut short by it, the
-/// error is `Malformed`: its position (line, column, byte offset) is where
-/// the decoded text stops, and its message names the bad bytes and their
-/// offset in the input (counting a byte order mark), e.g.
-/// `doc.xml:1:6 (byte offset 5): malformed UTF-16LE: bytes 00 DC at input
-/// byte offset 12 are not a character`. Every path gives the same result:
+/// error is `Malformed`: its byte offset is the bad bytes' offset in the
+/// input (counting a byte order mark), its line and column where the
+/// decoded text stops, and its message names the bad bytes, e.g.
+/// `doc.xml:1:6 (byte offset 12): malformed UTF-16LE: bytes 00 DC are not
+/// a character`. Every path gives the same result:
 /// memory (the text decoded up to the bad bytes is parsed as a stream, the
 /// same code a stream of the document runs), streams with any read size,
-/// and the parallel parse (which parses such a document sequentially).
+/// and the parallel parse (which parses any decoded document
+/// sequentially).
 pub(crate) mod encoding {
+    use std::cell::RefCell;
     use std::io::{self, Read};
+    use std::rc::Rc;
 
     use encoding_rs::{DecoderResult, Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
@@ -284,11 +304,166 @@ pub(crate) mod encoding {
         /// The bytes are UTF-8: parse them as they are.
         Utf8,
         /// The bytes decoded to UTF-8.
-        Text(Vec<u8>),
+        Text(Vec<u8>, Origin),
         /// The bytes hold a malformed sequence: the text decoded before it,
         /// to be parsed as a stream that ends in the error (as a stream of
         /// the same bytes would be).
-        Cut(Box<dyn Read + Send>),
+        Cut(Box<dyn Read + Send>, Origin),
+    }
+
+    /// Where a decoded document's text came from: what maps an offset in
+    /// the text back to the input in memory.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Origin {
+        /// The encoding decoded from; `None` when the text is the input's
+        /// own bytes (a US-ASCII document cut at a byte over 0x7F).
+        enc: Option<&'static Encoding>,
+        /// The length of the byte order mark before the decoded bytes.
+        bom: usize,
+        /// The length of the decoded text, and the input offset where the
+        /// text stops (the input's end, or the malformed sequence's start).
+        end: (u64, u64),
+    }
+
+    impl Origin {
+        /// The input offset (in `input`, the whole document) of the
+        /// character sequence that decodes to offset `n` of the text.
+        #[cold]
+        pub(crate) fn input_offset(&self, input: &[u8], n: u64) -> u64 {
+            let Some(enc) = self.enc else {
+                return n;
+            };
+            if n >= self.end.0 {
+                return self.end.1;
+            }
+            let src = input.get(self.bom..).unwrap_or_default();
+            self.bom as u64 + locate(enc, src, n).0 as u64
+        }
+    }
+
+    /// Where the character sequence that decodes to byte `n` of the text
+    /// begins, in `src` (input that starts where the decoder is at rest: no
+    /// bytes of a sequence pending): its offset in `src`, and the offset in
+    /// the text of its first character (`n`, unless `n` falls inside the
+    /// UTF-8 of a character, or on the second of two characters a sequence
+    /// decodes to, as some Big5 ones do). When `n` lies past what `src`
+    /// decodes to, the end of the decoded text.
+    ///
+    /// Exact for every encoding read here (UTF-16 and the ASCII-compatible
+    /// ones; ISO-2022-JP, whose decoder keeps a mode between characters,
+    /// is refused): their decoders hold nothing between character
+    /// sequences but the bytes of one begun, so a fresh decoder at a rest
+    /// point reads on as the first one did. Far from `n` the input is
+    /// decoded in blocks (output stopped short of `n`); the last bytes one
+    /// at a time, so that the first byte of each sequence is seen.
+    #[cold]
+    pub(crate) fn locate(enc: &'static Encoding, src: &[u8], n: u64) -> (usize, u64) {
+        // More than the UTF-8 one sequence decodes to (4 bytes; 4 for the
+        // Big5 pairs of characters too).
+        const SLACK: u64 = 8;
+        let mut dec = enc.new_decoder_without_bom_handling();
+        let mut buf = [0u8; 4096];
+        let (mut r, mut w) = (0usize, 0u64);
+        while n.saturating_sub(w) > 2 * SLACK && r < src.len() {
+            let room = ((n - w - SLACK) as usize).min(buf.len());
+            let (result, read, written) =
+                dec.decode_to_utf8_without_replacement(&src[r..], &mut buf[..room], false);
+            if let DecoderResult::Malformed(bad, extra) = result {
+                // The text stops before `n`.
+                let start = (r + read).saturating_sub(usize::from(bad) + usize::from(extra));
+                return (start, w + written as u64);
+            }
+            r += read;
+            w += written as u64;
+            if read == 0 && written == 0 {
+                break;
+            }
+        }
+        // The last point known to be at rest. After the blocks, the
+        // decoder may hold bytes of a sequence begun; the first sequence
+        // completed then ends well before `n` (the slack).
+        let mut rest = (r == 0).then_some((0usize, 0u64));
+        let mut one = [0u8; 16];
+        loop {
+            if let Some((rr, rw)) = rest {
+                if rw >= n {
+                    return (rr, rw);
+                }
+            }
+            if r >= src.len() {
+                return rest.unwrap_or((r, w));
+            }
+            let (result, read, written) =
+                dec.decode_to_utf8_without_replacement(&src[r..r + 1], &mut one, false);
+            if let DecoderResult::Malformed(bad, extra) = result {
+                let start = (r + read).saturating_sub(usize::from(bad) + usize::from(extra));
+                return (start, w);
+            }
+            r += read;
+            if written > 0 {
+                if w + written as u64 > n {
+                    return rest.unwrap_or((r - read, w));
+                }
+                w += written as u64;
+                rest = Some((r, w));
+            } else if read == 0 {
+                // No progress (not expected): stop where we are.
+                return rest.unwrap_or((r, w));
+            }
+        }
+    }
+
+    /// A decoded stream's way back to input offsets: a point where the
+    /// decoder was at rest (its offset in the decoded text and in the
+    /// input) and the input bytes read since. The decoding reader appends
+    /// what it reads; the parse moves the point forward (to the start of
+    /// the event in progress, or of an open element it must still be able
+    /// to name), so the bytes kept are those of the events in progress:
+    /// at most about `max_event_bytes` of decoded text's worth (twice as
+    /// many for UTF-16) beyond the read buffers.
+    #[derive(Debug)]
+    pub(crate) struct Track {
+        enc: &'static Encoding,
+        /// The rest point: decoded offset and input offset.
+        out: u64,
+        inp: u64,
+        /// The input from `inp` on.
+        window: Vec<u8>,
+    }
+
+    /// A [`Track`] shared by the decoding reader and the parse.
+    pub(crate) type Tracked = Rc<RefCell<Track>>;
+
+    impl Track {
+        /// The input offset of decoded offset `n` (at or after the rest
+        /// point; an earlier one is not kept, and maps to the rest point).
+        #[cold]
+        pub(crate) fn map(&self, n: u64) -> u64 {
+            if n <= self.out {
+                return self.inp;
+            }
+            self.inp + locate(self.enc, &self.window, n - self.out).0 as u64
+        }
+
+        /// Moves the rest point to the sequence that decodes to `n` (at or
+        /// after the rest point), drops the input before it, and returns
+        /// `n`'s input offset.
+        #[cold]
+        pub(crate) fn advance(&mut self, n: u64) -> u64 {
+            if n > self.out {
+                let (r, w) = locate(self.enc, &self.window, n - self.out);
+                self.window.drain(..r);
+                self.inp += r as u64;
+                self.out += w;
+            }
+            self.inp
+        }
+
+        /// How many input bytes are kept.
+        #[inline]
+        pub(crate) fn kept(&self) -> usize {
+            self.window.len()
+        }
     }
 
     /// `bytes` decoded to UTF-8, if they are in another encoding.
@@ -304,11 +479,17 @@ pub(crate) mod encoding {
                 true => Decoded::Utf8,
                 false => {
                     let at = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(0);
-                    Decoded::Cut(Box::new(Cut {
+                    let origin = Origin {
+                        enc: None,
+                        bom: 0,
+                        end: (at as u64, at as u64),
+                    };
+                    let cut = Cut {
                         text: bytes[..at].to_vec(),
                         pos: 0,
                         err: Malformed::ascii(at as u64, bytes[at]),
-                    }))
+                    };
+                    Decoded::Cut(Box::new(cut), origin)
                 }
             });
         }
@@ -341,15 +522,26 @@ pub(crate) mod encoding {
                     bytes: src[start..end].to_vec(),
                     encoding: enc.name(),
                 };
-                Ok(Decoded::Cut(Box::new(Cut {
+                let origin = Origin {
+                    enc: Some(enc),
+                    bom,
+                    end: (err.at, err.input),
+                };
+                let cut = Cut {
                     text: out.into_bytes(),
                     pos: 0,
                     err,
-                })))
+                };
+                Ok(Decoded::Cut(Box::new(cut), origin))
             }
             // The output had room for all the input can decode to.
             DecoderResult::InputEmpty | DecoderResult::OutputFull => {
-                Ok(Decoded::Text(out.into_bytes()))
+                let origin = Origin {
+                    enc: Some(enc),
+                    bom,
+                    end: (out.len() as u64, bytes.len() as u64),
+                };
+                Ok(Decoded::Text(out.into_bytes(), origin))
             }
         }
     }
@@ -361,8 +553,8 @@ pub(crate) mod encoding {
     pub(crate) struct Malformed {
         /// Offset in the decoded UTF-8 text where it stops.
         pub(crate) at: u64,
-        /// Offset of the bad bytes in the input.
-        input: u64,
+        /// Offset of the bad bytes in the input: the error's byte offset.
+        pub(crate) input: u64,
         bytes: Vec<u8>,
         encoding: &'static str,
     }
@@ -388,10 +580,9 @@ pub(crate) mod encoding {
                 ("bytes", "are")
             };
             format!(
-                "malformed {}: {noun} {} at input byte offset {} {verb} not a character",
+                "malformed {}: {noun} {} {verb} not a character",
                 self.encoding,
                 hex.join(" "),
-                self.input
             )
         }
 
@@ -510,11 +701,12 @@ pub(crate) mod encoding {
     }
 
     /// Reads the start of `inner` to find its encoding: the reader to
-    /// parse (decoding to UTF-8 if needed, through fixed buffers) and the
-    /// encoding decoded from.
+    /// parse (decoding to UTF-8 if needed, through fixed buffers) and,
+    /// when it decodes, the [`Track`] that maps its offsets back to the
+    /// input.
     pub(crate) fn wrap_reader<'r>(
         mut inner: Box<dyn Read + 'r>,
-    ) -> io::Result<(Box<dyn Read + 'r>, Option<&'static Encoding>)> {
+    ) -> io::Result<(Box<dyn Read + 'r>, Option<Tracked>)> {
         let mut head = Vec::new();
         let mut chunk = [0u8; 64];
         // Read no further than needed: 4 bytes, then up to the end of an
@@ -560,7 +752,14 @@ pub(crate) mod encoding {
                 (Box::new(reader), None)
             }
             Some((enc, bom)) => {
+                let track = Rc::new(RefCell::new(Track {
+                    enc,
+                    out: 0,
+                    inp: bom as u64,
+                    window: Vec::new(),
+                }));
                 let reader = Decoding {
+                    track: Rc::clone(&track),
                     inner: chain,
                     dec: enc.new_decoder_without_bom_handling(),
                     encoding: enc.name(),
@@ -578,7 +777,7 @@ pub(crate) mod encoding {
                     tail: Vec::new(),
                     failed: None,
                 };
-                (Box::new(reader), Some(enc))
+                (Box::new(reader), Some(track))
             }
         })
     }
@@ -625,6 +824,8 @@ pub(crate) mod encoding {
     /// (a [`Malformed`] in an `io::Error`) from then on.
     struct Decoding<'r> {
         inner: Box<dyn Read + 'r>,
+        /// Where the input read is kept for mapping offsets back.
+        track: Tracked,
         dec: encoding_rs::Decoder,
         encoding: &'static str,
         /// Bytes of byte order mark still to skip.
@@ -694,6 +895,10 @@ pub(crate) mod encoding {
                     self.in_pos = skip;
                     self.skip -= skip;
                     self.in_total += skip as u64;
+                    self.track
+                        .borrow_mut()
+                        .window
+                        .extend_from_slice(&self.input[skip..n]);
                 }
                 if self.done {
                     return Ok(0);
