@@ -435,6 +435,23 @@ pub(crate) mod encoding {
     pub(crate) type Tracked = Rc<RefCell<Track>>;
 
     impl Track {
+        /// A track of input decoded from `enc`, from input offset `inp`
+        /// (after a byte order mark) on.
+        pub(crate) fn new(enc: &'static Encoding, inp: u64) -> Track {
+            Track {
+                enc,
+                out: 0,
+                inp,
+                window: Vec::new(),
+            }
+        }
+
+        /// Keeps `bytes`, the input read next.
+        #[inline]
+        pub(crate) fn push(&mut self, bytes: &[u8]) {
+            self.window.extend_from_slice(bytes);
+        }
+
         /// The input offset of decoded offset `n` (at or after the rest
         /// point; an earlier one is not kept, and maps to the rest point).
         #[cold]
@@ -752,12 +769,7 @@ pub(crate) mod encoding {
                 (Box::new(reader), None)
             }
             Some((enc, bom)) => {
-                let track = Rc::new(RefCell::new(Track {
-                    enc,
-                    out: 0,
-                    inp: bom as u64,
-                    window: Vec::new(),
-                }));
+                let track = Rc::new(RefCell::new(Track::new(enc, bom as u64)));
                 let reader = Decoding {
                     track: Rc::clone(&track),
                     inner: chain,
@@ -895,10 +907,7 @@ pub(crate) mod encoding {
                     self.in_pos = skip;
                     self.skip -= skip;
                     self.in_total += skip as u64;
-                    self.track
-                        .borrow_mut()
-                        .window
-                        .extend_from_slice(&self.input[skip..n]);
+                    self.track.borrow_mut().push(&self.input[skip..n]);
                 }
                 if self.done {
                     return Ok(0);
@@ -943,7 +952,120 @@ pub(crate) mod encoding {
 #[cfg(test)]
 mod tests {
     use super::encoding::*;
+    use encoding_rs::Encoding;
     use std::io::Read;
+
+    /// `pieces` (the input bytes of one character sequence, and what they
+    /// decode to) as the input, and for every offset of the decoded text
+    /// (and its end) the input offset of the sequence it falls in.
+    fn table(pieces: &[(Vec<u8>, String)]) -> (Vec<u8>, String, Vec<u64>) {
+        let (mut input, mut text, mut want) = (Vec::new(), String::new(), Vec::new());
+        for (bytes, s) in pieces {
+            want.extend(std::iter::repeat_n(input.len() as u64, s.len()));
+            input.extend_from_slice(bytes);
+            text.push_str(s);
+        }
+        want.push(input.len() as u64);
+        (input, text, want)
+    }
+
+    /// Each character of `text` encoded alone (by `encoding_rs`'s encoder,
+    /// or by hand for UTF-16): the pieces of [`table`].
+    fn pieces(enc: &'static Encoding, text: &str) -> Vec<(Vec<u8>, String)> {
+        text.chars()
+            .map(|c| {
+                let s = c.to_string();
+                let bytes: Vec<u8> = match enc.name() {
+                    "UTF-16LE" => s.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+                    "UTF-16BE" => s.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+                    _ => {
+                        let (b, _, bad) = enc.encode(&s);
+                        assert!(!bad, "{c} not in {}", enc.name());
+                        b.into_owned()
+                    }
+                };
+                (bytes, s)
+            })
+            .collect()
+    }
+
+    /// `locate` and a stream's `Track` find, for every offset of the
+    /// decoded text, the input offset of the sequence it falls in, as
+    /// the encoder placed it; the text is long enough for the block
+    /// phase, and its characters take 1 to 4 bytes in the input.
+    #[test]
+    fn decoded_offsets_map_back_exactly() {
+        let jp = "<r a='\u{65E5}\u{672C}'>\u{FF76}x\u{3042}\n\u{8A9E}&amp;</r>";
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "UTF-16LE",
+                format!("<r>\u{e9}\u{1F600}a\n\u{10FFFF}\u{20AC}z{}", "x".repeat(40)),
+            ),
+            (
+                "UTF-16BE",
+                format!("\u{1F600}\u{1F600}ab{}\u{1D11E}", "\u{e9}".repeat(30)),
+            ),
+            (
+                "windows-1252",
+                format!("<r>\u{e9}\u{20AC}\u{FF}{}\u{2030}", "ab".repeat(30)),
+            ),
+            (
+                "ISO-8859-7",
+                format!("<r>\u{3B1}\u{3B2}{}", "\u{3B3}x".repeat(30)),
+            ),
+            ("Shift_JIS", jp.repeat(6)),
+            ("EUC-JP", jp.repeat(6)),
+            (
+                "gb18030",
+                format!(
+                    "<r>\u{4E2D}\u{1F600}\u{e9}{}",
+                    "\u{6587}a\u{10000}".repeat(20)
+                ),
+            ),
+            (
+                "EUC-KR",
+                format!("<r>\u{D55C}\u{AE00}{}", "a\u{AC00}".repeat(30)),
+            ),
+        ];
+        for (label, text) in cases {
+            let enc = Encoding::for_label(label.as_bytes()).unwrap();
+            check(enc, &pieces(enc, &text));
+        }
+        // Big5: one sequence decodes to two characters (U+00CA U+0304); an
+        // offset on the second maps to the sequence.
+        let big5 = Encoding::for_label(b"big5").unwrap();
+        let mut p = pieces(big5, &"<r>\u{4E2D}a".repeat(8));
+        p.insert(5, (vec![0x88, 0x62], "\u{CA}\u{304}".to_string()));
+        p.extend(pieces(big5, &"\u{6587}b".repeat(10)));
+        check(big5, &p);
+    }
+
+    fn check(enc: &'static Encoding, pieces: &[(Vec<u8>, String)]) {
+        let (input, text, want) = table(pieces);
+        let (decoded, bad) = enc.decode_without_bom_handling(&input);
+        assert!(!bad, "{}", enc.name());
+        assert_eq!(decoded, text, "{}", enc.name());
+        for n in 0..=text.len() as u64 {
+            let (at, out) = locate(enc, &input, n);
+            assert_eq!(at as u64, want[n as usize], "{} offset {n}", enc.name());
+            assert!(
+                out <= n && text.is_char_boundary(out as usize),
+                "{}",
+                enc.name()
+            );
+        }
+        // A stream's track, moved forward now and then: the same.
+        for step in [1, 5, 17] {
+            let mut t = Track::new(enc, 0);
+            t.push(&input);
+            for n in 0..=text.len() as u64 {
+                assert_eq!(t.map(n), want[n as usize], "{} track at {n}", enc.name());
+                if n % step == 0 {
+                    assert_eq!(t.advance(n), want[n as usize], "{} advance {n}", enc.name());
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_stream_checks_the_declaration_of_utf16() {
