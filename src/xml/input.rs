@@ -30,7 +30,12 @@ const MAX_EVENT: u64 = 16 * 1024 * 1024;
 ///   already in memory.
 ///
 /// Errors name the input's path (see [`XmlInput::with_path`]), line, column
-/// and byte offset.
+/// and byte offset. A document in another encoding than UTF-8 (UTF-16, or
+/// one its XML declaration names) is decoded to UTF-8; its errors' byte
+/// offsets are still offsets in the input, their columns count the UTF-8
+/// of the decoded line. A decoded stream also keeps the input bytes of the
+/// event in progress, to map offsets back: at most about twice
+/// `max_event_bytes` more (for UTF-16), beyond the read buffers.
 ///
 /// # Examples
 ///
