@@ -172,11 +172,15 @@ impl<'i> XmlInput<'i> {
 ///   have if it were converted to UTF-8 (`iconv`), so that a column means
 ///   the same whatever the encoding (for UTF-8, columns count bytes).
 ///
-/// The mapping back to the input is computed only when an error is built
-/// (re-decoding the input before the error: see [`locate`]); a stream
-/// keeps the input bytes read since a point at or before the event in
-/// progress, so memory stays bounded (see [`Track`]). UTF-8 input is not
-/// concerned.
+/// In memory, the mapping back to the input is computed only when an
+/// error is built, by re-decoding the input before the error (`locate`).
+/// A stream keeps the input read since a point where the decoder was at
+/// rest, at or before the event in progress (`Track`); the parse moves
+/// that point forward once more than 64 KiB are kept, mapping then the
+/// starts of the elements still open that it passes (an unclosed
+/// element's message names its start), so memory stays bounded. A UTF-8
+/// document is not concerned: its parse is compiled apart and does no
+/// work for this (see `pull/mapped.rs`).
 ///
 /// A byte sequence that is not valid in the encoding is an error, as in
 /// expat: an unpaired surrogate or an odd last byte in UTF-16, a byte that
