@@ -110,6 +110,11 @@ impl Read for OneByte<'_> {
 
 /// The error every path gives for `doc` (asserted to be one and the same).
 fn error_everywhere(doc: &[u8]) -> String {
+    error_everywhere_cut_at(doc, "a")
+}
+
+/// [`error_everywhere`], the parallel parse cutting before `element`s.
+fn error_everywhere_cut_at(doc: &[u8], element: &str) -> String {
     let err = |r: copipe::Result<()>| r.expect_err("the document must be refused").to_string();
     let mem = || XmlInput::from_bytes(doc).with_path("doc.xml");
     let want = err(expat_parse(mem(), Count::new()));
@@ -163,8 +168,8 @@ fn error_everywhere(doc: &[u8]) -> String {
         );
     }
     for threads in [1, 2] {
-        for chunk in [4, 1 << 20] {
-            let (_, r) = ParallelParse::new("a")
+        for chunk in [4, 64, 1 << 20] {
+            let (_, r) = ParallelParse::new(element)
                 .threads(threads)
                 .chunk_bytes(chunk)
                 .with_path("doc.xml")
@@ -401,6 +406,53 @@ fn an_element_opened_long_before_the_error_is_named_by_its_input_offset() {
                 "doc.xml:{}: unexpected end of input: element `<deep>` (opened at byte offset {}) is not closed",
                 d.position(3),
                 d.marks[0].0
+            ),
+            "{enc}"
+        );
+    }
+}
+
+/// A decoded document the parallel parse cuts into many chunks, each
+/// parsed as UTF-8: an error in a late chunk, and an element left open
+/// there, are named by their input offsets, as the sequential parse names
+/// them.
+#[test]
+fn the_parallel_parse_maps_the_errors_of_its_chunks_back() {
+    for (enc, bom) in [("UTF-16LE", true), ("UTF-16BE", false), ("EUC-JP", false)] {
+        let mut d = Doc::new(enc, bom);
+        d = match enc {
+            "UTF-16BE" => d.add("<?xml version='1.0'?>"),
+            "EUC-JP" => d.add("<?xml version='1.0' encoding='EUC-JP'?>"),
+            _ => d,
+        };
+        d = d.add("<buses>\n");
+        let sample = if enc == "EUC-JP" {
+            "\u{65E5}\u{FF76}"
+        } else {
+            "\u{e9}\u{1F600}"
+        };
+        for i in 0..300 {
+            d = d.add(&format!("<bus><id>{sample}{i}</id></bus>\n"));
+        }
+        let entity = d
+            .clone()
+            .add("<bus><id>")
+            .mark()
+            .add("&nope;</id></bus></buses>");
+        let e = error_everywhere_cut_at(&entity.bytes, "bus");
+        assert_eq!(
+            e,
+            format!("doc.xml:{}: undefined entity `&nope;`", entity.position(0)),
+            "{enc}"
+        );
+        let open = d.mark().add(&format!("<bus><id>{sample}</id>")).mark();
+        let e = error_everywhere_cut_at(&open.bytes, "bus");
+        assert_eq!(
+            e,
+            format!(
+                "doc.xml:{}: unexpected end of input: element `<bus>` (opened at byte offset {}) is not closed",
+                open.position(1),
+                open.marks[0].0
             ),
             "{enc}"
         );

@@ -204,8 +204,9 @@ impl<'i> XmlInput<'i> {
 /// a character`. Every path gives the same result:
 /// memory (the text decoded up to the bad bytes is parsed as a stream, the
 /// same code a stream of the document runs), streams with any read size,
-/// and the parallel parse (which parses any decoded document
-/// sequentially).
+/// and the parallel parse (which parses a document with a malformed
+/// sequence sequentially, and maps the errors of its chunks of any other
+/// decoded document back to the input).
 pub(crate) mod encoding {
     use std::cell::RefCell;
     use std::io::{self, Read};
@@ -213,7 +214,7 @@ pub(crate) mod encoding {
 
     use encoding_rs::{DecoderResult, Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
-    use crate::error::{Error, Result};
+    use crate::error::{Error, ErrorKind, Result};
 
     /// How much of the input's start is read to find the encoding.
     const SNIFF: usize = 1024;
@@ -347,6 +348,45 @@ pub(crate) mod encoding {
             }
             let src = input.get(self.bom..).unwrap_or_default();
             self.bom as u64 + locate(enc, src, n).0 as u64
+        }
+
+        /// `e`, an error of the parse of the decoded text of `input`, with
+        /// its offsets mapped back to the input: the parallel parse's
+        /// chunks are parsed by the UTF-8 code, which knows nothing of
+        /// `input`. Besides the position, the one offset a message names
+        /// is where an unclosed element opened (`parse.rs`).
+        #[cold]
+        pub(crate) fn remap(&self, input: &[u8], e: Error) -> Error {
+            let path = e.path().map(std::path::Path::to_path_buf);
+            let e = match e.into_kind() {
+                ErrorKind::Xml {
+                    line,
+                    column,
+                    byte_offset,
+                    mut message,
+                } => {
+                    const OPENED: &str = "` (opened at byte offset ";
+                    if message.starts_with("unexpected end of input: element `<") {
+                        if let Some(at) = message.find(OPENED) {
+                            let from = at + OPENED.len();
+                            let len = message[from..]
+                                .find(|c: char| !c.is_ascii_digit())
+                                .unwrap_or(message.len() - from);
+                            if let Ok(n) = message[from..from + len].parse::<u64>() {
+                                let mapped = self.input_offset(input, n).to_string();
+                                message.replace_range(from..from + len, &mapped);
+                            }
+                        }
+                    }
+                    let offset = self.input_offset(input, byte_offset);
+                    Error::xml(line, column, offset, message)
+                }
+                other => Error::new(other),
+            };
+            match path {
+                Some(p) => e.with_path(p),
+                None => e,
+            }
         }
     }
 

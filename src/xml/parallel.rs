@@ -222,13 +222,18 @@ impl ParallelParse {
         F: Fn(ChunkWriter) -> S + Sync,
         W: Write,
     {
-        // Not UTF-8: parsed sequentially, as decoded to UTF-8, so that
-        // errors name input offsets (see `input::encoding`), with every
-        // text delivered (a stage that does not want some ignores it, so
-        // the output is the same).
+        // Not UTF-8: parsed as decoded to UTF-8, errors mapped back to
+        // input offsets (see `input::encoding`).
         match crate::xml::input::encoding::decode_bytes(bytes) {
             Ok(Decoded::Utf8) => {}
-            Ok(Decoded::Text(..) | Decoded::Cut(..)) => return self.run_cut(bytes, make, out),
+            Ok(Decoded::Text(utf8, origin)) => {
+                let (stages, r) = self.run_utf8(&utf8, make, out, chunk);
+                return (stages, r.map_err(|e| origin.remap(bytes, e)));
+            }
+            // A malformed sequence: parsed sequentially, as a stream (with
+            // every text delivered: a stage that does not want some
+            // ignores it, so the output is the same).
+            Ok(Decoded::Cut(..)) => return self.run_cut(bytes, make, out),
             Err(e) => {
                 let e = match &self.path {
                     Some(p) => e.with_path(p),
@@ -240,8 +245,8 @@ impl ParallelParse {
         self.run_utf8(bytes, make, out, chunk)
     }
 
-    /// [`run`](ParallelParse::run) on a document not in UTF-8: one
-    /// sequential parse.
+    /// [`run`](ParallelParse::run) on a document with a malformed
+    /// sequence in its encoding: one sequential parse.
     #[cold]
     fn run_cut<S, F, W>(&self, bytes: &[u8], make: F, mut out: W) -> (Vec<S>, Result<()>)
     where
