@@ -104,7 +104,9 @@ impl<P: Decoded> Pull for Mapped<'_, P> {
         self.settled = at;
         self.inner.settle(at);
     }
-    #[inline]
+    // Always inlined, as the pulls it wraps: the event is returned in
+    // registers.
+    #[inline(always)]
     fn next(&mut self) -> quick_xml::Result<(Event<'_>, Ctx<'_>)> {
         if let Back::Stream { track, opens } = &mut self.back {
             if track.borrow().kept() > KEEP {
