@@ -175,10 +175,11 @@ impl<'i> XmlInput<'i> {
 /// In memory, the mapping back to the input is computed only when an
 /// error is built, by re-decoding the input before the error (`locate`).
 /// A stream keeps the input read since a point where the decoder was at
-/// rest, at or before the event in progress (`Track`); the parse moves
-/// that point forward once more than 64 KiB are kept, mapping then the
-/// starts of the elements still open that it passes (an unclosed
-/// element's message names its start), so memory stays bounded. A UTF-8
+/// rest, at or before the event in progress (`Track`; the decoding reader
+/// notes such points as it decodes, so moving it needs no second decode);
+/// the parse moves that point forward once more than 64 KiB are kept,
+/// mapping then the starts of the elements still open that it passes (an
+/// unclosed element's message names its start), so memory stays bounded. A UTF-8
 /// document is not concerned: its parse is compiled apart and does no
 /// work for this (see `pull/mapped.rs`).
 ///
@@ -465,9 +466,11 @@ pub(crate) mod encoding {
     /// A decoded stream's way back to input offsets: a point where the
     /// decoder was at rest (its offset in the decoded text and in the
     /// input) and the input bytes read since. The decoding reader appends
-    /// what it reads; the parse moves the point forward (to the start of
-    /// the event in progress, or of an open element it must still be able
-    /// to name), so the bytes kept are those of the events in progress:
+    /// what it reads, and notes later rest points (one every 4 KiB or so
+    /// of input); the parse moves the point forward to the last of those
+    /// before the event in progress (after mapping the starts of the open
+    /// elements it passes, which an unclosed element's message may name),
+    /// so the bytes kept are those of the events in progress:
     /// at most about `max_event_bytes` of decoded text's worth (twice as
     /// many for UTF-16) beyond the read buffers.
     #[derive(Debug)]
@@ -478,7 +481,17 @@ pub(crate) mod encoding {
         inp: u64,
         /// The input from `inp` on.
         window: Vec<u8>,
+        /// Later rest points the decoding reader found, ascending, at
+        /// least [`REST_GAP`] input bytes apart.
+        rests: std::collections::VecDeque<(u64, u64)>,
     }
+
+    /// The fewest input bytes between two rest points a track keeps (a
+    /// few in unit tests, so that their short texts get some).
+    #[cfg(not(test))]
+    const REST_GAP: u64 = 4096;
+    #[cfg(test)]
+    const REST_GAP: u64 = 3;
 
     /// A [`Track`] shared by the decoding reader and the parse.
     pub(crate) type Tracked = Rc<RefCell<Track>>;
@@ -492,6 +505,26 @@ pub(crate) mod encoding {
                 out: 0,
                 inp,
                 window: Vec::new(),
+                rests: std::collections::VecDeque::new(),
+            }
+        }
+
+        /// Notes that the decoder was at rest at decoded offset `out`,
+        /// input offset `inp` (ahead of the points known).
+        #[inline]
+        pub(crate) fn rest_at(&mut self, out: u64, inp: u64) {
+            let last = self.rests.back().map_or(self.inp, |r| r.1);
+            if inp >= last + REST_GAP {
+                self.rests.push_back((out, inp));
+            }
+        }
+
+        /// The last rest point at or before decoded offset `n`.
+        fn rest_before(&self, n: u64) -> (u64, u64) {
+            let later = self.rests.partition_point(|r| r.0 <= n);
+            match later {
+                0 => (self.out, self.inp),
+                i => self.rests[i - 1],
             }
         }
 
@@ -508,21 +541,27 @@ pub(crate) mod encoding {
             if n <= self.out {
                 return self.inp;
             }
-            self.inp + locate(self.enc, &self.window, n - self.out).0 as u64
+            let (out, inp) = self.rest_before(n);
+            let from = (inp - self.inp) as usize;
+            let window = self.window.get(from..).unwrap_or_default();
+            inp + locate(self.enc, window, n - out).0 as u64
         }
 
-        /// Moves the rest point to the sequence that decodes to `n` (at or
-        /// after the rest point), drops the input before it, and returns
-        /// `n`'s input offset.
+        /// Returns the input offset of `n` (at or after the rest point),
+        /// and moves the rest point forward to the last one known at or
+        /// before `n`, dropping the input before it.
         #[cold]
         pub(crate) fn advance(&mut self, n: u64) -> u64 {
-            if n > self.out {
-                let (r, w) = locate(self.enc, &self.window, n - self.out);
-                self.window.drain(..r);
-                self.inp += r as u64;
-                self.out += w;
+            let at = self.map(n);
+            let (out, inp) = self.rest_before(n);
+            while self.rests.front().is_some_and(|r| r.0 <= n) {
+                self.rests.pop_front();
             }
-            self.inp
+            let drop = ((inp - self.inp) as usize).min(self.window.len());
+            self.window.drain(..drop);
+            self.out = out;
+            self.inp = inp;
+            at
         }
 
         /// How many input bytes are kept.
@@ -934,6 +973,50 @@ pub(crate) mod encoding {
         }
     }
 
+    /// The bytes at the end of each buffer that the decoder is given one
+    /// at a time: more than the longest sequence, so that one ends there.
+    const BYTEWISE: usize = 8;
+
+    impl Decoding<'_> {
+        /// Decodes `input[from..to]` into `out`. Before the end of the
+        /// input, the last few bytes are given one at a time: a call that
+        /// writes has just ended a sequence, and the decoder holds nothing
+        /// there, a point the track keeps (so that moving it forward needs
+        /// no second decode).
+        fn decode(&mut self, from: usize, to: usize) -> (DecoderResult, usize, usize) {
+            let src = &self.input[from..to];
+            if self.eof {
+                return self
+                    .dec
+                    .decode_to_utf8_without_replacement(src, &mut self.out, true);
+            }
+            let split = src.len().saturating_sub(BYTEWISE);
+            let (mut result, mut read, mut written) =
+                self.dec
+                    .decode_to_utf8_without_replacement(&src[..split], &mut self.out, false);
+            let mut rest = None;
+            while result == DecoderResult::InputEmpty && read < src.len() {
+                let (r, n, w) = self.dec.decode_to_utf8_without_replacement(
+                    &src[read..read + 1],
+                    &mut self.out[written..],
+                    false,
+                );
+                let at_rest = w > 0 && r == DecoderResult::InputEmpty;
+                result = r;
+                read += n;
+                written += w;
+                if at_rest {
+                    rest = Some((read, written));
+                }
+            }
+            if let Some((r, w)) = rest {
+                let at = (self.out_total + w as u64, self.in_total + r as u64);
+                self.track.borrow_mut().rest_at(at.0, at.1);
+            }
+            (result, read, written)
+        }
+    }
+
     impl Read for Decoding<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             while self.out_pos == self.out_end {
@@ -962,10 +1045,7 @@ pub(crate) mod encoding {
                     return Ok(0);
                 }
                 let (from, to) = (self.in_pos, self.in_end);
-                let src = &self.input[from..to];
-                let (result, read, written) =
-                    self.dec
-                        .decode_to_utf8_without_replacement(src, &mut self.out, self.eof);
+                let (result, read, written) = self.decode(from, to);
                 if let DecoderResult::Malformed(bad, extra) = result {
                     let src = &self.input[from..to];
                     let src: Vec<u8> = src.to_vec();
@@ -1103,10 +1183,20 @@ mod tests {
                 enc.name()
             );
         }
-        // A stream's track, moved forward now and then: the same.
+        // A stream's track, moved forward now and then: the same; with
+        // rest points where the decoder is at rest (the starts of pieces,
+        // every so often, as the decoding reader notes them).
         for step in [1, 5, 17] {
             let mut t = Track::new(enc, 0);
             t.push(&input);
+            let mut out = 0;
+            for (bytes, s) in pieces {
+                out += s.len() as u64;
+                if out % (3 + step) == 0 {
+                    t.rest_at(out, want[out as usize]);
+                }
+                let _ = bytes;
+            }
             for n in 0..=text.len() as u64 {
                 assert_eq!(t.map(n), want[n as usize], "{} track at {n}", enc.name());
                 if n % step == 0 {
