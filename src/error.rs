@@ -18,13 +18,17 @@ pub enum ErrorKind {
     /// An I/O error from the operating system.
     Io(io::Error),
     /// Malformed XML. Positions are counted from the start of the input:
-    /// `line` and `column` are 1-based, `byte_offset` is 0-based.
+    /// `line` and `column` are 1-based, `byte_offset` is 0-based. In a
+    /// document that is not UTF-8 (UTF-16, ISO-8859-1, Shift_JIS, ...),
+    /// the byte offset is still the offset in the input (a byte order
+    /// mark counted), while the column counts the UTF-8 bytes of the line
+    /// as decoded (the column the document would have in UTF-8).
     Xml {
         /// 1-based line of the offending markup.
         line: u64,
-        /// 1-based column (in bytes) of the offending markup.
+        /// 1-based column (in bytes of UTF-8) of the offending markup.
         column: u64,
-        /// 0-based byte offset of the offending markup.
+        /// 0-based byte offset of the offending markup in the input.
         byte_offset: u64,
         /// What the parser found.
         message: String,

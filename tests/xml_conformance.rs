@@ -243,11 +243,12 @@ fn utf16_documents_are_decoded() {
             "big endian {be}, bom {bom}"
         );
     }
-    // Positions count in the UTF-8 text (the byte order mark not counted).
+    // The byte offset is in the input (the byte order mark counted, two
+    // bytes a character); line and column those of the UTF-8 text.
     let doc = utf16("<r>\n<a></b></r>", false, true);
     assert_eq!(
         events(&doc).unwrap_err(),
-        "doc.xml:2:4 (byte offset 7): syntax error: expected `</a>`, but `</b>` was found"
+        "doc.xml:2:4 (byte offset 16): syntax error: expected `</a>`, but `</b>` was found"
             .replace("syntax error: ", &error_text_prefix(&doc))
     );
 }
@@ -484,16 +485,16 @@ fn greek(text: &str, bad: &[u8]) -> Vec<u8> {
 #[test]
 fn malformed_utf16_is_an_error_where_the_decoded_text_stops() {
     // A lone low surrogate in text: the start tag is delivered (the text
-    // run the error cuts is dropped, as after any error); the position is
-    // in the UTF-8 text, the message names the input offset (the byte
-    // order mark counted).
+    // run the error cuts is dropped, as after any error); the byte offset
+    // is the bad bytes' in the input (the byte order mark counted), line
+    // and column where the UTF-8 text stops.
     let mut doc = utf16("<r>ab", false, true);
     doc.extend_from_slice(&[0x00, 0xDC]);
     doc.extend_from_slice(&utf16("cd</r>", false, false));
     let (seen, e) = delivered_then_error(&doc);
     assert_eq!(
         e,
-        "doc.xml:1:6 (byte offset 5): malformed UTF-16LE: bytes 00 DC at input byte offset 12 are not a character"
+        "doc.xml:1:6 (byte offset 12): malformed UTF-16LE: bytes 00 DC are not a character"
     );
     assert_eq!(seen, ["('start', ('r', {}))"]);
     // A high surrogate not followed by a low one (big endian, no byte
@@ -504,7 +505,7 @@ fn malformed_utf16_is_an_error_where_the_decoded_text_stops() {
     let (seen, e) = delivered_then_error(&doc);
     assert_eq!(
         e,
-        "doc.xml:2:1 (byte offset 27): malformed UTF-16BE: bytes D8 00 at input byte offset 52 are not a character"
+        "doc.xml:2:1 (byte offset 52): malformed UTF-16BE: bytes D8 00 are not a character"
     );
     assert_eq!(seen, ["('start', ('r', {}))"]);
     // An odd last byte, or a high surrogate at the end, after the root.
@@ -515,7 +516,9 @@ fn malformed_utf16_is_an_error_where_the_decoded_text_stops() {
         let verb = if tail.len() == 1 { "is" } else { "are" };
         assert_eq!(
             e,
-            format!("doc.xml:1:5 (byte offset 4): malformed UTF-16LE: {what} at input byte offset 10 {verb} not a character")
+            format!(
+                "doc.xml:1:5 (byte offset 10): malformed UTF-16LE: {what} {verb} not a character"
+            )
         );
         assert_eq!(seen, ["('start', ('r', {}))", "('end', 'r')"]);
     }
@@ -524,14 +527,15 @@ fn malformed_utf16_is_an_error_where_the_decoded_text_stops() {
     doc.extend_from_slice(&[0x00, 0xDC]);
     doc.extend_from_slice(&utf16("'/></r>", false, false));
     let (seen, e) = delivered_then_error(&doc);
-    assert!(e.starts_with("doc.xml:1:11 (byte offset 10): malformed UTF-16LE: bytes 00 DC at input byte offset 22 "), "{e}");
+    assert!(
+        e.starts_with("doc.xml:1:11 (byte offset 22): malformed UTF-16LE: bytes 00 DC are "),
+        "{e}"
+    );
     assert_eq!(seen, ["('start', ('r', {}))"]);
     // At the very start.
     let (seen, e) = delivered_then_error(&[0xFF, 0xFE, 0x00, 0xDC]);
     assert!(
-        e.starts_with(
-            "doc.xml:1:1 (byte offset 0): malformed UTF-16LE: bytes 00 DC at input byte offset 2 "
-        ),
+        e.starts_with("doc.xml:1:1 (byte offset 2): malformed UTF-16LE: bytes 00 DC are "),
         "{e}"
     );
     assert!(seen.is_empty());
@@ -540,13 +544,13 @@ fn malformed_utf16_is_an_error_where_the_decoded_text_stops() {
 #[test]
 fn an_unmapped_byte_in_a_declared_encoding_is_an_error() {
     let decl = "<?xml version='1.0' encoding='windows-1253'?>\n";
-    // Positions count the UTF-8 text (α and β take two bytes each there,
-    // one in the input).
+    // The byte offset is in the input; the column counts the UTF-8 text
+    // (α and β take two bytes each there, one in the input).
     let doc = greek(&format!("{decl}<r a='αβ'>\nαβ|γ</r>"), &[0xAA]);
     let (seen, e) = delivered_then_error(&doc);
     assert_eq!(
         e,
-        "doc.xml:3:5 (byte offset 63): malformed windows-1253: byte AA at input byte offset 59 is not a character"
+        "doc.xml:3:5 (byte offset 59): malformed windows-1253: byte AA is not a character"
     );
     assert_eq!(seen, ["('start', ('r', {'a': 'αβ'}))"]);
     // In an attribute value, in ISO-8859-7 and ISO-8859-3.
@@ -558,7 +562,7 @@ fn an_unmapped_byte_in_a_declared_encoding_is_an_error() {
         let (seen, e) = delivered_then_error(&doc);
         assert_eq!(
             e,
-            format!("doc.xml:1:{} (byte offset {at}): malformed {enc}: byte {byte:02X} at input byte offset {at} is not a character", at + 1)
+            format!("doc.xml:1:{} (byte offset {at}): malformed {enc}: byte {byte:02X} is not a character", at + 1)
         );
         assert!(seen.is_empty());
     }
@@ -566,7 +570,7 @@ fn an_unmapped_byte_in_a_declared_encoding_is_an_error() {
     let doc = b"<?xml version='1.0' encoding='Shift_JIS'?><r>a\x81\x20b</r>";
     let (_, e) = delivered_then_error(doc);
     assert!(
-        e.ends_with("malformed Shift_JIS: byte 81 at input byte offset 46 is not a character"),
+        e.ends_with("(byte offset 46): malformed Shift_JIS: byte 81 is not a character"),
         "{e}"
     );
     // windows-1252 (and ISO-8859-1, read as it) maps every byte: 0x81 is
@@ -580,7 +584,7 @@ fn an_error_before_the_malformed_bytes_comes_first() {
     let mut doc = utf16("<r></x>", false, true);
     doc.extend_from_slice(&[0x00, 0xDC]);
     let e = events(&doc).unwrap_err();
-    assert!(e.starts_with("doc.xml:1:4 (byte offset 3): "), "{e}");
+    assert!(e.starts_with("doc.xml:1:4 (byte offset 8): "), "{e}");
     assert!(!e.contains("malformed"), "{e}");
     let doc = greek(
         "<?xml version='1.0' encoding='windows-1253'?><r>a\u{1}|</r>",
@@ -603,7 +607,7 @@ fn a_byte_over_0x7f_in_a_us_ascii_document_is_an_error() {
     let (seen, e) = delivered_then_error(doc);
     assert_eq!(
         e,
-        "doc.xml:3:9 (byte offset 54): malformed US-ASCII: byte E9 at input byte offset 54 is not a character"
+        "doc.xml:3:9 (byte offset 54): malformed US-ASCII: byte E9 is not a character"
     );
     assert_eq!(
         seen,
@@ -858,7 +862,7 @@ fn copipe_buses_refuses_malformed_utf16_after_printing_what_came_before() {
         .unwrap();
     child.stdin.take().unwrap().write_all(&doc).unwrap();
     let piped = child.wait_with_output().unwrap();
-    let msg = ":3:16 (byte offset 149): malformed UTF-16LE: bytes 00 DC at input byte offset 300 are not a character\n";
+    let msg = ":3:16 (byte offset 300): malformed UTF-16LE: bytes 00 DC are not a character\n";
     for (how, out) in [("file", file), ("stdin", piped)] {
         assert_eq!(out.status.code(), Some(2), "{how}");
         assert_eq!(

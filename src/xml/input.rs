@@ -30,7 +30,12 @@ const MAX_EVENT: u64 = 16 * 1024 * 1024;
 ///   already in memory.
 ///
 /// Errors name the input's path (see [`XmlInput::with_path`]), line, column
-/// and byte offset.
+/// and byte offset. A document in another encoding than UTF-8 (UTF-16, or
+/// one its XML declaration names) is decoded to UTF-8; its errors' byte
+/// offsets are still offsets in the input, their columns count the UTF-8
+/// of the decoded line. A decoded stream also keeps the input bytes of the
+/// event in progress, to map offsets back: at most about twice
+/// `max_event_bytes` more (for UTF-16), beyond the read buffers.
 ///
 /// # Examples
 ///
@@ -152,9 +157,31 @@ impl<'i> XmlInput<'i> {
 /// encoding"). A UTF-16 document whose XML declaration names another
 /// encoding, or one in ASCII that says it is UTF-16, is refused at 1:1.
 ///
-/// Positions (line, column, byte offset) of a decoded document count in
-/// the UTF-8 text it was decoded to, not in the original bytes; a byte
-/// order mark is not counted.
+/// Positions in a decoded document:
+///
+/// - the byte offset (in every error's position, and in a message that
+///   names another offset, such as where an unclosed element opened) is
+///   the offset in the input, as it is for UTF-8: a byte order mark
+///   counts, a character counts its bytes in the input's encoding (one in
+///   ISO-8859-1, two or four in UTF-16, one to four in Shift_JIS or
+///   GB18030). It is where the character sequence that decodes to the
+///   offending character begins;
+/// - the line is the same in any encoding;
+/// - the column counts the UTF-8 bytes of the line as decoded, up to the
+///   offending character, plus one: the column the same document would
+///   have if it were converted to UTF-8 (`iconv`), so that a column means
+///   the same whatever the encoding (for UTF-8, columns count bytes).
+///
+/// In memory, the mapping back to the input is computed only when an
+/// error is built, by re-decoding the input before the error (`locate`).
+/// A stream keeps the input read since a point where the decoder was at
+/// rest, at or before the event in progress (`Track`; the decoding reader
+/// notes such points as it decodes, so moving it needs no second decode);
+/// the parse moves that point forward once more than 64 KiB are kept,
+/// mapping then the starts of the elements still open that it passes (an
+/// unclosed element's message names its start), so memory stays bounded. A UTF-8
+/// document is not concerned: its parse is compiled apart and does no
+/// work for this (see `pull/mapped.rs`).
 ///
 /// A byte sequence that is not valid in the encoding is an error, as in
 /// expat: an unpaired surrogate or an odd last byte in UTF-16, a byte that
@@ -171,20 +198,24 @@ impl<'i> XmlInput<'i> {
 /// expat's does; the expat-style one drops a run cut short by any error),
 /// and an error in the text before them is reported as usual. Where the
 /// parse would see the end of input, or an event cut short by it, the
-/// error is `Malformed`: its position (line, column, byte offset) is where
-/// the decoded text stops, and its message names the bad bytes and their
-/// offset in the input (counting a byte order mark), e.g.
-/// `doc.xml:1:6 (byte offset 5): malformed UTF-16LE: bytes 00 DC at input
-/// byte offset 12 are not a character`. Every path gives the same result:
+/// error is `Malformed`: its byte offset is the bad bytes' offset in the
+/// input (counting a byte order mark), its line and column where the
+/// decoded text stops, and its message names the bad bytes, e.g.
+/// `doc.xml:1:6 (byte offset 12): malformed UTF-16LE: bytes 00 DC are not
+/// a character`. Every path gives the same result:
 /// memory (the text decoded up to the bad bytes is parsed as a stream, the
 /// same code a stream of the document runs), streams with any read size,
-/// and the parallel parse (which parses such a document sequentially).
+/// and the parallel parse (which parses a document with a malformed
+/// sequence sequentially, and maps the errors of its chunks of any other
+/// decoded document back to the input).
 pub(crate) mod encoding {
+    use std::cell::RefCell;
     use std::io::{self, Read};
+    use std::rc::Rc;
 
     use encoding_rs::{DecoderResult, Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
-    use crate::error::{Error, Result};
+    use crate::error::{Error, ErrorKind, Result};
 
     /// How much of the input's start is read to find the encoding.
     const SNIFF: usize = 1024;
@@ -284,11 +315,260 @@ pub(crate) mod encoding {
         /// The bytes are UTF-8: parse them as they are.
         Utf8,
         /// The bytes decoded to UTF-8.
-        Text(Vec<u8>),
+        Text(Vec<u8>, Origin),
         /// The bytes hold a malformed sequence: the text decoded before it,
         /// to be parsed as a stream that ends in the error (as a stream of
         /// the same bytes would be).
-        Cut(Box<dyn Read + Send>),
+        Cut(Box<dyn Read + Send>, Origin),
+    }
+
+    /// Where a decoded document's text came from: what maps an offset in
+    /// the text back to the input in memory.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Origin {
+        /// The encoding decoded from; `None` when the text is the input's
+        /// own bytes (a US-ASCII document cut at a byte over 0x7F).
+        enc: Option<&'static Encoding>,
+        /// The length of the byte order mark before the decoded bytes.
+        bom: usize,
+        /// The length of the decoded text, and the input offset where the
+        /// text stops (the input's end, or the malformed sequence's start).
+        end: (u64, u64),
+    }
+
+    impl Origin {
+        /// The input offset (in `input`, the whole document) of the
+        /// character sequence that decodes to offset `n` of the text.
+        #[cold]
+        pub(crate) fn input_offset(&self, input: &[u8], n: u64) -> u64 {
+            let Some(enc) = self.enc else {
+                return n;
+            };
+            if n >= self.end.0 {
+                return self.end.1;
+            }
+            let src = input.get(self.bom..).unwrap_or_default();
+            self.bom as u64 + locate(enc, src, n).0 as u64
+        }
+
+        /// `e`, an error of the parse of the decoded text of `input`, with
+        /// its offsets mapped back to the input: the parallel parse's
+        /// chunks are parsed by the UTF-8 code, which knows nothing of
+        /// `input`. Besides the position, the one offset a message names
+        /// is where an unclosed element opened (`parse.rs`).
+        #[cold]
+        pub(crate) fn remap(&self, input: &[u8], e: Error) -> Error {
+            let path = e.path().map(std::path::Path::to_path_buf);
+            let e = match e.into_kind() {
+                ErrorKind::Xml {
+                    line,
+                    column,
+                    byte_offset,
+                    mut message,
+                } => {
+                    const OPENED: &str = "` (opened at byte offset ";
+                    if message.starts_with("unexpected end of input: element `<") {
+                        if let Some(at) = message.find(OPENED) {
+                            let from = at + OPENED.len();
+                            let len = message[from..]
+                                .find(|c: char| !c.is_ascii_digit())
+                                .unwrap_or(message.len() - from);
+                            if let Ok(n) = message[from..from + len].parse::<u64>() {
+                                let mapped = self.input_offset(input, n).to_string();
+                                message.replace_range(from..from + len, &mapped);
+                            }
+                        }
+                    }
+                    let offset = self.input_offset(input, byte_offset);
+                    Error::xml(line, column, offset, message)
+                }
+                other => Error::new(other),
+            };
+            match path {
+                Some(p) => e.with_path(p),
+                None => e,
+            }
+        }
+    }
+
+    /// Where the character sequence that decodes to byte `n` of the text
+    /// begins, in `src` (input that starts where the decoder is at rest: no
+    /// bytes of a sequence pending): its offset in `src`, and the offset in
+    /// the text of its first character (`n`, unless `n` falls inside the
+    /// UTF-8 of a character, or on the second of two characters a sequence
+    /// decodes to, as some Big5 ones do). When `n` lies past what `src`
+    /// decodes to, the end of the decoded text.
+    ///
+    /// Exact for every encoding read here (UTF-16 and the ASCII-compatible
+    /// ones; ISO-2022-JP, whose decoder keeps a mode between characters,
+    /// is refused): their decoders hold nothing between character
+    /// sequences but the bytes of one begun, so a fresh decoder at a rest
+    /// point reads on as the first one did. Far from `n` the input is
+    /// decoded in blocks (output stopped short of `n`); the last bytes one
+    /// at a time, so that the first byte of each sequence is seen.
+    #[cold]
+    pub(crate) fn locate(enc: &'static Encoding, src: &[u8], n: u64) -> (usize, u64) {
+        // More than the UTF-8 one sequence decodes to (4 bytes; 4 for the
+        // Big5 pairs of characters too).
+        const SLACK: u64 = 8;
+        let mut dec = enc.new_decoder_without_bom_handling();
+        let mut buf = [0u8; 4096];
+        let (mut r, mut w) = (0usize, 0u64);
+        while n.saturating_sub(w) > 2 * SLACK && r < src.len() {
+            let room = ((n - w - SLACK) as usize).min(buf.len());
+            let (result, read, written) =
+                dec.decode_to_utf8_without_replacement(&src[r..], &mut buf[..room], false);
+            if let DecoderResult::Malformed(bad, extra) = result {
+                // The text stops before `n`.
+                let start = (r + read).saturating_sub(usize::from(bad) + usize::from(extra));
+                return (start, w + written as u64);
+            }
+            r += read;
+            w += written as u64;
+            if read == 0 && written == 0 {
+                break;
+            }
+        }
+        // The last point known to be at rest. After the blocks, the
+        // decoder may hold bytes of a sequence begun; the first sequence
+        // completed then ends well before `n` (the slack).
+        let mut rest = (r == 0).then_some((0usize, 0u64));
+        let mut one = [0u8; 16];
+        loop {
+            if let Some((rr, rw)) = rest {
+                if rw >= n {
+                    return (rr, rw);
+                }
+            }
+            if r >= src.len() {
+                return rest.unwrap_or((r, w));
+            }
+            let (result, read, written) =
+                dec.decode_to_utf8_without_replacement(&src[r..r + 1], &mut one, false);
+            if let DecoderResult::Malformed(bad, extra) = result {
+                let start = (r + read).saturating_sub(usize::from(bad) + usize::from(extra));
+                return (start, w);
+            }
+            r += read;
+            if written > 0 {
+                if w + written as u64 > n {
+                    return rest.unwrap_or((r - read, w));
+                }
+                w += written as u64;
+                rest = Some((r, w));
+            } else if read == 0 {
+                // No progress (not expected): stop where we are.
+                return rest.unwrap_or((r, w));
+            }
+        }
+    }
+
+    /// A decoded stream's way back to input offsets: a point where the
+    /// decoder was at rest (its offset in the decoded text and in the
+    /// input) and the input bytes read since. The decoding reader appends
+    /// what it reads, and notes later rest points (one every 4 KiB or so
+    /// of input); the parse moves the point forward to the last of those
+    /// before the event in progress (after mapping the starts of the open
+    /// elements it passes, which an unclosed element's message may name),
+    /// so the bytes kept are those of the events in progress:
+    /// at most about `max_event_bytes` of decoded text's worth (twice as
+    /// many for UTF-16) beyond the read buffers.
+    #[derive(Debug)]
+    pub(crate) struct Track {
+        enc: &'static Encoding,
+        /// The rest point: decoded offset and input offset.
+        out: u64,
+        inp: u64,
+        /// The input from `inp` on.
+        window: Vec<u8>,
+        /// Later rest points the decoding reader found, ascending, at
+        /// least [`REST_GAP`] input bytes apart.
+        rests: std::collections::VecDeque<(u64, u64)>,
+    }
+
+    /// The fewest input bytes between two rest points a track keeps (a
+    /// few in unit tests, so that their short texts get some).
+    #[cfg(not(test))]
+    const REST_GAP: u64 = 4096;
+    #[cfg(test)]
+    const REST_GAP: u64 = 3;
+
+    /// A [`Track`] shared by the decoding reader and the parse.
+    pub(crate) type Tracked = Rc<RefCell<Track>>;
+
+    impl Track {
+        /// A track of input decoded from `enc`, from input offset `inp`
+        /// (after a byte order mark) on.
+        pub(crate) fn new(enc: &'static Encoding, inp: u64) -> Track {
+            Track {
+                enc,
+                out: 0,
+                inp,
+                window: Vec::new(),
+                rests: std::collections::VecDeque::new(),
+            }
+        }
+
+        /// Notes that the decoder was at rest at decoded offset `out`,
+        /// input offset `inp` (ahead of the points known).
+        #[inline]
+        pub(crate) fn rest_at(&mut self, out: u64, inp: u64) {
+            let last = self.rests.back().map_or(self.inp, |r| r.1);
+            if inp >= last + REST_GAP {
+                self.rests.push_back((out, inp));
+            }
+        }
+
+        /// The last rest point at or before decoded offset `n`.
+        fn rest_before(&self, n: u64) -> (u64, u64) {
+            let later = self.rests.partition_point(|r| r.0 <= n);
+            match later {
+                0 => (self.out, self.inp),
+                i => self.rests[i - 1],
+            }
+        }
+
+        /// Keeps `bytes`, the input read next.
+        #[inline]
+        pub(crate) fn push(&mut self, bytes: &[u8]) {
+            self.window.extend_from_slice(bytes);
+        }
+
+        /// The input offset of decoded offset `n` (at or after the rest
+        /// point; an earlier one is not kept, and maps to the rest point).
+        #[cold]
+        pub(crate) fn map(&self, n: u64) -> u64 {
+            if n <= self.out {
+                return self.inp;
+            }
+            let (out, inp) = self.rest_before(n);
+            let from = (inp - self.inp) as usize;
+            let window = self.window.get(from..).unwrap_or_default();
+            inp + locate(self.enc, window, n - out).0 as u64
+        }
+
+        /// Returns the input offset of `n` (at or after the rest point),
+        /// and moves the rest point forward to the last one known at or
+        /// before `n`, dropping the input before it.
+        #[cold]
+        pub(crate) fn advance(&mut self, n: u64) -> u64 {
+            let at = self.map(n);
+            let (out, inp) = self.rest_before(n);
+            while self.rests.front().is_some_and(|r| r.0 <= n) {
+                self.rests.pop_front();
+            }
+            let drop = ((inp - self.inp) as usize).min(self.window.len());
+            self.window.drain(..drop);
+            self.out = out;
+            self.inp = inp;
+            at
+        }
+
+        /// How many input bytes are kept.
+        #[inline]
+        pub(crate) fn kept(&self) -> usize {
+            self.window.len()
+        }
     }
 
     /// `bytes` decoded to UTF-8, if they are in another encoding.
@@ -304,11 +584,17 @@ pub(crate) mod encoding {
                 true => Decoded::Utf8,
                 false => {
                     let at = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(0);
-                    Decoded::Cut(Box::new(Cut {
+                    let origin = Origin {
+                        enc: None,
+                        bom: 0,
+                        end: (at as u64, at as u64),
+                    };
+                    let cut = Cut {
                         text: bytes[..at].to_vec(),
                         pos: 0,
                         err: Malformed::ascii(at as u64, bytes[at]),
-                    }))
+                    };
+                    Decoded::Cut(Box::new(cut), origin)
                 }
             });
         }
@@ -341,15 +627,26 @@ pub(crate) mod encoding {
                     bytes: src[start..end].to_vec(),
                     encoding: enc.name(),
                 };
-                Ok(Decoded::Cut(Box::new(Cut {
+                let origin = Origin {
+                    enc: Some(enc),
+                    bom,
+                    end: (err.at, err.input),
+                };
+                let cut = Cut {
                     text: out.into_bytes(),
                     pos: 0,
                     err,
-                })))
+                };
+                Ok(Decoded::Cut(Box::new(cut), origin))
             }
             // The output had room for all the input can decode to.
             DecoderResult::InputEmpty | DecoderResult::OutputFull => {
-                Ok(Decoded::Text(out.into_bytes()))
+                let origin = Origin {
+                    enc: Some(enc),
+                    bom,
+                    end: (out.len() as u64, bytes.len() as u64),
+                };
+                Ok(Decoded::Text(out.into_bytes(), origin))
             }
         }
     }
@@ -361,8 +658,8 @@ pub(crate) mod encoding {
     pub(crate) struct Malformed {
         /// Offset in the decoded UTF-8 text where it stops.
         pub(crate) at: u64,
-        /// Offset of the bad bytes in the input.
-        input: u64,
+        /// Offset of the bad bytes in the input: the error's byte offset.
+        pub(crate) input: u64,
         bytes: Vec<u8>,
         encoding: &'static str,
     }
@@ -388,10 +685,9 @@ pub(crate) mod encoding {
                 ("bytes", "are")
             };
             format!(
-                "malformed {}: {noun} {} at input byte offset {} {verb} not a character",
+                "malformed {}: {noun} {} {verb} not a character",
                 self.encoding,
                 hex.join(" "),
-                self.input
             )
         }
 
@@ -510,11 +806,12 @@ pub(crate) mod encoding {
     }
 
     /// Reads the start of `inner` to find its encoding: the reader to
-    /// parse (decoding to UTF-8 if needed, through fixed buffers) and the
-    /// encoding decoded from.
+    /// parse (decoding to UTF-8 if needed, through fixed buffers) and,
+    /// when it decodes, the [`Track`] that maps its offsets back to the
+    /// input.
     pub(crate) fn wrap_reader<'r>(
         mut inner: Box<dyn Read + 'r>,
-    ) -> io::Result<(Box<dyn Read + 'r>, Option<&'static Encoding>)> {
+    ) -> io::Result<(Box<dyn Read + 'r>, Option<Tracked>)> {
         let mut head = Vec::new();
         let mut chunk = [0u8; 64];
         // Read no further than needed: 4 bytes, then up to the end of an
@@ -560,7 +857,9 @@ pub(crate) mod encoding {
                 (Box::new(reader), None)
             }
             Some((enc, bom)) => {
+                let track = Rc::new(RefCell::new(Track::new(enc, bom as u64)));
                 let reader = Decoding {
+                    track: Rc::clone(&track),
                     inner: chain,
                     dec: enc.new_decoder_without_bom_handling(),
                     encoding: enc.name(),
@@ -578,7 +877,7 @@ pub(crate) mod encoding {
                     tail: Vec::new(),
                     failed: None,
                 };
-                (Box::new(reader), Some(enc))
+                (Box::new(reader), Some(track))
             }
         })
     }
@@ -625,6 +924,8 @@ pub(crate) mod encoding {
     /// (a [`Malformed`] in an `io::Error`) from then on.
     struct Decoding<'r> {
         inner: Box<dyn Read + 'r>,
+        /// Where the input read is kept for mapping offsets back.
+        track: Tracked,
         dec: encoding_rs::Decoder,
         encoding: &'static str,
         /// Bytes of byte order mark still to skip.
@@ -672,6 +973,50 @@ pub(crate) mod encoding {
         }
     }
 
+    /// The bytes at the end of each buffer that the decoder is given one
+    /// at a time: more than the longest sequence, so that one ends there.
+    const BYTEWISE: usize = 8;
+
+    impl Decoding<'_> {
+        /// Decodes `input[from..to]` into `out`. Before the end of the
+        /// input, the last few bytes are given one at a time: a call that
+        /// writes has just ended a sequence, and the decoder holds nothing
+        /// there, a point the track keeps (so that moving it forward needs
+        /// no second decode).
+        fn decode(&mut self, from: usize, to: usize) -> (DecoderResult, usize, usize) {
+            let src = &self.input[from..to];
+            if self.eof {
+                return self
+                    .dec
+                    .decode_to_utf8_without_replacement(src, &mut self.out, true);
+            }
+            let split = src.len().saturating_sub(BYTEWISE);
+            let (mut result, mut read, mut written) =
+                self.dec
+                    .decode_to_utf8_without_replacement(&src[..split], &mut self.out, false);
+            let mut rest = None;
+            while result == DecoderResult::InputEmpty && read < src.len() {
+                let (r, n, w) = self.dec.decode_to_utf8_without_replacement(
+                    &src[read..read + 1],
+                    &mut self.out[written..],
+                    false,
+                );
+                let at_rest = w > 0 && r == DecoderResult::InputEmpty;
+                result = r;
+                read += n;
+                written += w;
+                if at_rest {
+                    rest = Some((read, written));
+                }
+            }
+            if let Some((r, w)) = rest {
+                let at = (self.out_total + w as u64, self.in_total + r as u64);
+                self.track.borrow_mut().rest_at(at.0, at.1);
+            }
+            (result, read, written)
+        }
+    }
+
     impl Read for Decoding<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             while self.out_pos == self.out_end {
@@ -694,15 +1039,13 @@ pub(crate) mod encoding {
                     self.in_pos = skip;
                     self.skip -= skip;
                     self.in_total += skip as u64;
+                    self.track.borrow_mut().push(&self.input[skip..n]);
                 }
                 if self.done {
                     return Ok(0);
                 }
                 let (from, to) = (self.in_pos, self.in_end);
-                let src = &self.input[from..to];
-                let (result, read, written) =
-                    self.dec
-                        .decode_to_utf8_without_replacement(src, &mut self.out, self.eof);
+                let (result, read, written) = self.decode(from, to);
                 if let DecoderResult::Malformed(bad, extra) = result {
                     let src = &self.input[from..to];
                     let src: Vec<u8> = src.to_vec();
@@ -738,7 +1081,130 @@ pub(crate) mod encoding {
 #[cfg(test)]
 mod tests {
     use super::encoding::*;
+    use encoding_rs::Encoding;
     use std::io::Read;
+
+    /// `pieces` (the input bytes of one character sequence, and what they
+    /// decode to) as the input, and for every offset of the decoded text
+    /// (and its end) the input offset of the sequence it falls in.
+    fn table(pieces: &[(Vec<u8>, String)]) -> (Vec<u8>, String, Vec<u64>) {
+        let (mut input, mut text, mut want) = (Vec::new(), String::new(), Vec::new());
+        for (bytes, s) in pieces {
+            want.extend(std::iter::repeat_n(input.len() as u64, s.len()));
+            input.extend_from_slice(bytes);
+            text.push_str(s);
+        }
+        want.push(input.len() as u64);
+        (input, text, want)
+    }
+
+    /// Each character of `text` encoded alone (by `encoding_rs`'s encoder,
+    /// or by hand for UTF-16): the pieces of [`table`].
+    fn pieces(enc: &'static Encoding, text: &str) -> Vec<(Vec<u8>, String)> {
+        text.chars()
+            .map(|c| {
+                let s = c.to_string();
+                let bytes: Vec<u8> = match enc.name() {
+                    "UTF-16LE" => s.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+                    "UTF-16BE" => s.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+                    _ => {
+                        let (b, _, bad) = enc.encode(&s);
+                        assert!(!bad, "{c} not in {}", enc.name());
+                        b.into_owned()
+                    }
+                };
+                (bytes, s)
+            })
+            .collect()
+    }
+
+    /// `locate` and a stream's `Track` find, for every offset of the
+    /// decoded text, the input offset of the sequence it falls in, as
+    /// the encoder placed it; the text is long enough for the block
+    /// phase, and its characters take 1 to 4 bytes in the input.
+    #[test]
+    fn decoded_offsets_map_back_exactly() {
+        let jp = "<r a='\u{65E5}\u{672C}'>\u{FF76}x\u{3042}\n\u{8A9E}&amp;</r>";
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "UTF-16LE",
+                format!("<r>\u{e9}\u{1F600}a\n\u{10FFFF}\u{20AC}z{}", "x".repeat(40)),
+            ),
+            (
+                "UTF-16BE",
+                format!("\u{1F600}\u{1F600}ab{}\u{1D11E}", "\u{e9}".repeat(30)),
+            ),
+            (
+                "windows-1252",
+                format!("<r>\u{e9}\u{20AC}\u{FF}{}\u{2030}", "ab".repeat(30)),
+            ),
+            (
+                "ISO-8859-7",
+                format!("<r>\u{3B1}\u{3B2}{}", "\u{3B3}x".repeat(30)),
+            ),
+            ("Shift_JIS", jp.repeat(6)),
+            ("EUC-JP", jp.repeat(6)),
+            (
+                "gb18030",
+                format!(
+                    "<r>\u{4E2D}\u{1F600}\u{e9}{}",
+                    "\u{6587}a\u{10000}".repeat(20)
+                ),
+            ),
+            (
+                "EUC-KR",
+                format!("<r>\u{D55C}\u{AE00}{}", "a\u{AC00}".repeat(30)),
+            ),
+        ];
+        for (label, text) in cases {
+            let enc = Encoding::for_label(label.as_bytes()).unwrap();
+            check(enc, &pieces(enc, &text));
+        }
+        // Big5: one sequence decodes to two characters (U+00CA U+0304); an
+        // offset on the second maps to the sequence.
+        let big5 = Encoding::for_label(b"big5").unwrap();
+        let mut p = pieces(big5, &"<r>\u{4E2D}a".repeat(8));
+        p.insert(5, (vec![0x88, 0x62], "\u{CA}\u{304}".to_string()));
+        p.extend(pieces(big5, &"\u{6587}b".repeat(10)));
+        check(big5, &p);
+    }
+
+    fn check(enc: &'static Encoding, pieces: &[(Vec<u8>, String)]) {
+        let (input, text, want) = table(pieces);
+        let (decoded, bad) = enc.decode_without_bom_handling(&input);
+        assert!(!bad, "{}", enc.name());
+        assert_eq!(decoded, text, "{}", enc.name());
+        for n in 0..=text.len() as u64 {
+            let (at, out) = locate(enc, &input, n);
+            assert_eq!(at as u64, want[n as usize], "{} offset {n}", enc.name());
+            assert!(
+                out <= n && text.is_char_boundary(out as usize),
+                "{}",
+                enc.name()
+            );
+        }
+        // A stream's track, moved forward now and then: the same; with
+        // rest points where the decoder is at rest (the starts of pieces,
+        // every so often, as the decoding reader notes them).
+        for step in [1, 5, 17] {
+            let mut t = Track::new(enc, 0);
+            t.push(&input);
+            let mut out = 0;
+            for (bytes, s) in pieces {
+                out += s.len() as u64;
+                if out % (3 + step) == 0 {
+                    t.rest_at(out, want[out as usize]);
+                }
+                let _ = bytes;
+            }
+            for n in 0..=text.len() as u64 {
+                assert_eq!(t.map(n), want[n as usize], "{} track at {n}", enc.name());
+                if n % step == 0 {
+                    assert_eq!(t.advance(n), want[n as usize], "{} advance {n}", enc.name());
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_stream_checks_the_declaration_of_utf16() {

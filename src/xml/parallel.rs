@@ -231,14 +231,18 @@ impl ParallelParse {
         F: Fn(ChunkWriter) -> S + Sync,
         W: Write,
     {
-        // Not UTF-8: parsed as decoded to UTF-8 (see `input::encoding`).
+        // Not UTF-8: parsed as decoded to UTF-8, errors mapped back to
+        // input offsets (see `input::encoding`).
         match crate::xml::input::encoding::decode_bytes(bytes) {
             Ok(Decoded::Utf8) => {}
-            Ok(Decoded::Text(utf8)) => return self.run_utf8(&utf8, make, out, chunk),
+            Ok(Decoded::Text(utf8, origin)) => {
+                let (stages, r) = self.run_utf8(&utf8, make, out, chunk);
+                return (stages, r.map_err(|e| origin.remap(bytes, e)));
+            }
             // A malformed sequence: parsed sequentially, as a stream (with
             // every text delivered: a stage that does not want some
             // ignores it, so the output is the same).
-            Ok(Decoded::Cut(_)) => return self.run_cut(bytes, make, out),
+            Ok(Decoded::Cut(..)) => return self.run_cut(bytes, make, out),
             Err(e) => {
                 let e = match &self.path {
                     Some(p) => e.with_path(p),

@@ -21,6 +21,7 @@ use crate::xml::input::encoding::{self, Decoded};
 use crate::xml::input::{Src, XmlInput};
 use crate::xml::lexical::{self, Bad};
 use crate::xml::pull::doctype::BAD_UTF8 as DOCTYPE_UTF8;
+use crate::xml::pull::mapped::{Back, Mapped};
 use crate::xml::pull::slice::SlicePull;
 use crate::xml::pull::stream::StreamPull;
 use crate::xml::pull::{Ctx, Pull};
@@ -75,17 +76,30 @@ pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<
                 let mut pull = SlicePull::new(&bytes);
                 parse_loop(&mut pull, handler, Doc::default(), Stops::none())
             }
-            // Not UTF-8: parsed as decoded to UTF-8.
-            Ok(Decoded::Text(utf8)) => {
-                let mut pull = SlicePull::new(&utf8);
+            // Not UTF-8: parsed as decoded to UTF-8, errors mapped back.
+            Ok(Decoded::Text(utf8, origin)) => {
+                let back = Back::Memory {
+                    input: &bytes,
+                    origin,
+                };
+                let mut pull = Mapped::new(SlicePull::new(&utf8), back);
                 parse_loop(&mut pull, handler, Doc::default(), Stops::none())
             }
             // A malformed sequence: parsed as a stream of the same bytes.
-            Ok(Decoded::Cut(text)) => stream(text, capacity, u64::MAX, handler),
+            Ok(Decoded::Cut(text, origin)) => {
+                let back = Back::Memory {
+                    input: &bytes,
+                    origin,
+                };
+                stream(text, capacity, u64::MAX, handler, Some(back))
+            }
             Err(e) => Err(Fail::Input(e)),
         },
         Src::Reader(reader) => match encoding::wrap_reader(reader) {
-            Ok((reader, _)) => stream(reader, capacity, max_event, handler),
+            Ok((reader, track)) => {
+                let back = track.map(Back::stream);
+                stream(reader, capacity, max_event, handler, back)
+            }
             Err(e) => Err(Fail::Input(
                 match e
                     .get_ref()
@@ -100,19 +114,24 @@ pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<
     finish(outcome, handler, path.as_deref()).map(|_| ())
 }
 
-/// The parse of a stream (decoded to UTF-8).
+/// The parse of a stream (decoded to UTF-8; `back` maps its offsets back
+/// to the input when it was decoded).
 fn stream<H: Handler>(
     reader: Box<dyn std::io::Read + '_>,
     capacity: usize,
     max_event: u64,
     handler: &mut H,
+    back: Option<Back<'_>>,
 ) -> Result<ChunkEnd, Fail> {
-    let mut pull = StreamPull::new(reader, capacity, max_event);
+    let pull = StreamPull::new(reader, capacity, max_event);
     let doc = Doc {
         keep_names: true,
         ..Doc::default()
     };
-    parse_loop(&mut pull, handler, doc, Stops::none())
+    match back {
+        None => parse_loop(&mut { pull }, handler, doc, Stops::none()),
+        Some(back) => parse_loop(&mut Mapped::new(pull, back), handler, doc, Stops::none()),
+    }
 }
 
 /// Closes the handler as the source contract says and adds the path to an
@@ -262,7 +281,8 @@ pub(crate) fn parse_loop<P: Pull, H: Handler>(
                 let (open, eof, name) = *b;
                 let name = name.or_else(|| pull.name_at(open)).unwrap_or_default();
                 let msg = format!(
-                    "unexpected end of input: element `<{name}>` (opened at byte offset {open}) is not closed"
+                    "unexpected end of input: element `<{name}>` (opened at byte offset {}) is not closed",
+                    pull.input_offset(open)
                 );
                 return Err(Fail::Input(pull.error_at(eof, msg)));
             }

@@ -103,6 +103,14 @@ impl Read for BomStripped<'_> {
     }
 }
 
+impl StreamPull<'_> {
+    /// True when the decoded text stopped at a malformed sequence: the
+    /// error `convert` returns then has its offset in the input already.
+    pub(crate) fn stopped(&self) -> bool {
+        self.reader.get_ref().malformed.is_some()
+    }
+}
+
 impl Pull for StreamPull<'_> {
     #[inline]
     fn position(&self) -> u64 {
@@ -159,8 +167,10 @@ impl Pull for StreamPull<'_> {
         if let Some(m) = &self.reader.get_ref().malformed {
             // The decoded text ended at a malformed sequence, and the
             // event in progress needed more: the error is the sequence's,
-            // where the text stops.
-            return self.error_at(m.at, m.message());
+            // at its offset in the input; line and column where the text
+            // stops.
+            let (line, col) = self.line_col(m.at);
+            return Error::xml(line, col, m.input, m.message());
         }
         convert(self, e)
     }
