@@ -32,8 +32,12 @@ Examples:
   copipe records dump.xml --element page --fields title,id --format tsv
   copipe records vehicles.xml --element vehicle --where 'des~^Howard' --format json")]
 pub(crate) struct Args {
-    /// The XML file; `-` reads stdin. Without FILE, the bus feed sample
-    /// built into copipe is read.
+    /// The XML file; `-` reads stdin. Without FILE, stdin if something is
+    /// piped in, else the bus feed sample built into copipe.
+    ///
+    /// A regular file of 4 MiB or more is mapped, not read (as ripgrep
+    /// does): if it is truncated meanwhile, copipe dies of SIGBUS (exit
+    /// 135); pipe in a file that may be truncated (`- < FILE`).
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
 

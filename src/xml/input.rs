@@ -181,7 +181,7 @@ impl<'i> XmlInput<'i> {
 /// mapping then the starts of the elements still open that it passes (an
 /// unclosed element's message names its start), so memory stays bounded. A UTF-8
 /// document is not concerned: its parse is compiled apart and does no
-/// work for this (see `pull/mapped.rs`).
+/// work for this (see `pull/remapped.rs`).
 ///
 /// A byte sequence that is not valid in the encoding is an error, as in
 /// expat: an unpaired surrogate or an odd last byte in UTF-16, a byte that

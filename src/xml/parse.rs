@@ -21,7 +21,7 @@ use crate::xml::input::encoding::{self, Decoded};
 use crate::xml::input::{Src, XmlInput};
 use crate::xml::lexical::{self, Bad};
 use crate::xml::pull::doctype::BAD_UTF8 as DOCTYPE_UTF8;
-use crate::xml::pull::mapped::{Back, Mapped};
+use crate::xml::pull::remapped::{Back, Remapped};
 use crate::xml::pull::slice::SlicePull;
 use crate::xml::pull::stream::StreamPull;
 use crate::xml::pull::{Ctx, Pull};
@@ -82,7 +82,7 @@ pub(crate) fn drive<H: Handler>(input: XmlInput<'_>, handler: &mut H) -> Result<
                     input: &bytes,
                     origin,
                 };
-                let mut pull = Mapped::new(SlicePull::new(&utf8), back);
+                let mut pull = Remapped::new(SlicePull::new(&utf8), back);
                 parse_loop(&mut pull, handler, Doc::default(), Stops::none())
             }
             // A malformed sequence: parsed as a stream of the same bytes.
@@ -130,7 +130,7 @@ fn stream<H: Handler>(
     };
     match back {
         None => parse_loop(&mut { pull }, handler, doc, Stops::none()),
-        Some(back) => parse_loop(&mut Mapped::new(pull, back), handler, doc, Stops::none()),
+        Some(back) => parse_loop(&mut Remapped::new(pull, back), handler, doc, Stops::none()),
     }
 }
 

@@ -5,11 +5,11 @@
 //!   whole input, or a part of it for the parallel parse)
 //! - `stream.rs`: `StreamPull`, events read through a fixed buffer from a
 //!   stream, with the byte-order-mark stripping and line-counting readers
-//! - `mapped.rs`: `Mapped`, either of them over a document decoded to
+//! - `remapped.rs`: `Remapped`, either of them over a document decoded to
 //!   UTF-8, with error offsets mapped back to the input
 
 pub(crate) mod doctype;
-pub(crate) mod mapped;
+pub(crate) mod remapped;
 pub(crate) mod slice;
 pub(crate) mod stream;
 
@@ -88,7 +88,7 @@ pub(crate) trait Pull {
     fn error_position(&self) -> u64;
 
     /// The offset in the input of `offset` (an offset in the text parsed):
-    /// the same, unless the input was decoded to UTF-8 (see `mapped.rs`).
+    /// the same, unless the input was decoded to UTF-8 (see `remapped.rs`).
     fn input_offset(&self, offset: u64) -> u64 {
         offset
     }

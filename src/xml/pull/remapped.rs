@@ -1,4 +1,4 @@
-//! [`Mapped`]: the events of a document decoded to UTF-8 (see
+//! [`Remapped`]: the events of a document decoded to UTF-8 (see
 //! `input::encoding`), read by a [`SlicePull`] or a [`StreamPull`] over the
 //! decoded text, with every error's byte offset, and the offset an
 //! unclosed element's message names, turned back into an offset in the
@@ -43,7 +43,7 @@ impl<'i> Back<'i> {
     }
 }
 
-/// What [`Mapped`] needs of the pull it wraps.
+/// What [`Remapped`] needs of the pull it wraps.
 pub(crate) trait Decoded: Pull {
     /// True when the error `convert` returns has its offset in the input
     /// already (a malformed sequence ended the decoded text).
@@ -61,16 +61,16 @@ impl Decoded for StreamPull<'_> {
 }
 
 /// A pull over decoded text whose errors name input offsets.
-pub(crate) struct Mapped<'i, P> {
+pub(crate) struct Remapped<'i, P> {
     inner: P,
     back: Back<'i>,
     /// The start of the event in progress.
     settled: u64,
 }
 
-impl<'i, P: Decoded> Mapped<'i, P> {
-    pub(crate) fn new(inner: P, back: Back<'i>) -> Mapped<'i, P> {
-        Mapped {
+impl<'i, P: Decoded> Remapped<'i, P> {
+    pub(crate) fn new(inner: P, back: Back<'i>) -> Remapped<'i, P> {
+        Remapped {
             inner,
             back,
             settled: 0,
@@ -91,7 +91,7 @@ impl<'i, P: Decoded> Mapped<'i, P> {
     }
 }
 
-impl<P: Decoded> Pull for Mapped<'_, P> {
+impl<P: Decoded> Pull for Remapped<'_, P> {
     fn name_at(&self, offset: u64) -> Option<String> {
         self.inner.name_at(offset)
     }
