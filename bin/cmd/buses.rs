@@ -424,7 +424,9 @@ struct ChunkChain {
 }
 
 impl<'e> Stage<XmlEvent<'e>> for ChunkChain {
-    #[inline]
+    // Always inlined into the parse loop, as `ByRoot` and records'
+    // `ChunkChain`: a call per event costs its prologue and epilogue.
+    #[inline(always)]
     fn send(&mut self, event: XmlEvent<'e>) -> copipe::Result<copipe::Flow> {
         self.stages.send(event)
     }
