@@ -3,9 +3,11 @@
 //! `cargo bench --bench contest` generates a 30 MB feed once (under the
 //! target directory), then times, with medians of several runs:
 //!
-//! - the floor: a bare quick-xml borrowed-event scan, no stages; and the
-//!   same scan over the feed's two halves on two threads at once, which
-//!   shows how much a second core gives on the machine at the time;
+//! - the floor: a bare quick-xml borrowed-event scan, no stages; the same
+//!   scan over the feed's two halves on two threads at once, which shows
+//!   how much a second core gives on the machine at the time; and the scan
+//!   as a process that reads the file and checks it as UTF-8 first (this
+//!   binary run again), the floor of the end-to-end rows;
 //! - each copipe source style through the same unchanged stages
 //!   (`records` -> route 22 -> North Bound -> `bus_locations` into a null
 //!   writer), in process, on the file's bytes in memory; and the
@@ -125,7 +127,30 @@ struct Row {
     median: Duration,
 }
 
+/// The floor as a process: when the bench runs itself with
+/// `CONTEST_FLOOR_FILE` set, it reads that file, checks it as UTF-8 and
+/// scans it with bare quick-xml, as `copipe buses FILE` must start a
+/// process and read its file before parsing.
+fn floor_process(path: &std::ffi::OsStr) {
+    let bytes = std::fs::read(path).expect("read the feed");
+    assert!(std::str::from_utf8(&bytes).is_ok());
+    let mut r = quick_xml::Reader::from_reader(&bytes[..]);
+    let mut n = 0u64;
+    loop {
+        match r.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => n += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(n > 3_000_000);
+}
+
 fn main() {
+    if let Some(path) = std::env::var_os("CONTEST_FLOOR_FILE") {
+        floor_process(&path);
+        return;
+    }
     // `cargo test --all-targets` runs bench binaries too, without
     // `--bench`: the contest takes minutes, so it only runs under
     // `cargo bench`.
@@ -225,6 +250,21 @@ fn main() {
                     first.join().expect("scan thread") + second
                 });
                 assert!(n > 3_000_000);
+            }),
+        ));
+    }
+
+    // The same floor as a process that reads its file (this bench binary
+    // run again): what every end-to-end row below pays besides parsing.
+    {
+        let me = std::env::current_exe().expect("the bench's own path");
+        let mut cmd = Command::new(me);
+        cmd.env("CONTEST_FLOOR_FILE", &feed);
+        variants.push((
+            "the same scan as a process: start, `fs::read`, `from_utf8`, scan (process floor)"
+                .into(),
+            Box::new(move || {
+                run_process(&mut cmd);
             }),
         ));
     }
